@@ -1,0 +1,427 @@
+// Package gate holds every tool call until a person decides it.
+//
+// A relay calls [Queue.Submit] and blocks until the call is approved or
+// denied. Decisions come only from [Queue.Decide], an in-process method that
+// the app's own interface calls when a person acts; there is no network, CLI
+// or environment path to it. Everything else that ends a call — the timeout,
+// the host cancelling or going away, the upstream being lost, shutdown — ends
+// it as denied, and each call gets exactly one verdict.
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultTimeout is how long a call waits for a person before it is denied.
+const DefaultTimeout = 5 * time.Minute
+
+// Causes a relay gives when it cancels the context of a waiting call, so the
+// verdict can say why the call ended (see context.WithCancelCause).
+var (
+	ErrHostCancelled    = errors.New("the AI app cancelled the request")
+	ErrHostDisconnected = errors.New("the AI app disconnected")
+	ErrUpstreamLost     = errors.New("the connection to the server was lost")
+)
+
+// ErrNotPending is returned by Decide for a call that is not waiting, for
+// instance one that already timed out.
+var ErrNotPending = errors.New("gate: call is not pending")
+
+// Outcome says how a call ended.
+type Outcome int
+
+// The ways a call can end. Only OutcomeApproved lets it run.
+const (
+	OutcomeApproved Outcome = iota + 1
+	OutcomeDenied
+	OutcomeTimedOut
+	OutcomeCancelled
+	OutcomeDisconnected
+	OutcomeUpstreamLost
+	OutcomeShutdown
+	OutcomePaused
+)
+
+var outcomeNames = map[Outcome]string{
+	OutcomeApproved:     "approved",
+	OutcomeDenied:       "denied",
+	OutcomeTimedOut:     "timed out",
+	OutcomeCancelled:    "cancelled",
+	OutcomeDisconnected: "disconnected",
+	OutcomeUpstreamLost: "upstream lost",
+	OutcomeShutdown:     "shut down",
+	OutcomePaused:       "paused",
+}
+
+func (o Outcome) String() string {
+	if s, ok := outcomeNames[o]; ok {
+		return s
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Call is a tool call waiting for a decision.
+type Call struct {
+	ID        string          // assigned by Submit
+	Server    string          // configured server id
+	Tool      string          // tool name
+	Arguments json.RawMessage // arguments as the AI app sent them
+	Client    string          // the AI app's name, from its clientInfo
+	Received  time.Time       // set by Submit
+	Deadline  time.Time       // set by Submit: when the call is denied unless decided
+}
+
+// Decision is what a person decided about a call.
+type Decision struct {
+	Approve bool
+	Reason  string
+	// Arguments, when set on an approval, replaces the call's arguments:
+	// the person edited them before approving.
+	Arguments json.RawMessage
+}
+
+// Verdict is how a call ended.
+type Verdict struct {
+	CallID    string
+	Outcome   Outcome
+	Reason    string
+	Arguments json.RawMessage // edited arguments, or nil to run the call as sent
+	Decided   time.Time
+}
+
+// Approved reports whether the call may run.
+func (v Verdict) Approved() bool { return v.Outcome == OutcomeApproved }
+
+// Message is the plain sentence the AI app receives for a call that did not
+// run, written so a model can relay it to the person.
+func (v Verdict) Message() string {
+	switch v.Outcome {
+	case OutcomeApproved:
+		return ""
+	case OutcomeDenied:
+		if v.Reason == "" {
+			return "Denied in Countersign by the user."
+		}
+		return "Denied in Countersign by the user: " + v.Reason
+	case OutcomeTimedOut:
+		return "Not run: nobody approved this call in Countersign before it timed out (" + v.Reason + ")."
+	case OutcomePaused:
+		return "Not run: Countersign is paused, so every call is denied until the user resumes it."
+	default:
+		return "Not run: " + v.Reason + "."
+	}
+}
+
+// EventKind says what happened to a call.
+type EventKind int
+
+// Event kinds.
+const (
+	EventAdded EventKind = iota + 1 // a call started waiting
+	EventEnded                      // a call got its verdict
+)
+
+// Event is a change to the queue, delivered to subscribers in order.
+type Event struct {
+	Kind    EventKind
+	Call    Call
+	Verdict Verdict // set for EventEnded
+}
+
+// Options configure a Queue.
+type Options struct {
+	Timeout time.Duration // zero means DefaultTimeout
+}
+
+// Queue is the set of calls waiting for a person. Its zero value is not
+// usable; call New.
+type Queue struct {
+	mu      sync.Mutex
+	timeout time.Duration
+	seq     uint64
+	pending map[string]*entry
+	subs    map[*Subscription]struct{}
+	paused  bool
+	closed  bool
+}
+
+type entry struct {
+	call Call
+	done chan Verdict // buffered(1); receives exactly one verdict
+}
+
+// New returns an empty queue.
+func New(opts Options) *Queue {
+	t := opts.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	return &Queue{
+		timeout: t,
+		pending: make(map[string]*entry),
+		subs:    make(map[*Subscription]struct{}),
+	}
+}
+
+// SetTimeout changes the timeout for calls submitted from now on.
+func (q *Queue) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	q.mu.Lock()
+	q.timeout = d
+	q.mu.Unlock()
+}
+
+// Submit holds c until it is decided and returns the verdict. It returns
+// early, denied, when ctx ends; a cause set with context.WithCancelCause
+// (ErrHostCancelled, ErrHostDisconnected, ErrUpstreamLost) says why.
+func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
+	q.mu.Lock()
+	now := time.Now()
+	q.seq++
+	c.ID = strconv.FormatUint(q.seq, 10)
+	c.Received = now
+	c.Deadline = now.Add(q.timeout)
+	if q.closed || q.paused {
+		outcome, reason := OutcomeShutdown, "Countersign is shutting down"
+		if !q.closed {
+			outcome, reason = OutcomePaused, "Countersign is paused"
+		}
+		q.mu.Unlock()
+		return Verdict{CallID: c.ID, Outcome: outcome, Reason: reason, Decided: now}
+	}
+	e := &entry{call: c, done: make(chan Verdict, 1)}
+	q.pending[c.ID] = e
+	q.publishLocked(Event{Kind: EventAdded, Call: c})
+	timeout := q.timeout
+	q.mu.Unlock()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case v := <-e.done:
+		return v
+	case <-timer.C:
+		q.end(c.ID, OutcomeTimedOut, "after "+timeout.String(), nil)
+	case <-ctx.Done():
+		outcome, reason := outcomeFor(context.Cause(ctx))
+		q.end(c.ID, outcome, reason, nil)
+	}
+	return <-e.done
+}
+
+func outcomeFor(cause error) (Outcome, string) {
+	switch {
+	case errors.Is(cause, ErrHostCancelled):
+		return OutcomeCancelled, cause.Error()
+	case errors.Is(cause, ErrUpstreamLost):
+		return OutcomeUpstreamLost, cause.Error()
+	case errors.Is(cause, ErrHostDisconnected), errors.Is(cause, context.Canceled):
+		return OutcomeDisconnected, ErrHostDisconnected.Error()
+	case errors.Is(cause, context.DeadlineExceeded):
+		return OutcomeTimedOut, "the request's deadline passed"
+	case cause != nil:
+		return OutcomeCancelled, cause.Error()
+	}
+	return OutcomeCancelled, "cancelled"
+}
+
+// Decide records a person's decision on a pending call. It returns
+// ErrNotPending if the call already ended.
+func (q *Queue) Decide(id string, d Decision) error {
+	outcome := OutcomeDenied
+	var args json.RawMessage
+	if d.Approve {
+		outcome = OutcomeApproved
+		args = d.Arguments
+		if args != nil && !json.Valid(args) {
+			return fmt.Errorf("gate: edited arguments are not valid JSON")
+		}
+	}
+	if !q.end(id, outcome, d.Reason, args) {
+		return fmt.Errorf("%w: %s", ErrNotPending, id)
+	}
+	return nil
+}
+
+// end gives call id its verdict if it is still pending. Exactly one caller
+// wins; it reports whether it was this one.
+func (q *Queue) end(id string, outcome Outcome, reason string, args json.RawMessage) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.endLocked(id, outcome, reason, args)
+}
+
+func (q *Queue) endLocked(id string, outcome Outcome, reason string, args json.RawMessage) bool {
+	e, ok := q.pending[id]
+	if !ok {
+		return false
+	}
+	delete(q.pending, id)
+	v := Verdict{CallID: id, Outcome: outcome, Reason: reason, Arguments: args, Decided: time.Now()}
+	e.done <- v
+	q.publishLocked(Event{Kind: EventEnded, Call: e.call, Verdict: v})
+	return true
+}
+
+// Pending returns the waiting calls, oldest first.
+func (q *Queue) Pending() []Call {
+	q.mu.Lock()
+	calls := make([]Call, 0, len(q.pending))
+	for _, e := range q.pending {
+		calls = append(calls, e.call)
+	}
+	q.mu.Unlock()
+	sort.Slice(calls, func(i, j int) bool {
+		a, _ := strconv.ParseUint(calls[i].ID, 10, 64)
+		b, _ := strconv.ParseUint(calls[j].ID, 10, 64)
+		return a < b
+	})
+	return calls
+}
+
+// SetPaused turns pause on or off. While paused every new call is denied
+// without asking, and calls already waiting are denied at once.
+func (q *Queue) SetPaused(paused bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.paused = paused
+	if paused {
+		q.denyAllLocked(OutcomePaused, "Countersign is paused")
+	}
+}
+
+// Close denies every waiting call and every later one: the app is shutting
+// down. It is safe to call more than once.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.denyAllLocked(OutcomeShutdown, "Countersign is shutting down")
+	for s := range q.subs {
+		s.finish()
+		delete(q.subs, s)
+	}
+}
+
+func (q *Queue) denyAllLocked(outcome Outcome, reason string) {
+	for id := range q.pending {
+		q.endLocked(id, outcome, reason, nil)
+	}
+}
+
+// Subscribe returns a subscription that receives every later event in
+// order. Slow readers never block the queue: events wait in the
+// subscription until read.
+func (q *Queue) Subscribe() *Subscription {
+	s := &Subscription{
+		q:    q,
+		ch:   make(chan Event),
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		close(s.ch)
+		return s
+	}
+	q.subs[s] = struct{}{}
+	q.mu.Unlock()
+	go s.pump()
+	return s
+}
+
+func (q *Queue) publishLocked(ev Event) {
+	for s := range q.subs {
+		s.push(ev)
+	}
+}
+
+// Subscription delivers queue events. Read them from Events; call Close
+// when done.
+type Subscription struct {
+	q    *Queue
+	ch   chan Event
+	wake chan struct{}
+	quit chan struct{}
+	once sync.Once
+
+	mu      sync.Mutex
+	backlog []Event
+	final   bool // the queue closed: deliver the backlog, then end
+}
+
+// Events is closed when the subscription is closed, or after the last
+// event once the queue is closed.
+func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	s.q.mu.Lock()
+	delete(s.q.subs, s)
+	s.q.mu.Unlock()
+	s.stop()
+}
+
+func (s *Subscription) stop() { s.once.Do(func() { close(s.quit) }) }
+
+// finish ends the subscription once its backlog is delivered.
+func (s *Subscription) finish() {
+	s.mu.Lock()
+	s.final = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscription) push(ev Event) {
+	s.mu.Lock()
+	s.backlog = append(s.backlog, ev)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pump moves events from the backlog to the channel; it ends when the
+// subscription is stopped.
+func (s *Subscription) pump() {
+	defer close(s.ch)
+	for {
+		s.mu.Lock()
+		if len(s.backlog) == 0 {
+			final := s.final
+			s.mu.Unlock()
+			if final {
+				return
+			}
+			select {
+			case <-s.wake:
+				continue
+			case <-s.quit:
+				return
+			}
+		}
+		ev := s.backlog[0]
+		s.backlog[0] = Event{}
+		s.backlog = s.backlog[1:]
+		s.mu.Unlock()
+		select {
+		case s.ch <- ev:
+		case <-s.quit:
+			return
+		}
+	}
+}

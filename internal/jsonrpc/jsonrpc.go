@@ -1,0 +1,285 @@
+// Package jsonrpc reads and edits JSON-RPC 2.0 messages without re-encoding
+// them, so that a relay can pass every byte it does not act on through
+// unchanged: unknown fields, _meta, and integers too large for a float64.
+package jsonrpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Kind says what a message is.
+type Kind int
+
+// The kinds of JSON-RPC message.
+const (
+	KindRequest Kind = iota + 1
+	KindNotification
+	KindResponse
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindRequest:
+		return "request"
+	case KindNotification:
+		return "notification"
+	case KindResponse:
+		return "response"
+	}
+	return "invalid"
+}
+
+// span is the byte range of one top-level member's value in Raw.
+type span struct{ start, end int }
+
+// Message is one parsed JSON-RPC message. Raw holds the exact bytes it was
+// parsed from; ID, Method, Params, Result and Error are views of Raw.
+type Message struct {
+	Raw    []byte
+	Kind   Kind
+	ID     json.RawMessage // nil for notifications
+	Method string          // empty for responses
+	Params json.RawMessage // nil when absent
+	Result json.RawMessage // nil when absent
+	Error  json.RawMessage // nil when absent
+
+	idSpan     span
+	paramsSpan span
+}
+
+// Errors returned by Parse.
+var (
+	ErrNotObject     = errors.New("jsonrpc: message is not a JSON object")
+	ErrVersion       = errors.New(`jsonrpc: "jsonrpc" member is not "2.0"`)
+	ErrDuplicateKey  = errors.New("jsonrpc: duplicate top-level member")
+	ErrMemberCase    = errors.New("jsonrpc: member name differs from a JSON-RPC member only in case")
+	ErrBadID         = errors.New("jsonrpc: id must be a string or a number")
+	ErrShape         = errors.New("jsonrpc: not a request, notification or response")
+	ErrTrailingBytes = errors.New("jsonrpc: data after the message")
+)
+
+// Parse reads one JSON-RPC message. It rejects duplicate top-level members,
+// because two readers may disagree about which one counts, and members such
+// as "ID" or "Method", which encoding/json (and so mcp-go) would take for
+// "id" or "method" while Parse would not.
+func Parse(raw []byte) (Message, error) {
+	m := Message{Raw: raw}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return m, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return m, ErrNotObject
+	}
+	seen := make(map[string]bool, 6)
+	var version json.RawMessage
+	var method json.RawMessage
+	hasID := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return m, fmt.Errorf("jsonrpc: %w", err)
+		}
+		key, _ := tok.(string)
+		if isCaseVariant(key) {
+			return m, fmt.Errorf("%w: %q", ErrMemberCase, key)
+		}
+		if seen[key] {
+			return m, fmt.Errorf("%w %q", ErrDuplicateKey, key)
+		}
+		seen[key] = true
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return m, fmt.Errorf("jsonrpc: member %q: %w", key, err)
+		}
+		end := int(dec.InputOffset())
+		start := end - len(val)
+		switch key {
+		case "jsonrpc":
+			version = val
+		case "id":
+			hasID = true
+			m.ID = val
+			m.idSpan = span{start, end}
+		case "method":
+			method = val
+		case "params":
+			m.Params = val
+			m.paramsSpan = span{start, end}
+		case "result":
+			m.Result = val
+		case "error":
+			m.Error = val
+		}
+	}
+	if _, err := dec.Token(); err != nil { // closing brace
+		return m, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return m, ErrTrailingBytes
+	}
+	if string(version) != `"2.0"` {
+		return m, ErrVersion
+	}
+	if hasID && !validID(m.ID) && !(method == nil && string(m.ID) == "null") {
+		return m, ErrBadID
+	}
+	switch {
+	case method != nil:
+		if err := json.Unmarshal(method, &m.Method); err != nil || m.Method == "" {
+			return m, fmt.Errorf("%w: method must be a non-empty string", ErrShape)
+		}
+		if m.Result != nil || m.Error != nil {
+			return m, ErrShape
+		}
+		if hasID {
+			m.Kind = KindRequest
+		} else {
+			m.Kind = KindNotification
+		}
+	case hasID && (m.Result != nil) != (m.Error != nil):
+		m.Kind = KindResponse
+	default:
+		return m, ErrShape
+	}
+	return m, nil
+}
+
+// members are the top-level names Parse acts on.
+var members = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// isCaseVariant reports whether key is not one of members but matches one
+// under the Unicode case folding encoding/json uses for field names.
+func isCaseVariant(key string) bool {
+	for _, name := range members {
+		if key != name && strings.EqualFold(key, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// validID reports whether raw is a JSON string or number.
+func validID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return true
+	}
+	return false
+}
+
+// SplitBatch returns the elements of a JSON array of messages, or the single
+// message itself when raw is not an array. isBatch says which it was.
+func SplitBatch(raw []byte) (msgs [][]byte, isBatch bool, err error) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return [][]byte{raw}, false, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(trimmed, &elems); err != nil {
+		return nil, true, fmt.Errorf("jsonrpc: batch: %w", err)
+	}
+	if len(elems) == 0 {
+		return nil, true, errors.New("jsonrpc: empty batch")
+	}
+	msgs = make([][]byte, len(elems))
+	for i, e := range elems {
+		msgs[i] = e
+	}
+	return msgs, true, nil
+}
+
+// WithID returns a copy of m's bytes with the id value replaced by id. Every
+// other byte is kept as it was.
+func (m Message) WithID(id json.RawMessage) []byte {
+	if m.ID == nil {
+		return m.Raw
+	}
+	out := make([]byte, 0, len(m.Raw)-len(m.ID)+len(id))
+	out = append(out, m.Raw[:m.idSpan.start]...)
+	out = append(out, id...)
+	out = append(out, m.Raw[m.idSpan.end:]...)
+	return out
+}
+
+// WithParams returns a copy of m's bytes with the params value replaced.
+// m must have params.
+func (m Message) WithParams(params json.RawMessage) []byte {
+	if m.Params == nil {
+		return m.Raw
+	}
+	out := make([]byte, 0, len(m.Raw)-len(m.Params)+len(params))
+	out = append(out, m.Raw[:m.paramsSpan.start]...)
+	out = append(out, params...)
+	out = append(out, m.Raw[m.paramsSpan.end:]...)
+	return out
+}
+
+// Response builds a success response with the given id and result.
+func Response(id json.RawMessage, result any) ([]byte, error) {
+	res, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  json.RawMessage `json:"result"`
+	}{"2.0", id, res})
+}
+
+// Standard JSON-RPC error codes.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternalError  = -32603
+	// CodeConnectionClosed is the MCP SDKs' code for a lost connection.
+	CodeConnectionClosed = -32000
+)
+
+// ErrorResponse builds an error response. A nil id, or one that is not
+// valid JSON, becomes JSON null.
+func ErrorResponse(id json.RawMessage, code int, message string) []byte {
+	if id == nil || !json.Valid(id) {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message}})
+	return b
+}
+
+// Notification builds a notification with the given method and params.
+func Notification(method string, params any) ([]byte, error) {
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params"`
+	}{"2.0", method, p})
+}

@@ -1,0 +1,307 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// maxBody bounds one POST body.
+const maxBody = 32 << 20
+
+// handlePost takes messages from the host and answers its requests, as an
+// event stream when the host accepts one, else as one JSON body.
+func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "reading the request body failed")
+		return
+	}
+	if len(body) > maxBody {
+		httpError(w, http.StatusRequestEntityTooLarge, "message too large")
+		return
+	}
+	raws, isBatch, err := jsonrpc.SplitBatch(body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeParseError, "parse error: "+err.Error()))
+		return
+	}
+	msgs := make([]jsonrpc.Message, len(raws))
+	hasInit := false
+	var ids [][]byte
+	for i, raw := range raws {
+		m, err := jsonrpc.Parse(raw)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest, "invalid request: "+err.Error()))
+			return
+		}
+		msgs[i] = m
+		if m.Kind == jsonrpc.KindRequest {
+			ids = append(ids, m.ID)
+			hasInit = hasInit || m.Method == "initialize"
+		}
+	}
+
+	s, status, err := r.sessionFor(req, srv, hasInit)
+	if err != nil {
+		if status != http.StatusOK {
+			httpError(w, status, err.Error())
+			return
+		}
+		// The host asked for something the relay cannot reach: answer each
+		// request with the reason.
+		var out [][]byte
+		msg := "Countersign " + err.Error()
+		for _, id := range ids {
+			out = append(out, jsonrpc.ErrorResponse(id, jsonrpc.CodeConnectionClosed, msg))
+		}
+		if len(out) == 0 {
+			httpError(w, http.StatusBadGateway, msg)
+			return
+		}
+		writeJSON(w, http.StatusOK, joinBody(out, isBatch))
+		return
+	}
+
+	header := forwardHeaders(req.Header, len(msgs) == 1)
+	if len(ids) == 0 {
+		for _, m := range msgs {
+			s.fromHost(m, nil, header)
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	st := newStream(accepts(req, "text/event-stream"))
+	for _, m := range msgs {
+		s.fromHost(m, st, header)
+	}
+	if s.id != "" {
+		w.Header().Set(mcp.HeaderSessionID, s.id)
+	}
+	if st.sse {
+		r.serveEvents(w, req, s, st, ids)
+	} else {
+		r.serveJSON(w, req, s, st, ids, isBatch)
+	}
+}
+
+// sessionFor finds the session a POST belongs to, opening one for an
+// initialize or a sessionless request. A non-200 status is an HTTP error;
+// 200 with an error means the upstream could not be reached.
+func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*session, int, error) {
+	if sid := req.Header.Get(mcp.HeaderSessionID); sid != "" {
+		r.mu.Lock()
+		s := r.sessions[sid]
+		r.mu.Unlock()
+		if s == nil || s.srv != srv {
+			return nil, http.StatusNotFound, errors.New("session not found")
+		}
+		return s, http.StatusOK, nil
+	}
+	r.mu.Lock()
+	s := r.stateless[srv.ID]
+	r.mu.Unlock()
+	if !hasInit && s != nil && s.ctx.Err() == nil {
+		return s, http.StatusOK, nil
+	}
+	s, err := r.openSession(req.Context(), srv, hasInit)
+	if err != nil {
+		if errors.Is(err, errShutdown) {
+			return nil, http.StatusServiceUnavailable, err
+		}
+		return nil, http.StatusOK, fmt.Errorf("could not connect to %s: %v", srv.displayName(), err)
+	}
+	return s, http.StatusOK, nil
+}
+
+// serveEvents streams messages for this POST until every request in it is
+// answered or the host goes away.
+func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session, st *stream, ids [][]byte) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	flush()
+	open := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		open[string(id)] = true
+	}
+	ticker := time.NewTicker(r.o.KeepAlive)
+	defer ticker.Stop()
+	for len(open) > 0 {
+		select {
+		case <-st.wake:
+			for _, msg := range st.take() {
+				if err := transport.WriteEvent(w, "", "message", msg); err != nil {
+					s.streamClosed(st, st.close())
+					return
+				}
+				if m, err := jsonrpc.Parse(msg); err == nil && m.Kind == jsonrpc.KindResponse {
+					delete(open, string(m.ID))
+				}
+			}
+			flush()
+		case <-ticker.C:
+			if _, err := io.WriteString(w, ": waiting\n\n"); err != nil {
+				s.streamClosed(st, st.close())
+				return
+			}
+			flush()
+		case <-req.Context().Done():
+			s.streamClosed(st, st.close())
+			return
+		}
+	}
+	s.streamClosed(st, st.close())
+}
+
+// serveJSON waits for every answer and writes them as one JSON body.
+func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, st *stream, ids [][]byte, isBatch bool) {
+	open := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		open[string(id)] = true
+	}
+	var answers [][]byte
+	for len(open) > 0 {
+		select {
+		case <-st.wake:
+			for _, msg := range st.take() {
+				m, err := jsonrpc.Parse(msg)
+				if err == nil && m.Kind == jsonrpc.KindResponse && open[string(m.ID)] {
+					delete(open, string(m.ID))
+					answers = append(answers, msg)
+				}
+			}
+		case <-req.Context().Done():
+			s.streamClosed(st, st.close())
+			return
+		}
+	}
+	s.streamClosed(st, st.close())
+	writeJSON(w, http.StatusOK, joinBody(answers, isBatch))
+}
+
+// handleGet opens the stream for server messages not tied to a request.
+func (r *Relay) handleGet(w http.ResponseWriter, req *http.Request, srv *Server) {
+	sid := req.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		w.Header().Set("Allow", "POST")
+		httpError(w, http.StatusMethodNotAllowed, "a GET stream needs a session")
+		return
+	}
+	if !accepts(req, "text/event-stream") {
+		httpError(w, http.StatusNotAcceptable, "GET must accept text/event-stream")
+		return
+	}
+	r.mu.Lock()
+	s := r.sessions[sid]
+	r.mu.Unlock()
+	if s == nil || s.srv != srv {
+		httpError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	st := newStream(true)
+	s.addGet(st)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	ticker := time.NewTicker(r.o.KeepAlive)
+	defer ticker.Stop()
+	for {
+		var err error
+		select {
+		case <-st.wake:
+			for _, msg := range st.take() {
+				if err = transport.WriteEvent(w, "", "message", msg); err != nil {
+					break
+				}
+			}
+		case <-ticker.C:
+			_, err = io.WriteString(w, ": keep-alive\n\n")
+		case <-req.Context().Done():
+			err = req.Context().Err()
+		case <-s.ctx.Done():
+			err = context.Cause(s.ctx)
+		}
+		if err != nil {
+			s.streamClosed(st, st.close())
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+// handleDelete ends a session at the host's request.
+func (r *Relay) handleDelete(w http.ResponseWriter, req *http.Request, srv *Server) {
+	sid := req.Header.Get(mcp.HeaderSessionID)
+	r.mu.Lock()
+	s := r.sessions[sid]
+	r.mu.Unlock()
+	if sid == "" || s == nil || s.srv != srv {
+		httpError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	s.end(errSessionDeleted)
+	w.WriteHeader(http.StatusOK)
+}
+
+var errSessionDeleted = errors.New("the AI app ended the session")
+
+// forwardHeaders picks the host's per-message MCP headers to send upstream
+// with the message; they describe one message, so a batch gets none.
+func forwardHeaders(h http.Header, single bool) http.Header {
+	out := http.Header{}
+	for k, vs := range h {
+		ck := http.CanonicalHeaderKey(k)
+		if ck == mcp.HeaderProtocolVersion || (single && strings.HasPrefix(ck, "Mcp-") && ck != mcp.HeaderSessionID) {
+			out[ck] = vs
+		}
+	}
+	return out
+}
+
+// accepts reports whether the request's Accept header lists mediaType.
+func accepts(req *http.Request, mediaType string) bool {
+	for _, v := range req.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(mt), mediaType) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func joinBody(msgs [][]byte, batch bool) []byte {
+	if !batch && len(msgs) == 1 {
+		return msgs[0]
+	}
+	return append(append([]byte("["), bytes.Join(msgs, []byte(","))...), ']')
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,213 @@
+// Package relay is Countersign's MCP proxy: a Streamable HTTP endpoint on
+// loopback for each configured upstream server, and one upstream session for
+// each host session.
+//
+// The relay works on raw JSON-RPC messages. It copies every message it does
+// not act on to the other side unchanged, remaps only the ids of the host's
+// requests (so the relay can tell answers apart and cancel the right call),
+// and holds every tools/call in the approval gate until a person decides it.
+package relay
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/transport"
+)
+
+// DefaultKeepAlive is how often a waiting host stream gets a keep-alive.
+const DefaultKeepAlive = 15 * time.Second
+
+// Dialer opens a new upstream session.
+type Dialer func(ctx context.Context) (transport.Conn, error)
+
+// Server is one upstream MCP server the relay offers an endpoint for.
+type Server struct {
+	ID   string // path segment: /servers/{ID}/mcp
+	Name string // shown to the person, e.g. "GitHub"
+	Dial Dialer
+}
+
+// Gate is what the relay needs from the approval queue.
+type Gate interface {
+	Submit(ctx context.Context, c gate.Call) gate.Verdict
+}
+
+// Options configure a Relay.
+type Options struct {
+	Servers []Server
+	Gate    Gate
+	// Token is the local client token every request must carry as
+	// "Authorization: Bearer <token>".
+	Token string
+	// Port is the loopback port the relay listens on; requests whose Host
+	// names another port or host are refused.
+	Port int
+	// AllowedOrigins lists Origin values accepted besides none at all.
+	AllowedOrigins []string
+	KeepAlive      time.Duration // zero means DefaultKeepAlive
+	Logger         *slog.Logger
+}
+
+// Relay is an http.Handler serving every server's endpoint.
+type Relay struct {
+	o       Options
+	log     *slog.Logger
+	servers map[string]*Server
+
+	mu        sync.Mutex
+	sessions  map[string]*session // by our Mcp-Session-Id
+	stateless map[string]*session // by server id: the shared session for sessionless requests
+	closed    bool
+}
+
+// New checks the options and returns a relay.
+func New(o Options) (*Relay, error) {
+	if len(o.Token) < 32 {
+		return nil, errors.New("relay: the local client token is missing or too short")
+	}
+	if o.Gate == nil {
+		return nil, errors.New("relay: no approval gate")
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Relay{
+		o:         o,
+		log:       o.Logger,
+		servers:   make(map[string]*Server),
+		sessions:  make(map[string]*session),
+		stateless: make(map[string]*session),
+	}
+	for i := range o.Servers {
+		s := &o.Servers[i]
+		if s.ID == "" || strings.ContainsAny(s.ID, "/?#") || s.Dial == nil {
+			return nil, fmt.Errorf("relay: server %d has no usable id or dialer", i)
+		}
+		if _, dup := r.servers[s.ID]; dup {
+			return nil, fmt.Errorf("relay: server id %q is used twice", s.ID)
+		}
+		r.servers[s.ID] = s
+	}
+	return r, nil
+}
+
+// Listen opens a loopback listener on port (0 picks one). It refuses any
+// address that is not loopback.
+func Listen(port int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("relay: listening on 127.0.0.1:%d: %w", port, err)
+	}
+	return ln, nil
+}
+
+// ServeHTTP checks where the request comes from and who sent it, then
+// routes it to a server's endpoint.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !r.hostAllowed(req.Host) {
+		httpError(w, http.StatusForbidden, "Host not allowed")
+		return
+	}
+	if origin := req.Header.Get("Origin"); origin != "" && !r.originAllowed(origin) {
+		httpError(w, http.StatusForbidden, "Origin not allowed")
+		return
+	}
+	if !r.tokenValid(req.Header.Get("Authorization")) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
+		httpError(w, http.StatusUnauthorized, "missing or wrong Countersign token")
+		return
+	}
+	id, ok := strings.CutPrefix(req.URL.Path, "/servers/")
+	if ok {
+		id, ok = strings.CutSuffix(id, "/mcp")
+	}
+	srv := r.servers[id]
+	if !ok || srv == nil {
+		httpError(w, http.StatusNotFound, "no such server")
+		return
+	}
+	switch req.Method {
+	case http.MethodPost:
+		r.handlePost(w, req, srv)
+	case http.MethodGet:
+		r.handleGet(w, req, srv)
+	case http.MethodDelete:
+		r.handleDelete(w, req, srv)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+}
+
+// hostAllowed accepts only loopback names with our port (DNS rebinding).
+func (r *Relay) hostAllowed(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || port != strconv.Itoa(r.o.Port) {
+		return false
+	}
+	switch host {
+	case "127.0.0.1", "localhost", "::1":
+		return true
+	}
+	return false
+}
+
+func (r *Relay) originAllowed(origin string) bool {
+	for _, o := range r.o.AllowedOrigins {
+		if origin == o {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Relay) tokenValid(authz string) bool {
+	tok, ok := strings.CutPrefix(authz, "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(r.o.Token)) == 1
+}
+
+// Close ends every session; calls waiting for approval are denied.
+func (r *Relay) Close() {
+	r.mu.Lock()
+	r.closed = true
+	all := make([]*session, 0, len(r.sessions)+len(r.stateless))
+	for _, s := range r.sessions {
+		all = append(all, s)
+	}
+	for _, s := range r.stateless {
+		all = append(all, s)
+	}
+	r.sessions = map[string]*session{}
+	r.stateless = map[string]*session{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Go(func() { s.end(errShutdown) })
+	}
+	wg.Wait()
+}
+
+var errShutdown = errors.New("countersign is shutting down")
+
+func httpError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":%q}}`, msg)
+}

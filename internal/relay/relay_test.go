@@ -1,0 +1,313 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// echoServer is a real mcp-go server with an echo tool; calls counts how
+// often the tool actually ran.
+func echoServer(calls *atomic.Int64) *server.MCPServer {
+	s := server.NewMCPServer("echo-upstream", "1.0.0", server.WithToolCapabilities(true))
+	s.AddTool(mcp.NewTool("echo", mcp.WithDescription("Echoes a message"), mcp.WithString("message", mcp.Required())),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			calls.Add(1)
+			return mcp.NewToolResultText("echo: " + req.GetString("message", "")), nil
+		})
+	return s
+}
+
+// streamableServer serves s over Streamable HTTP and returns a relay
+// Server dialing it.
+func streamableServer(t *testing.T, id string, s *server.MCPServer) Server {
+	t.Helper()
+	hs := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	t.Cleanup(hs.Close)
+	return Server{ID: id, Name: "Echo", Dial: func(context.Context) (transport.Conn, error) {
+		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: hs.URL + "/mcp"}), nil
+	}}
+}
+
+// hostClient is a real mcp-go client connected to the relay endpoint.
+func hostClient(t *testing.T, e *env, serverID string) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(e.url(serverID),
+		mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test-host", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func callEcho(t *testing.T, c *client.Client, msg string) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "echo"
+	req.Params.Arguments = map[string]any{"message": msg}
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestApprovedCallRunsUpstream(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	c := hostClient(t, e, "echo")
+
+	res := callEcho(t, c, "hello")
+	if res.IsError || resultText(res) != "echo: hello" {
+		t.Fatalf("result = %+v", res)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("tool ran %d times, want 1", calls.Load())
+	}
+	ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+	if ev.Call.Server != "echo" || ev.Call.Tool != "echo" || ev.Call.Client != "test-host" ||
+		string(ev.Call.Arguments) != `{"message":"hello"}` {
+		t.Errorf("gate saw %+v", ev.Call)
+	}
+}
+
+func TestDeniedCallNeverReachesUpstream(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	e.setDecider(func(gate.Call) *gate.Decision { return &gate.Decision{Reason: "not today"} })
+	c := hostClient(t, e, "echo")
+
+	res := callEcho(t, c, "hello")
+	if !res.IsError || resultText(res) != "Denied in Countersign by the user: not today" {
+		t.Fatalf("result = %+v", res)
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("denied tool ran %d times", calls.Load())
+	}
+}
+
+func TestEditedArgumentsAreWhatRuns(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	e.setDecider(func(gate.Call) *gate.Decision {
+		return &gate.Decision{Approve: true, Arguments: []byte(`{"message":"edited"}`)}
+	})
+	c := hostClient(t, e, "echo")
+	if got := resultText(callEcho(t, c, "original")); got != "echo: edited" {
+		t.Fatalf("result %q, want the edited argument", got)
+	}
+}
+
+func TestTimedOutCallIsDenied(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	e.gate.SetTimeout(50 * time.Millisecond)
+	e.setDecider(func(gate.Call) *gate.Decision { return nil })
+	c := hostClient(t, e, "echo")
+
+	res := callEcho(t, c, "hello")
+	if !res.IsError || !strings.Contains(resultText(res), "timed out") || calls.Load() != 0 {
+		t.Fatalf("result = %+v, calls = %d", res, calls.Load())
+	}
+}
+
+func TestOtherRequestsPassWithoutReview(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	e.setDecider(func(c gate.Call) *gate.Decision {
+		t.Errorf("gate asked about %s", c.Tool)
+		return &gate.Decision{}
+	})
+	c := hostClient(t, e, "echo")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil || len(tools.Tools) != 1 || tools.Tools[0].Name != "echo" {
+		t.Fatalf("tools/list = %+v, %v", tools, err)
+	}
+}
+
+func TestListenerSecurity(t *testing.T) {
+	srv, _ := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}, func(o *Options) { o.AllowedOrigins = []string{"vscode-webview://abc"} })
+	port := e.srv.Listener.Addr().String()[len("127.0.0.1:"):]
+	tests := []struct {
+		name   string
+		host   string
+		origin string
+		authz  string
+		path   string
+		want   int
+	}{
+		{"rebinding host", "evil.example.com", "", "Bearer " + testToken, "/servers/pipe/mcp", 403},
+		{"loopback host with another port", "127.0.0.1:1", "", "Bearer " + testToken, "/servers/pipe/mcp", 403},
+		{"hostile origin", "127.0.0.1:" + port, "http://evil.example.com", "Bearer " + testToken, "/servers/pipe/mcp", 403},
+		{"no token", "127.0.0.1:" + port, "", "", "/servers/pipe/mcp", 401},
+		{"wrong token", "localhost:" + port, "", "Bearer " + strings.Repeat("0", 64), "/servers/pipe/mcp", 401},
+		{"unknown server", "127.0.0.1:" + port, "", "Bearer " + testToken, "/servers/nope/mcp", 404},
+		{"unknown session", "127.0.0.1:" + port, "", "Bearer " + testToken, "/servers/pipe/mcp", 404},
+		{"allowed origin passes", "localhost:" + port, "vscode-webview://abc", "Bearer " + testToken, "/servers/pipe/mcp", 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+tt.path, strings.NewReader(`{"jsonrpc":"2.0","method":"notifications/x"}`))
+			req.Host = tt.host
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			if tt.authz != "" {
+				req.Header.Set("Authorization", tt.authz)
+			}
+			if tt.name == "unknown session" {
+				req.Header.Set("Mcp-Session-Id", "nope")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewRefusesWeakSetups(t *testing.T) {
+	g := gate.New(gate.Options{})
+	srv, _ := pipeServer("pipe")
+	if _, err := New(Options{Gate: g, Token: "short", Servers: []Server{srv}}); err == nil {
+		t.Error("a short token was accepted")
+	}
+	if _, err := New(Options{Token: testToken, Servers: []Server{srv}}); err == nil {
+		t.Error("a relay without a gate was accepted")
+	}
+	if _, err := New(Options{Gate: g, Token: testToken, Servers: []Server{srv, srv}}); err == nil {
+		t.Error("duplicate server ids were accepted")
+	}
+}
+
+// TestFaithfulPassThrough plays the upstream by hand: everything the relay
+// does not act on must cross it byte for byte, but for the request id.
+func TestFaithfulPassThrough(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+
+	// initialize: the host's id is replaced upstream and restored on return.
+	resp := make(chan *http.Response, 1)
+	go func() {
+		resp <- e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":"init-ü","method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"x","version":"1"},"x-unknown":[1,2]}}`)
+	}()
+	up := <-conns
+	got := up.next(t)
+	if want := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"x","version":"1"},"x-unknown":[1,2]}}`; string(got) != want {
+		t.Fatalf("upstream got\n%s\nwant\n%s", got, want)
+	}
+	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2099-01-01","capabilities":{"experimental":{"big":12345678901234567890}},"serverInfo":{"name":"u","version":"9"},"instructions":"keep"}}`)}
+	r := <-resp
+	sid := r.Header.Get("Mcp-Session-Id")
+	msgs := readMessages(t, r)
+	if want := `{"jsonrpc":"2.0","id":"init-ü","result":{"protocolVersion":"2099-01-01","capabilities":{"experimental":{"big":12345678901234567890}},"serverInfo":{"name":"u","version":"9"},"instructions":"keep"}}`; len(msgs) != 1 || string(msgs[0]) != want {
+		t.Fatalf("host got %s\nwant %s", msgs, want)
+	}
+
+	// An unknown method with a big integer id and _meta passes unchanged.
+	go func() {
+		resp <- e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":98765432109876543210,"method":"vendor/custom","params":{"_meta":{"progressToken":77,"k":1e400},"n":98765432109876543210}}`)
+	}()
+	got = up.next(t)
+	if want := `{"jsonrpc":"2.0","id":2,"method":"vendor/custom","params":{"_meta":{"progressToken":77,"k":1e400},"n":98765432109876543210}}`; string(got) != want {
+		t.Fatalf("upstream got\n%s\nwant\n%s", got, want)
+	}
+	// A notification sent while the request runs goes to its stream intact.
+	progress := `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":77,"progress":1,"_meta":{"x":18446744073709551616}}}`
+	up.in <- transport.Incoming{Raw: []byte(progress)}
+	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"nope","data":{"z":null}}}`)}
+	msgs = readMessages(t, <-resp)
+	if len(msgs) != 2 || string(msgs[0]) != progress ||
+		string(msgs[1]) != `{"jsonrpc":"2.0","id":98765432109876543210,"error":{"code":-32601,"message":"nope","data":{"z":null}}}` {
+		t.Fatalf("host got %s", msgs)
+	}
+
+	// Host notifications and answers to server requests pass unchanged.
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"_meta":{"a":[]}}}`,
+		`{"jsonrpc":"2.0","id":"srv-1","result":{"action":"accept","content":{"n":12345678901234567890}}}`,
+	} {
+		r := e.post(context.Background(), "pipe", sid, body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d for %s", r.StatusCode, body)
+		}
+		if got := up.next(t); string(got) != body {
+			t.Fatalf("upstream got %s, want %s", got, body)
+		}
+	}
+}
+
+// TestServerRequestsReachTheHost checks a server-to-client request made while
+// no request of the host is open reaches its GET stream, with no time cap.
+func TestServerRequestsReachTheHost(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	go func() {
+		c := <-conns
+		for msg := range c.sent {
+			if bytes.Contains(msg, []byte(`"initialize"`)) {
+				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
+				// Queued before any host stream exists: must wait, not vanish.
+				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{"message":"Name?","requestedSchema":{"type":"object"}}}`)}
+			}
+		}
+	}()
+	sid := e.initialize("pipe")
+	req, _ := http.NewRequest(http.MethodGet, e.url("pipe"), nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ev, err := transport.NewEventReader(resp.Body).Next()
+	if err != nil || string(ev.Data) != `{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{"message":"Name?","requestedSchema":{"type":"object"}}}` {
+		t.Fatalf("GET stream: %s, %v", ev.Data, err)
+	}
+}

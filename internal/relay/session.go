@@ -1,0 +1,531 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// maxBacklog bounds the server messages kept while no host stream can take
+// them.
+const maxBacklog = 1000
+
+// dialTimeout bounds opening an upstream session.
+const dialTimeout = 60 * time.Second
+
+// session joins one host session to one upstream session. The shared
+// session that serves sessionless (2026-07-28) requests has an empty id.
+type session struct {
+	r      *Relay
+	srv    *Server
+	id     string
+	conn   transport.Conn
+	ctx    context.Context // ends with the session; its cause says why
+	cancel context.CancelCauseFunc
+	once   sync.Once
+
+	mu       sync.Mutex
+	nextID   int64
+	inflight map[string]*request // forwarded, by upstream id
+	byHostID map[string]*request // held or forwarded, by host id
+	gets     []*stream           // open GET streams, newest last
+	backlog  [][]byte
+	client   string // the host app's name, from initialize
+}
+
+// request is one host request the relay has not answered yet.
+type request struct {
+	hostID json.RawMessage
+	upID   string // our id for it upstream
+	method string
+	st     *stream                 // where its answer goes
+	token  json.RawMessage         // progressToken, if any
+	hold   context.CancelCauseFunc // set while the gate holds it
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// openSession dials the upstream and starts routing its messages.
+func (r *Relay) openSession(ctx context.Context, srv *Server, stateful bool) (*session, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := srv.Dial(dctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{
+		r:        r,
+		srv:      srv,
+		conn:     conn,
+		inflight: make(map[string]*request),
+		byHostID: make(map[string]*request),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	if stateful {
+		s.id = newSessionID()
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		conn.Close()
+		return nil, errShutdown
+	}
+	if stateful {
+		r.sessions[s.id] = s
+	} else {
+		r.stateless[srv.ID] = s
+	}
+	r.mu.Unlock()
+	go s.route()
+	return s, nil
+}
+
+// route delivers upstream messages to host streams until the session ends.
+func (s *session) route() {
+	in := s.conn.Incoming()
+	for {
+		select {
+		case msg := <-in:
+			s.fromUpstream(msg)
+		case <-s.conn.Done():
+			for {
+				select {
+				case msg := <-in:
+					s.fromUpstream(msg)
+					continue
+				default:
+				}
+				break
+			}
+			err := s.conn.Err()
+			if errors.Is(err, transport.ErrClosed) {
+				s.end(errShutdown)
+			} else {
+				s.end(fmt.Errorf("%w: %v", gate.ErrUpstreamLost, err))
+			}
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// fromUpstream routes one message from the server.
+func (s *session) fromUpstream(in transport.Incoming) {
+	m, err := jsonrpc.Parse(in.Raw)
+	if err != nil {
+		s.r.log.Warn("dropping a malformed message from the server", "server", s.srv.ID, "err", err)
+		return
+	}
+	if m.Kind == jsonrpc.KindResponse {
+		s.mu.Lock()
+		req := s.inflight[string(m.ID)]
+		if req != nil {
+			delete(s.inflight, req.upID)
+			delete(s.byHostID, string(req.hostID))
+		}
+		s.mu.Unlock()
+		if req == nil {
+			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
+			return
+		}
+		req.st.push(m.WithID(req.hostID))
+		return
+	}
+	for _, st := range s.candidates(m, in.RelatedTo) {
+		if st.push(in.Raw) {
+			return
+		}
+	}
+	s.mu.Lock()
+	if len(s.backlog) >= maxBacklog {
+		s.backlog = s.backlog[1:]
+		s.r.log.Warn("no AI app stream is open: dropping the oldest waiting server message", "server", s.srv.ID)
+	}
+	s.backlog = append(s.backlog, in.Raw)
+	s.mu.Unlock()
+}
+
+// candidates lists the host streams that may carry a server message, best
+// first: the stream of the request it belongs to, then a GET stream, then
+// any open request stream.
+func (s *session) candidates(m jsonrpc.Message, related json.RawMessage) []*stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*stream
+	add := func(st *stream) {
+		if st != nil && st.sse {
+			out = append(out, st)
+		}
+	}
+	if related != nil {
+		if req := s.inflight[string(related)]; req != nil {
+			add(req.st)
+		}
+	}
+	if tok := progressToken(m); tok != nil {
+		for _, req := range s.byHostID {
+			if string(req.token) == string(tok) {
+				add(req.st)
+			}
+		}
+	}
+	for i := len(s.gets) - 1; i >= 0; i-- {
+		add(s.gets[i])
+	}
+	for _, req := range s.byHostID {
+		add(req.st)
+	}
+	return out
+}
+
+// progressToken returns params.progressToken of a progress notification.
+func progressToken(m jsonrpc.Message) json.RawMessage {
+	if m.Method != "notifications/progress" {
+		return nil
+	}
+	var p struct {
+		Token json.RawMessage `json:"progressToken"`
+	}
+	json.Unmarshal(m.Params, &p)
+	return p.Token
+}
+
+// fromHost handles one message from the host that arrived on a POST whose
+// answers go to st.
+func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
+	switch m.Kind {
+	case jsonrpc.KindResponse:
+		s.send(m.Raw, header)
+	case jsonrpc.KindNotification:
+		if m.Method == "notifications/cancelled" {
+			s.cancelRequest(m, header)
+			return
+		}
+		s.send(m.Raw, header)
+	case jsonrpc.KindRequest:
+		req := &request{hostID: m.ID, method: m.Method, st: st}
+		s.mu.Lock()
+		if m.Method == "initialize" {
+			s.client = clientName(m.Params, true)
+		}
+		s.nextID++
+		req.upID = strconv.FormatInt(s.nextID, 10)
+		s.byHostID[string(m.ID)] = req
+		s.mu.Unlock()
+		if m.Method == "tools/call" {
+			go s.hold(m, req, header)
+			return
+		}
+		s.forward(m.Raw, req, header)
+	}
+}
+
+// send forwards a message that needs no answer.
+func (s *session) send(raw []byte, header http.Header) {
+	if err := s.conn.Send(s.ctx, raw, header); err != nil {
+		s.r.log.Warn("forwarding a message to the server failed", "server", s.srv.ID, "err", err)
+	}
+}
+
+// forward sends a request upstream under its upstream id.
+func (s *session) forward(raw []byte, req *request, header http.Header) {
+	m, err := jsonrpc.Parse(raw)
+	if err != nil {
+		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+		return
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		s.answer(req, s.lostError(req, context.Cause(s.ctx)))
+		return
+	}
+	s.inflight[req.upID] = req
+	s.mu.Unlock()
+	if err := s.conn.Send(s.ctx, m.WithID(json.RawMessage(req.upID)), header); err != nil {
+		s.mu.Lock()
+		_, still := s.inflight[req.upID]
+		delete(s.inflight, req.upID)
+		s.mu.Unlock()
+		if still {
+			s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed,
+				fmt.Sprintf("Countersign could not send the request to %s: %v", s.srv.displayName(), err)))
+		}
+	}
+}
+
+// answer sends the relay's own answer to a host request.
+func (s *session) answer(req *request, msg []byte) {
+	s.mu.Lock()
+	delete(s.byHostID, string(req.hostID))
+	s.mu.Unlock()
+	req.st.push(msg)
+}
+
+// hold waits for the person's decision on a tools/call, keeping the host
+// informed, then forwards or denies it.
+func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
+	var p struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+		Meta      struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil || p.Name == "" {
+		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInvalidParams, "tools/call needs params with a tool name"))
+		return
+	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
+	defer cancel(nil)
+	s.mu.Lock()
+	req.hold = cancel
+	req.token = p.Meta.ProgressToken
+	client := s.client
+	s.mu.Unlock()
+	if client == "" {
+		client = clientName(m.Params, false)
+	}
+
+	waiting := make(chan struct{})
+	if req.token != nil {
+		go s.reportWaiting(req, waiting)
+	}
+	v := s.r.o.Gate.Submit(ctx, gate.Call{
+		Server:    s.srv.ID,
+		Tool:      p.Name,
+		Arguments: p.Arguments,
+		Client:    client,
+	})
+	close(waiting)
+	s.mu.Lock()
+	req.hold = nil
+	s.mu.Unlock()
+
+	if !v.Approved() {
+		s.r.log.Info("tool call not run", "server", s.srv.ID, "tool", p.Name, "outcome", v.Outcome.String())
+		s.answer(req, deniedResult(req.hostID, v.Message()))
+		return
+	}
+	s.r.log.Info("tool call approved", "server", s.srv.ID, "tool", p.Name)
+	raw := m.Raw
+	if v.Arguments != nil {
+		edited, err := setMember(m.Params, "arguments", v.Arguments)
+		if err != nil {
+			s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+			return
+		}
+		raw = m.WithParams(edited)
+	}
+	s.forward(raw, req, header)
+}
+
+// reportWaiting sends "waiting for approval" progress while a call is held,
+// at once and then at every keep-alive interval.
+func (s *session) reportWaiting(req *request, done <-chan struct{}) {
+	t := time.NewTicker(s.r.o.KeepAlive)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		n, err := jsonrpc.Notification("notifications/progress", map[string]any{
+			"progressToken": req.token,
+			"progress":      int(time.Since(start).Seconds()),
+			"message":       "Waiting for approval in Countersign",
+		})
+		if err == nil {
+			req.st.push(n)
+		}
+		select {
+		case <-t.C:
+		case <-done:
+			return
+		}
+	}
+}
+
+// deniedResult is a tool result telling the model the call did not run.
+func deniedResult(id json.RawMessage, message string) []byte {
+	b, _ := jsonrpc.Response(id, mcp.NewToolResultError(message))
+	return b
+}
+
+// cancelRequest handles notifications/cancelled from the host: a held call
+// is denied, a forwarded one is cancelled upstream under its upstream id.
+func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	json.Unmarshal(m.Params, &p)
+	s.mu.Lock()
+	req := s.byHostID[string(p.RequestID)]
+	var hold context.CancelCauseFunc
+	forwarded := false
+	if req != nil {
+		hold = req.hold
+		if _, ok := s.inflight[req.upID]; ok {
+			forwarded = true
+			delete(s.inflight, req.upID)
+			delete(s.byHostID, string(req.hostID))
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case req == nil:
+		s.send(m.Raw, header) // not ours to track: pass it on
+	case hold != nil:
+		hold(gate.ErrHostCancelled)
+	case forwarded:
+		params, err := setMember(m.Params, "requestId", json.RawMessage(req.upID))
+		if err == nil {
+			s.send(m.WithParams(params), header)
+		}
+		// The host ignores any answer now; this one ends its stream.
+		req.st.push(jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled"))
+	}
+}
+
+// streamClosed is called when a host stream's response ended. Calls still
+// held for it are denied: the host went away.
+func (s *session) streamClosed(st *stream, unread [][]byte) {
+	s.mu.Lock()
+	var holds []context.CancelCauseFunc
+	for _, req := range s.byHostID {
+		if req.st == st && req.hold != nil {
+			holds = append(holds, req.hold)
+		}
+	}
+	for i, g := range s.gets {
+		if g == st {
+			s.gets = append(s.gets[:i], s.gets[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range holds {
+		h(gate.ErrHostDisconnected)
+	}
+	for _, raw := range unread {
+		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind != jsonrpc.KindResponse {
+			s.fromUpstream(transport.Incoming{Raw: raw})
+		}
+	}
+}
+
+// addGet registers a GET stream and hands it the backlog.
+func (s *session) addGet(st *stream) {
+	s.mu.Lock()
+	s.gets = append(s.gets, st)
+	backlog := s.backlog
+	s.backlog = nil
+	s.mu.Unlock()
+	for _, raw := range backlog {
+		st.push(raw)
+	}
+}
+
+// end finishes the session: waiting calls are denied with cause, requests
+// in flight get an error, and the upstream session is closed.
+func (s *session) end(cause error) {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.cancel(cause)
+		pending := make([]*request, 0, len(s.inflight))
+		for _, req := range s.inflight {
+			pending = append(pending, req)
+		}
+		s.inflight = map[string]*request{}
+		s.mu.Unlock()
+		for _, req := range pending {
+			s.answer(req, s.lostError(req, cause))
+		}
+		s.r.forget(s)
+		s.conn.Close()
+	})
+}
+
+func (s *session) lostError(req *request, cause error) []byte {
+	return jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed,
+		fmt.Sprintf("Countersign ended the session with %s: %v", s.srv.displayName(), cause))
+}
+
+// forget removes a session from the relay's maps.
+func (r *Relay) forget(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.id != "" {
+		if r.sessions[s.id] == s {
+			delete(r.sessions, s.id)
+		}
+	} else if r.stateless[s.srv.ID] == s {
+		delete(r.stateless, s.srv.ID)
+	}
+}
+
+func (srv *Server) displayName() string {
+	if srv.Name != "" {
+		return srv.Name
+	}
+	return srv.ID
+}
+
+// clientName reads the host app's name from initialize params, or from a
+// sessionless request's _meta.
+func clientName(params json.RawMessage, initialize bool) string {
+	type impl struct {
+		Name  string `json:"name"`
+		Title string `json:"title"`
+	}
+	var info impl
+	if initialize {
+		var p struct {
+			ClientInfo impl `json:"clientInfo"`
+		}
+		json.Unmarshal(params, &p)
+		info = p.ClientInfo
+	} else {
+		var p struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		}
+		json.Unmarshal(params, &p)
+		json.Unmarshal(p.Meta[mcp.MetaKeyClientInfo], &info)
+	}
+	if info.Title != "" {
+		return info.Title
+	}
+	return info.Name
+}
+
+// setMember returns obj with one member replaced; the others keep their
+// bytes.
+func setMember(obj json.RawMessage, key string, value json.RawMessage) (json.RawMessage, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &members); err != nil {
+		return nil, fmt.Errorf("relay: params are not an object: %w", err)
+	}
+	members[key] = value
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(members); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}

@@ -1,0 +1,162 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/countersign/countersign/internal/jsonrpc"
+)
+
+// LegacySSE is a client session over the HTTP+SSE transport of protocol
+// revision 2024-11-05: one GET event stream carries every server message,
+// and messages to the server are POSTed to the URL its "endpoint" event
+// names. Unlike mcp-go's, it carries server-to-client requests both ways.
+type LegacySSE struct {
+	life
+	o        HTTPOptions
+	ctx      context.Context
+	cancel   context.CancelFunc
+	in       chan Incoming
+	endpoint *url.URL
+	stream   io.Closer
+}
+
+// DialLegacySSE opens the event stream and waits, within ctx, for the
+// server to name its message endpoint.
+func DialLegacySSE(ctx context.Context, o HTTPOptions) (*LegacySSE, error) {
+	o.defaults()
+	base, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("transport: SSE URL: %w", err)
+	}
+	lifeCtx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(lifeCtx, http.MethodGet, o.URL, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	for k, vs := range o.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	stop := context.AfterFunc(ctx, cancel)
+	resp, err := o.Client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("transport: GET %s: %w", o.URL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		cancel()
+		return nil, &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
+	}
+	r := NewEventReader(resp.Body)
+	var endpoint *url.URL
+	for endpoint == nil {
+		ev, err := r.Next()
+		if err != nil {
+			resp.Body.Close()
+			cancel()
+			return nil, fmt.Errorf("transport: SSE stream ended before the endpoint event: %w", err)
+		}
+		if ev.Name != "endpoint" {
+			continue
+		}
+		u, err := base.Parse(string(bytes.TrimSpace(ev.Data)))
+		if err != nil || u.Scheme != base.Scheme || u.Host != base.Host {
+			resp.Body.Close()
+			cancel()
+			return nil, fmt.Errorf("transport: SSE endpoint %q is not on the server's origin", ev.Data)
+		}
+		endpoint = u
+	}
+	if !stop() { // ctx ended while we read
+		resp.Body.Close()
+		return nil, ctx.Err()
+	}
+	c := &LegacySSE{life: newLife(), o: o, ctx: lifeCtx, cancel: cancel, in: make(chan Incoming, 64), endpoint: endpoint, stream: resp.Body}
+	go c.readLoop(r)
+	return c, nil
+}
+
+func (c *LegacySSE) readLoop(r *EventReader) {
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("transport: the server closed its event stream")
+			}
+			c.end(fmt.Errorf("%w: %v", ErrSessionLost, err))
+			c.cancel()
+			return
+		}
+		if ev.Name != "message" {
+			continue
+		}
+		msgs, _, err := jsonrpc.SplitBatch(ev.Data)
+		if err != nil {
+			c.o.Logger.Warn("server sent invalid JSON on its event stream", "err", err)
+			continue
+		}
+		for _, raw := range msgs {
+			if !c.deliver(c.in, Incoming{Raw: append([]byte(nil), raw...)}) {
+				return
+			}
+		}
+	}
+}
+
+// Incoming delivers the server's messages.
+func (c *LegacySSE) Incoming() <-chan Incoming { return c.in }
+
+// Send POSTs one message to the endpoint; its answer comes on the stream.
+func (c *LegacySSE) Send(_ context.Context, msg []byte, header http.Header) error {
+	select {
+	case <-c.done:
+		return c.Err()
+	default:
+	}
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.endpoint.String(), bytes.NewReader(msg))
+	if err != nil {
+		return err
+	}
+	for k, vs := range c.o.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.o.Client.Do(req)
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return c.Err()
+		}
+		return fmt.Errorf("transport: POST %s: %w", c.endpoint, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode >= 300 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode == http.StatusNotFound {
+			c.end(ErrSessionLost)
+			c.cancel()
+			return ErrSessionLost
+		}
+		return &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
+	}
+	return nil
+}
+
+// Close ends the stream, which ends the session.
+func (c *LegacySSE) Close() error {
+	c.end(ErrClosed)
+	c.cancel()
+	c.stream.Close()
+	return nil
+}

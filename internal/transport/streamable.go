@@ -1,0 +1,406 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// HTTPOptions describe a remote server reached over HTTP.
+type HTTPOptions struct {
+	URL    string
+	Client *http.Client // nil means a client with no overall timeout
+	Header http.Header  // added to every request
+	Logger *slog.Logger
+}
+
+func (o *HTTPOptions) defaults() {
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// StreamableHTTP is a client session over the Streamable HTTP transport.
+type StreamableHTTP struct {
+	life
+	o      HTTPOptions
+	ctx    context.Context // ends with the connection; bounds every stream
+	cancel context.CancelFunc
+	in     chan Incoming
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	sessionID  string
+	version    string          // negotiated protocol version, once known
+	initIDs    map[string]bool // ids of initialize requests awaiting answers
+	getStarted bool
+}
+
+// NewStreamableHTTP returns a connection; nothing is sent until Send.
+func NewStreamableHTTP(o HTTPOptions) *StreamableHTTP {
+	o.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &StreamableHTTP{
+		life:    newLife(),
+		o:       o,
+		ctx:     ctx,
+		cancel:  cancel,
+		in:      make(chan Incoming, 64),
+		initIDs: make(map[string]bool),
+	}
+}
+
+// Incoming delivers the server's messages.
+func (c *StreamableHTTP) Incoming() <-chan Incoming { return c.in }
+
+// SessionID is the server's session id, empty until it sends one.
+func (c *StreamableHTTP) SessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// Send POSTs one message. A request's answer, and anything the server sends
+// with it, arrives on Incoming; Send returns once the server has accepted
+// the message, without waiting for the answer.
+func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header) error {
+	select {
+	case <-c.done:
+		return c.Err()
+	default:
+	}
+	m, err := jsonrpc.Parse(msg)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.o.URL, bytes.NewReader(msg))
+	if err != nil {
+		return err
+	}
+	c.setHeaders(req, m, header)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if m.Kind == jsonrpc.KindRequest && m.Method == "initialize" {
+		c.mu.Lock()
+		c.initIDs[string(m.ID)] = true
+		c.mu.Unlock()
+	}
+	resp, err := c.o.Client.Do(req)
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return c.Err()
+		}
+		return fmt.Errorf("transport: POST %s: %w", c.o.URL, err)
+	}
+	if sid := resp.Header.Get(mcp.HeaderSessionID); sid != "" {
+		c.mu.Lock()
+		if c.sessionID == "" {
+			c.sessionID = sid
+		}
+		c.mu.Unlock()
+	}
+	if err := c.checkStatus(resp); err != nil {
+		return err
+	}
+	if m.Kind != jsonrpc.KindRequest {
+		drain(resp)
+		if m.Kind == jsonrpc.KindNotification && m.Method == "notifications/initialized" {
+			c.startGetStream()
+		}
+		return nil
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.readResponse(resp, m.ID)
+	}()
+	return nil
+}
+
+// setHeaders adds the session, version and per-message headers.
+func (c *StreamableHTTP) setHeaders(req *http.Request, m jsonrpc.Message, extra http.Header) {
+	for k, vs := range c.o.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range extra {
+		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	c.mu.Lock()
+	sid, version := c.sessionID, c.version
+	c.mu.Unlock()
+	if sid != "" {
+		req.Header.Set(mcp.HeaderSessionID, sid)
+	}
+	if v := metaProtocolVersion(m.Params); v != "" {
+		version = v
+	}
+	if version != "" && req.Header.Get(mcp.HeaderProtocolVersion) == "" {
+		req.Header.Set(mcp.HeaderProtocolVersion, version)
+	}
+	if mcp.IsModernProtocol(version) && m.Method != "" {
+		if req.Header.Get(mcp.HeaderMethod) == "" {
+			req.Header.Set(mcp.HeaderMethod, m.Method)
+		}
+		if name, ok := mcp.ExtractHeaderName(mcp.MCPMethod(m.Method), m.Params); ok && req.Header.Get(mcp.HeaderName) == "" {
+			if enc, ok := mcp.EncodeHeaderValue(name); ok {
+				req.Header.Set(mcp.HeaderName, enc)
+			}
+		}
+	}
+}
+
+// metaProtocolVersion reads params._meta["io.modelcontextprotocol/protocolVersion"].
+func metaProtocolVersion(params json.RawMessage) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	var v string
+	json.Unmarshal(p.Meta[mcp.MetaKeyProtocolVersion], &v)
+	return v
+}
+
+// checkStatus turns an error answer into an error, ending the connection
+// when the server has forgotten the session.
+func (c *StreamableHTTP) checkStatus(resp *http.Response) error {
+	if resp.StatusCode < 300 {
+		return nil
+	}
+	defer drain(resp)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode == http.StatusNotFound && c.SessionID() != "" {
+		c.end(ErrSessionLost)
+		c.cancel()
+		return ErrSessionLost
+	}
+	return &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
+}
+
+// readResponse reads the answer to request id, as one JSON body or as an
+// event stream, resuming the stream if it breaks before the answer.
+func (c *StreamableHTTP) readResponse(resp *http.Response, id json.RawMessage) {
+	defer drain(resp)
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxEventSize))
+		if err != nil {
+			c.o.Logger.Warn("reading server response", "err", err)
+			return
+		}
+		c.deliverBody(body, id)
+	case "text/event-stream":
+		answered, lastID, retry := c.readStream(resp.Body, id)
+		for !answered && lastID != "" && c.ctx.Err() == nil {
+			// The server closed the stream early; 2025-11-25 servers expect
+			// a GET with Last-Event-ID to resume it.
+			if !sleepCtx(c.ctx, retryDelay(retry)) {
+				return
+			}
+			r, err := c.get(lastID)
+			if err != nil {
+				c.o.Logger.Warn("resuming response stream", "err", err)
+				return
+			}
+			answered, lastID, retry = c.readStream(r.Body, id)
+			drain(r)
+		}
+	default:
+		c.o.Logger.Warn("server answered with an unexpected content type", "content_type", ct)
+	}
+}
+
+// deliverBody delivers a JSON body holding one message or a batch.
+func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) {
+	msgs, _, err := jsonrpc.SplitBatch(body)
+	if err != nil {
+		c.o.Logger.Warn("server sent invalid JSON", "err", err)
+		return
+	}
+	for _, raw := range msgs {
+		c.observe(raw)
+		c.deliver(c.in, Incoming{Raw: raw, RelatedTo: id})
+	}
+}
+
+// readStream delivers the events of one stream. It reports whether the
+// answer to id came, the last event id, and the retry delay asked for.
+func (c *StreamableHTTP) readStream(body io.Reader, id json.RawMessage) (answered bool, lastID string, retry time.Duration) {
+	r := NewEventReader(body)
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return answered, r.LastID(), r.Retry()
+		}
+		if ev.Name != "message" {
+			continue
+		}
+		msgs, _, err := jsonrpc.SplitBatch(ev.Data)
+		if err != nil {
+			continue
+		}
+		for _, raw := range msgs {
+			if m, err := jsonrpc.Parse(raw); err == nil && m.Kind == jsonrpc.KindResponse && id != nil && bytes.Equal(m.ID, id) {
+				answered = true
+			}
+			c.observe(raw)
+			if !c.deliver(c.in, Incoming{Raw: append([]byte(nil), raw...), RelatedTo: id}) {
+				return answered, r.LastID(), r.Retry()
+			}
+		}
+	}
+}
+
+// observe notes the negotiated protocol version from an initialize answer.
+func (c *StreamableHTTP) observe(raw []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.initIDs) == 0 {
+		return
+	}
+	m, err := jsonrpc.Parse(raw)
+	if err != nil || m.Kind != jsonrpc.KindResponse || !c.initIDs[string(m.ID)] {
+		return
+	}
+	delete(c.initIDs, string(m.ID))
+	var r struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if json.Unmarshal(m.Result, &r) == nil && r.ProtocolVersion != "" {
+		c.version = r.ProtocolVersion
+	}
+}
+
+// startGetStream opens the stream for messages the server sends unasked.
+func (c *StreamableHTTP) startGetStream() {
+	c.mu.Lock()
+	if c.getStarted {
+		c.mu.Unlock()
+		return
+	}
+	c.getStarted = true
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.getLoop()
+	}()
+}
+
+// getLoop keeps the GET stream open until the server refuses it or the
+// connection ends, reconnecting with Last-Event-ID.
+func (c *StreamableHTTP) getLoop() {
+	lastID := ""
+	failures := 0
+	for c.ctx.Err() == nil {
+		resp, err := c.get(lastID)
+		var se *HTTPStatusError
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusMethodNotAllowed:
+			return // the server offers no GET stream
+		case errors.Is(err, ErrSessionLost):
+			return
+		case err != nil:
+			failures++
+			if failures > 8 {
+				c.o.Logger.Warn("giving up on the server's GET stream", "err", err)
+				return
+			}
+			if !sleepCtx(c.ctx, time.Duration(failures)*time.Second) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		var retry time.Duration
+		_, lastID, retry = c.readStream(resp.Body, nil)
+		drain(resp)
+		if !sleepCtx(c.ctx, retryDelay(retry)) {
+			return
+		}
+	}
+}
+
+// get opens a GET event stream, resuming after lastID when set.
+func (c *StreamableHTTP) get(lastID string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, c.o.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.setHeaders(req, jsonrpc.Message{}, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set(mcp.HeaderLastEventID, lastID)
+	}
+	resp, err := c.o.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkStatus(resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Close ends the session with DELETE when the server gave one.
+func (c *StreamableHTTP) Close() error {
+	c.end(ErrClosed)
+	if sid := c.SessionID(); sid != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.o.URL, nil)
+		if err == nil {
+			c.setHeaders(req, jsonrpc.Message{}, nil)
+			if resp, err := c.o.Client.Do(req); err == nil {
+				drain(resp)
+			}
+		}
+	}
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+func retryDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Second
+	}
+	return min(d, time.Minute)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// drain reads a little of what is left so the connection can be reused,
+// then closes the body.
+func drain(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4096)
+	resp.Body.Close()
+}
