@@ -182,7 +182,9 @@ func TestListenerSecurity(t *testing.T) {
 		{"wrong token", "localhost:" + port, "", "Bearer " + strings.Repeat("0", 64), "/servers/pipe/mcp", 401},
 		{"unknown server", "127.0.0.1:" + port, "", "Bearer " + testToken, "/servers/nope/mcp", 404},
 		{"unknown session", "127.0.0.1:" + port, "", "Bearer " + testToken, "/servers/pipe/mcp", 404},
+		{"origin of another loopback port", "127.0.0.1:" + port, "http://127.0.0.1:3000", "Bearer " + testToken, "/servers/pipe/mcp", 403},
 		{"allowed origin passes", "localhost:" + port, "vscode-webview://abc", "Bearer " + testToken, "/servers/pipe/mcp", 202},
+		{"our own origin passes", "127.0.0.1:" + port, "http://127.0.0.1:" + port, "Bearer " + testToken, "/servers/pipe/mcp", 202},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

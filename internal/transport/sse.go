@@ -101,24 +101,26 @@ func (r *EventReader) Retry() time.Duration { return r.retry }
 // endings, as the SSE format requires. A \r ends its line at once, so an
 // event ended by lone CRs is read without waiting for the next byte; the
 // function remembers it to drop a \n that follows, even in a later read.
+// It never returns a nil token while data is left, because bufio.Scanner
+// stops at the end of input on one.
 func lineSplitter() bufio.SplitFunc {
 	afterCR := false
 	return func(data []byte, atEOF bool) (advance int, token []byte, err error) {
-		if afterCR && len(data) > 0 {
-			afterCR = false
-			if data[0] == '\n' {
-				return 1, nil, nil
-			}
+		skip := 0
+		if afterCR && len(data) > 0 && data[0] == '\n' {
+			skip = 1
 		}
-		if atEOF && len(data) == 0 {
-			return 0, nil, nil
-		}
-		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
-			afterCR = data[i] == '\r'
-			return i + 1, data[:i], nil
+		rest := data[skip:]
+		if i := bytes.IndexAny(rest, "\r\n"); i >= 0 {
+			afterCR = rest[i] == '\r'
+			return skip + i + 1, rest[:i], nil
 		}
 		if atEOF {
-			return len(data), data, nil
+			afterCR = false
+			if len(rest) == 0 {
+				return len(data), nil, nil
+			}
+			return len(data), rest, nil
 		}
 		return 0, nil, nil
 	}

@@ -1,0 +1,84 @@
+// Command countersign-bridge connects an AI app that only starts stdio MCP
+// servers (Claude Desktop) to the running Countersign app:
+//
+//	countersign-bridge [-config FILE] <server-id>
+//
+// It is a small console program with no cgo and no UI.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/countersign/countersign/internal/bridge"
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/vault"
+)
+
+func main() {
+	configPath := flag.String("config", "", "Countersign settings file (default: the OS config directory)")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: countersign-bridge [-config FILE] <server-id>")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	serverID := flag.Arg(0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	b, err := setup(*configPath, serverID)
+	if err != nil {
+		refuseAll(err)
+		return
+	}
+	b.In, b.Out, b.Log = os.Stdin, os.Stdout, log
+	if err := b.Run(ctx); err != nil {
+		log.Error("bridge stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func setup(configPath, serverID string) (*bridge.Bridge, error) {
+	if configPath == "" {
+		p, err := config.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		configPath = p
+	}
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := cfg.Server(serverID); !ok {
+		return nil, fmt.Errorf("there is no server %q in the settings", serverID)
+	}
+	tok, err := vault.New().ExistingLocalToken()
+	if err != nil {
+		return nil, err
+	}
+	return &bridge.Bridge{
+		URL:   "http://127.0.0.1:" + strconv.Itoa(cfg.Port) + "/servers/" + serverID + "/mcp",
+		Token: tok,
+	}, nil
+}
+
+// refuseAll reports err on stderr and answers every request from the host
+// with it, so the AI app can show why the server does not work.
+func refuseAll(err error) {
+	fmt.Fprintln(os.Stderr, "countersign-bridge:", err)
+	b := &bridge.Bridge{In: os.Stdin, Out: os.Stdout}
+	b.Refuse(jsonrpc.CodeConnectionClosed, "Countersign bridge: "+err.Error())
+}

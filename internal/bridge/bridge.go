@@ -1,0 +1,194 @@
+// Package bridge joins an AI app that only starts stdio servers to the
+// running Countersign app: newline-delimited JSON-RPC on stdio on one side,
+// the app's loopback Streamable HTTP endpoint with the local token on the
+// other. If the app restarts, the bridge opens a new session and replays the
+// host's initialize, so the host does not notice.
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/transport"
+)
+
+// replayID is the id of a replayed initialize; its answer is not passed on.
+const replayID = `"countersign-bridge-replay"`
+
+// Bridge is one stdio host connected to one server endpoint of the app.
+type Bridge struct {
+	URL   string // http://127.0.0.1:<port>/servers/<id>/mcp
+	Token string
+	In    io.Reader
+	Out   io.Writer
+	Log   *slog.Logger
+
+	outMu sync.Mutex
+
+	conn        transport.Conn
+	initialize  []byte // the host's initialize request, for replay
+	initialized []byte
+	replayed    chan struct{} // closed when a replayed initialize is answered
+}
+
+// Run relays until the host closes stdin or ctx ends.
+func (b *Bridge) Run(ctx context.Context) error {
+	if b.Log == nil {
+		b.Log = slog.Default()
+	}
+	sc := bufio.NewScanner(b.In)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	defer func() {
+		if b.conn != nil {
+			b.conn.Close()
+		}
+	}()
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		msg := append([]byte(nil), line...)
+		m, err := jsonrpc.Parse(msg)
+		if err != nil {
+			b.write(jsonrpc.ErrorResponse(nil, jsonrpc.CodeParseError, "Countersign bridge: "+err.Error()))
+			continue
+		}
+		b.handle(ctx, m)
+	}
+	return sc.Err()
+}
+
+func (b *Bridge) handle(ctx context.Context, m jsonrpc.Message) {
+	isInit := m.Kind == jsonrpc.KindRequest && m.Method == "initialize"
+	if isInit {
+		b.initialize, b.initialized = m.Raw, nil
+		if b.conn != nil {
+			b.conn.Close()
+			b.conn = nil
+		}
+	}
+	if m.Kind == jsonrpc.KindNotification && m.Method == "notifications/initialized" {
+		b.initialized = m.Raw
+	}
+	if err := b.ensureConn(ctx, !isInit); err != nil {
+		b.fail(m, err)
+		return
+	}
+	if err := b.conn.Send(ctx, m.Raw, nil); err != nil {
+		b.fail(m, err)
+	}
+}
+
+// ensureConn opens a session when there is none or the last one was lost,
+// replaying the host's initialize when the host already sent it.
+func (b *Bridge) ensureConn(ctx context.Context, replay bool) error {
+	if b.conn != nil {
+		select {
+		case <-b.conn.Done():
+			b.Log.Warn("the session with Countersign ended; opening a new one", "err", b.conn.Err())
+			b.conn.Close()
+			b.conn = nil
+		default:
+			return nil
+		}
+	}
+	conn := transport.NewStreamableHTTP(transport.HTTPOptions{
+		URL:    b.URL,
+		Header: http.Header{"Authorization": {"Bearer " + b.Token}},
+		Logger: b.Log,
+	})
+	b.conn = conn
+	b.replayed = make(chan struct{})
+	go b.pump(conn, b.replayed)
+	if !replay || b.initialize == nil {
+		return nil
+	}
+	init, _ := jsonrpc.Parse(b.initialize)
+	if err := conn.Send(ctx, init.WithID(json.RawMessage(replayID)), nil); err != nil {
+		return err
+	}
+	select {
+	case <-b.replayed:
+	case <-conn.Done():
+		return conn.Err()
+	case <-time.After(time.Minute):
+		return errors.New("no answer to the replayed initialize")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.initialized != nil {
+		return conn.Send(ctx, b.initialized, nil)
+	}
+	return nil
+}
+
+// pump writes the app's messages to stdout until the session ends.
+func (b *Bridge) pump(conn transport.Conn, replayed chan struct{}) {
+	for {
+		select {
+		case in := <-conn.Incoming():
+			if m, err := jsonrpc.Parse(in.Raw); err == nil && m.Kind == jsonrpc.KindResponse && string(m.ID) == replayID {
+				close(replayed)
+				continue
+			}
+			b.write(in.Raw)
+		case <-conn.Done():
+			return
+		}
+	}
+}
+
+// fail tells the host why a message could not be delivered.
+func (b *Bridge) fail(m jsonrpc.Message, err error) {
+	msg := "Countersign could not take the message: " + err.Error()
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		msg = "Countersign is not running. Start the Countersign app, then try again."
+	}
+	b.Log.Error(msg)
+	if m.Kind == jsonrpc.KindRequest {
+		b.write(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeConnectionClosed, msg))
+	}
+}
+
+// write sends one message to the host as a line.
+func (b *Bridge) write(msg []byte) {
+	if bytes.ContainsAny(msg, "\r\n") {
+		var c bytes.Buffer
+		if json.Compact(&c, msg) == nil {
+			msg = c.Bytes()
+		}
+	}
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	if _, err := b.Out.Write(append(msg, '\n')); err != nil {
+		b.Log.Error("writing to the AI app failed", "err", fmt.Sprint(err))
+	}
+}
+
+// Refuse answers every request read from In with an error until In ends;
+// the bridge uses it when it cannot reach the app at all.
+func (b *Bridge) Refuse(code int, message string) {
+	sc := bufio.NewScanner(b.In)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for sc.Scan() {
+		m, err := jsonrpc.Parse(bytes.TrimSpace(sc.Bytes()))
+		if err == nil && m.Kind == jsonrpc.KindRequest {
+			b.write(jsonrpc.ErrorResponse(m.ID, code, message))
+		}
+	}
+}

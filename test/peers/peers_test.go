@@ -1,0 +1,310 @@
+// Package peers tests the relay against real MCP peers from the npm
+// registry: @modelcontextprotocol/server-everything upstream, a client built
+// on @modelcontextprotocol/sdk downstream, and the conformance suite.
+// scripts/test installs them and sets COUNTERSIGN_PEERS.
+package peers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/transport"
+)
+
+const token = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface"
+
+// peersDir is where the npm peers are installed.
+func peersDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("COUNTERSIGN_PEERS")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("COUNTERSIGN_PEERS is not set: CI must run the peer tests (scripts/test sets it)")
+		}
+		t.Skip("real npm peers not installed: run scripts/test")
+	}
+	return dir
+}
+
+func everythingJS(dir string) string {
+	return filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startEverything runs server-everything in an HTTP mode on loopback and
+// returns its URL.
+func startEverything(t *testing.T, dir, mode string) string {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command("node", "--require", filepath.Join(dir, "loopback.cjs"), everythingJS(dir), mode)
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server-everything %s did not start: %s", mode, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	path := "/mcp"
+	if mode == "sse" {
+		path = "/sse"
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(port) + path
+}
+
+// approver is the scripted person: it approves every call and records what
+// it was asked.
+type approver struct {
+	mu    sync.Mutex
+	calls []gate.Call
+	ended []gate.Verdict
+}
+
+func (a *approver) tools() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, c := range a.calls {
+		out = append(out, c.Tool)
+	}
+	return out
+}
+
+// startRelay runs the relay on loopback in front of upstream, with a person
+// who approves everything after a short look, and returns its endpoint.
+func startRelay(t *testing.T, upstream relay.Server, decide func(gate.Call) gate.Decision) (string, *approver) {
+	t.Helper()
+	q := gate.New(gate.Options{})
+	hs := httptest.NewUnstartedServer(nil)
+	port := hs.Listener.Addr().(*net.TCPAddr).Port
+	r, err := relay.New(relay.Options{Servers: []relay.Server{upstream}, Gate: q, Token: token, Port: port, KeepAlive: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = r
+	hs.Start()
+	a := &approver{}
+	sub := q.Subscribe()
+	go func() {
+		for ev := range sub.Events() {
+			a.mu.Lock()
+			if ev.Kind == gate.EventAdded {
+				a.calls = append(a.calls, ev.Call)
+			} else {
+				a.ended = append(a.ended, ev.Verdict)
+			}
+			a.mu.Unlock()
+			if ev.Kind == gate.EventAdded {
+				go func(c gate.Call) {
+					time.Sleep(20 * time.Millisecond) // long enough for the host to see it wait
+					q.Decide(c.ID, decide(c))
+				}(ev.Call)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		r.Close()
+		hs.Close()
+		q.Close()
+	})
+	return "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/" + upstream.ID + "/mcp", a
+}
+
+func approveAll(gate.Call) gate.Decision { return gate.Decision{Approve: true} }
+
+type scenarioResult struct {
+	Scenario string          `json:"scenario"`
+	OK       bool            `json:"ok"`
+	Detail   json.RawMessage `json:"detail"`
+}
+
+// runClient runs client.mjs against url and returns its results by
+// scenario; a failed scenario fails the test unless wantFail.
+func runClient(t *testing.T, dir, url string, wantFail bool, scenarios ...string) map[string]scenarioResult {
+	t.Helper()
+	args := []string{filepath.Join(dir, "client.mjs"), "--url", url, "--token", token}
+	for _, s := range scenarios {
+		args = append(args, "--scenario", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	results := map[string]scenarioResult{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var r scenarioResult
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Scenario != "" {
+			results[r.Scenario] = r
+		}
+	}
+	if (err != nil) != wantFail {
+		t.Errorf("client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	return results
+}
+
+var allScenarios = []string{"echo", "structured", "resource-links", "progress", "sampling", "elicitation", "roots", "list"}
+
+// TestEverythingThroughRelay drives every scenario through the relay, for
+// each transport server-everything speaks, and checks each tool call was
+// held for the person.
+func TestEverythingThroughRelay(t *testing.T) {
+	dir := peersDir(t)
+	for _, mode := range []string{"streamableHttp", "sse", "stdio"} {
+		t.Run(mode, func(t *testing.T) {
+			var upstream relay.Server
+			switch mode {
+			case "stdio":
+				upstream = relay.Server{ID: "everything", Dial: func(ctx context.Context) (transport.Conn, error) {
+					return transport.StartStdio(ctx, transport.StdioOptions{Command: "node", Args: []string{everythingJS(dir), "stdio"}})
+				}}
+			case "sse":
+				url := startEverything(t, dir, mode)
+				upstream = relay.Server{ID: "everything", Dial: func(ctx context.Context) (transport.Conn, error) {
+					return transport.DialLegacySSE(ctx, transport.HTTPOptions{URL: url})
+				}}
+			default:
+				url := startEverything(t, dir, mode)
+				upstream = relay.Server{ID: "everything", Dial: func(context.Context) (transport.Conn, error) {
+					return transport.NewStreamableHTTP(transport.HTTPOptions{URL: url}), nil
+				}}
+			}
+			endpoint, person := startRelay(t, upstream, approveAll)
+			results := runClient(t, dir, endpoint, false, allScenarios...)
+			for _, s := range allScenarios {
+				if r, ok := results[s]; !ok || !r.OK {
+					t.Errorf("scenario %s: %+v", s, r)
+				}
+			}
+			held := strings.Join(person.tools(), ",")
+			for _, tool := range []string{"echo", "get-structured-content", "get-resource-links", "trigger-long-running-operation", "trigger-sampling-request", "trigger-elicitation-request", "get-roots-list"} {
+				if !strings.Contains(held, tool) {
+					t.Errorf("%s was not held for approval (held: %s)", tool, held)
+				}
+			}
+			// The long-running call carried a progressToken: while it was
+			// held the host must have heard it is waiting for approval.
+			if !bytes.Contains(results["progress"].Detail, []byte("Waiting for approval in Countersign")) {
+				t.Errorf("no waiting-for-approval progress reached the host: %s", results["progress"].Detail)
+			}
+		})
+	}
+}
+
+// TestDeniedCallReachesRealClientAsError checks a real SDK client sees a
+// denial as a tool error result, and the upstream never ran the call.
+func TestDeniedCallReachesRealClientAsError(t *testing.T) {
+	dir := peersDir(t)
+	url := startEverything(t, dir, "streamableHttp")
+	upstream := relay.Server{ID: "everything", Dial: func(context.Context) (transport.Conn, error) {
+		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: url}), nil
+	}}
+	endpoint, _ := startRelay(t, upstream, func(gate.Call) gate.Decision { return gate.Decision{Reason: "test says no"} })
+	results := runClient(t, dir, endpoint, true, "echo")
+	r := results["echo"]
+	if r.OK || !bytes.Contains(r.Detail, []byte("Denied in Countersign by the user: test says no")) {
+		t.Fatalf("echo after denial: %+v", r)
+	}
+}
+
+// conformance runs the conformance scenarios against url and returns the
+// set that passed.
+func conformance(t *testing.T, dir, url string, bearer bool, scenarios ...string) map[string]bool {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(dir, "conformance.sh"), append([]string{url}, scenarios...)...)
+	cmd.Env = append(os.Environ(), "CONFORMANCE_TIMEOUT=60")
+	if bearer {
+		cmd.Env = append(cmd.Env, "BEARER_TOKEN="+token)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, _ := cmd.Output()
+	passed := map[string]bool{}
+	ran := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(line, "PASS "); ok {
+			passed[name] = true
+			ran++
+		} else if strings.HasPrefix(line, "FAIL ") {
+			ran++
+		}
+	}
+	if ran == 0 {
+		t.Fatalf("conformance ran nothing:\n%s\n%s", out, stderr.String())
+	}
+	t.Logf("conformance against %s: %d of %d passed\n%s", url, len(passed), ran, stderr.String())
+	return passed
+}
+
+// TestConformanceThroughRelay: every server scenario that passes against
+// server-everything directly must pass through the relay, and DNS rebinding
+// protection, which fails directly, must pass.
+func TestConformanceThroughRelay(t *testing.T) {
+	dir := peersDir(t)
+	url := startEverything(t, dir, "streamableHttp")
+	direct := conformance(t, dir, url, false)
+	if direct["dns-rebinding-protection"] {
+		t.Log("server-everything now passes dns-rebinding-protection on its own")
+	}
+	upstream := relay.Server{ID: "everything", Dial: func(context.Context) (transport.Conn, error) {
+		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: url}), nil
+	}}
+	endpoint, _ := startRelay(t, upstream, approveAll)
+	var names []string
+	for name := range direct {
+		names = append(names, name)
+	}
+	names = append(names, "dns-rebinding-protection")
+	relayed := conformance(t, dir, endpoint, true, names...)
+	for _, name := range names {
+		if !relayed[name] {
+			t.Errorf("scenario %s passes directly but fails through the relay", name)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "conformance: %d scenarios pass directly; through the relay %d of those plus dns-rebinding-protection\n", len(direct), len(relayed))
+}
