@@ -283,3 +283,65 @@ func Notification(method string, params any) ([]byte, error) {
 		Params  json.RawMessage `json:"params"`
 	}{"2.0", method, p})
 }
+
+// ErrAmbiguous is returned by CheckUnambiguous.
+var ErrAmbiguous = errors.New("jsonrpc: object has a member name twice, or two names that differ only in case")
+
+// CheckUnambiguous rejects JSON in which any object, at any depth, names a
+// member twice or has two names equal but for case. Readers disagree about
+// such objects (JavaScript takes the last exact match, Go also matches case
+// variants), so what a person reviews might not be what a server runs.
+func CheckUnambiguous(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool // folded names seen
+		atKey  bool            // the next token in this object is a name
+	}
+	var stack []*frame
+	values := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if len(stack) > 0 || values != 1 {
+				return errors.New("jsonrpc: not exactly one complete JSON value")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("jsonrpc: %w", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.atKey {
+			if key, ok := tok.(string); ok {
+				folded := strings.ToLower(strings.ToUpper(key))
+				if top.keys[folded] {
+					return fmt.Errorf("%w: %q", ErrAmbiguous, key)
+				}
+				top.keys[folded] = true
+				top.atKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, atKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a name next.
+		if len(stack) == 0 {
+			values++
+		} else if stack[len(stack)-1].object {
+			stack[len(stack)-1].atKey = true
+		}
+	}
+}

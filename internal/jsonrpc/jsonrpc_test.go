@@ -580,3 +580,36 @@ func FuzzWithID(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckUnambiguous(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{`{"name":"echo","arguments":{"a":1,"b":[{"c":1},{"c":2}]}}`, true},
+		{`{"a":{"x":1},"b":{"x":2}}`, true},
+		{`[{"a":1},{"a":1}]`, true},
+		{`{"name":"rm","Name":"echo"}`, false},
+		{`{"name":"rm","name":"echo"}`, false},
+		{`{"arguments":{"owner":"DEFRA","Owner":"evil"}}`, false},
+		{`{"arguments":{"list":[{"k":1,"K":2}]}}`, false},
+		{`{"a":{"b":{"c":{"d":1,"d":2}}}}`, false},
+		{`{"paramſ":1,"PARAMS":2}`, false},
+		{`{"a":`, false},
+	}
+	for _, tt := range tests {
+		if err := CheckUnambiguous([]byte(tt.in)); (err == nil) != tt.ok {
+			t.Errorf("CheckUnambiguous(%s) = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}
+
+func FuzzCheckUnambiguous(f *testing.F) {
+	f.Add([]byte(`{"a":{"b":[1,{"c":2}]},"A":1}`))
+	f.Add([]byte(`[{"x":1},{"x":2}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if CheckUnambiguous(b) == nil && !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+	})
+}

@@ -313,3 +313,34 @@ func TestServerRequestsReachTheHost(t *testing.T) {
 		t.Fatalf("GET stream: %s, %v", ev.Data, err)
 	}
 }
+
+// TestAmbiguousCallIsRefused: a call whose params servers could read two
+// ways is refused before anyone is asked, and never reaches the server.
+func TestAmbiguousCallIsRefused(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	e.setDecider(func(c gate.Call) *gate.Decision {
+		t.Errorf("the person was asked about %s", c.Tool)
+		return &gate.Decision{}
+	})
+	go func() {
+		c := <-conns
+		for msg := range c.sent {
+			if bytes.Contains(msg, []byte(`"initialize"`)) {
+				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
+			} else if bytes.Contains(msg, []byte(`tools/call`)) {
+				t.Errorf("ambiguous call reached the server: %s", msg)
+			}
+		}
+	}()
+	sid := e.initialize("pipe")
+	for _, params := range []string{
+		`{"name":"delete_repo","Name":"echo","arguments":{}}`,
+		`{"name":"create_issue","arguments":{"owner":"DEFRA","Owner":"evil"}}`,
+	} {
+		msgs := readMessages(t, e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":`+params+`}`))
+		if len(msgs) != 1 || !bytes.Contains(msgs[0], []byte(`"code":-32602`)) {
+			t.Errorf("params %s: host got %s", params, msgs)
+		}
+	}
+}

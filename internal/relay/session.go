@@ -294,6 +294,14 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInvalidParams, "tools/call needs params with a tool name"))
 		return
 	}
+	// What the person reviews must be what the server runs: refuse params
+	// that servers could read differently.
+	if err := jsonrpc.CheckUnambiguous(m.Params); err != nil {
+		s.r.log.Warn("refusing an ambiguous tool call", "server", s.srv.ID, "err", err)
+		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInvalidParams,
+			"Countersign refused this call: its parameters repeat a name or use two names that differ only in case"))
+		return
+	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
 	s.mu.Lock()

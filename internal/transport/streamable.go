@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +49,21 @@ type StreamableHTTP struct {
 	version    string          // negotiated protocol version, once known
 	initIDs    map[string]bool // ids of initialize requests awaiting answers
 	getStarted bool
+	closing    bool // Close has begun: start no more goroutines
+}
+
+// goLocked runs f on a goroutine that Close waits for, unless Close has
+// begun. c.mu must be held.
+func (c *StreamableHTTP) goLocked(f func()) bool {
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // NewStreamableHTTP returns a connection; nothing is sent until Send.
@@ -123,11 +139,13 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 		}
 		return nil
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.readResponse(resp, m.ID)
-	}()
+	c.mu.Lock()
+	started := c.goLocked(func() { c.readResponse(resp, m.ID) })
+	c.mu.Unlock()
+	if !started {
+		drain(resp)
+		return ErrClosed
+	}
 	return nil
 }
 
@@ -199,47 +217,66 @@ func (c *StreamableHTTP) checkStatus(resp *http.Response) error {
 // event stream, resuming the stream if it breaks before the answer.
 func (c *StreamableHTTP) readResponse(resp *http.Response, id json.RawMessage) {
 	defer drain(resp)
+	if problem := c.readAnswer(resp, id); problem != "" && c.ctx.Err() == nil {
+		// Never leave the request hanging: answer it with the reason.
+		c.o.Logger.Warn("no answer from the server", "problem", problem)
+		c.deliver(c.in, Incoming{Raw: jsonrpc.ErrorResponse(id, jsonrpc.CodeConnectionClosed, "the server did not answer: "+problem), RelatedTo: id})
+	}
+}
+
+// readAnswer delivers what the response carries and says what went wrong
+// when it did not carry the answer to id.
+func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) string {
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxEventSize))
 		if err != nil {
-			c.o.Logger.Warn("reading server response", "err", err)
-			return
+			return "reading its response failed: " + err.Error()
 		}
-		c.deliverBody(body, id)
+		if !c.deliverBody(body, id) {
+			return "its response held no answer to the request"
+		}
+		return ""
 	case "text/event-stream":
 		answered, lastID, retry := c.readStream(resp.Body, id)
 		for !answered && lastID != "" && c.ctx.Err() == nil {
 			// The server closed the stream early; 2025-11-25 servers expect
 			// a GET with Last-Event-ID to resume it.
 			if !sleepCtx(c.ctx, retryDelay(retry)) {
-				return
+				return ""
 			}
 			r, err := c.get(lastID)
 			if err != nil {
-				c.o.Logger.Warn("resuming response stream", "err", err)
-				return
+				return "resuming its response stream failed: " + err.Error()
 			}
 			answered, lastID, retry = c.readStream(r.Body, id)
 			drain(r)
 		}
-	default:
-		c.o.Logger.Warn("server answered with an unexpected content type", "content_type", ct)
+		if !answered {
+			return "its response stream ended without an answer"
+		}
+		return ""
 	}
+	return "it answered with content type " + strconv.Quote(ct)
 }
 
-// deliverBody delivers a JSON body holding one message or a batch.
-func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) {
+// deliverBody delivers a JSON body holding one message or a batch, and
+// reports whether it held the answer to id.
+func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered bool) {
 	msgs, _, err := jsonrpc.SplitBatch(body)
 	if err != nil {
 		c.o.Logger.Warn("server sent invalid JSON", "err", err)
-		return
+		return false
 	}
 	for _, raw := range msgs {
+		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind == jsonrpc.KindResponse && bytes.Equal(m.ID, id) {
+			answered = true
+		}
 		c.observe(raw)
 		c.deliver(c.in, Incoming{Raw: raw, RelatedTo: id})
 	}
+	return answered
 }
 
 // readStream delivers the events of one stream. It reports whether the
@@ -298,12 +335,8 @@ func (c *StreamableHTTP) startGetStream() {
 		return
 	}
 	c.getStarted = true
+	c.goLocked(c.getLoop)
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.getLoop()
-	}()
 }
 
 // getLoop keeps the GET stream open until the server refuses it or the
@@ -375,6 +408,9 @@ func (c *StreamableHTTP) Close() error {
 			}
 		}
 	}
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	return nil

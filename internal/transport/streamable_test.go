@@ -191,14 +191,16 @@ func TestStreamableHTTPSession(t *testing.T) {
 	}
 }
 
+// TestStreamableHTTPNotificationsOnTheResponseStream: messages a server
+// sends on a request's stream before its answer arrive in order, tied to
+// that request. (A raw server: mcp-go does not promise which stream a
+// notification takes, nor that it precedes the answer.)
 func TestStreamableHTTPNotificationsOnTheResponseStream(t *testing.T) {
-	c, _ := startStreamable(t, server.NewStreamableHTTPServer(newTestMCPServer(), quietHTTP))
-	// No notifications/initialized, so no GET stream: mcp-go would hand the
-	// notification to whichever of the two streams asks first.
-	if err := c.Send(context.Background(), initializeRequest("1", "2025-06-18"), nil); err != nil {
-		t.Fatal(err)
-	}
-	recvResponse(t, c, "1")
+	c, _ := startStreamable(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"working\"}}\n\n")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}}\n\n")
+	}))
 	if err := c.Send(context.Background(), callTool("5", "notify", nil), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +378,33 @@ func TestStreamableHTTPResumesAStreamClosedEarly(t *testing.T) {
 	}
 	if got, want := strings.Join(resumes, ","), "ev-2,ev-3"; got != want {
 		t.Errorf("GETs resumed after %q, want %q", got, want)
+	}
+}
+
+// TestStreamableHTTPAnswersWhenTheServerDoesNot: a response stream that ends
+// with no answer and no way to resume must not leave the request hanging.
+func TestStreamableHTTPAnswersWhenTheServerDoesNot(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n")
+	}))
+	defer hs.Close()
+	c := NewStreamableHTTP(HTTPOptions{URL: hs.URL})
+	defer c.Close()
+	if err := c.Send(context.Background(), []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/list"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case in := <-c.Incoming():
+			got = append(got, string(in.Raw))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request left hanging; got %q", got)
+		}
+	}
+	if !strings.Contains(got[1], `"id":7`) || !strings.Contains(got[1], "ended without an answer") {
+		t.Fatalf("got %q", got)
 	}
 }
