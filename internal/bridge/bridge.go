@@ -89,7 +89,14 @@ func (b *Bridge) handle(ctx context.Context, m jsonrpc.Message) {
 		b.fail(m, err)
 		return
 	}
-	if err := b.conn.Send(ctx, m.Raw, nil); err != nil {
+	err := b.conn.Send(ctx, m.Raw, nil)
+	if errors.Is(err, transport.ErrSessionLost) && !isInit {
+		// The app restarted: open a new session and try once more.
+		if err = b.ensureConn(ctx, true); err == nil {
+			err = b.conn.Send(ctx, m.Raw, nil)
+		}
+	}
+	if err != nil {
 		b.fail(m, err)
 	}
 }

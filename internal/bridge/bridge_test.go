@@ -1,0 +1,190 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+const token = "abababababababababababababababababababababababababababababababab"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// app is a stand-in for the running Countersign app: a real relay with an
+// approving person, in front of a real mcp-go server, that can restart.
+type app struct {
+	t       *testing.T
+	port    int
+	handler atomic.Pointer[relay.Relay]
+	hs      *httptest.Server
+	up      string
+	gate    *gate.Queue
+}
+
+func startApp(t *testing.T) *app {
+	t.Helper()
+	s := server.NewMCPServer("up", "1")
+	s.AddTool(mcp.NewTool("echo", mcp.WithString("message")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("echo: " + r.GetString("message", "")), nil
+	})
+	up := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	t.Cleanup(up.Close)
+	a := &app{t: t, up: up.URL + "/mcp"}
+	a.hs = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handler.Load().ServeHTTP(w, r)
+	}))
+	a.port = a.hs.Listener.Addr().(*net.TCPAddr).Port
+	a.restart()
+	a.hs.Start()
+	t.Cleanup(func() {
+		a.hs.CloseClientConnections()
+		a.hs.Close()
+		a.handler.Load().Close()
+	})
+	return a
+}
+
+// restart replaces the relay, as when the app is quit and started again:
+// every session it had is gone.
+func (a *app) restart() {
+	if a.gate != nil {
+		a.gate.Close()
+	}
+	g := gate.New(gate.Options{})
+	sub := g.Subscribe()
+	go func() {
+		for ev := range sub.Events() {
+			if ev.Kind == gate.EventAdded {
+				g.Decide(ev.Call.ID, gate.Decision{Approve: true})
+			}
+		}
+	}()
+	r, err := relay.New(relay.Options{
+		Servers: []relay.Server{{ID: "up", Dial: func(context.Context) (transport.Conn, error) {
+			return transport.NewStreamableHTTP(transport.HTTPOptions{URL: a.up}), nil
+		}}},
+		Gate: g, Token: token, Port: a.port, Logger: quiet,
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if old := a.handler.Swap(r); old != nil {
+		old.Close()
+	}
+	a.gate = g
+}
+
+// host is the AI app's side of the bridge's stdio.
+type host struct {
+	t   *testing.T
+	in  *io.PipeWriter
+	out *bufio.Scanner
+}
+
+func startBridge(t *testing.T, url string) *host {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	b := &Bridge{URL: url, Token: token, In: inR, Out: outW, Log: quiet}
+	go func() {
+		b.Run(context.Background())
+		outW.Close()
+	}()
+	t.Cleanup(func() { inW.Close() })
+	return &host{t: t, in: inW, out: bufio.NewScanner(outR)}
+}
+
+func (h *host) send(msg string) {
+	h.t.Helper()
+	if _, err := io.WriteString(h.in, msg+"\n"); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// recv returns the next line the bridge writes.
+func (h *host) recv() string {
+	h.t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		if h.out.Scan() {
+			got <- h.out.Text()
+		} else {
+			got <- ""
+		}
+	}()
+	select {
+	case line := <-got:
+		return line
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the bridge wrote nothing")
+		return ""
+	}
+}
+
+const initMsg = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"Claude","version":"1"}}}`
+
+func TestBridgeRelaysAndSurvivesAnAppRestart(t *testing.T) {
+	a := startApp(t)
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(a.port)+"/servers/up/mcp")
+	h.send(initMsg)
+	if got := h.recv(); !strings.Contains(got, `"id":1`) || !strings.Contains(got, `"protocolVersion"`) {
+		t.Fatalf("initialize answer: %s", got)
+	}
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"one"}}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "echo: one") {
+		t.Fatalf("first call: %s", got)
+	}
+
+	a.restart()
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"message":"two"}}}`)
+	got := h.recv()
+	if !strings.Contains(got, `"id":3`) || !strings.Contains(got, "echo: two") {
+		t.Fatalf("call after restart: %s", got)
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(got), &m) != nil {
+		t.Fatalf("not one JSON message per line: %s", got)
+	}
+}
+
+func TestBridgeSaysWhenTheAppIsNotRunning(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/servers/up/mcp")
+	h.send(initMsg)
+	got := h.recv()
+	if !strings.Contains(got, `"id":1`) || !strings.Contains(got, "Countersign is not running") {
+		t.Fatalf("got %s", got)
+	}
+	h.send(`not json`)
+	if got := h.recv(); !strings.Contains(got, `"code":-32700`) {
+		t.Fatalf("garbage got %s", got)
+	}
+}
+
+func TestRefuseAnswersEveryRequest(t *testing.T) {
+	var out strings.Builder
+	b := &Bridge{In: strings.NewReader(initMsg + "\n" + `{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n" + `{"jsonrpc":"2.0","id":"x","method":"tools/list"}` + "\n"), Out: &out}
+	b.Refuse(-32000, "no settings")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"id":1`) || !strings.Contains(lines[1], `"id":"x"`) || !strings.Contains(lines[1], "no settings") {
+		t.Fatalf("got %q", lines)
+	}
+}
