@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +43,7 @@ func newEnv(t *testing.T, servers []Server, opts ...envOption) *env {
 	e.decide = func(gate.Call) *gate.Decision { return &gate.Decision{Approve: true} }
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.port = e.srv.Listener.Addr().(*net.TCPAddr).Port
-	o := Options{Servers: servers, Gate: e.gate, Token: testToken, Port: e.port}
+	o := Options{Servers: servers, Gate: e.gate, Token: testToken, Port: e.port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -1,11 +1,15 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,4 +347,252 @@ func TestAmbiguousCallIsRefused(t *testing.T) {
 			t.Errorf("params %s: host got %s", params, msgs)
 		}
 	}
+}
+
+// modern is the _meta a 2026-07-28 client puts on every request.
+const modern = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"modern-host","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+
+// TestSessionlessProtocol drives the 2026-07-28 revision (no initialize, no
+// session) through the relay to a real mcp-go server that speaks it.
+func TestSessionlessProtocol(t *testing.T) {
+	var calls atomic.Int64
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	hdr := func(method, name string) []string {
+		h := []string{"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", method}
+		if name != "" {
+			h = append(h, "Mcp-Name", name)
+		}
+		return h
+	}
+	resp := e.post(context.Background(), "echo", "", `{"jsonrpc":"2.0","id":"d1","method":"server/discover","params":{`+modern+`}}`, hdr("server/discover", "")...)
+	if resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Error("the relay minted a session for a sessionless request")
+	}
+	msgs := readMessages(t, resp)
+	if len(msgs) != 1 || !bytes.Contains(msgs[0], []byte(`"id":"d1"`)) || !bytes.Contains(msgs[0], []byte(`"supportedVersions"`)) || !bytes.Contains(msgs[0], []byte(`2026-07-28`)) {
+		t.Fatalf("server/discover: %s", msgs)
+	}
+
+	msgs = readMessages(t, e.post(context.Background(), "echo", "", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"stateless"},`+modern+`}}`, hdr("tools/call", "echo")...))
+	if len(msgs) != 1 || !bytes.Contains(msgs[0], []byte(`"id":7`)) || !bytes.Contains(msgs[0], []byte("echo: stateless")) {
+		t.Fatalf("tools/call: %s", msgs)
+	}
+	ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+	if ev.Call.Client != "modern-host" {
+		t.Errorf("gate saw client %q, want the name from _meta", ev.Call.Client)
+	}
+	// Two independent hosts may both use id 7: each gets its own answer.
+	var wg sync.WaitGroup
+	for _, word := range []string{"left", "right"} {
+		wg.Go(func() {
+			msgs := readMessages(t, e.post(context.Background(), "echo", "", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"`+word+`"},`+modern+`}}`, hdr("tools/call", "echo")...))
+			if len(msgs) != 1 || !bytes.Contains(msgs[0], []byte("echo: "+word)) {
+				t.Errorf("%s got %s", word, msgs)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCancellation covers each way a host cancels: notifications/cancelled
+// for a held call (denied, never sent), for a forwarded request (remapped to
+// the upstream id), for an unknown id (dropped), and, sessionless, closing
+// the stream (cancelled upstream under the upstream id).
+func TestCancellation(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	e.setDecider(func(gate.Call) *gate.Decision { return nil }) // nobody answers
+	resp := make(chan *http.Response, 1)
+	go func() {
+		resp <- e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+	}()
+	up := <-conns
+	up.next(t)
+	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
+	r := <-resp
+	sid := r.Header.Get("Mcp-Session-Id")
+	readMessages(t, r)
+
+	// A held call: cancelling it denies it, and upstream never hears of it.
+	go func() {
+		resp <- e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":"held","method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	}()
+	e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+	e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"held"}}`).Body.Close()
+	ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventEnded })
+	if ev.Verdict.Outcome != gate.OutcomeCancelled {
+		t.Errorf("held call ended %v, want cancelled", ev.Verdict.Outcome)
+	}
+	readMessages(t, <-resp)
+
+	// A forwarded request: the cancellation names the upstream id.
+	go func() {
+		resp <- e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":"slow","method":"resources/read","params":{"uri":"x:y"}}`)
+	}()
+	got := up.next(t)
+	upID := string(field(t, got, "id"))
+	e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow","reason":"user"}}`).Body.Close()
+	if got := up.next(t); !bytes.Contains(got, []byte(`"requestId":`+upID)) || !bytes.Contains(got, []byte(`"reason":"user"`)) {
+		t.Errorf("upstream got %s, want a cancellation of %s", got, upID)
+	}
+	if msgs := readMessages(t, <-resp); len(msgs) != 1 || !bytes.Contains(msgs[0], []byte(`"id":"slow"`)) {
+		t.Errorf("host stream after cancel: %s", msgs)
+	}
+
+	// An id nobody knows is dropped, not passed on.
+	e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`).Body.Close()
+	select {
+	case got := <-up.sent:
+		t.Errorf("unknown cancellation reached upstream: %s", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// Sessionless: closing the stream cancels the forwarded request.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		resp <- e.post(ctx, "pipe", "", `{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"x:z",`+modern+`}}`)
+	}()
+	up2 := <-conns
+	got = up2.next(t)
+	upID = string(field(t, got, "id"))
+	r = <-resp // headers arrived: the stream is open
+	cancel()
+	r.Body.Close()
+	if got := up2.next(t); !bytes.Contains(got, []byte(`"notifications/cancelled"`)) || !bytes.Contains(got, []byte(`"requestId":`+upID)) {
+		t.Errorf("upstream got %s, want a cancellation of %s", got, upID)
+	}
+}
+
+// field decodes one top-level member of a message.
+func field(t *testing.T, msg []byte, name string) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(msg, &m); err != nil {
+		t.Fatalf("not JSON: %s", msg)
+	}
+	return m[name]
+}
+
+// pipeSession opens a host session on a pipe upstream the test plays.
+func pipeSession(t *testing.T, e *env, conns chan *pipeConn) (string, *pipeConn) {
+	t.Helper()
+	resp := make(chan *http.Response, 1)
+	go func() {
+		resp <- e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+	}()
+	up := <-conns
+	up.next(t)
+	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
+	r := <-resp
+	readMessages(t, r)
+	return r.Header.Get("Mcp-Session-Id"), up
+}
+
+func TestHostDisconnectDeniesHeldCall(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	e.setDecider(func(gate.Call) *gate.Decision { return nil })
+	sid, up := pipeSession(t, e, conns)
+	ctx, cancel := context.WithCancel(context.Background())
+	resp := make(chan *http.Response, 1)
+	go func() {
+		resp <- e.post(ctx, "pipe", sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	}()
+	e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+	r := <-resp
+	cancel()
+	r.Body.Close()
+	ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventEnded })
+	if ev.Verdict.Outcome != gate.OutcomeDisconnected {
+		t.Fatalf("outcome %v, want disconnected", ev.Verdict.Outcome)
+	}
+	select {
+	case got := <-up.sent:
+		t.Errorf("upstream got %s after the host left", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestUpstreamLossIsReportedNotHung(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	e.setDecider(func(c gate.Call) *gate.Decision {
+		if c.Tool == "held" {
+			return nil
+		}
+		return &gate.Decision{Approve: true}
+	})
+	sid, up := pipeSession(t, e, conns)
+	resp := make(chan *http.Response, 2)
+	go func() {
+		resp <- e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":"fwd","method":"tools/list"}`)
+	}()
+	up.next(t)
+	go func() {
+		resp <- e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":"held","method":"tools/call","params":{"name":"held"}}`)
+	}()
+	e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+	up.lose(errors.New("child process exited"))
+
+	for range 2 {
+		msgs := readMessages(t, <-resp)
+		if len(msgs) != 1 {
+			t.Fatalf("got %s", msgs)
+		}
+		switch {
+		case bytes.Contains(msgs[0], []byte(`"id":"fwd"`)):
+			if !bytes.Contains(msgs[0], []byte(`"error"`)) || !bytes.Contains(msgs[0], []byte("child process exited")) {
+				t.Errorf("forwarded request got %s", msgs[0])
+			}
+		case bytes.Contains(msgs[0], []byte(`"id":"held"`)):
+			if !bytes.Contains(msgs[0], []byte(`"isError":true`)) || !bytes.Contains(msgs[0], []byte("connection to the server was lost")) {
+				t.Errorf("held call got %s", msgs[0])
+			}
+		default:
+			t.Errorf("unexpected %s", msgs[0])
+		}
+	}
+	r := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
+	r.Body.Close()
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("request on the lost session: status %d, want 404 so the host re-initializes", r.StatusCode)
+	}
+}
+
+func TestHeldCallKeepsTheHostInformed(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}, func(o *Options) { o.KeepAlive = 20 * time.Millisecond })
+	release := make(chan struct{})
+	e.setDecider(func(c gate.Call) *gate.Decision { return nil })
+	sid, up := pipeSession(t, e, conns)
+	resp := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"tok"}}}`)
+	defer resp.Body.Close()
+	go func(release <-chan struct{}) {
+		<-release
+		ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+		e.gate.Decide(ev.Call.ID, gate.Decision{Approve: true})
+		up.next(t)
+		up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`)}
+	}(release)
+	// Read raw lines: keep-alive comments and progress must both come
+	// while the call waits.
+	sc := bufio.NewScanner(resp.Body)
+	progress, comments := 0, 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, ":") {
+			comments++
+		}
+		if strings.Contains(line, "Waiting for approval in Countersign") && strings.Contains(line, `"progressToken":"tok"`) {
+			progress++
+		}
+		if progress >= 2 && comments >= 2 && release != nil {
+			close(release)
+			release = nil
+		}
+		if strings.Contains(line, `"id":4`) && strings.Contains(line, `"result"`) {
+			return
+		}
+	}
+	t.Fatalf("stream ended without the answer; progress %d, keep-alives %d", progress, comments)
 }

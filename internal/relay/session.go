@@ -40,7 +40,7 @@ type session struct {
 	mu       sync.Mutex
 	nextID   int64
 	inflight map[string]*request // forwarded, by upstream id
-	byHostID map[string]*request // held or forwarded, by host id
+	byHostID map[string]*request // held or forwarded, by hostKey
 	gets     []*stream           // open GET streams, newest last
 	backlog  [][]byte
 	client   string // the host app's name, from initialize
@@ -139,7 +139,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		req := s.inflight[string(m.ID)]
 		if req != nil {
 			delete(s.inflight, req.upID)
-			delete(s.byHostID, string(req.hostID))
+			delete(s.byHostID, s.hostKey(req.st, req.hostID))
 		}
 		s.mu.Unlock()
 		if req == nil {
@@ -196,6 +196,18 @@ func (s *session) candidates(m jsonrpc.Message, related json.RawMessage) []*stre
 	return out
 }
 
+// hostKey keys a host request. Ids are unique within a host session, but
+// sessionless requests from unrelated hosts share one upstream session, so
+// there the stream the request came on is part of the key (and
+// notifications/cancelled, which names no stream, finds nothing: such hosts
+// cancel by closing the stream).
+func (s *session) hostKey(st *stream, id json.RawMessage) string {
+	if s.id != "" {
+		return string(id)
+	}
+	return fmt.Sprintf("%p %s", st, id)
+}
+
 // progressToken returns params.progressToken of a progress notification.
 func progressToken(m jsonrpc.Message) json.RawMessage {
 	if m.Method != "notifications/progress" {
@@ -228,7 +240,7 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 		}
 		s.nextID++
 		req.upID = strconv.FormatInt(s.nextID, 10)
-		s.byHostID[string(m.ID)] = req
+		s.byHostID[s.hostKey(st, m.ID)] = req
 		s.mu.Unlock()
 		if m.Method == "tools/call" {
 			go s.hold(m, req, header)
@@ -275,7 +287,7 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 // answer sends the relay's own answer to a host request.
 func (s *session) answer(req *request, msg []byte) {
 	s.mu.Lock()
-	delete(s.byHostID, string(req.hostID))
+	delete(s.byHostID, s.hostKey(req.st, req.hostID))
 	s.mu.Unlock()
 	req.st.push(msg)
 }
@@ -383,7 +395,7 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 	}
 	json.Unmarshal(m.Params, &p)
 	s.mu.Lock()
-	req := s.byHostID[string(p.RequestID)]
+	req := s.byHostID[s.hostKey(nil, p.RequestID)]
 	var hold context.CancelCauseFunc
 	forwarded := false
 	if req != nil {
@@ -391,13 +403,14 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 		if _, ok := s.inflight[req.upID]; ok {
 			forwarded = true
 			delete(s.inflight, req.upID)
-			delete(s.byHostID, string(req.hostID))
+			delete(s.byHostID, s.hostKey(req.st, req.hostID))
 		}
 	}
 	s.mu.Unlock()
 	switch {
 	case req == nil:
-		s.send(m.Raw, header) // not ours to track: pass it on
+		// Already answered, or never sent: upstream knows it by no id, and
+		// passing the host's id on could cancel another request.
 	case hold != nil:
 		hold(gate.ErrHostCancelled)
 	case forwarded:
@@ -415,9 +428,19 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 func (s *session) streamClosed(st *stream, unread [][]byte) {
 	s.mu.Lock()
 	var holds []context.CancelCauseFunc
-	for _, req := range s.byHostID {
-		if req.st == st && req.hold != nil {
+	var abandoned []*request
+	for key, req := range s.byHostID {
+		if req.st != st {
+			continue
+		}
+		if req.hold != nil {
 			holds = append(holds, req.hold)
+		} else if _, ok := s.inflight[req.upID]; ok && s.id == "" {
+			// Sessionless (2026-07-28): closing the stream is how the
+			// host cancels, so cancel upstream too.
+			abandoned = append(abandoned, req)
+			delete(s.inflight, req.upID)
+			delete(s.byHostID, key)
 		}
 	}
 	for i, g := range s.gets {
@@ -429,6 +452,15 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 	s.mu.Unlock()
 	for _, h := range holds {
 		h(gate.ErrHostDisconnected)
+	}
+	for _, req := range abandoned {
+		n, err := jsonrpc.Notification("notifications/cancelled", map[string]any{
+			"requestId": json.RawMessage(req.upID),
+			"reason":    "the AI app closed the request",
+		})
+		if err == nil {
+			s.send(n, nil)
+		}
 	}
 	for _, raw := range unread {
 		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind != jsonrpc.KindResponse {
@@ -453,6 +485,7 @@ func (s *session) addGet(st *stream) {
 // in flight get an error, and the upstream session is closed.
 func (s *session) end(cause error) {
 	s.once.Do(func() {
+		s.r.forget(s) // first: a host told of the loss must find the session gone
 		s.mu.Lock()
 		s.cancel(cause)
 		pending := make([]*request, 0, len(s.inflight))
@@ -464,7 +497,6 @@ func (s *session) end(cause error) {
 		for _, req := range pending {
 			s.answer(req, s.lostError(req, cause))
 		}
-		s.r.forget(s)
 		s.conn.Close()
 	})
 }
