@@ -33,8 +33,8 @@ const token = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed"
 // Node's JIT settle.
 const warmup = 200
 
-// upstream starts an MCP server with an echo tool and returns its
-// Streamable HTTP URL, or skips when it cannot run here.
+// upstream is an MCP server with an echo tool: start runs it and returns
+// its Streamable HTTP URL, or skips when it cannot run here.
 type upstream struct {
 	name  string
 	start func(testing.TB) string
@@ -63,8 +63,8 @@ func BenchmarkEcho(b *testing.B) {
 					}
 				}
 			}
+			lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
 			b.ResetTimer()
-			var lat [2][]time.Duration
 			for i := range b.N {
 				for k := range 2 {
 					side := (i + k) % 2

@@ -124,28 +124,51 @@ func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*sessi
 }
 
 // serveEvents streams messages for this POST until every request in it is
-// answered or the host goes away.
+// answered or the host goes away. A lone request answered before anything
+// else arrives is answered as one JSON body, and the headers of a stream
+// are held back until there is something to send or headerDelay passes: a
+// quick answer then leaves in a single write with the end of the response,
+// so clients that stop reading at the answer can reuse the connection.
 func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session, st *stream, ids [][]byte) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
+	started := false
+	start := func() {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+		}
+	}
 	flusher, _ := w.(http.Flusher)
 	flush := func() {
+		start()
 		if flusher != nil {
 			flusher.Flush()
 		}
 	}
-	flush()
 	open := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		open[string(id)] = true
 	}
+	headers := time.NewTimer(headerDelay)
+	defer headers.Stop()
 	ticker := time.NewTicker(r.o.KeepAlive)
 	defer ticker.Stop()
 	for len(open) > 0 {
 		select {
+		case <-headers.C:
+			flush()
 		case <-st.wake:
-			for _, msg := range st.take() {
+			msgs := st.take()
+			if !started && len(ids) == 1 && len(msgs) == 1 {
+				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && open[string(m.ID)] {
+					s.streamClosed(st, st.close())
+					writeJSON(w, http.StatusOK, msgs[0])
+					return
+				}
+			}
+			start()
+			for _, msg := range msgs {
 				if err := transport.WriteEvent(w, "", "message", msg); err != nil {
 					s.streamClosed(st, st.close())
 					return
@@ -154,8 +177,11 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 					delete(open, string(m.ID))
 				}
 			}
-			flush()
+			if len(open) > 0 {
+				flush() // else the handler returns and net/http writes the rest with the end
+			}
 		case <-ticker.C:
+			start()
 			if _, err := io.WriteString(w, ": waiting\n\n"); err != nil {
 				s.streamClosed(st, st.close())
 				return
@@ -168,6 +194,10 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 	}
 	s.streamClosed(st, st.close())
 }
+
+// headerDelay is how long a POST's event stream may wait for its first
+// message before its headers are sent anyway.
+const headerDelay = 50 * time.Millisecond
 
 // serveJSON waits for every answer and writes them as one JSON body.
 func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, st *stream, ids [][]byte, isBatch bool) {

@@ -596,3 +596,40 @@ func TestHeldCallKeepsTheHostInformed(t *testing.T) {
 	}
 	t.Fatalf("stream ended without the answer; progress %d, keep-alives %d", progress, comments)
 }
+
+// TestBatchOf2025_03_26 sends a JSON-RPC batch, as 2025-03-26 allows, from a
+// host that accepts only JSON: the answers come back as one array.
+func TestBatchOf2025_03_26(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	sid, up := pipeSession(t, e, conns)
+	go func() {
+		for answered := 0; answered < 2; {
+			msg := up.next(t)
+			id := field(t, msg, "id")
+			if id == nil {
+				continue // the notification in the batch
+			}
+			answered++
+			up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":{"echo":` + string(field(t, msg, "method")) + `}}`)}
+		}
+	}()
+	resp := e.post(context.Background(), "pipe", sid,
+		`[{"jsonrpc":"2.0","id":"a","method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":"b","method":"prompts/list"}]`,
+		"Accept", "application/json")
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content type %q", ct)
+	}
+	msgs := readMessages(t, resp)
+	var answers []map[string]json.RawMessage
+	if len(msgs) != 1 || json.Unmarshal(msgs[0], &answers) != nil || len(answers) != 2 {
+		t.Fatalf("got %s, want an array of two answers", msgs)
+	}
+	got := map[string]string{}
+	for _, a := range answers {
+		got[string(a["id"])] = string(a["result"])
+	}
+	if got[`"a"`] != `{"echo":"tools/list"}` || got[`"b"`] != `{"echo":"prompts/list"}` {
+		t.Fatalf("answers %v", got)
+	}
+}
