@@ -28,6 +28,10 @@ import (
 // DefaultKeepAlive is how often a waiting host stream gets a keep-alive.
 const DefaultKeepAlive = 15 * time.Second
 
+// DefaultIdleTimeout is how long a session with no open stream and nothing
+// in flight lives before it is closed, with its upstream session.
+const DefaultIdleTimeout = time.Hour
+
 // Dialer opens a new upstream session.
 type Dialer func(ctx context.Context) (transport.Conn, error)
 
@@ -56,6 +60,7 @@ type Options struct {
 	// AllowedOrigins lists Origin values accepted besides none at all.
 	AllowedOrigins []string
 	KeepAlive      time.Duration // zero means DefaultKeepAlive
+	IdleTimeout    time.Duration // zero means DefaultIdleTimeout
 	Logger         *slog.Logger
 }
 
@@ -69,6 +74,7 @@ type Relay struct {
 	sessions  map[string]*session // by our Mcp-Session-Id
 	stateless map[string]*session // by server id: the shared session for sessionless requests
 	closed    bool
+	stopReap  chan struct{}
 }
 
 // New checks the options and returns a relay.
@@ -85,7 +91,11 @@ func New(o Options) (*Relay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	r := &Relay{
+		stopReap:  make(chan struct{}),
 		o:         o,
 		log:       o.Logger,
 		servers:   make(map[string]*Server),
@@ -102,8 +112,47 @@ func New(o Options) (*Relay, error) {
 		}
 		r.servers[s.ID] = s
 	}
+	go r.reapLoop()
 	return r, nil
 }
+
+// reapLoop closes idle sessions until the relay closes.
+func (r *Relay) reapLoop() {
+	t := time.NewTicker(r.o.IdleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			r.reap(now)
+		case <-r.stopReap:
+			return
+		}
+	}
+}
+
+// reap ends every session idle at now. Hosts that vanish without DELETE
+// would otherwise keep upstream sessions, and stdio child processes, alive.
+func (r *Relay) reap(now time.Time) {
+	r.mu.Lock()
+	var idle []*session
+	for _, s := range r.sessions {
+		if s.idleSince(now) > r.o.IdleTimeout {
+			idle = append(idle, s)
+		}
+	}
+	for _, s := range r.stateless {
+		if s.idleSince(now) > r.o.IdleTimeout {
+			idle = append(idle, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range idle {
+		r.log.Info("closing an idle session", "server", s.srv.ID)
+		s.end(errIdle)
+	}
+}
+
+var errIdle = errors.New("the session was idle too long")
 
 // Listen opens a loopback listener on port (0 picks one). It refuses any
 // address that is not loopback.
@@ -191,6 +240,9 @@ func (r *Relay) tokenValid(authz string) bool {
 // Close ends every session; calls waiting for approval are denied.
 func (r *Relay) Close() {
 	r.mu.Lock()
+	if !r.closed {
+		close(r.stopReap)
+	}
 	r.closed = true
 	all := make([]*session, 0, len(r.sessions)+len(r.stateless))
 	for _, s := range r.sessions {

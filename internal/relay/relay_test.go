@@ -633,3 +633,26 @@ func TestBatchOf2025_03_26(t *testing.T) {
 		t.Fatalf("answers %v", got)
 	}
 }
+
+func TestIdleSessionsAreClosed(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv})
+	sid, up := pipeSession(t, e, conns)
+	e.relay.reap(time.Now().Add(DefaultIdleTimeout / 2))
+	select {
+	case <-up.Done():
+		t.Fatal("a session idle for half the timeout was closed")
+	default:
+	}
+	e.relay.reap(time.Now().Add(DefaultIdleTimeout + time.Minute))
+	select {
+	case <-up.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle session's upstream was not closed")
+	}
+	r := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
+	r.Body.Close()
+	if r.StatusCode != http.StatusNotFound {
+		t.Errorf("status %d after reaping, want 404", r.StatusCode)
+	}
+}

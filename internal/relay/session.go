@@ -43,8 +43,23 @@ type session struct {
 	byHostID map[string]*request // held or forwarded, by hostKey
 	gets     []*stream           // open GET streams, newest last
 	backlog  [][]byte
-	client   string // the host app's name, from initialize
+	client   string    // the host app's name, from initialize
+	active   time.Time // when the host last did anything
 }
+
+// idleSince says how long the session has had no open stream and nothing
+// in flight; zero while it is in use.
+func (s *session) idleSince(now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.gets) > 0 || len(s.byHostID) > 0 || len(s.inflight) > 0 {
+		return 0
+	}
+	return now.Sub(s.active)
+}
+
+// touchLocked notes activity by the host. s.mu must be held.
+func (s *session) touchLocked() { s.active = time.Now() }
 
 // request is one host request the relay has not answered yet.
 type request struct {
@@ -76,6 +91,7 @@ func (r *Relay) openSession(ctx context.Context, srv *Server, stateful bool) (*s
 		conn:     conn,
 		inflight: make(map[string]*request),
 		byHostID: make(map[string]*request),
+		active:   time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	if stateful {
@@ -223,6 +239,9 @@ func progressToken(m jsonrpc.Message) json.RawMessage {
 // fromHost handles one message from the host that arrived on a POST whose
 // answers go to st.
 func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
+	s.mu.Lock()
+	s.touchLocked()
+	s.mu.Unlock()
 	switch m.Kind {
 	case jsonrpc.KindResponse:
 		s.send(m.Raw, header)
@@ -449,6 +468,7 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 			break
 		}
 	}
+	s.touchLocked()
 	s.mu.Unlock()
 	for _, h := range holds {
 		h(gate.ErrHostDisconnected)
