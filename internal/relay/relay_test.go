@@ -402,16 +402,8 @@ func TestCancellation(t *testing.T) {
 	srv, conns := pipeServer("pipe")
 	e := newEnv(t, []Server{srv})
 	e.setDecider(func(gate.Call) *gate.Decision { return nil }) // nobody answers
+	sid, up := pipeSession(t, e, conns)
 	resp := make(chan *http.Response, 1)
-	go func() {
-		resp <- e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
-	}()
-	up := <-conns
-	up.next(t)
-	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
-	r := <-resp
-	sid := r.Header.Get("Mcp-Session-Id")
-	readMessages(t, r)
 
 	// A held call: cancelling it denies it, and upstream never hears of it.
 	go func() {
@@ -455,7 +447,7 @@ func TestCancellation(t *testing.T) {
 	up2 := <-conns
 	got = up2.next(t)
 	upID = string(field(t, got, "id"))
-	r = <-resp // headers arrived: the stream is open
+	r := <-resp // headers arrived: the stream is open
 	cancel()
 	r.Body.Close()
 	if got := up2.next(t); !bytes.Contains(got, []byte(`"notifications/cancelled"`)) || !bytes.Contains(got, []byte(`"requestId":`+upID)) {
