@@ -40,9 +40,7 @@ func DialLegacySSE(ctx context.Context, o HTTPOptions) (*LegacySSE, error) {
 		cancel()
 		return nil, err
 	}
-	for k, vs := range o.Header {
-		req.Header[k] = append([]string(nil), vs...)
-	}
+	addHeaders(req, o.Header)
 	req.Header.Set("Accept", "text/event-stream")
 	stop := context.AfterFunc(ctx, cancel)
 	resp, err := o.Client.Do(req)
@@ -126,12 +124,7 @@ func (c *LegacySSE) Send(_ context.Context, msg []byte, header http.Header) erro
 	if err != nil {
 		return err
 	}
-	for k, vs := range c.o.Header {
-		req.Header[k] = append([]string(nil), vs...)
-	}
-	for k, vs := range header {
-		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
-	}
+	addHeaders(req, c.o.Header, header)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.o.Client.Do(req)
 	if err != nil {

@@ -151,12 +151,7 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 
 // setHeaders adds the session, version and per-message headers.
 func (c *StreamableHTTP) setHeaders(req *http.Request, m jsonrpc.Message, extra http.Header) {
-	for k, vs := range c.o.Header {
-		req.Header[k] = append([]string(nil), vs...)
-	}
-	for k, vs := range extra {
-		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
-	}
+	addHeaders(req, c.o.Header, extra)
 	c.mu.Lock()
 	sid, version := c.sessionID, c.version
 	c.mu.Unlock()

@@ -225,21 +225,7 @@ func TestStreamableHTTPServerToClientRequest(t *testing.T) {
 	if err := c.Send(ctx, callTool("6", "ask", nil), nil); err != nil {
 		t.Fatal(err)
 	}
-	in, m := recvMessage(t, c, jsonrpc.KindRequest)
-	if m.Method != "elicitation/create" || !strings.Contains(string(m.Params), "Proceed?") {
-		t.Fatalf("got %s, want the elicitation/create request", in.Raw)
-	}
-	answer, err := jsonrpc.Response(m.ID, map[string]any{"action": "accept", "content": map[string]any{"answer": "yes"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Send(ctx, answer, nil); err != nil {
-		t.Fatalf("sending the answer: %v", err)
-	}
-	_, m = recvResponse(t, c, "6")
-	if got := toolText(t, m.Result); got != "accept: yes" {
-		t.Errorf("ask answered %q, want %q", got, "accept: yes")
-	}
+	answerAsk(t, c, "6")
 }
 
 func TestStreamableHTTPSessionLost(t *testing.T) {

@@ -95,3 +95,12 @@ func (l *life) deliver(ch chan<- Incoming, in Incoming) bool {
 		return false
 	}
 }
+
+// addHeaders copies every header in src onto req, canonicalising names.
+func addHeaders(req *http.Request, src ...http.Header) {
+	for _, h := range src {
+		for k, vs := range h {
+			req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		}
+	}
+}

@@ -230,3 +230,26 @@ func waitDone(t *testing.T, c Conn) {
 		t.Fatal("the connection did not end")
 	}
 }
+
+// answerAsk plays the client side of the "ask" tool: it takes the server's
+// elicitation/create request, accepts it, and checks the tool's answer to
+// the tools/call with id callID.
+func answerAsk(t *testing.T, c Conn, callID string) {
+	t.Helper()
+	ctx := context.Background()
+	in, m := recvMessage(t, c, jsonrpc.KindRequest)
+	if m.Method != "elicitation/create" || !strings.Contains(string(m.Params), "Proceed?") {
+		t.Fatalf("got %s, want the elicitation/create request", in.Raw)
+	}
+	answer, err := jsonrpc.Response(m.ID, map[string]any{"action": "accept", "content": map[string]any{"answer": "yes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(ctx, answer, nil); err != nil {
+		t.Fatalf("sending the answer: %v", err)
+	}
+	_, m = recvResponse(t, c, callID)
+	if got := toolText(t, m.Result); got != "accept: yes" {
+		t.Errorf("ask answered %q, want %q", got, "accept: yes")
+	}
+}
