@@ -76,6 +76,55 @@ type Call struct {
 	Client    string          // the AI app's name, from its clientInfo
 	Received  time.Time       // set by Submit
 	Deadline  time.Time       // set by Submit: when the call is denied unless decided
+
+	// What the person needs to judge the call, filled in before Submit.
+	ServerName string    // the server's display name
+	Info       *ToolInfo // the tool as the server listed it; nil if never listed
+	Targets    []string  // repositories/projects the call touches, as "DEFRA/ffc-pay"
+	Warnings   []Warning // things to weigh before deciding, most serious first
+}
+
+// ToolInfo describes a tool as the server listed it in tools/list.
+type ToolInfo struct {
+	Title       string
+	Description string
+	InputSchema json.RawMessage
+	// Annotation hints as the server stated them; nil when not stated.
+	ReadOnlyHint, DestructiveHint, IdempotentHint, OpenWorldHint *bool
+}
+
+// ReadOnly reports whether the server says the tool changes nothing.
+func (t *ToolInfo) ReadOnly() bool {
+	return t != nil && t.ReadOnlyHint != nil && *t.ReadOnlyHint
+}
+
+// Destructive reports whether the tool may destroy or overwrite data. As in
+// MCP, a tool that is not read-only is assumed destructive unless the server
+// says otherwise.
+func (t *ToolInfo) Destructive() bool {
+	if t.ReadOnly() {
+		return false
+	}
+	return t == nil || t.DestructiveHint == nil || *t.DestructiveHint
+}
+
+// WarningKind names a kind of warning.
+type WarningKind string
+
+// Warning kinds, as the review window shows them.
+const (
+	WarnSecret        WarningKind = "secret"         // a secret was found in the arguments
+	WarnTargetUnknown WarningKind = "target-unknown" // which repository/project it touches is unknown
+	WarnToolChanged   WarningKind = "tool-changed"   // the tool's definition changed since first seen
+	WarnToolNew       WarningKind = "tool-new"       // the tool appeared after the server was first seen
+	WarnDestructive   WarningKind = "destructive"    // the tool may destroy or overwrite data
+)
+
+// Warning is something the person should weigh before deciding.
+type Warning struct {
+	Kind   WarningKind
+	Text   string // one plain sentence
+	Detail string // optional longer text, such as a diff of the tool's definition
 }
 
 // Decision is what a person decided about a call.

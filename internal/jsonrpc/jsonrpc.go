@@ -50,6 +50,7 @@ type Message struct {
 
 	idSpan     span
 	paramsSpan span
+	resultSpan span
 }
 
 // Errors returned by Parse.
@@ -115,6 +116,7 @@ func Parse(raw []byte) (Message, error) {
 			m.paramsSpan = span{start, end}
 		case "result":
 			m.Result = val
+			m.resultSpan = span{start, end}
 		case "error":
 			m.Error = val
 		}
@@ -225,6 +227,33 @@ func (m Message) WithParams(params json.RawMessage) []byte {
 	out = append(out, params...)
 	out = append(out, m.Raw[m.paramsSpan.end:]...)
 	return out
+}
+
+// WithIDResult returns a copy of a response's bytes with the id and the
+// result replaced; a nil argument keeps that value. Every other byte is kept.
+func (m Message) WithIDResult(id, result json.RawMessage) []byte {
+	type edit struct {
+		at  span
+		val []byte
+	}
+	var edits []edit
+	if id != nil && m.ID != nil {
+		edits = append(edits, edit{m.idSpan, id})
+	}
+	if result != nil && m.Result != nil {
+		edits = append(edits, edit{m.resultSpan, result})
+	}
+	if len(edits) == 2 && edits[1].at.start < edits[0].at.start {
+		edits[0], edits[1] = edits[1], edits[0]
+	}
+	out := make([]byte, 0, len(m.Raw)+len(id)+len(result))
+	pos := 0
+	for _, e := range edits {
+		out = append(out, m.Raw[pos:e.at.start]...)
+		out = append(out, e.val...)
+		pos = e.at.end
+	}
+	return append(out, m.Raw[pos:]...)
 }
 
 // Response builds a success response with the given id and result.

@@ -613,3 +613,61 @@ func FuzzCheckUnambiguous(f *testing.F) {
 		}
 	})
 }
+
+func TestWithIDResult(t *testing.T) {
+	tests := []struct {
+		name       string
+		raw        string
+		id, result string
+		want       string
+	}{
+		{
+			name:   "id before result",
+			raw:    "{\"jsonrpc\":\"2.0\", \"id\" : 7 ,\"result\": {\"tools\":[]} , \"x\":1}",
+			id:     `"h"`,
+			result: `{"tools":[{"name":"a"}]}`,
+			want:   "{\"jsonrpc\":\"2.0\", \"id\" : \"h\" ,\"result\": {\"tools\":[{\"name\":\"a\"}]} , \"x\":1}",
+		},
+		{
+			name:   "result before id",
+			raw:    `{"result":{"n":12345678901234567890},"jsonrpc":"2.0","id":12345678901234567890}`,
+			id:     `1`,
+			result: `{"n":1}`,
+			want:   `{"result":{"n":1},"jsonrpc":"2.0","id":1}`,
+		},
+		{
+			name:   "result only",
+			raw:    `{"jsonrpc":"2.0","id":3,"result":{}}`,
+			result: `{"ok":true}`,
+			want:   `{"jsonrpc":"2.0","id":3,"result":{"ok":true}}`,
+		},
+		{
+			name: "error response keeps its error",
+			raw:  `{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"m"}}`,
+			id:   `9`, result: `{"x":1}`,
+			want: `{"jsonrpc":"2.0","id":9,"error":{"code":1,"message":"m"}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var id, res json.RawMessage
+			if tt.id != "" {
+				id = json.RawMessage(tt.id)
+			}
+			if tt.result != "" {
+				res = json.RawMessage(tt.result)
+			}
+			got := m.WithIDResult(id, res)
+			if string(got) != tt.want {
+				t.Errorf("WithIDResult\n got %s\nwant %s", got, tt.want)
+			}
+			if _, err := Parse(got); err != nil {
+				t.Errorf("result does not parse: %v", err)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,10 +48,30 @@ type Gate interface {
 	Submit(ctx context.Context, c gate.Call) gate.Verdict
 }
 
+// Filter applies Countersign's rules to the traffic the relay intercepts
+// besides the tool calls the Gate decides. Its methods run on the routing
+// path of a session: they must not block on a person.
+type Filter interface {
+	// ToolsListed gets each tools/list result from a server and returns
+	// what the AI app sees.
+	ToolsListed(server string, result json.RawMessage) json.RawMessage
+	// CheckResource decides a resources/read or resources/subscribe of uri.
+	// A non-empty answer refuses the request with that message.
+	CheckResource(server, method, uri string) string
+	// Forwarded is told that an approved call (callID is the gate's id) was
+	// sent to the server.
+	Forwarded(server, callID string)
+	// Result gets a tools/call result (with the gate's callID) or a
+	// resources/read result (callID empty), or the error the server answered
+	// instead (result nil), and returns the result the AI app sees.
+	Result(server, method, callID string, result, rpcError json.RawMessage) json.RawMessage
+}
+
 // Options configure a Relay.
 type Options struct {
 	Servers []Server
 	Gate    Gate
+	Filter  Filter // nil passes everything but tool calls through unchanged
 	// Token is the local client token every request must carry as
 	// "Authorization: Bearer <token>".
 	Token string

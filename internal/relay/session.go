@@ -69,6 +69,7 @@ type request struct {
 	st     *stream                 // where its answer goes
 	token  json.RawMessage         // progressToken, if any
 	hold   context.CancelCauseFunc // set while the gate holds it
+	callID string                  // the gate's id, once a tool call is approved
 }
 
 func newSessionID() string {
@@ -162,7 +163,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
-		req.st.push(m.WithID(req.hostID))
+		req.st.push(m.WithIDResult(req.hostID, s.filterResult(req, m)))
 		return
 	}
 	for _, st := range s.candidates(m, in.RelatedTo) {
@@ -177,6 +178,24 @@ func (s *session) fromUpstream(in transport.Incoming) {
 	}
 	s.backlog = append(s.backlog, in.Raw)
 	s.mu.Unlock()
+}
+
+// filterResult returns the result the host should see in place of m's, or
+// nil to keep it.
+func (s *session) filterResult(req *request, m jsonrpc.Message) json.RawMessage {
+	f := s.r.o.Filter
+	if f == nil {
+		return nil
+	}
+	switch req.method {
+	case "tools/list":
+		if m.Result != nil {
+			return f.ToolsListed(s.srv.ID, m.Result)
+		}
+	case "tools/call", "resources/read":
+		return f.Result(s.srv.ID, req.method, req.callID, m.Result, m.Error)
+	}
+	return nil
 }
 
 // candidates lists the host streams that may carry a server message, best
@@ -265,8 +284,34 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 			go s.hold(m, req, header)
 			return
 		}
+		if deny := s.checkResource(m); deny != "" {
+			s.answer(req, jsonrpc.ErrorResponse(req.hostID, CodeRefused, deny))
+			return
+		}
 		s.forward(m.Raw, req, header)
 	}
+}
+
+// CodeRefused is the JSON-RPC error code of a request Countersign refused
+// by policy.
+const CodeRefused = -32001
+
+// checkResource asks the filter about resources/read and
+// resources/subscribe; a non-empty answer refuses the request.
+func (s *session) checkResource(m jsonrpc.Message) string {
+	if s.r.o.Filter == nil || (m.Method != "resources/read" && m.Method != "resources/subscribe") {
+		return ""
+	}
+	var p struct {
+		URI string `json:"uri"`
+	}
+	if err := json.Unmarshal(m.Params, &p); err != nil || p.URI == "" {
+		return "Countersign refused this request: it names no resource URI."
+	}
+	if err := jsonrpc.CheckUnambiguous(m.Params); err != nil {
+		return "Countersign refused this request: its parameters repeat a name or use two names that differ only in case."
+	}
+	return s.r.o.Filter.CheckResource(s.srv.ID, m.Method, p.URI)
 }
 
 // send forwards a message that needs no answer.
@@ -290,17 +335,34 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 		return
 	}
 	s.inflight[req.upID] = req
+	callID := req.callID
 	s.mu.Unlock()
+	f := s.r.o.Filter
+	if f != nil && callID != "" {
+		f.Forwarded(s.srv.ID, callID)
+	}
 	if err := s.conn.Send(s.ctx, m.WithID(json.RawMessage(req.upID)), header); err != nil {
 		s.mu.Lock()
 		_, still := s.inflight[req.upID]
 		delete(s.inflight, req.upID)
 		s.mu.Unlock()
 		if still {
-			s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed,
-				fmt.Sprintf("Countersign could not send the request to %s: %v", s.srv.displayName(), err)))
+			msg := jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed,
+				fmt.Sprintf("Countersign could not send the request to %s: %v", s.srv.displayName(), err))
+			s.answerForwarded(req, msg)
 		}
 	}
+}
+
+// answerForwarded sends the relay's own error answer to a request that
+// was forwarded but got no answer from the server, telling the filter.
+func (s *session) answerForwarded(req *request, msg []byte) {
+	if f := s.r.o.Filter; f != nil && req.callID != "" {
+		if m, err := jsonrpc.Parse(msg); err == nil {
+			f.Result(s.srv.ID, req.method, req.callID, nil, m.Error)
+		}
+	}
+	s.answer(req, msg)
 }
 
 // answer sends the relay's own answer to a host request.
@@ -349,10 +411,11 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		go s.reportWaiting(req, waiting)
 	}
 	v := s.r.o.Gate.Submit(ctx, gate.Call{
-		Server:    s.srv.ID,
-		Tool:      p.Name,
-		Arguments: p.Arguments,
-		Client:    client,
+		Server:     s.srv.ID,
+		ServerName: s.srv.displayName(),
+		Tool:       p.Name,
+		Arguments:  p.Arguments,
+		Client:     client,
 	})
 	close(waiting)
 	s.mu.Lock()
@@ -365,6 +428,9 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		return
 	}
 	s.r.log.Info("tool call approved", "server", s.srv.ID, "tool", p.Name)
+	s.mu.Lock()
+	req.callID = v.CallID
+	s.mu.Unlock()
 	raw := m.Raw
 	if v.Arguments != nil {
 		edited, err := setMember(m.Params, "arguments", v.Arguments)
@@ -438,7 +504,7 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 			s.send(m.WithParams(params), header)
 		}
 		// The host ignores any answer now; this one ends its stream.
-		req.st.push(jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled"))
+		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled"))
 	}
 }
 
@@ -515,7 +581,7 @@ func (s *session) end(cause error) {
 		s.inflight = map[string]*request{}
 		s.mu.Unlock()
 		for _, req := range pending {
-			s.answer(req, s.lostError(req, cause))
+			s.answerForwarded(req, s.lostError(req, cause))
 		}
 		s.conn.Close()
 	})
