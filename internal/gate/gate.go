@@ -47,6 +47,7 @@ const (
 	OutcomeUpstreamLost
 	OutcomeShutdown
 	OutcomePaused
+	OutcomeBlocked // refused by policy before anyone was asked
 )
 
 var outcomeNames = map[Outcome]string{
@@ -58,6 +59,7 @@ var outcomeNames = map[Outcome]string{
 	OutcomeUpstreamLost: "upstream lost",
 	OutcomeShutdown:     "shut down",
 	OutcomePaused:       "paused",
+	OutcomeBlocked:      "blocked by policy",
 }
 
 func (o Outcome) String() string {
@@ -163,6 +165,8 @@ func (v Verdict) Message() string {
 		return "Not run: nobody approved this call in Countersign before it timed out (" + v.Reason + ")."
 	case OutcomePaused:
 		return "Not run: Countersign is paused, so every call is denied until the user resumes it."
+	case OutcomeBlocked:
+		return v.Reason // a whole sentence from the policy
 	default:
 		return "Not run: " + v.Reason + "."
 	}
