@@ -1,0 +1,190 @@
+package hosts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+)
+
+// backupInfix sits between the file name and the UTC timestamp of a backup:
+// "mcp.json.countersign-backup-20261121T101500Z".
+const backupInfix = ".countersign-backup-"
+
+// Saved says what Save wrote.
+type Saved struct {
+	Path    string   // the file written (symlinks resolved); "" if it did not change
+	Backup  string   // the copy of its previous contents; "" if it was new or unchanged
+	Sidecar string   // the turned-off entries file written or removed; "" if untouched
+	Changes []string // what changed, as Changes reported
+	Diff    string   // the masked before/after diff, as Diff reported
+}
+
+// Save writes the edits: a backup of the previous file first (mode 0600,
+// next to it), then the new content atomically (a temporary file in the same
+// directory, synced, then renamed over the old one) with the old file's mode,
+// or 0600 for a new file. Symlinks are followed, so a linked file stays
+// linked. When nothing changed it writes nothing. It fails with ErrChanged if
+// the file changed on disk since Load, and ErrReadOnly if the file is not
+// writable by its owner.
+func (c *Config) Save() (Saved, error) {
+	if !c.Changed() {
+		return Saved{}, nil
+	}
+	out := Saved{Changes: c.Changes(), Diff: c.Diff()}
+	data := c.bytes()
+	hostChanged := !bytes.Equal(data, c.orig)
+
+	disk, fi, err := readLimited(c.real)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if c.exists {
+			return Saved{}, fmt.Errorf("saving %s: %w", c.path, ErrChanged)
+		}
+	case err != nil:
+		return Saved{}, fmt.Errorf("saving: %w", err)
+	default:
+		if !c.exists || !bytes.Equal(disk, c.orig) {
+			return Saved{}, fmt.Errorf("saving %s: %w", c.path, ErrChanged)
+		}
+		if hostChanged && fi.Mode().Perm()&0o200 == 0 {
+			return Saved{}, fmt.Errorf("saving %s: %w", c.path, ErrReadOnly)
+		}
+	}
+	side, err := readSidecar(c.sidecarPath)
+	if err != nil {
+		return Saved{}, err
+	}
+	if !slices.EqualFunc(side, c.sideOrig, DisabledEntry.equal) {
+		return Saved{}, fmt.Errorf("saving %s: %w", c.sidecarPath, ErrChanged)
+	}
+	if err := os.MkdirAll(filepath.Dir(c.real), 0o700); err != nil {
+		return Saved{}, fmt.Errorf("saving %s: %w", c.path, err)
+	}
+
+	// Record entries being turned off before they leave the host file, and
+	// forget entries being turned on only after they are back in it.
+	union := slices.Clone(c.sideOrig)
+	for _, e := range c.side {
+		if !slices.ContainsFunc(union, func(u DisabledEntry) bool { return u.equal(e) }) {
+			union = append(union, e)
+		}
+	}
+	if !slices.EqualFunc(union, c.sideOrig, DisabledEntry.equal) {
+		if err := writeSidecar(c.sidecarPath, union); err != nil {
+			return Saved{}, err
+		}
+		out.Sidecar = c.sidecarPath
+	}
+	if hostChanged {
+		if c.exists {
+			if out.Backup, err = writeBackup(c.real, c.orig, c.e.now().UTC().Format("20060102T150405Z")); err != nil {
+				return Saved{}, err
+			}
+		}
+		if err := writeAtomic(c.real, data, c.mode); err != nil {
+			return Saved{}, err
+		}
+		out.Path = c.real
+	}
+	if !slices.EqualFunc(c.side, union, DisabledEntry.equal) {
+		if err := writeSidecar(c.sidecarPath, c.side); err != nil {
+			return Saved{}, err
+		}
+		out.Sidecar = c.sidecarPath
+	}
+
+	c.orig, c.exists = bytes.Clone(data), true
+	c.sideOrig = slices.Clone(c.side)
+	c.changes = nil
+	c.e.log.Info("hosts: saved AI app configuration", "host", string(c.host), "path", c.real,
+		"backup", out.Backup, "changes", out.Changes)
+	return out, nil
+}
+
+func writeSidecar(p string, entries []DisabledEntry) error {
+	if len(entries) == 0 {
+		return removeFile(p)
+	}
+	data, err := encodeSidecar(entries)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(p, data, 0o600)
+}
+
+// writeBackup writes data to a new file next to p, never replacing one.
+func writeBackup(p string, data []byte, stamp string) (string, error) {
+	for n := 1; n < 100; n++ {
+		name := p + backupInfix + stamp
+		if n > 1 {
+			name += "-" + strconv.Itoa(n)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("backing up %s: %w", p, err)
+		}
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(name)
+			return "", fmt.Errorf("backing up %s: %w", p, err)
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("backing up %s: too many backups named %s", p, p+backupInfix+stamp)
+}
+
+// writeAtomic replaces p with data: a temporary file in the same directory is
+// written, synced and given mode perm, then renamed over p.
+func writeAtomic(p string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".countersign-tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if err = os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename durable where the OS supports syncing a directory.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // not supported on every OS; the rename already happened
+		d.Close()
+	}
+}
