@@ -233,14 +233,29 @@ func (q *Queue) SetTimeout(d time.Duration) {
 	q.mu.Unlock()
 }
 
+// NewID reserves a call id, for a caller that records a call before it
+// submits it. Pass it in Call.ID.
+func (q *Queue) NewID() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.newIDLocked()
+}
+
+func (q *Queue) newIDLocked() string {
+	q.seq++
+	return strconv.FormatUint(q.seq, 10)
+}
+
 // Submit holds c until it is decided and returns the verdict. It returns
 // early, denied, when ctx ends; a cause set with context.WithCancelCause
-// (ErrHostCancelled, ErrHostDisconnected, ErrUpstreamLost) says why.
+// (ErrHostCancelled, ErrHostDisconnected, ErrUpstreamLost) says why. c.ID
+// is assigned unless it holds an id from NewID that is not in use.
 func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 	q.mu.Lock()
 	now := time.Now()
-	q.seq++
-	c.ID = strconv.FormatUint(q.seq, 10)
+	if n, err := strconv.ParseUint(c.ID, 10, 64); err != nil || n == 0 || n > q.seq || q.pending[c.ID] != nil {
+		c.ID = q.newIDLocked()
+	}
 	c.Received = now
 	c.Deadline = now.Add(q.timeout)
 	if q.closed || q.paused {

@@ -270,3 +270,34 @@ func TestSubscriberSeesAddedThenEnded(t *testing.T) {
 		t.Fatalf("second event = %+v", ev)
 	}
 }
+
+func TestReservedIDs(t *testing.T) {
+	q := New(Options{Timeout: time.Minute})
+	defer q.Close()
+	id := q.NewID()
+	sub := q.Subscribe()
+	defer sub.Close()
+	got := make(chan Verdict, 2)
+	go func() { got <- q.Submit(context.Background(), Call{ID: id, Tool: "a"}) }()
+	ev := <-sub.Events()
+	if ev.Call.ID != id {
+		t.Fatalf("reserved id %s not used: %s", id, ev.Call.ID)
+	}
+	// A second call naming the same id, or one never reserved, gets a new one.
+	for _, bad := range []string{id, "999", "x", ""} {
+		go func() { got <- q.Submit(context.Background(), Call{ID: bad, Tool: "b"}) }()
+		ev := <-sub.Events()
+		for ev.Kind != EventAdded {
+			ev = <-sub.Events()
+		}
+		if ev.Call.ID == bad {
+			t.Errorf("id %q was accepted", bad)
+		}
+		q.Decide(ev.Call.ID, Decision{})
+		<-got
+	}
+	q.Decide(id, Decision{Approve: true})
+	if v := <-got; v.CallID != id || !v.Approved() {
+		t.Errorf("verdict %+v", v)
+	}
+}

@@ -1,0 +1,364 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PolicyVersion is the admin policy schema version this build reads.
+const PolicyVersion = 1
+
+// Policy is the machine-wide admin policy, delivered by device management
+// to a file the person cannot edit. It can only narrow the person's
+// settings, never widen them. A nil *Policy means there is no policy file.
+type Policy struct {
+	// Version must be PolicyVersion.
+	Version int `json:"version"`
+	// ApprovedServers lists the catalog server kinds that may be added and
+	// connected. Absent: every catalog kind; empty: none.
+	ApprovedServers *[]string `json:"approvedServers,omitempty"`
+	// AllowCustomServers allows servers that are not in the catalog. With a
+	// policy file it defaults to false.
+	AllowCustomServers *bool `json:"allowCustomServers,omitempty"`
+	// Servers holds rules per catalog server kind.
+	Servers map[string]ServerPolicy `json:"servers,omitempty"`
+	// HiddenTools are hidden on every server.
+	HiddenTools []string `json:"hiddenTools,omitempty"`
+	// MaxApprovalTimeout caps how long a call may wait for the person.
+	MaxApprovalTimeout *Duration `json:"maxApprovalTimeout,omitempty"`
+	// Audit sets the audit retention and export.
+	Audit AuditPolicy `json:"audit,omitzero"`
+
+	path string // the file it was read from, for messages
+}
+
+// Path is the file the policy was read from ("" when parsed from bytes).
+func (p *Policy) Path() string { return p.path }
+
+// ServerPolicy is the admin's rules for one catalog server kind.
+type ServerPolicy struct {
+	// ClientID is the pre-registered OAuth client id to sign in with.
+	ClientID string `json:"clientId,omitempty"`
+	// Tenant is the Microsoft Entra ID tenant (id or domain) to sign in to.
+	Tenant string `json:"tenant,omitempty"`
+	// Params are fixed catalog parameters (organisation, region, toolsets)
+	// that override the person's.
+	Params map[string]string `json:"params,omitempty"`
+	// Allowlist entries, per target kind, are always present and cannot be
+	// removed.
+	Allowlist map[string][]string `json:"allowlist,omitempty"`
+	// LockAllowlist stops the person adding allowlist entries of their own.
+	LockAllowlist bool `json:"lockAllowlist,omitempty"`
+	// HiddenTools are hidden on servers of this kind.
+	HiddenTools []string `json:"hiddenTools,omitempty"`
+	// ReadOnly stops the person opting in to write tools.
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
+// AuditPolicy sets audit retention and where audit events are exported.
+type AuditPolicy struct {
+	// RetentionDays fixes the retention; it excludes the minimum and maximum.
+	RetentionDays *int `json:"retentionDays,omitempty"`
+	// MinRetentionDays and MaxRetentionDays bound the person's choice.
+	MinRetentionDays *int `json:"minRetentionDays,omitempty"`
+	MaxRetentionDays *int `json:"maxRetentionDays,omitempty"`
+	// ExportEndpoint is an OTLP/HTTP logs URL: https, or http on loopback.
+	ExportEndpoint string `json:"exportEndpoint,omitempty"`
+}
+
+// Approves reports whether the policy lets servers of the catalog kind be
+// added and connected.
+func (p *Policy) Approves(kind string) bool {
+	if p == nil || p.ApprovedServers == nil {
+		return true
+	}
+	return slices.Contains(*p.ApprovedServers, kind)
+}
+
+// CustomAllowed reports whether servers outside the catalog are allowed: yes
+// without a policy file, no by default with one.
+func (p *Policy) CustomAllowed() bool {
+	if p == nil {
+		return true
+	}
+	return p.AllowCustomServers != nil && *p.AllowCustomServers
+}
+
+// PolicyError says that the policy file exists but cannot be used. The app
+// must then connect no server (fail closed) and show this message.
+type PolicyError struct {
+	Path string
+	// Unreadable is set when the file could not be read at all.
+	Unreadable bool
+	Err        error
+}
+
+// Error names the file and the problem, with its line where known.
+func (e *PolicyError) Error() string {
+	where := "the organisation policy"
+	if e.Path != "" {
+		where += " at " + e.Path
+	}
+	if e.Unreadable {
+		return fmt.Sprintf("%s cannot be read: %v", where, e.Err)
+	}
+	return fmt.Sprintf("%s is invalid: %v", where, e.Err)
+}
+
+// Unwrap returns the underlying problem.
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// AdminPolicyPath is where device management puts the policy on this OS:
+// /etc/countersign/policy.json on Linux (and other Unix),
+// %ProgramData%\Countersign\policy.json on Windows and
+// /Library/Application Support/Countersign/policy.json on macOS. No
+// environment variable or flag can move it; tests pass their own path.
+func AdminPolicyPath() string { return policyPathFor(runtime.GOOS, programData()) }
+
+func policyPathFor(goos, programData string) string {
+	switch goos {
+	case "windows":
+		return programData + `\Countersign\policy.json`
+	case "darwin":
+		return "/Library/Application Support/Countersign/policy.json"
+	default:
+		return "/etc/countersign/policy.json"
+	}
+}
+
+// LoadPolicy reads the policy file. A missing file is no policy: (nil, nil).
+// Any other problem is a *PolicyError, on which the app fails closed. On
+// Unix a file that other users could change is refused.
+func LoadPolicy(path string) (*Policy, error) {
+	b, mode, err := readFileMode(path)
+	return policyFrom(path, b, mode, err)
+}
+
+func readFileMode(path string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if fi.IsDir() {
+		return nil, 0, fmt.Errorf("%s is a directory", filepath.Base(path))
+	}
+	b, err := readAllLimited(f, path)
+	return b, fi.Mode(), err
+}
+
+// policyFrom turns what was read from the policy file into a policy, no
+// policy, or a *PolicyError.
+func policyFrom(path string, b []byte, mode fs.FileMode, readErr error) (*Policy, error) {
+	if errors.Is(readErr, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if readErr != nil {
+		return nil, &PolicyError{Path: path, Unreadable: true, Err: readErr}
+	}
+	if runtime.GOOS != "windows" && mode.Perm()&0o022 != 0 {
+		return nil, &PolicyError{Path: path, Err: fmt.Errorf("other users can change it (mode %04o); it must not be group- or world-writable", mode.Perm())}
+	}
+	p, err := ParsePolicy(b)
+	if err != nil {
+		return nil, &PolicyError{Path: path, Err: err}
+	}
+	p.path = path
+	return p, nil
+}
+
+// ParsePolicy reads and validates a policy (without Checks). Errors name the
+// field path and line.
+func ParsePolicy(b []byte) (*Policy, error) {
+	b = trimBOM(b)
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err == nil {
+		raw, ok := probe["version"]
+		if !ok {
+			return nil, &FieldError{Line: 1, Path: "version", Msg: fmt.Sprintf("missing: this Countersign reads policy version %d", PolicyVersion)}
+		}
+		if v, err := strconv.Atoi(string(raw)); err == nil && v != PolicyVersion {
+			s := newSchema(b)
+			// Only the version's line is wanted; a newer file may have
+			// fields this version does not know, so the walk's own error
+			// is not the one to report.
+			_ = s.check(reflect.TypeFor[Policy](), "policy")
+			return nil, s.locate(fieldErr("version", "policy version %d is not one this Countersign reads (%d); update Countersign", v, PolicyVersion))
+		}
+	}
+	p := &Policy{}
+	s, err := decodeStrict(b, p, "policy", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, s.locate(err)
+	}
+	return p, nil
+}
+
+// Validate checks every field of the policy and names the first bad one.
+func (p *Policy) Validate() error {
+	if p.Version != PolicyVersion {
+		return fieldErr("version", "%d is not policy version %d", p.Version, PolicyVersion)
+	}
+	if p.ApprovedServers != nil {
+		seen := map[string]bool{}
+		for i, k := range *p.ApprovedServers {
+			f := fmt.Sprintf("approvedServers[%d]", i)
+			if !idPattern.MatchString(k) {
+				return fieldErr(f, "%q is not a catalog server id", k)
+			}
+			if seen[k] {
+				return fieldErr(f, "%q is listed twice", k)
+			}
+			seen[k] = true
+		}
+	}
+	for _, kind := range sortedKeys(p.Servers) {
+		f := mapKeyPath("servers", kind)
+		if !idPattern.MatchString(kind) {
+			return fieldErr(f, "%q is not a catalog server id", kind)
+		}
+		if !p.Approves(kind) {
+			return fieldErr(f, "%s is not in approvedServers, so rules for it have no effect", kind)
+		}
+		if err := p.Servers[kind].validate(f); err != nil {
+			return err
+		}
+	}
+	if err := validatePatterns("hiddenTools", p.HiddenTools, maxToolLen); err != nil {
+		return err
+	}
+	if d := p.MaxApprovalTimeout; d != nil {
+		if t := time.Duration(*d); t < MinApprovalTimeout || t > MaxApprovalTimeout {
+			return fieldErr("maxApprovalTimeout", "%v is outside 10s to 24h", t)
+		}
+	}
+	return p.Audit.validate("audit")
+}
+
+func (sp ServerPolicy) validate(field string) error {
+	if sp.ClientID != "" && (len(sp.ClientID) > 256 || hasSpaceOrControl(sp.ClientID)) {
+		return fieldErr(field+".clientId", "want up to 256 characters without spaces")
+	}
+	if sp.Tenant != "" && (len(sp.Tenant) > 256 || hasSpaceOrControl(sp.Tenant)) {
+		return fieldErr(field+".tenant", "want up to 256 characters without spaces")
+	}
+	if err := validateParams(field+".params", sp.Params, "readOnly"); err != nil {
+		return err
+	}
+	if err := validateAllowlist(field+".allowlist", sp.Allowlist); err != nil {
+		return err
+	}
+	return validatePatterns(field+".hiddenTools", sp.HiddenTools, maxToolLen)
+}
+
+func (a AuditPolicy) validate(field string) error {
+	for _, d := range []struct {
+		name string
+		v    *int
+	}{{"retentionDays", a.RetentionDays}, {"minRetentionDays", a.MinRetentionDays}, {"maxRetentionDays", a.MaxRetentionDays}} {
+		if d.v != nil && (*d.v < 1 || *d.v > MaxAuditRetentionDays) {
+			return fieldErr(field+"."+d.name, "%d is outside 1 to %d days", *d.v, MaxAuditRetentionDays)
+		}
+	}
+	if a.RetentionDays != nil && (a.MinRetentionDays != nil || a.MaxRetentionDays != nil) {
+		return fieldErr(field+".retentionDays", "fixes the retention: leave out minRetentionDays and maxRetentionDays")
+	}
+	if a.MinRetentionDays != nil && a.MaxRetentionDays != nil && *a.MinRetentionDays > *a.MaxRetentionDays {
+		return fieldErr(field+".minRetentionDays", "%d is more than maxRetentionDays %d", *a.MinRetentionDays, *a.MaxRetentionDays)
+	}
+	if a.ExportEndpoint != "" {
+		if err := checkExportEndpoint(a.ExportEndpoint); err != nil {
+			return fieldErr(field+".exportEndpoint", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkExportEndpoint accepts https URLs, and http only on loopback.
+func checkExportEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if u.User != nil {
+		return errors.New("must not hold a user name or password")
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return errors.New("must not have a #fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%q: plain http is allowed only to this machine (127.0.0.1, ::1, localhost); use https", s)
+	}
+	return fmt.Errorf("%q: want an https URL", s)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Check validates the policy (Validate) and then its catalog kinds,
+// parameters and allowlist patterns with the given checks.
+func (p *Policy) Check(ch Checks) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.ApprovedServers != nil && ch.Kind != nil {
+		for i, k := range *p.ApprovedServers {
+			if err := ch.Kind(k); err != nil {
+				return fieldErr(fmt.Sprintf("approvedServers[%d]", i), "%v", err)
+			}
+		}
+	}
+	for _, kind := range sortedKeys(p.Servers) {
+		f := mapKeyPath("servers", kind)
+		sp := p.Servers[kind]
+		if ch.Kind != nil {
+			if err := ch.Kind(kind); err != nil {
+				return fieldErr(f, "%v", err)
+			}
+		}
+		if ch.Param != nil {
+			for _, k := range sortedKeys(sp.Params) {
+				if err := ch.Param(kind, k, sp.Params[k]); err != nil {
+					return fieldErr(mapKeyPath(f+".params", k), "%v", err)
+				}
+			}
+		}
+		if err := checkAllowlist(f+".allowlist", kind, sp.Allowlist, ch); err != nil {
+			return err
+		}
+		if err := checkTools(f+".hiddenTools", sp.HiddenTools, ch); err != nil {
+			return err
+		}
+	}
+	return checkTools("hiddenTools", p.HiddenTools, ch)
+}
