@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/transport"
 )
@@ -100,5 +102,50 @@ func TestFilterSeesWhatTheRelayIntercepts(t *testing.T) {
 	want := []string{"tools/call " + callID + " result", "resources/read  error"}
 	if strings.Join(f.results, "|") != strings.Join(want, "|") {
 		t.Errorf("results = %q, want %q", f.results, want)
+	}
+}
+
+func TestSetServersClosesOnlyChangedSessions(t *testing.T) {
+	a, aConns := pipeServer("pipe")
+	a.Fingerprint = "v1"
+	e := newEnv(t, []Server{a})
+	sid, up := pipeSession(t, e, aConns)
+
+	// Same settings: the session survives.
+	if err := e.relay.SetServers([]Server{a}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-up.done:
+		t.Fatal("an unchanged server's session was closed")
+	default:
+	}
+	// New settings: it closes, and the host is told to start again.
+	b := a
+	b.Fingerprint = "v2"
+	if err := e.relay.SetServers([]Server{b}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-up.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a changed server's session stayed open")
+	}
+	resp := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("old session answered %d, want 404", resp.StatusCode)
+	}
+	// A removed server has no endpoint.
+	if err := e.relay.SetServers(nil); err != nil {
+		t.Fatal(err)
+	}
+	resp = e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("removed server answered %d, want 404", resp.StatusCode)
+	}
+	if err := e.relay.SetServers([]Server{a, a}); err == nil {
+		t.Error("duplicate ids accepted")
 	}
 }

@@ -41,6 +41,9 @@ type Server struct {
 	ID   string // path segment: /servers/{ID}/mcp
 	Name string // shown to the person, e.g. "GitHub"
 	Dial Dialer
+	// Fingerprint identifies the connection settings behind Dial; when
+	// SetServers is given another one, the server's open sessions close.
+	Fingerprint string
 }
 
 // Gate is what the relay needs from the approval queue.
@@ -123,19 +126,64 @@ func New(o Options) (*Relay, error) {
 		sessions:  make(map[string]*session),
 		stateless: make(map[string]*session),
 	}
-	for i := range o.Servers {
-		s := &o.Servers[i]
-		if s.ID == "" || strings.ContainsAny(s.ID, "/?#") || s.Dial == nil {
-			return nil, fmt.Errorf("relay: server %d has no usable id or dialer", i)
-		}
-		if _, dup := r.servers[s.ID]; dup {
-			return nil, fmt.Errorf("relay: server id %q is used twice", s.ID)
-		}
-		r.servers[s.ID] = s
+	servers, err := serverMap(o.Servers)
+	if err != nil {
+		return nil, err
 	}
+	r.servers = servers
 	go r.reapLoop()
 	return r, nil
 }
+
+func serverMap(list []Server) (map[string]*Server, error) {
+	m := make(map[string]*Server, len(list))
+	for i := range list {
+		s := list[i]
+		if s.ID == "" || strings.ContainsAny(s.ID, "/?#") || s.Dial == nil {
+			return nil, fmt.Errorf("relay: server %d has no usable id or dialer", i)
+		}
+		if _, dup := m[s.ID]; dup {
+			return nil, fmt.Errorf("relay: server id %q is used twice", s.ID)
+		}
+		m[s.ID] = &s
+	}
+	return m, nil
+}
+
+// SetServers replaces the servers the relay offers, as settings change.
+// Sessions of a server that is gone, or whose Fingerprint changed, are
+// closed: their AI apps reconnect with the new settings.
+func (r *Relay) SetServers(list []Server) error {
+	next, err := serverMap(list)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for id, srv := range next {
+		if old := r.servers[id]; old != nil && old.Fingerprint == srv.Fingerprint && old.Name == srv.Name {
+			next[id] = old // keep open sessions: nothing they use changed
+		}
+	}
+	r.servers = next
+	var stale []*session
+	for _, s := range r.sessions {
+		if next[s.srv.ID] != s.srv {
+			stale = append(stale, s)
+		}
+	}
+	for _, s := range r.stateless {
+		if next[s.srv.ID] != s.srv {
+			stale = append(stale, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range stale {
+		s.end(errSettingsChanged)
+	}
+	return nil
+}
+
+var errSettingsChanged = errors.New("the server's settings changed in Countersign")
 
 // reapLoop closes idle sessions until the relay closes.
 func (r *Relay) reapLoop() {
@@ -205,7 +253,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if ok {
 		id, ok = strings.CutSuffix(id, "/mcp")
 	}
+	r.mu.Lock()
 	srv := r.servers[id]
+	r.mu.Unlock()
 	if !ok || srv == nil {
 		httpError(w, http.StatusNotFound, "no such server")
 		return
