@@ -2,6 +2,9 @@
 # sure a Go toolchain is there (go.mod names the exact version; the go
 # command fetches it from the module proxy when the local one is older).
 
+# FYNE_BUILD_PACKAGES are the C libraries Fyne's cgo build needs.
+FYNE_BUILD_PACKAGES="gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev"
+
 step() { printf '\n== %s ==\n' "$*"; }
 
 as_root() {

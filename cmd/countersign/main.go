@@ -1,9 +1,13 @@
-// Command countersign is the Countersign app: it relays MCP between AI apps
-// and upstream servers and asks the person to approve every tool call.
+// Command countersign is the Countersign tray app: it relays MCP between AI
+// apps and upstream servers and asks the person to approve every tool call
+// in its review window.
+//
+//	countersign [-config FILE] [-v] [run | token | version]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,10 +15,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/countersign/countersign/assets"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/console"
-	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/vault"
 )
 
@@ -42,9 +46,21 @@ func main() {
 	}
 	switch cmd := flag.Arg(0); cmd {
 	case "", "run":
+		if err := haveDisplay(); err != nil {
+			fail(err)
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		err := app.Run(ctx, app.Options{ConfigPath: *configPath, Logger: log, Approver: askOnTerminal})
+		err := app.Run(ctx, app.Options{
+			ConfigPath: *configPath,
+			Logger:     log,
+			NewUI:      newUI,
+			Notifier:   notify.NewDesktop("Countersign", assets.Tray),
+		})
+		if errors.Is(err, app.ErrAlreadyRunning) {
+			fmt.Fprintln(os.Stderr, "countersign: already running; its window was brought forward")
+			return
+		}
 		if err != nil {
 			fail(err)
 		}
@@ -60,23 +76,6 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-}
-
-// askOnTerminal is the interim approval interface: a prompt on the
-// controlling terminal.
-func askOnTerminal(ctx context.Context, q *gate.Queue, cfg *config.Config) error {
-	tty, err := console.OpenTTY()
-	if err != nil {
-		return err
-	}
-	defer tty.Close()
-	names := func(id string) string {
-		if s, ok := cfg.Server(id); ok {
-			return s.DisplayName()
-		}
-		return id
-	}
-	return console.Run(ctx, q.Subscribe(), q, tty, names)
 }
 
 func fail(err error) {

@@ -1,0 +1,27 @@
+package main
+
+import (
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/ui"
+)
+
+// The app's services are what the interface asks for.
+var (
+	_ ui.Queue           = app.Core{}.Queue
+	_ ui.SettingsService = (*app.Settings)(nil)
+	_ ui.AuditService    = (*app.SessionLog)(nil)
+)
+
+// newUI builds the desktop interface on the app's core.
+func newUI(c app.Core) (app.UI, error) {
+	a := fyneapp.NewWithID("org.countersign.app")
+	return ui.New(a, ui.Options{
+		Queue:    c.Queue,
+		Settings: c.Settings,
+		Audit:    c.Audit,
+		Tray:     trayAvailable(),
+		Logger:   c.Logger,
+	}), nil
+}

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/countersign/countersign/internal/config"
+)
+
+// autostart turns starting at login on and off. On Linux and the BSDs it
+// is an XDG autostart entry, $XDG_CONFIG_HOME/autostart/countersign.desktop.
+type autostart struct {
+	file        string   // the autostart entry; "" where unsupported
+	command     []string // what the entry starts
+	unavailable string   // why it cannot be used; empty when it can
+}
+
+// defaultAutostart is start at login for this system and this executable,
+// keeping a non-default settings file.
+func defaultAutostart(configPath string) autostart {
+	switch runtime.GOOS {
+	case "linux", "freebsd", "openbsd", "netbsd":
+	default:
+		return autostart{unavailable: "Starting at login can't be set here on " + runtime.GOOS + " yet; the installer will offer it."}
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return autostart{unavailable: "Starting at login can't be set: there is no config directory (" + err.Error() + ")."}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return autostart{unavailable: "Starting at login can't be set: Countersign cannot tell where it is installed."}
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	cmd := []string{exe}
+	if def, err := config.DefaultPath(); err == nil && configPath != "" && configPath != def {
+		cmd = append(cmd, "-config", configPath)
+	}
+	return autostart{file: filepath.Join(dir, "autostart", "countersign.desktop"), command: cmd}
+}
+
+func (a autostart) state() (LoginSetting, error) {
+	if a.unavailable != "" {
+		return LoginSetting{Unavailable: a.unavailable}, nil
+	}
+	_, err := os.Stat(a.file)
+	switch {
+	case err == nil:
+		return LoginSetting{On: true}, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return LoginSetting{}, nil
+	}
+	return LoginSetting{}, fmt.Errorf("checking start at login: %w", err)
+}
+
+func (a autostart) set(on bool) error {
+	if a.unavailable != "" {
+		return fmt.Errorf("%w: %s", ErrNotAvailable, a.unavailable)
+	}
+	if !on {
+		if err := os.Remove(a.file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("turning off start at login: %w", err)
+		}
+		return nil
+	}
+	if err := writeAtomic(a.file, []byte(a.entry())); err != nil {
+		return fmt.Errorf("turning on start at login: %w", err)
+	}
+	return nil
+}
+
+// entry is the desktop entry that starts Countersign at login.
+func (a autostart) entry() string {
+	quoted := make([]string, len(a.command))
+	for i, arg := range a.command {
+		quoted[i] = execQuote(arg)
+	}
+	return "[Desktop Entry]\n" +
+		"Type=Application\n" +
+		"Name=Countersign\n" +
+		"Comment=Approve or deny every tool call your AI apps make\n" +
+		"Exec=" + strings.Join(quoted, " ") + "\n" +
+		"Icon=countersign\n" +
+		"Terminal=false\n" +
+		"X-GNOME-Autostart-enabled=true\n"
+}
+
+// execQuote quotes one argument for a desktop entry's Exec key, as the
+// Desktop Entry Specification says: in double quotes, with ", `, $ and \
+// escaped by a backslash, and % doubled.
+func execQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '`', '$':
+			b.WriteString(`\\`)
+			b.WriteRune(r)
+		case '\\':
+			b.WriteString(`\\\\`)
+		case '%':
+			b.WriteString("%%")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

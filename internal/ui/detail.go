@@ -1,0 +1,257 @@
+package ui
+
+import (
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/countersign/countersign/internal/gate"
+)
+
+// callRow is one row of the review list: a tick box, the summary, who asks
+// for what, and the time left.
+type callRow struct {
+	widget.BaseWidget
+	r        *review
+	id       string
+	received time.Time
+	deadline time.Time
+	tick     *widget.Check
+	warn     *widget.Icon
+	summary  *widget.Label
+	who      *widget.Label
+	when     *widget.Label
+}
+
+func newCallRow(r *review) *callRow {
+	row := &callRow{r: r}
+	row.tick = widget.NewCheck("", nil)
+	row.warn = widget.NewIcon(theme.NewWarningThemedResource(theme.WarningIcon()))
+	// Clipping, not an ellipsis: Fyne shapes the whole text afresh for an
+	// ellipsis on every update, which costs milliseconds a row. The texts
+	// are already cut short with "…" by oneLine.
+	row.summary = widget.NewLabel("")
+	row.summary.TextStyle.Bold = true
+	row.summary.Truncation = fyne.TextTruncateClip
+	row.who = widget.NewLabel("")
+	row.who.Truncation = fyne.TextTruncateClip
+	row.who.SizeName = theme.SizeNameCaptionText
+	row.when = widget.NewLabel("")
+	row.when.SizeName = theme.SizeNameCaptionText
+	row.ExtendBaseWidget(row)
+	r.rows = append(r.rows, row)
+	return row
+}
+
+// CreateRenderer lays the row out.
+func (row *callRow) CreateRenderer() fyne.WidgetRenderer {
+	lines := container.New(layout.NewCustomPaddedVBoxLayout(-theme.Padding()*2), row.summary, row.who, row.when)
+	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, row.tick, row.warn, lines))
+}
+
+// set shows call c in the row (rows are reused as the list scrolls).
+func (row *callRow) set(c gate.Call) {
+	row.id = c.ID
+	r := row.r
+	row.tick.OnChanged = nil
+	row.tick.SetChecked(r.checked[c.ID])
+	id := c.ID
+	row.tick.OnChanged = func(on bool) { r.setTicked(id, on) }
+	if len(c.Warnings) > 0 {
+		row.warn.Show()
+	} else {
+		row.warn.Hide()
+	}
+	setText(row.summary, Summary(c))
+	who := serverName(c) + " · " + oneLine(c.Tool, 60)
+	if len(c.Targets) > 0 {
+		who += " · " + targetText(c)
+	}
+	setText(row.who, who+" · asked by "+clientName(c))
+	row.received, row.deadline = c.Received, c.Deadline
+	row.tickTime(r.d.o.Now())
+}
+
+// tickTime shows the row's age and time left at now.
+func (row *callRow) tickTime(now time.Time) {
+	setText(row.when, "waiting "+age(now.Sub(row.received))+" · denied automatically in "+countdown(row.deadline.Sub(now)))
+}
+
+// setText changes a label only if its text changes: every change costs a
+// text layout.
+func setText(l *widget.Label, s string) {
+	if l.Text != s {
+		l.SetText(s)
+	}
+}
+
+// heading is a bold section title in the detail pane.
+func heading(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.TextStyle.Bold = true
+	return l
+}
+
+func wrapped(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.Wrapping = fyne.TextWrapWord
+	return l
+}
+
+// showDetail fills the right-hand pane with the selected call.
+func (r *review) showDetail() {
+	r.waited, r.left = nil, nil
+	c := r.call(r.selected)
+	if c == nil {
+		msg := "No calls are waiting. When an AI app wants to run a tool, Countersign shows it here and sends a notification."
+		if len(r.calls) > 0 {
+			msg = "Select a call on the left to see it in full."
+		}
+		r.detail.Objects = []fyne.CanvasObject{wrapped(msg)}
+		r.detail.Refresh()
+		return
+	}
+	now := r.d.o.Now()
+	title := wrapped(Summary(*c))
+	title.TextStyle.Bold = true
+	title.SizeName = theme.SizeNameSubHeadingText
+
+	tool := oneLine(c.Tool, 80)
+	if c.Info != nil && c.Info.Title != "" {
+		tool += " (" + oneLine(c.Info.Title, 80) + ")"
+	}
+	server := serverName(*c)
+	if c.ServerName != "" && c.Server != "" {
+		server += " (" + oneLine(c.Server, 40) + ")"
+	}
+	r.waited = widget.NewLabel(age(now.Sub(c.Received)))
+	r.left = widget.NewLabel("in " + countdown(c.Deadline.Sub(now)) + " (at " + c.Deadline.Local().Format("15:04:05") + ")")
+	targets := "Unknown: Countersign could not tell which repository or project this call touches."
+	if len(c.Targets) > 0 {
+		targets = ""
+		for i, t := range c.Targets {
+			if i > 0 {
+				targets += ", "
+			}
+			targets += oneLine(t, 80)
+		}
+	}
+	facts := container.New(layout.NewFormLayout(),
+		heading("Server"), wrapped(server),
+		heading("Tool"), wrapped(tool),
+		heading("Asked by"), wrapped(clientName(*c)),
+		heading("Target"), wrapped(targets),
+		heading("Waiting"), r.waited,
+		heading("Denied automatically"), r.left,
+	)
+	objs := []fyne.CanvasObject{title, facts, annotations(c.Info)}
+
+	if len(c.Warnings) > 0 {
+		objs = append(objs, heading("Warnings"))
+		for _, w := range c.Warnings {
+			objs = append(objs, warning(w))
+		}
+	}
+
+	objs = append(objs, heading("What the tool does"))
+	if c.Info != nil && c.Info.Description != "" {
+		objs = append(objs, wrapped(visible(c.Info.Description)))
+	} else {
+		objs = append(objs, wrapped("The server gave no description of this tool."))
+	}
+
+	objs = append(objs, heading("Arguments"))
+	fs, more, ok := fields(c.Arguments)
+	switch {
+	case !ok:
+		objs = append(objs, wrapped("The arguments are not valid JSON; they are shown as sent below."))
+	case len(fs) == 0:
+		objs = append(objs, wrapped("None."))
+	default:
+		grid := container.New(layout.NewFormLayout())
+		for _, f := range fs {
+			k := widget.NewLabel(f.Path)
+			k.TextStyle.Bold = true
+			grid.Add(k)
+			grid.Add(wrapped(f.Value))
+		}
+		objs = append(objs, grid)
+		if more > 0 {
+			objs = append(objs, wrapped(fmt.Sprintf("…and %d more values, in the JSON below.", more)))
+		}
+	}
+	objs = append(objs, heading("Arguments as JSON"))
+	js := widget.NewLabel(prettyJSON(c.Arguments))
+	js.TextStyle.Monospace = true
+	js.Wrapping = fyne.TextWrapBreak
+	js.Selectable = true
+	objs = append(objs, js)
+
+	r.detail.Objects = objs
+	r.detail.Refresh()
+	r.scroll.ScrollToTop()
+}
+
+// annotations says plainly, in colour, what the server claims the tool
+// does to data. The claims come from the server, and say so.
+func annotations(info *gate.ToolInfo) fyne.CanvasObject {
+	seg := func(text string, color fyne.ThemeColorName) *widget.TextSegment {
+		return &widget.TextSegment{Text: text, Style: widget.RichTextStyle{
+			ColorName: color, Inline: true, TextStyle: fyne.TextStyle{Bold: true}}}
+	}
+	plain := func(text string) *widget.TextSegment {
+		return &widget.TextSegment{Text: text, Style: widget.RichTextStyleInline}
+	}
+	var segs []widget.RichTextSegment
+	switch {
+	case info == nil:
+		segs = append(segs, seg("Unknown tool", theme.ColorNameError),
+			plain(": the server never described it, so treat it as able to change or delete data."))
+	case info.ReadOnly():
+		segs = append(segs, seg("Read-only", theme.ColorNameSuccess),
+			plain(": the server says this tool changes nothing."))
+	case info.Destructive():
+		segs = append(segs, seg("May change or delete data", theme.ColorNameError),
+			plain(": the server does not say this tool is safe."))
+	default:
+		segs = append(segs, seg("Changes data", theme.ColorNameWarning),
+			plain(": the server says it adds or updates, but does not delete or overwrite."))
+	}
+	if info != nil && info.IdempotentHint != nil && *info.IdempotentHint {
+		segs = append(segs, plain(" Running it twice has no further effect."))
+	}
+	if info != nil && info.OpenWorldHint != nil && *info.OpenWorldHint {
+		segs = append(segs, plain(" It reaches systems outside the server."))
+	}
+	rt := widget.NewRichText(segs...)
+	rt.Wrapping = fyne.TextWrapWord
+	return rt
+}
+
+// warning is one warning: an icon for how serious, the sentence, and the
+// details behind a fold.
+func warning(w gate.Warning) fyne.CanvasObject {
+	var icon fyne.Resource = theme.NewWarningThemedResource(theme.WarningIcon())
+	switch w.Kind {
+	case gate.WarnSecret, gate.WarnToolChanged:
+		icon = theme.NewErrorThemedResource(theme.ErrorIcon())
+	case gate.WarnToolNew:
+		icon = theme.InfoIcon()
+	}
+	text := wrapped(visible(w.Text))
+	line := container.NewBorder(nil, nil, widget.NewIcon(icon), nil, text)
+	if w.Detail == "" {
+		return line
+	}
+	d := widget.NewLabel(visible(w.Detail))
+	d.TextStyle.Monospace = true
+	d.Wrapping = fyne.TextWrapBreak
+	d.Selectable = true
+	acc := widget.NewAccordion(widget.NewAccordionItem("Details", d))
+	return container.NewVBox(line, acc)
+}

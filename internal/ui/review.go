@@ -1,0 +1,665 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/countersign/countersign/internal/gate"
+)
+
+// review is the review window: the waiting calls on the left, the selected
+// one in full on the right, the decisions along the bottom. All its
+// methods run on the UI goroutine.
+type review struct {
+	d       *Desktop
+	win     fyne.Window // nil until first shown
+	visible bool
+
+	calls    []gate.Call     // waiting, oldest first
+	checked  map[string]bool // ticked for a decision together
+	selected string          // the call shown in full; "" for none
+	// changedAt is when the calls a decision would act on last changed
+	// without the person choosing (a call arrived, ended or moved).
+	changedAt time.Time
+	endNotes  []string // notes on calls that ended without the person, since the last refresh
+	listSel   int      // the row the list widget has selected; -1 for none
+	syncing   bool     // the list's selection is being set from code
+
+	// An open dialog about some calls; it closes if one of them ends.
+	dlg    dialog.Dialog
+	dlgIDs []string
+	editor *editor // the open editor, if dlg is one
+
+	content   fyne.CanvasObject
+	list      *widget.List
+	rows      []*callRow // every row the list made; it reuses them as it scrolls
+	tickAll   *widget.Check
+	count     *widget.Label
+	note      *widget.Label
+	noteBox   *fyne.Container
+	pausedBox *fyne.Container
+	detail    *fyne.Container
+	scroll    *container.Scroll
+	waited    *widget.Label // in the detail: how long the call has waited
+	left      *widget.Label // in the detail: time to auto-deny
+
+	approveBtn, denyBtn, reasonBtn, editBtn *widget.Button
+	why                                     *widget.Label
+}
+
+func newReview(d *Desktop) *review {
+	r := &review{d: d, checked: map[string]bool{}, listSel: -1}
+	r.build()
+	return r
+}
+
+// modifier is the platform's shortcut modifier, and how it is written.
+func modifier() (fyne.KeyModifier, string) {
+	if runtime.GOOS == "darwin" {
+		return fyne.KeyModifierSuper, "⌘"
+	}
+	return fyne.KeyModifierControl, "Ctrl+"
+}
+
+func (r *review) build() {
+	r.list = widget.NewList(
+		func() int { return len(r.calls) },
+		func() fyne.CanvasObject { return newCallRow(r) },
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			if i < len(r.calls) {
+				o.(*callRow).set(r.calls[i])
+			}
+		})
+	r.list.OnSelected = func(i widget.ListItemID) {
+		r.listSel = i
+		if !r.syncing && i < len(r.calls) {
+			r.choose(r.calls[i].ID, false)
+		}
+	}
+	r.tickAll = widget.NewCheck("Tick all", func(on bool) {
+		if r.syncing {
+			return
+		}
+		r.tickEvery(on)
+	})
+	r.count = widget.NewLabel("")
+	listHead := container.NewHBox(r.tickAll, layout.NewSpacer(), r.count)
+
+	r.note = widget.NewLabel("")
+	r.note.Wrapping = fyne.TextWrapWord
+	r.noteBox = container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()),
+		widget.NewButtonWithIcon("", theme.CancelIcon(), func() { r.setNote("") }), r.note)
+	r.noteBox.Hide()
+
+	paused := widget.NewLabel("Paused: every call is denied until you resume.")
+	paused.TextStyle.Bold = true
+	r.pausedBox = container.NewBorder(nil, nil, widget.NewIcon(theme.MediaPauseIcon()),
+		widget.NewButtonWithIcon("Resume", theme.MediaPlayIcon(), func() { r.d.setPaused(false) }), paused)
+	r.pausedBox.Hide()
+
+	r.detail = container.NewVBox()
+	r.scroll = container.NewVScroll(r.detail)
+
+	r.approveBtn = widget.NewButtonWithIcon("Approve", theme.ConfirmIcon(), r.approve)
+	r.approveBtn.Importance = widget.SuccessImportance
+	r.denyBtn = widget.NewButtonWithIcon("Deny", theme.CancelIcon(), r.deny)
+	r.denyBtn.Importance = widget.DangerImportance
+	r.reasonBtn = widget.NewButton("Deny with reason…", r.denyWithReason)
+	r.editBtn = widget.NewButtonWithIcon("Edit and approve…", theme.DocumentCreateIcon(), r.edit)
+	// One line under the buttons: why some are disabled, or else the keys.
+	r.why = widget.NewLabel("")
+	r.why.Wrapping = fyne.TextWrapWord
+	actions := container.NewVBox(
+		widget.NewSeparator(),
+		container.NewHBox(r.approveBtn, r.denyBtn, r.reasonBtn, r.editBtn),
+		r.why,
+	)
+
+	left := container.NewBorder(listHead, nil, nil, nil, r.list)
+	split := container.NewHSplit(left, r.scroll)
+	split.Offset = 0.4
+	r.content = container.NewBorder(container.NewVBox(r.pausedBox, r.noteBox), actions, nil, nil, split)
+	r.refresh()
+	r.showDetail()
+}
+
+// window returns the review window, making it the first time.
+func (r *review) window() fyne.Window {
+	if r.win != nil {
+		return r.win
+	}
+	w := r.d.newWindow("Countersign: review tool calls", fyne.NewSize(1040, 680))
+	if r.d.o.Tray {
+		w.SetCloseIntercept(func() { r.visible = false; w.Hide() })
+	} else {
+		w.SetCloseIntercept(r.d.quit) // the main window: closing it quits
+	}
+	w.SetContent(r.content)
+	mod, _ := modifier()
+	c := w.Canvas()
+	add := func(k fyne.KeyName, f func()) {
+		c.AddShortcut(&desktop.CustomShortcut{KeyName: k, Modifier: mod}, func(fyne.Shortcut) {
+			if c.Overlays().Top() == nil { // not while a dialog is open
+				f()
+			}
+		})
+	}
+	add(fyne.KeyReturn, r.approve)
+	add(fyne.KeyEnter, r.approve)
+	add(fyne.KeyD, r.deny)
+	add(fyne.KeyR, r.denyWithReason)
+	add(fyne.KeyE, r.edit)
+	add(fyne.KeyDown, func() { r.step(1) })
+	add(fyne.KeyUp, func() { r.step(-1) })
+	c.AddShortcut(&fyne.ShortcutSelectAll{}, func(fyne.Shortcut) {
+		if c.Overlays().Top() == nil {
+			r.tickEvery(len(r.checked) < len(r.calls))
+		}
+	})
+	c.SetOnTypedKey(func(ev *fyne.KeyEvent) { // when no widget has the focus
+		switch ev.Name {
+		case fyne.KeyDown:
+			r.step(1)
+		case fyne.KeyUp:
+			r.step(-1)
+		}
+	})
+	r.win = w
+	return w
+}
+
+// show brings the review window forward.
+func (r *review) show() {
+	w := r.window()
+	w.SetTitle(r.title())
+	r.visible = true
+	r.tick()
+	w.Show()
+	w.RequestFocus()
+}
+
+// waiting is how many calls wait.
+func (r *review) waiting() int { return len(r.calls) }
+
+func (r *review) indexOf(id string) int {
+	for i := range r.calls {
+		if r.calls[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *review) call(id string) *gate.Call {
+	if i := r.indexOf(id); i >= 0 {
+		return &r.calls[i]
+	}
+	return nil
+}
+
+func idNumber(id string) uint64 {
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return n
+}
+
+// add puts a newly waiting call in the list; the first call to arrive when
+// none is selected becomes the selected one.
+func (r *review) add(c gate.Call, initial bool) {
+	if r.indexOf(c.ID) >= 0 {
+		return
+	}
+	n := idNumber(c.ID)
+	i := sort.Search(len(r.calls), func(i int) bool { return idNumber(r.calls[i].ID) > n })
+	r.calls = append(r.calls, gate.Call{})
+	copy(r.calls[i+1:], r.calls[i:])
+	r.calls[i] = c
+	if r.selected == "" {
+		r.choose(c.ID, true)
+	}
+}
+
+// ended takes a call that got its verdict somewhere else (timeout, the AI
+// app cancelling, pause, shutdown) out of the list, with a note.
+func (r *review) ended(c gate.Call, v gate.Verdict) {
+	if r.indexOf(c.ID) < 0 {
+		return // decided here, or never shown
+	}
+	r.endNotes = append(r.endNotes, endedNote(c, v))
+	r.remove(c.ID)
+}
+
+// endedNote tells the person what became of a call they did not decide.
+func endedNote(c gate.Call, v gate.Verdict) string {
+	what := fmt.Sprintf("%s (%s, %s)", Summary(c), serverName(c), oneLine(c.Tool, 60))
+	switch v.Outcome {
+	case gate.OutcomeApproved:
+		return "Approved: " + what + "."
+	case gate.OutcomeDenied:
+		return "Denied: " + what + "."
+	case gate.OutcomeTimedOut:
+		return "Denied automatically because nobody decided in time: " + what + "."
+	case gate.OutcomeCancelled:
+		return "The AI app cancelled " + what + "."
+	case gate.OutcomeDisconnected:
+		return "The AI app went away, so this call was denied: " + what + "."
+	case gate.OutcomeUpstreamLost:
+		return "The connection to " + serverName(c) + " was lost, so this call was denied: " + what + "."
+	case gate.OutcomePaused:
+		return "Denied because Countersign is paused: " + what + "."
+	case gate.OutcomeShutdown:
+		return "Denied because Countersign is shutting down: " + what + "."
+	}
+	return "Ended (" + v.Outcome.String() + "): " + what + "."
+}
+
+// remove takes a call out of the list, closing any dialog about it and
+// moving the selection to its neighbour.
+func (r *review) remove(id string) {
+	i := r.indexOf(id)
+	if i < 0 {
+		return
+	}
+	r.calls = append(r.calls[:i], r.calls[i+1:]...)
+	if r.checked[id] {
+		delete(r.checked, id)
+		r.changedAt = r.d.o.Now()
+	}
+	for _, d := range r.dlgIDs {
+		if d == id {
+			r.closeDialog()
+			break
+		}
+	}
+	if r.selected == id {
+		r.selected = ""
+		switch {
+		case i < len(r.calls):
+			r.choose(r.calls[i].ID, true)
+		case len(r.calls) > 0:
+			r.choose(r.calls[len(r.calls)-1].ID, true)
+		default:
+			r.showDetail()
+		}
+	}
+}
+
+// choose shows a call in full. auto says the person did not pick it.
+func (r *review) choose(id string, auto bool) {
+	if id == r.selected {
+		return
+	}
+	r.selected = id
+	if auto {
+		r.changedAt = r.d.o.Now()
+	}
+	r.showDetail()
+	r.syncList()
+	r.updateActions()
+}
+
+// step selects the next (1) or previous (-1) call.
+func (r *review) step(delta int) {
+	if len(r.calls) == 0 {
+		return
+	}
+	i := r.indexOf(r.selected) + delta
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(r.calls) {
+		i = len(r.calls) - 1
+	}
+	r.choose(r.calls[i].ID, false)
+}
+
+// syncList makes the list widget's selection match the selected call.
+func (r *review) syncList() {
+	i := r.indexOf(r.selected)
+	if i == r.listSel {
+		return
+	}
+	r.syncing = true
+	defer func() { r.syncing = false }()
+	if i < 0 {
+		r.list.UnselectAll()
+		r.listSel = -1
+		return
+	}
+	r.list.Select(i)
+	r.listSel = i
+}
+
+func (r *review) setTicked(id string, on bool) {
+	if on {
+		r.checked[id] = true
+	} else {
+		delete(r.checked, id)
+	}
+	r.updateActions()
+	r.syncTickAll()
+}
+
+func (r *review) tickEvery(on bool) {
+	clear(r.checked)
+	if on {
+		for _, c := range r.calls {
+			r.checked[c.ID] = true
+		}
+	}
+	r.list.Refresh()
+	r.updateActions()
+	r.syncTickAll()
+}
+
+func (r *review) syncTickAll() {
+	all := len(r.calls) > 0 && len(r.checked) == len(r.calls)
+	if r.tickAll.Checked != all {
+		r.syncing = true
+		r.tickAll.SetChecked(all)
+		r.syncing = false
+	}
+	if len(r.calls) == 0 {
+		r.tickAll.Disable()
+	} else {
+		r.tickAll.Enable()
+	}
+}
+
+// refresh brings the list, counts, notes and buttons up to date after
+// calls came or went.
+func (r *review) refresh() {
+	r.list.Refresh()
+	r.syncList()
+	switch n := len(r.calls); n {
+	case 0:
+		r.count.SetText("No calls waiting")
+	case 1:
+		r.count.SetText("1 call waiting")
+	default:
+		r.count.SetText(fmt.Sprintf("%d calls waiting", n))
+	}
+	switch n := len(r.endNotes); {
+	case n == 1:
+		r.setNote(r.endNotes[0])
+	case n > 1:
+		r.setNote(fmt.Sprintf("%d calls ended without you. The last: %s", n, r.endNotes[n-1]))
+	}
+	r.endNotes = r.endNotes[:0]
+	r.syncTickAll()
+	r.updateActions()
+	r.showPaused()
+	if r.win != nil {
+		r.win.SetTitle(r.title())
+	}
+}
+
+func (r *review) title() string {
+	if n := len(r.calls); n > 0 {
+		return fmt.Sprintf("Countersign: %d waiting", n)
+	}
+	return "Countersign: review tool calls"
+}
+
+func (r *review) showPaused() {
+	if r.d.paused {
+		r.pausedBox.Show()
+	} else {
+		r.pausedBox.Hide()
+	}
+}
+
+func (r *review) setNote(s string) {
+	r.note.SetText(s)
+	if s == "" {
+		r.noteBox.Hide()
+	} else {
+		r.noteBox.Show()
+	}
+}
+
+// tick refreshes ages and countdowns.
+func (r *review) tick() {
+	if !r.visible || len(r.calls) == 0 {
+		return
+	}
+	now := r.d.o.Now()
+	for _, row := range r.rows { // only the rows the list made: about a screenful
+		if row.id != "" {
+			row.tickTime(now)
+		}
+	}
+	if c := r.call(r.selected); c != nil && r.waited != nil {
+		setText(r.waited, age(now.Sub(c.Received)))
+		setText(r.left, "in "+countdown(c.Deadline.Sub(now))+" (at "+c.Deadline.Local().Format("15:04:05")+")")
+	}
+}
+
+// targets are the calls a decision acts on: the ticked ones, or else the
+// selected one.
+func (r *review) targets() []gate.Call {
+	var out []gate.Call
+	if len(r.checked) > 0 {
+		for _, c := range r.calls {
+			if r.checked[c.ID] {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if c := r.call(r.selected); c != nil {
+		out = append(out, *c)
+	}
+	return out
+}
+
+// updateActions enables the decision buttons that can act, labels them
+// with how many calls they act on, and says why any is disabled.
+func (r *review) updateActions() {
+	t := r.targets()
+	n := ""
+	if len(r.checked) > 0 {
+		n = " " + strconv.Itoa(len(t))
+	}
+	r.approveBtn.SetText("Approve" + n)
+	r.denyBtn.SetText("Deny" + n)
+	r.reasonBtn.SetText("Deny" + n + " with reason…")
+	why := ""
+	switch {
+	case len(r.calls) == 0:
+		why = "Nothing to decide: no calls are waiting."
+	case len(t) == 0:
+		why = "Select a call to decide it."
+	case len(t) > 1:
+		why = fmt.Sprintf("Approve and Deny act on the %d ticked calls. Edit works on one call at a time: untick them to edit the selected call.", len(t))
+	}
+	for _, b := range []*widget.Button{r.approveBtn, r.denyBtn, r.reasonBtn} {
+		if len(t) == 0 {
+			b.Disable()
+		} else {
+			b.Enable()
+		}
+	}
+	if len(t) == 1 {
+		r.editBtn.Enable()
+	} else {
+		r.editBtn.Disable()
+	}
+	if why == "" {
+		r.why.Importance = widget.LowImportance
+		why = keysHint
+	} else {
+		r.why.Importance = widget.MediumImportance
+	}
+	r.why.SetText(why)
+}
+
+// keysHint lists the review window's keyboard shortcuts.
+var keysHint = func() string {
+	_, m := modifier()
+	return m + "Enter approve · " + m + "D deny · " + m + "R deny with reason · " + m + "E edit · " +
+		m + "↓/" + m + "↑ next/previous · " + m + "A tick all"
+}()
+
+// ready reports whether a decision may be taken now: not if the calls it
+// would act on changed under the person a moment ago.
+func (r *review) ready() bool {
+	if r.d.o.Now().Sub(r.changedAt) < guard {
+		r.setNote("The calls shown just changed. Look again, then decide.")
+		return false
+	}
+	return true
+}
+
+// decide records a decision on calls and takes them out of the list.
+func (r *review) decide(calls []gate.Call, d gate.Decision) {
+	done, gone := 0, 0
+	for _, c := range calls {
+		err := r.d.o.Queue.Decide(c.ID, d)
+		switch {
+		case err == nil:
+			done++
+		case errors.Is(err, gate.ErrNotPending):
+			gone++
+		default:
+			r.d.log.Error("recording a decision failed", "call", c.ID, "err", err)
+			r.setNote("Countersign could not record that decision: " + err.Error())
+			continue
+		}
+		r.remove(c.ID)
+	}
+	verb := "Denied"
+	if d.Approve {
+		verb = "Approved"
+	}
+	switch {
+	case done == 1 && gone == 0:
+		r.setNote(verb + ": " + Summary(calls[0]) + ".")
+	case done > 1:
+		r.setNote(fmt.Sprintf("%s %d calls.", verb, done))
+	}
+	if gone > 0 {
+		r.setNote(fmt.Sprintf("%d of these calls had already ended, so your decision did not apply to them.", gone))
+	}
+	r.refresh()
+	r.d.tray.update()
+}
+
+func (r *review) approve() {
+	t := r.targets()
+	if len(t) == 0 || !r.ready() {
+		return
+	}
+	if len(t) == 1 {
+		r.decide(t, gate.Decision{Approve: true})
+		return
+	}
+	// Several at once: show each one before they run.
+	lines := make([]string, len(t))
+	for i, c := range t {
+		lines[i] = fmt.Sprintf("• %s: %s (%s)", serverName(c), Summary(c), oneLine(c.Tool, 60))
+	}
+	msg := widget.NewLabel(joinLines(lines))
+	msg.Wrapping = fyne.TextWrapWord
+	body := container.NewVScroll(msg)
+	body.SetMinSize(fyne.NewSize(560, 240))
+	dlg := dialog.NewCustomConfirm(fmt.Sprintf("Approve these %d calls?", len(t)), "Approve "+strconv.Itoa(len(t)), "Cancel",
+		body, func(ok bool) {
+			r.dlg, r.dlgIDs = nil, nil
+			if ok {
+				r.decide(t, gate.Decision{Approve: true})
+			}
+		}, r.window())
+	r.openDialog(dlg, t)
+}
+
+func (r *review) deny() {
+	t := r.targets()
+	if len(t) == 0 || !r.ready() {
+		return
+	}
+	r.decide(t, gate.Decision{})
+}
+
+func (r *review) denyWithReason() {
+	t := r.targets()
+	if len(t) == 0 || !r.ready() {
+		return
+	}
+	entry := widget.NewEntry()
+	entry.SetPlaceHolder("What the AI app is told, e.g. \"use the staging project\"")
+	var dlg *dialog.FormDialog
+	title := "Deny with a reason"
+	if len(t) > 1 {
+		title = fmt.Sprintf("Deny %d calls with a reason", len(t))
+	}
+	dlg = dialog.NewForm(title, "Deny", "Cancel",
+		[]*widget.FormItem{widget.NewFormItem("Reason", entry)},
+		func(ok bool) {
+			r.dlg, r.dlgIDs = nil, nil
+			if ok {
+				r.decide(t, gate.Decision{Reason: oneLine(entry.Text, 500)})
+			}
+		}, r.window())
+	entry.OnSubmitted = func(string) { dlg.Submit() }
+	dlg.Resize(fyne.NewSize(560, 180))
+	r.openDialog(dlg, t)
+	r.window().Canvas().Focus(entry)
+}
+
+func (r *review) edit() {
+	t := r.targets()
+	if len(t) != 1 || !r.ready() {
+		return
+	}
+	e := newEditor(t[0], func(args []byte) {
+		r.closeDialog()
+		r.decide(t, gate.Decision{Approve: true, Arguments: args})
+	}, func() { r.closeDialog() })
+	dlg := dialog.NewCustomWithoutButtons("Edit, then approve: "+oneLine(t[0].Tool, 60), e.content, r.window())
+	dlg.Resize(fyne.NewSize(720, 520))
+	r.openDialog(dlg, t)
+	r.editor = e
+	r.window().Canvas().Focus(e.entry)
+}
+
+func (r *review) openDialog(d dialog.Dialog, about []gate.Call) {
+	r.closeDialog()
+	r.dlg = d
+	r.dlgIDs = r.dlgIDs[:0]
+	for _, c := range about {
+		r.dlgIDs = append(r.dlgIDs, c.ID)
+	}
+	d.Show()
+}
+
+func (r *review) closeDialog() {
+	r.editor = nil
+	if r.dlg != nil {
+		d := r.dlg
+		r.dlg, r.dlgIDs = nil, nil
+		d.Hide()
+	}
+}
+
+func joinLines(lines []string) string {
+	s := ""
+	for i, l := range lines {
+		if i > 0 {
+			s += "\n"
+		}
+		s += l
+	}
+	return s
+}

@@ -1,0 +1,544 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/countersign/countersign/internal/app"
+)
+
+// settingsWindow shows the servers and their sign-in, the allowlist of each
+// server, the approval timeout and start at login. Every change is saved
+// by the settings service at once, off the UI goroutine.
+type settingsWindow struct {
+	d   *Desktop
+	win fyne.Window
+
+	content fyne.CanvasObject
+	tabs    *container.AppTabs
+	status  *widget.Label // the outcome of the last change, or a load error
+
+	servers     []app.ServerStatus
+	serverBox   *fyne.Container
+	serverPick  *widget.Select
+	allowServer string // the server whose allowlist is shown
+	allow       app.Allowlist
+	allowBox    *fyne.Container
+	allowEntry  *widget.Entry
+	allowCheck  *widget.Label
+	allowAdd    *widget.Button
+
+	timeout      app.TimeoutSetting
+	timeoutEntry *widget.Entry
+	timeoutCheck *widget.Label
+	timeoutSave  *widget.Button
+	login        *widget.Check
+	loginWhy     *widget.Label
+	loading      bool // widgets are being set from loaded values
+}
+
+func newSettingsWindow(d *Desktop) *settingsWindow {
+	s := &settingsWindow{d: d}
+	s.build()
+	return s
+}
+
+func (s *settingsWindow) build() {
+	s.status = wrapped("")
+	s.serverBox = container.NewVBox(wrapped("Loading…"))
+
+	s.serverPick = widget.NewSelect(nil, func(string) {
+		if s.loading {
+			return
+		}
+		s.loadAllowlist(s.pickedServer())
+	})
+	s.serverPick.PlaceHolder = "Choose a server"
+	s.allowBox = container.NewVBox()
+	s.allowEntry = widget.NewEntry()
+	s.allowCheck = wrapped("")
+	s.allowAdd = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addEntry)
+	s.allowEntry.OnChanged = s.checkEntry
+	s.allowEntry.OnSubmitted = func(string) { s.addEntry() }
+	allowTab := container.NewBorder(
+		container.NewVBox(
+			wrapped("Calls may only touch what a server's allowlist names. Entries set by your organisation are locked."),
+			container.NewBorder(nil, nil, widget.NewLabel("Server"), nil, s.serverPick)),
+		container.NewVBox(widget.NewSeparator(),
+			container.NewBorder(nil, nil, nil, s.allowAdd, s.allowEntry), s.allowCheck),
+		nil, nil, container.NewVScroll(s.allowBox))
+
+	s.timeoutEntry = widget.NewEntry()
+	s.timeoutEntry.OnChanged = s.checkTimeout
+	s.timeoutEntry.OnSubmitted = func(string) { s.saveTimeout() }
+	s.timeoutCheck = wrapped("")
+	s.timeoutSave = widget.NewButton("Save", s.saveTimeout)
+	s.login = widget.NewCheck("Start Countersign when I log in", func(on bool) {
+		if !s.loading {
+			s.setLogin(on)
+		}
+	})
+	s.loginWhy = wrapped("")
+	general := container.NewVBox(
+		heading("Approval timeout"),
+		wrapped("A call nobody decides within this time is denied. Write it like 90s, 5m or 1h."),
+		container.NewBorder(nil, nil, nil, s.timeoutSave, s.timeoutEntry),
+		s.timeoutCheck,
+		widget.NewSeparator(),
+		heading("Start at login"),
+		s.login, s.loginWhy,
+	)
+
+	s.tabs = container.NewAppTabs(
+		container.NewTabItem("Servers", container.NewVScroll(s.serverBox)),
+		container.NewTabItem("Allowlists", allowTab),
+		container.NewTabItem("General", general),
+	)
+	s.content = container.NewBorder(nil, s.status, nil, nil, s.tabs)
+}
+
+func (s *settingsWindow) window() fyne.Window {
+	if s.win == nil {
+		s.win = s.d.newWindow("Countersign: settings", fyne.NewSize(760, 560))
+		s.win.SetContent(s.content)
+	}
+	return s.win
+}
+
+// show opens the window and loads the current settings.
+func (s *settingsWindow) show() {
+	w := s.window()
+	w.Show()
+	w.RequestFocus()
+	s.reload()
+}
+
+func (s *settingsWindow) setStatus(text string, imp widget.Importance) {
+	s.status.Importance = imp
+	s.status.SetText(text)
+}
+
+// reload fetches everything the window shows.
+func (s *settingsWindow) reload() {
+	svc := s.d.o.Settings
+	s.d.background(func(ctx context.Context) func() {
+		servers, err := svc.Servers(ctx)
+		timeout, terr := svc.Timeout(ctx)
+		login, lerr := svc.StartAtLogin(ctx)
+		return func() {
+			s.loading = true
+			defer func() { s.loading = false }()
+			if err != nil {
+				s.setStatus("Could not load the servers: "+err.Error(), widget.DangerImportance)
+				servers = nil
+			}
+			s.setServers(servers)
+			if terr != nil {
+				s.setStatus("Could not load the timeout: "+terr.Error(), widget.DangerImportance)
+			} else {
+				s.setTimeout(timeout)
+			}
+			if lerr != nil {
+				login = app.LoginSetting{Unavailable: lerr.Error()}
+			}
+			s.setLoginSetting(login)
+		}
+	})
+}
+
+// setServers lays out the server list and fills the allowlist picker.
+func (s *settingsWindow) setServers(servers []app.ServerStatus) {
+	s.servers = servers
+	s.d.tray.servers = len(servers)
+	s.d.tray.update()
+	if len(servers) == 0 {
+		s.serverBox.Objects = []fyne.CanvasObject{wrapped("No servers are set up yet.")}
+		s.serverBox.Refresh()
+		s.serverPick.Options = nil
+		s.serverPick.Refresh()
+		s.setAllowlist("", app.Allowlist{Unavailable: "There are no servers to set an allowlist for."})
+		return
+	}
+	var objs []fyne.CanvasObject
+	names := make([]string, len(servers))
+	for i, srv := range servers {
+		names[i] = s.pickName(srv)
+		objs = append(objs, s.serverCard(srv), widget.NewSeparator())
+	}
+	s.serverBox.Objects = objs
+	s.serverBox.Refresh()
+	s.serverPick.Options = names
+	current := s.allowServer
+	if current == "" || s.indexOf(current) < 0 {
+		current = servers[0].ID
+	}
+	s.serverPick.SetSelected(s.pickName(servers[s.indexOf(current)]))
+	s.loadAllowlist(current)
+}
+
+func (s *settingsWindow) pickName(srv app.ServerStatus) string {
+	return oneLine(srv.Name, 40) + " (" + oneLine(srv.ID, 40) + ")"
+}
+
+func (s *settingsWindow) indexOf(id string) int {
+	for i, srv := range s.servers {
+		if srv.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *settingsWindow) pickedServer() string {
+	for _, srv := range s.servers {
+		if s.pickName(srv) == s.serverPick.Selected {
+			return srv.ID
+		}
+	}
+	return ""
+}
+
+// serverCard is one server: name, how it is reached, its state and the
+// sign-in buttons (disabled, with the reason, when sign-in cannot be used).
+func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
+	name := heading(oneLine(srv.Name, 60))
+	where := wrapped(oneLine(srv.Transport, 20) + " · " + oneLine(srv.Endpoint, 200))
+	state := "State: " + oneLine(srv.State, 80)
+	if len(srv.Scopes) > 0 {
+		state += " · scopes: " + oneLine(strings.Join(srv.Scopes, " "), 200)
+	}
+	id := srv.ID
+	signIn := widget.NewButton("Sign in", func() { s.sign(id, true) })
+	signOut := widget.NewButton("Sign out", func() { s.sign(id, false) })
+	switch {
+	case srv.SignInUnavailable != "":
+		signIn.Disable()
+		signOut.Disable()
+	case srv.SignedIn:
+		signIn.Disable()
+	default:
+		signOut.Disable()
+	}
+	objs := []fyne.CanvasObject{name, where, wrapped(state), container.NewHBox(signIn, signOut)}
+	if srv.SignInUnavailable != "" {
+		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(srv.SignInUnavailable)))
+	}
+	if srv.Locked != "" {
+		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.WarningIcon()), nil, wrapped(srv.Locked)))
+	}
+	return container.NewVBox(objs...)
+}
+
+// sign signs in to or out of a server; it may open a browser and wait for
+// the person, so it runs in the background.
+func (s *settingsWindow) sign(id string, in bool) {
+	verb := "Signing in to "
+	if !in {
+		verb = "Signing out of "
+	}
+	s.setStatus(verb+id+"…", widget.MediumImportance)
+	svc := s.d.o.Settings
+	s.d.background(func(ctx context.Context) func() {
+		var err error
+		if in {
+			err = svc.SignIn(ctx, id)
+		} else {
+			err = svc.SignOut(ctx, id)
+		}
+		servers, lerr := svc.Servers(ctx)
+		return func() {
+			if err != nil {
+				s.setStatus(err.Error(), widget.DangerImportance)
+			} else if in {
+				s.setStatus("Signed in to "+id+".", widget.SuccessImportance)
+			} else {
+				s.setStatus("Signed out of "+id+".", widget.SuccessImportance)
+			}
+			if lerr == nil {
+				s.loading = true
+				s.setServers(servers)
+				s.loading = false
+			}
+		}
+	})
+}
+
+func (s *settingsWindow) loadAllowlist(id string) {
+	if id == "" {
+		return
+	}
+	svc := s.d.o.Settings
+	s.d.background(func(ctx context.Context) func() {
+		al, err := svc.Allowlist(ctx, id)
+		return func() {
+			if err != nil {
+				al = app.Allowlist{Unavailable: err.Error()}
+			}
+			s.setAllowlist(id, al)
+		}
+	})
+}
+
+// setAllowlist shows a server's allowlist: each entry with Remove, or a
+// lock when the organisation set it.
+func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
+	s.allowServer, s.allow = id, al
+	editable := al.Unavailable == ""
+	var objs []fyne.CanvasObject
+	if !editable {
+		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(al.Unavailable)))
+	} else if len(al.Entries) == 0 {
+		objs = append(objs, wrapped("Nothing is allowed yet: calls to this server that touch a "+
+			"repository or project are denied until you add one."))
+	}
+	for _, e := range al.Entries {
+		pattern := oneLine(e.Pattern, 200)
+		var action fyne.CanvasObject
+		if e.Locked {
+			lock := widget.NewLabel("Locked: set by your organisation")
+			lock.Importance = widget.LowImportance
+			action = lock
+		} else {
+			p := e.Pattern
+			rm := widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { s.removeEntry(p) })
+			if !editable {
+				rm.Disable()
+			}
+			action = rm
+		}
+		objs = append(objs, container.NewBorder(nil, nil, nil, action, widget.NewLabel(pattern)))
+	}
+	s.allowBox.Objects = objs
+	s.allowBox.Refresh()
+	kind := al.Kind
+	if kind == "" {
+		kind = "repositories or projects"
+	}
+	if al.Example != "" {
+		s.allowEntry.SetPlaceHolder("Add " + kind + ", e.g. " + al.Example)
+	} else {
+		s.allowEntry.SetPlaceHolder("Add " + kind)
+	}
+	if editable {
+		s.allowEntry.Enable()
+	} else {
+		s.allowEntry.Disable()
+	}
+	s.allowEntry.SetText("")
+	s.checkEntry("")
+}
+
+// checkEntry validates a new allowlist entry as it is typed.
+func (s *settingsWindow) checkEntry(text string) {
+	s.allowAdd.Disable()
+	switch {
+	case s.allow.Unavailable != "":
+		s.allowCheck.SetText("")
+		return
+	case strings.TrimSpace(text) == "":
+		s.allowCheck.Importance = widget.LowImportance
+		s.allowCheck.SetText("Type an entry to add it.")
+		return
+	}
+	p := strings.TrimSpace(text)
+	for _, e := range s.allow.Entries {
+		if e.Pattern == p {
+			s.allowCheck.Importance = widget.WarningImportance
+			s.allowCheck.SetText("Already in the list.")
+			return
+		}
+	}
+	if err := s.d.o.Settings.CheckAllowEntry(s.allowServer, p); err != nil {
+		s.allowCheck.Importance = widget.DangerImportance
+		s.allowCheck.SetText(err.Error())
+		return
+	}
+	s.allowCheck.Importance = widget.SuccessImportance
+	s.allowCheck.SetText("Looks right: press Add or Enter.")
+	s.allowAdd.Enable()
+}
+
+func (s *settingsWindow) addEntry() {
+	if s.allowAdd.Disabled() {
+		return
+	}
+	p := strings.TrimSpace(s.allowEntry.Text)
+	s.saveAllowlist(append(s.ownEntries(), p), "Added "+p+".")
+}
+
+func (s *settingsWindow) removeEntry(p string) {
+	var keep []string
+	for _, e := range s.ownEntries() {
+		if e != p {
+			keep = append(keep, e)
+		}
+	}
+	s.saveAllowlist(keep, "Removed "+p+".")
+}
+
+// ownEntries are the entries the person may change.
+func (s *settingsWindow) ownEntries() []string {
+	var out []string
+	for _, e := range s.allow.Entries {
+		if !e.Locked {
+			out = append(out, e.Pattern)
+		}
+	}
+	return out
+}
+
+func (s *settingsWindow) saveAllowlist(patterns []string, done string) {
+	id := s.allowServer
+	svc := s.d.o.Settings
+	s.allowAdd.Disable()
+	s.d.background(func(ctx context.Context) func() {
+		err := svc.SetAllowlist(ctx, id, patterns)
+		al, lerr := svc.Allowlist(ctx, id)
+		return func() {
+			if err != nil {
+				s.setStatus("Not saved: "+err.Error(), widget.DangerImportance)
+			} else {
+				s.setStatus(done+" Saved.", widget.SuccessImportance)
+			}
+			if lerr != nil {
+				al = app.Allowlist{Unavailable: lerr.Error()}
+			}
+			if id == s.allowServer {
+				s.setAllowlist(id, al)
+			}
+		}
+	})
+}
+
+func (s *settingsWindow) setTimeout(t app.TimeoutSetting) {
+	s.timeout = t
+	s.timeoutEntry.SetText(shortDuration(t.Value))
+	if t.Locked != "" {
+		s.timeoutEntry.Disable()
+		s.timeoutSave.Disable()
+		s.timeoutCheck.Importance = widget.LowImportance
+		s.timeoutCheck.SetText(t.Locked)
+		return
+	}
+	s.timeoutEntry.Enable()
+	s.checkTimeout(s.timeoutEntry.Text)
+}
+
+// parseTimeout reads a timeout as typed and checks it against the bounds.
+func parseTimeout(text string, t app.TimeoutSetting) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(text))
+	if err != nil {
+		return 0, fmt.Errorf("write a time such as 90s, 5m or 1h")
+	}
+	if t.Min > 0 && d < t.Min {
+		return 0, fmt.Errorf("at least %s, so there is time to read a call", shortDuration(t.Min))
+	}
+	if t.Max > 0 && d > t.Max {
+		return 0, fmt.Errorf("at most %s", shortDuration(t.Max))
+	}
+	return d, nil
+}
+
+func (s *settingsWindow) checkTimeout(text string) {
+	if s.timeout.Locked != "" {
+		return
+	}
+	d, err := parseTimeout(text, s.timeout)
+	switch {
+	case err != nil:
+		s.timeoutCheck.Importance = widget.DangerImportance
+		s.timeoutCheck.SetText("Not saved: " + err.Error() + ".")
+		s.timeoutSave.Disable()
+	case d == s.timeout.Value:
+		s.timeoutCheck.Importance = widget.LowImportance
+		s.timeoutCheck.SetText("Currently " + shortDuration(d) + ". Type a new time to change it.")
+		s.timeoutSave.Disable()
+	default:
+		s.timeoutCheck.Importance = widget.MediumImportance
+		s.timeoutCheck.SetText("Calls arriving from now on will wait " + shortDuration(d) + ". Press Save or Enter.")
+		s.timeoutSave.Enable()
+	}
+}
+
+func (s *settingsWindow) saveTimeout() {
+	if s.timeoutSave.Disabled() {
+		return
+	}
+	d, err := parseTimeout(s.timeoutEntry.Text, s.timeout)
+	if err != nil {
+		return
+	}
+	s.timeoutSave.Disable()
+	svc := s.d.o.Settings
+	s.d.background(func(ctx context.Context) func() {
+		err := svc.SetTimeout(ctx, d)
+		t, terr := svc.Timeout(ctx)
+		return func() {
+			if err != nil {
+				s.setStatus("Timeout not saved: "+err.Error(), widget.DangerImportance)
+			} else {
+				s.setStatus("Saved: calls now wait "+shortDuration(d)+" for a decision.", widget.SuccessImportance)
+			}
+			if terr == nil {
+				s.setTimeout(t)
+			}
+		}
+	})
+}
+
+func (s *settingsWindow) setLoginSetting(l app.LoginSetting) {
+	s.loading = true
+	s.login.SetChecked(l.On)
+	s.loading = false
+	if l.Unavailable != "" {
+		s.login.Disable()
+		s.loginWhy.SetText(l.Unavailable)
+		s.loginWhy.Show()
+		return
+	}
+	s.login.Enable()
+	s.loginWhy.SetText("")
+	s.loginWhy.Hide()
+}
+
+func (s *settingsWindow) setLogin(on bool) {
+	svc := s.d.o.Settings
+	s.login.Disable()
+	s.d.background(func(ctx context.Context) func() {
+		err := svc.SetStartAtLogin(ctx, on)
+		l, lerr := svc.StartAtLogin(ctx)
+		return func() {
+			switch {
+			case err != nil:
+				s.setStatus("Start at login not changed: "+err.Error(), widget.DangerImportance)
+			case on:
+				s.setStatus("Countersign will start when you log in.", widget.SuccessImportance)
+			default:
+				s.setStatus("Countersign will no longer start when you log in.", widget.SuccessImportance)
+			}
+			if lerr != nil {
+				l = app.LoginSetting{Unavailable: lerr.Error()}
+			}
+			s.setLoginSetting(l)
+		}
+	})
+}
+
+// shortDuration writes 5m0s as 5m and 1h30m0s as 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,139 @@
+package ui
+
+import (
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+
+	"github.com/countersign/countersign/assets"
+)
+
+// trayRefresh is the least time between two rebuilds of the tray menu,
+// which travel over D-Bus on Linux: a burst of calls updates it once.
+const trayRefresh = 250 * time.Millisecond
+
+var (
+	iconIdle    = fyne.NewStaticResource("countersign.png", assets.Tray)
+	iconWaiting = fyne.NewStaticResource("countersign-waiting.png", assets.TrayWaiting)
+)
+
+// tray is the system tray icon and its menu.
+type tray struct {
+	d    *Desktop
+	da   desktop.App // nil until installed
+	menu *fyne.Menu
+
+	status, pause *fyne.MenuItem
+	servers       int // -1 until known
+
+	shown       string // the status and pause labels the tray last got
+	iconWaiting bool   // the icon the tray last got
+	last        time.Time
+	scheduled   bool
+}
+
+func newTray(d *Desktop) *tray {
+	t := &tray{d: d, servers: -1}
+	t.status = fyne.NewMenuItem("", nil)
+	t.status.Disabled = true
+	t.pause = fyne.NewMenuItem("", func() { d.setPaused(!d.paused) })
+	quit := fyne.NewMenuItem("Quit", d.quit)
+	quit.IsQuit = true
+	t.menu = fyne.NewMenu("Countersign",
+		t.status,
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Review…", d.showReview),
+		fyne.NewMenuItem("Settings…", d.showSettings),
+		fyne.NewMenuItem("Audit…", d.showAudit),
+		fyne.NewMenuItemSeparator(),
+		t.pause,
+		fyne.NewMenuItemSeparator(),
+		quit,
+	)
+	t.labels()
+	return t
+}
+
+// install puts the icon and menu in the system tray.
+func (t *tray) install(da desktop.App) {
+	t.da = da
+	t.labels()
+	t.shown = t.status.Label + "\x00" + t.pause.Label
+	t.iconWaiting = t.d.review.waiting() > 0
+	da.SetSystemTrayIcon(t.icon())
+	da.SetSystemTrayMenu(t.menu)
+	t.last = t.d.o.Now()
+}
+
+// statusText is the first line of the menu: what is going on.
+func (t *tray) statusText() string {
+	if t.d.paused {
+		return "Paused: every call is denied"
+	}
+	var s string
+	switch n := t.d.review.waiting(); n {
+	case 0:
+		s = "No calls waiting"
+	case 1:
+		s = "1 call waiting"
+	default:
+		s = fmt.Sprintf("%d calls waiting", n)
+	}
+	switch t.servers {
+	case -1:
+	case 1:
+		s += " · 1 server"
+	default:
+		s += fmt.Sprintf(" · %d servers", t.servers)
+	}
+	return s
+}
+
+func (t *tray) labels() {
+	t.status.Label = t.statusText()
+	if t.d.paused {
+		t.pause.Label = "Resume"
+	} else {
+		t.pause.Label = "Pause all calls"
+	}
+}
+
+func (t *tray) icon() fyne.Resource {
+	if t.d.review.waiting() > 0 {
+		return iconWaiting
+	}
+	return iconIdle
+}
+
+// update brings the menu and icon up to date, at most every trayRefresh.
+func (t *tray) update() {
+	t.labels()
+	if t.da == nil {
+		return
+	}
+	if waiting := t.d.review.waiting() > 0; waiting != t.iconWaiting {
+		t.iconWaiting = waiting
+		t.da.SetSystemTrayIcon(t.icon())
+	}
+	shown := t.status.Label + "\x00" + t.pause.Label
+	if shown == t.shown {
+		return
+	}
+	if wait := trayRefresh - t.d.o.Now().Sub(t.last); wait > 0 {
+		if !t.scheduled {
+			t.scheduled = true
+			time.AfterFunc(wait, func() {
+				t.d.do(func() {
+					t.scheduled = false
+					t.update()
+				})
+			})
+		}
+		return
+	}
+	t.shown = shown
+	t.last = t.d.o.Now()
+	t.da.SetSystemTrayMenu(t.menu)
+}

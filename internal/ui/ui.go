@@ -1,0 +1,304 @@
+// Package ui is Countersign's desktop interface, built with Fyne: the tray
+// icon and menu, the review window where a person approves or denies each
+// waiting tool call, the settings window and the audit viewer.
+//
+// It is the only place where a call gets approved. It talks to the rest of
+// the app only through the small interfaces declared here ([Queue],
+// [SettingsService], [AuditService]), and it never blocks the relay: queue
+// events reach widgets through Fyne's main goroutine (fyne.Do), and service
+// calls that may touch the keychain, the network or the disk run on their
+// own goroutines.
+//
+// This package does not import fyne.io/fyne/v2/app, so its tests run
+// headless with fyne.io/fyne/v2/test and without cgo; cmd/countersign
+// creates the real Fyne app and hands it to [New].
+package ui
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+
+	"github.com/countersign/countersign/assets"
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/gate"
+)
+
+// Queue is what the interface needs from the approval gate.
+type Queue interface {
+	// Pending returns the waiting calls, oldest first.
+	Pending() []gate.Call
+	// Decide records the person's decision on a waiting call.
+	Decide(id string, d gate.Decision) error
+	// Subscribe delivers every later change to the queue.
+	Subscribe() *gate.Subscription
+	// SetPaused denies every call, waiting or new, until turned off.
+	SetPaused(paused bool)
+}
+
+// SettingsService is what the settings window needs from the app. Methods
+// taking a context may block (disk, keychain, network) and are never called
+// on the UI goroutine; CheckAllowEntry must be fast, as it runs on every
+// keystroke.
+type SettingsService interface {
+	Servers(ctx context.Context) ([]app.ServerStatus, error)
+	SignIn(ctx context.Context, serverID string) error
+	SignOut(ctx context.Context, serverID string) error
+	Allowlist(ctx context.Context, serverID string) (app.Allowlist, error)
+	// CheckAllowEntry says what is wrong with a pattern, or nil.
+	CheckAllowEntry(serverID, pattern string) error
+	// SetAllowlist replaces the person's entries; locked entries stay.
+	SetAllowlist(ctx context.Context, serverID string, patterns []string) error
+	Timeout(ctx context.Context) (app.TimeoutSetting, error)
+	SetTimeout(ctx context.Context, d time.Duration) error
+	StartAtLogin(ctx context.Context) (app.LoginSetting, error)
+	SetStartAtLogin(ctx context.Context, on bool) error
+}
+
+// AuditService is what the audit viewer needs from the app. Every method
+// may block and is never called on the UI goroutine.
+type AuditService interface {
+	Info(ctx context.Context) (app.AuditInfo, error)
+	Query(ctx context.Context, f app.AuditFilter, offset, limit int) (app.AuditPage, error)
+	Export(ctx context.Context, f app.AuditFilter, format app.ExportFormat, w io.Writer) error
+	Verify(ctx context.Context) (app.Integrity, error)
+}
+
+// Options configure the interface.
+type Options struct {
+	Queue    Queue
+	Settings SettingsService
+	Audit    AuditService
+	// Tray shows a system tray icon and menu and starts with no window;
+	// without it the review window is the main window and closing it
+	// quits. Only set it where the platform has a tray (on Linux, a
+	// session bus).
+	Tray   bool
+	Logger *slog.Logger // nil means slog.Default()
+
+	// Test seams; nil means the real thing.
+	Now func() time.Time // the clock
+	Do  func(func())     // runs a function on the UI goroutine (fyne.Do)
+	Go  func(func())     // runs a function off the UI goroutine (go f())
+}
+
+// guard is how long a call must have been on screen, after it appeared
+// there without the person choosing it, before a decision on it counts:
+// a key pressed for the previous call must not decide the next one.
+const guard = 600 * time.Millisecond
+
+// tick is how often ages and countdowns are refreshed.
+const tick = time.Second
+
+// Desktop is the running interface: tray, review, settings and audit
+// windows. Its methods, except Show, run on the UI goroutine.
+type Desktop struct {
+	app fyne.App
+	o   Options
+	log *slog.Logger
+
+	review   *review
+	settings *settingsWindow
+	audit    *auditWindow
+	tray     *tray
+
+	paused bool
+	bg     context.Context // ends when the interface stops; background work uses it
+	stopBg context.CancelFunc
+	wg     sync.WaitGroup
+	sub    *gate.Subscription
+}
+
+// New builds the interface on a Fyne app (fyne.io/fyne/v2/app.NewWithID in
+// the real program, fyne.io/fyne/v2/test.NewApp in tests).
+func New(a fyne.App, o Options) *Desktop {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Do == nil {
+		o.Do = fyne.Do
+	}
+	if o.Go == nil {
+		o.Go = func(f func()) { go f() }
+	}
+	d := &Desktop{app: a, o: o, log: o.Logger}
+	d.bg, d.stopBg = context.WithCancel(context.Background())
+	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
+	d.review = newReview(d)
+	d.settings = newSettingsWindow(d)
+	d.audit = newAuditWindow(d)
+	d.tray = newTray(d)
+	return d
+}
+
+// Run shows the interface and returns when the person quits or ctx ends.
+// It must be called on the main goroutine.
+func (d *Desktop) Run(ctx context.Context) error {
+	d.start()
+	defer d.stop()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			d.o.Do(d.app.Quit)
+		case <-stopped:
+		}
+	}()
+	if d.o.Tray {
+		if da, ok := d.app.(desktop.App); ok {
+			d.tray.install(da)
+		} else {
+			d.showReview()
+		}
+	} else {
+		d.showReview()
+	}
+	d.app.Run()
+	return nil
+}
+
+// Show brings the review window forward; another launch of Countersign
+// asks for it. It is safe to call from any goroutine.
+func (d *Desktop) Show() {
+	d.do(d.showReview)
+}
+
+// start subscribes to the queue and starts the goroutines that feed the
+// interface: queue events, and the clock for ages and countdowns.
+func (d *Desktop) start() {
+	d.sub = d.o.Queue.Subscribe()
+	for _, c := range d.o.Queue.Pending() {
+		d.review.add(c, true)
+	}
+	d.review.refresh()
+	d.tray.update()
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		d.pump(d.sub)
+	}()
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				d.do(d.review.tick)
+			case <-d.bg.Done():
+				return
+			}
+		}
+	}()
+	d.background(func(ctx context.Context) func() {
+		servers, err := d.o.Settings.Servers(ctx)
+		return func() {
+			if err == nil {
+				d.tray.servers = len(servers)
+				d.tray.update()
+			}
+		}
+	})
+}
+
+// stop ends the goroutines start began.
+func (d *Desktop) stop() {
+	d.stopBg()
+	d.sub.Close()
+	d.wg.Wait()
+}
+
+// pump hands queue events to the UI goroutine, several at a time when they
+// arrive in a burst.
+func (d *Desktop) pump(sub *gate.Subscription) {
+	events := sub.Events()
+	for ev := range events {
+		batch := []gate.Event{ev}
+	more:
+		for len(batch) < 512 {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					break more
+				}
+				batch = append(batch, ev)
+			default:
+				break more
+			}
+		}
+		d.do(func() { d.apply(batch) })
+	}
+}
+
+// apply updates the interface for queue events, on the UI goroutine. A
+// call that starts waiting opens the review window if it is not open: the
+// AI app is blocked until the person decides.
+func (d *Desktop) apply(batch []gate.Event) {
+	arrived := false
+	for _, ev := range batch {
+		switch ev.Kind {
+		case gate.EventAdded:
+			d.review.add(ev.Call, false)
+			arrived = true
+		case gate.EventEnded:
+			d.review.ended(ev.Call, ev.Verdict)
+		}
+	}
+	d.review.refresh()
+	d.tray.update()
+	if arrived && !d.review.visible && d.review.waiting() > 0 {
+		d.showReview()
+	}
+}
+
+// do runs f on the UI goroutine, unless the interface has stopped by then.
+func (d *Desktop) do(f func()) {
+	d.o.Do(func() {
+		if d.bg.Err() == nil {
+			f()
+		}
+	})
+}
+
+// background runs work off the UI goroutine and then its result on it.
+// work gets a context that ends when the interface stops.
+func (d *Desktop) background(work func(ctx context.Context) func()) {
+	d.o.Go(func() {
+		if done := work(d.bg); done != nil {
+			d.do(done)
+		}
+	})
+}
+
+// setPaused turns pause on or off, on the UI goroutine.
+func (d *Desktop) setPaused(on bool) {
+	d.paused = on
+	d.o.Queue.SetPaused(on)
+	d.review.showPaused()
+	d.tray.update()
+}
+
+func (d *Desktop) showReview()   { d.review.show() }
+func (d *Desktop) showSettings() { d.settings.show() }
+func (d *Desktop) showAudit()    { d.audit.show() }
+
+// quit ends the app; Run returns and the core shuts down, denying every
+// call still waiting.
+func (d *Desktop) quit() { d.app.Quit() }
+
+// newWindow makes a window that hides when closed, to be shown again later.
+func (d *Desktop) newWindow(title string, size fyne.Size) fyne.Window {
+	w := d.app.NewWindow(title)
+	w.Resize(size)
+	w.SetCloseIntercept(w.Hide)
+	return w
+}
