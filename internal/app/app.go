@@ -13,15 +13,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/notify"
+	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
@@ -36,6 +43,8 @@ type UI interface {
 	// Show brings the interface forward, when Countersign is launched
 	// again. It is called from other goroutines.
 	Show()
+	// OpenURL opens a page in the person's browser, for signing in.
+	OpenURL(u *url.URL) error
 }
 
 // Core is what the interface is built on.
@@ -49,13 +58,20 @@ type Core struct {
 // Options configure Run.
 type Options struct {
 	ConfigPath string
-	Logger     *slog.Logger
+	// PolicyPath is the admin policy file; "" means the machine-wide one
+	// (config.AdminPolicyPath).
+	PolicyPath string
+	// DataDir holds the audit log, tool pins and sealed secrets; "" means
+	// the folder of ConfigPath.
+	DataDir string
+	Logger  *slog.Logger
 	// NewUI builds the interface on the core. It is required: Countersign
 	// does not serve without a way for a person to decide.
 	NewUI func(Core) (UI, error)
 	// Notifier shows a notification when calls start waiting; nil for none.
 	Notifier notify.Notifier
-	Vault    *vault.Vault // nil means the OS keychain
+	// Keyring is the OS keychain; nil means the real one.
+	Keyring vault.Keyring
 }
 
 // shutdownGrace is how long in-flight HTTP requests get to finish once
@@ -74,14 +90,21 @@ func Run(ctx context.Context, o Options) error {
 	if o.NewUI == nil {
 		return errors.New("no approval interface: refusing to start")
 	}
-	cfg, err := config.Load(o.ConfigPath)
-	if err != nil {
-		return err
+	checks := appChecks()
+	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log})
+	eff := watcher.Current()
+	if eff.SettingsErr != nil {
+		return fmt.Errorf("settings %s: %w", o.ConfigPath, eff.SettingsErr)
 	}
-	v := o.Vault
-	if v == nil {
-		v = vault.New()
+	if eff.Err != nil {
+		log.Error("the organisation policy is unusable: no server will be connected", "err", eff.Err)
 	}
+	cfg := eff.Settings
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Dir(o.ConfigPath)
+	}
+	v := vault.Open(vault.Options{Keyring: o.Keyring, Dir: filepath.Join(dataDir, "secrets")})
 	token, err := v.LocalToken()
 	if err != nil {
 		return err
@@ -99,15 +122,49 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("Countersign is already running: asked it to show its window")
 		return ErrAlreadyRunning
 	}
+	closeLn := true
+	defer func() {
+		if closeLn {
+			ln.Close()
+		}
+	}()
 
-	q := gate.New(gate.Options{Timeout: time.Duration(cfg.ApprovalTimeout)})
-	servers := make([]relay.Server, 0, len(cfg.Servers))
-	for _, s := range cfg.Servers {
-		servers = append(servers, relay.Server{ID: s.ID, Name: s.DisplayName(), Dial: Dialer(s, log)})
+	auditLog, err := audit.Open(filepath.Join(dataDir, "audit.db"), audit.Options{RetentionDays: eff.AuditRetentionDays, Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the audit log: %w", err)
 	}
+	defer auditLog.Close()
+	pinStore, err := pins.Open(filepath.Join(dataDir, "pins.json"))
+	if err != nil {
+		return err
+	}
+
+	// The interface is built after the core, but sign-in needs its browser
+	// opener: openURL forwards to it once it exists.
+	var uiRef atomic.Pointer[UI]
+	openURL := func(u *url.URL) error {
+		if p := uiRef.Load(); p != nil {
+			return (*p).OpenURL(u)
+		}
+		return errors.New("the window is not ready yet")
+	}
+	authSvc := auth.New(auth.Options{Vault: v, OpenURL: openURL, Logger: log})
+	defer authSvc.Close()
+
+	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout})
+	g := guard.New(guard.Options{Queue: q, Audit: auditLog, Pins: pinStore, Logger: log,
+		AuditFailed: func(err error) {
+			if o.Notifier != nil {
+				o.Notifier.Notify("Countersign can't write its audit log", "Tool calls are denied until it can: "+err.Error())
+			}
+		}})
+	var built atomic.Pointer[serverSet]
+	set := applyServers(eff, authSvc, g, log)
+	built.Store(&set)
 	r, err := relay.New(relay.Options{
-		Servers:        servers,
-		Gate:           q,
+		Servers:        set.relay,
+		Gate:           g,
+		Filter:         g,
 		Token:          token,
 		Port:           cfg.Port,
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -115,21 +172,22 @@ func Run(ctx context.Context, o Options) error {
 	})
 	if err != nil {
 		q.Close()
-		ln.Close()
 		return err
 	}
 
 	// Goroutines the core owns end when the queue closes. Whatever way Run
 	// returns, waiting calls are denied first.
 	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		cancel()
 		q.Close()
 		r.Close()
 		wg.Wait()
 	}()
-	audit := newSessionLog(sessionLogSize, cfg)
+	sessionLog := newSessionLog(sessionLogSize, cfg)
 	auditSub := q.Subscribe()
-	wg.Go(func() { audit.record(auditSub) })
+	wg.Go(func() { sessionLog.record(auditSub) })
 	if o.Notifier != nil {
 		sub := q.Subscribe()
 		wg.Go(func() {
@@ -138,23 +196,58 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 
-	settings := newSettings(o.ConfigPath, cfg, q, log)
-	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: audit, Logger: log})
+	store := config.NewStore(o.ConfigPath, config.StoreOptions{Checks: checks, Logger: log,
+		Guard: func(old, next *config.Config) error { return watcher.Current().CheckEdit(old, next) }})
+	settings := newSettings(settingsDeps{
+		store:   store,
+		current: watcher.Current,
+		reload:  watcher.Reload,
+		auth:    authSvc,
+		queue:   q,
+		audit:   auditLog,
+		problems: func(id string) string {
+			return built.Load().problems[id]
+		},
+		login: defaultAutostart(o.ConfigPath),
+		log:   log,
+	})
+
+	// Settings and policy changes apply without a restart.
+	wg.Go(func() { watcher.Run(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case eff := <-watcher.Updates():
+				set := applyServers(eff, authSvc, g, log)
+				built.Store(&set)
+				if err := r.SetServers(set.relay); err != nil {
+					log.Error("applying new settings", "err", err)
+				}
+				q.SetTimeout(eff.ApprovalTimeout)
+				auditLog.SetRetentionDays(eff.AuditRetentionDays)
+				log.Info("settings applied", "servers", serverList(set))
+			}
+		}
+	})
+
+	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: sessionLog, Logger: log})
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("starting the interface: %w", err)
 	}
+	uiRef.Store(&ui)
 
 	hs := &http.Server{
 		Handler:           &front{relay: r, show: ui.Show, token: token, port: cfg.Port},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
+	closeLn = false
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("Countersign is listening", "addr", ln.Addr().String(), "servers", serverList(cfg))
+	log.Info("Countersign is listening", "addr", ln.Addr().String(), "servers", serverList(set))
+	auditLog.Append(ctx, audit.Event{Kind: audit.KindAppStarted, Actor: audit.ActorApp})
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var failed error
 	wg.Go(func() {
 		select {
@@ -179,6 +272,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("closing the listener", "err", err)
 	}
+	auditLog.Append(context.Background(), audit.Event{Kind: audit.KindAppStopped, Actor: audit.ActorApp})
 	switch {
 	case uiErr != nil:
 		return fmt.Errorf("the approval interface stopped: %w", uiErr)
@@ -188,14 +282,30 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func serverList(cfg *config.Config) string {
-	ids := make([]string, 0, len(cfg.Servers))
-	for _, s := range cfg.Servers {
+// applyServers builds the servers of eff, registers their sign-in settings
+// and hands their policies to the guard.
+func applyServers(eff *config.Effective, authSvc *auth.Service, g *guard.Guard, log *slog.Logger) serverSet {
+	set := buildServers(eff, authSvc.Client, log)
+	for id, sa := range set.auth {
+		if err := authSvc.Register(id, sa); err != nil {
+			log.Warn("setting up sign-in", "server", id, "err", err)
+		}
+	}
+	for id, why := range set.problems {
+		log.Warn("server not connected", "server", id, "why", why)
+	}
+	g.SetPolicies(set.policies)
+	return set
+}
+
+func serverList(set serverSet) string {
+	ids := make([]string, 0, len(set.relay))
+	for _, s := range set.relay {
 		ids = append(ids, s.ID)
 	}
 	sort.Strings(ids)
 	if len(ids) == 0 {
-		return "none configured"
+		return "none connected"
 	}
 	return strings.Join(ids, ", ")
 }

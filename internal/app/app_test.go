@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,8 @@ func (u *fakeUI) Run(ctx context.Context) error {
 
 func (u *fakeUI) Show() { u.shows.Add(1) }
 
+func (u *fakeUI) OpenURL(*url.URL) error { return errors.New("no browser in tests") }
+
 // running is one Countersign started by startApp.
 type running struct {
 	ui     *fakeUI
@@ -77,7 +80,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	cfg    string
-	v      *vault.Vault
+	kr     vault.Keyring
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -106,19 +109,19 @@ func startApp(t *testing.T, opts ...func(*Options)) *running {
 	port := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q}]}`, port, up.URL+"/mcp")), 0o600)
-	v := vault.NewWith(&memKeyring{m: map[string]string{}})
-	return launch(t, cfgPath, v, port, opts...)
+	return launch(t, cfgPath, &memKeyring{m: map[string]string{}}, port, opts...)
 }
 
-func launch(t *testing.T, cfgPath string, v *vault.Vault, port int, opts ...func(*Options)) *running {
+func launch(t *testing.T, cfgPath string, kr vault.Keyring, port int, opts ...func(*Options)) *running {
 	t.Helper()
-	token, _ := v.LocalToken()
-	rn := &running{ui: &fakeUI{quit: make(chan struct{})}, token: token, done: make(chan error, 1), cfg: cfgPath, v: v,
+	token, _ := vault.Open(vault.Options{Keyring: kr}).LocalToken()
+	rn := &running{ui: &fakeUI{quit: make(chan struct{})}, token: token, done: make(chan error, 1), cfg: cfgPath, kr: kr,
 		url: fmt.Sprintf("http://127.0.0.1:%d/servers/up/mcp", port)}
 	built := make(chan struct{})
 	o := Options{
 		ConfigPath: cfgPath,
-		Vault:      v,
+		PolicyPath: filepath.Join(filepath.Dir(cfgPath), "no-policy.json"),
+		Keyring:    kr,
 		Logger:     quietLog(),
 		NewUI: func(c Core) (UI, error) {
 			rn.ui.core = c
@@ -297,7 +300,7 @@ func TestSingleInstance(t *testing.T) {
 		first := startApp(t)
 		built := false
 		err := Run(context.Background(), Options{
-			ConfigPath: first.cfg, Vault: first.v, Logger: quietLog(),
+			ConfigPath: first.cfg, PolicyPath: filepath.Join(filepath.Dir(first.cfg), "no-policy.json"), Keyring: first.kr, Logger: quietLog(),
 			NewUI: func(Core) (UI, error) { built = true; return &fakeUI{}, nil },
 		})
 		if !errors.Is(err, ErrAlreadyRunning) {
@@ -323,7 +326,7 @@ func TestSingleInstance(t *testing.T) {
 		cfg := filepath.Join(t.TempDir(), "settings.json")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
 		err = Run(context.Background(), Options{
-			ConfigPath: cfg, Vault: vault.NewWith(&memKeyring{m: map[string]string{}}), Logger: quietLog(),
+			ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: &memKeyring{m: map[string]string{}}, Logger: quietLog(),
 			NewUI: func(Core) (UI, error) { return &fakeUI{}, nil },
 		})
 		if err == nil || errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), "in use by another program") {
@@ -392,7 +395,7 @@ func TestRunStopsWhenTheInterfaceCannotStart(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
 	err := Run(context.Background(), Options{
-		ConfigPath: cfg, Vault: vault.NewWith(&memKeyring{m: map[string]string{}}), Logger: quietLog(),
+		ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: &memKeyring{m: map[string]string{}}, Logger: quietLog(),
 		NewUI: func(Core) (UI, error) { return nil, errors.New("no display") },
 	})
 	if err == nil || !strings.Contains(err.Error(), "no display") {

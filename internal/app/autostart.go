@@ -70,7 +70,7 @@ func (a autostart) set(on bool) error {
 		}
 		return nil
 	}
-	if err := writeAtomic(a.file, []byte(a.entry())); err != nil {
+	if err := writeEntry(a.file, []byte(a.entry())); err != nil {
 		return fmt.Errorf("turning on start at login: %w", err)
 	}
 	return nil
@@ -113,4 +113,33 @@ func execQuote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// writeEntry replaces the autostart entry so that the session manager reads
+// the old entry or the new one, never a part.
+func writeEntry(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".countersign-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

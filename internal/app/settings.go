@@ -5,127 +5,595 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auth"
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/redact"
 )
 
-// Bounds on the approval timeout, as config.Validate enforces them.
-const (
-	minTimeout = 10 * time.Second
-	maxTimeout = 24 * time.Hour
-)
+// settingsDeps is what the settings service is built on.
+type settingsDeps struct {
+	store    *config.Store            // the settings file: Load(), Update(func(*config.Config) error) error
+	current  func() *config.Effective // effective settings now (user ∩ admin policy), from the config.Watcher
+	reload   func()                   // call after a successful store.Update so the change applies at once (watcher.Reload)
+	auth     *auth.Service            // sign-in per server; may be nil in tests
+	queue    *gate.Queue              // SetTimeout applies here too
+	audit    *audit.Log               // may be nil: record settings_changed / sign_in / sign_out / sign_in_failed events
+	problems func(id string) string   // why a server is not connected right now ("" if it is), from the lead's server build
+	login    autostart                // start at login (autostart.go)
+	log      *slog.Logger
+}
 
-// Settings is the settings window's view of the app: the servers, their
-// allowlists, the approval timeout and start at login. Changes are saved
-// to the settings file at once and take effect without a restart.
+// Settings is the settings window's view of the app: the servers and their
+// sign-in, their allowlists, the approval timeout and start at login. It
+// shows the effective settings (the person's, narrowed by the admin
+// policy); changes are checked against the catalog and the policy, saved
+// atomically to the settings file, applied at once and audited.
 type Settings struct {
-	path  string
-	q     *gate.Queue
-	log   *slog.Logger
-	login autostart
+	settingsDeps
 
-	mu  sync.Mutex
-	cfg *config.Config // as last loaded or saved
+	loginMu sync.Mutex // serialises SetStartAtLogin: the autostart entry and the file change together
+
+	formsMu sync.Mutex
+	forms   map[string]allowForm // server id → its allowlist's form, as last read off the UI goroutine
 }
 
-func newSettings(path string, cfg *config.Config, q *gate.Queue, log *slog.Logger) *Settings {
-	return &Settings{path: path, q: q, log: log, cfg: cfg, login: defaultAutostart(path)}
-}
-
-func (s *Settings) config() *config.Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cfg
-}
-
-func (s *Settings) server(id string) (config.Server, error) {
-	srv, ok := s.config().Server(id)
-	if !ok {
-		return config.Server{}, fmt.Errorf("there is no server %q in the settings", id)
+func newSettings(d settingsDeps) *Settings {
+	if d.log == nil {
+		d.log = slog.Default()
 	}
-	return srv, nil
+	if d.reload == nil {
+		d.reload = func() {}
+	}
+	if d.problems == nil {
+		d.problems = func(string) string { return "" }
+	}
+	return &Settings{settingsDeps: d, forms: map[string]allowForm{}}
 }
 
-// Servers lists the configured servers.
+// unavailable is an error that reads as a sentence for the person and
+// matches ErrNotAvailable.
+type unavailable string
+
+func (e unavailable) Error() string        { return string(e) }
+func (e unavailable) Is(target error) bool { return target == ErrNotAvailable }
+
+func (s *Settings) server(id string) (config.EffectiveServer, error) {
+	es, ok := s.current().Server(id)
+	if !ok {
+		return config.EffectiveServer{}, fmt.Errorf("there is no server %q in the settings", id)
+	}
+	return es, nil
+}
+
+// Servers lists the servers in the settings, with how each is reached and
+// where its sign-in stands.
 func (s *Settings) Servers(ctx context.Context) ([]ServerStatus, error) {
-	cfg := s.config()
-	out := make([]ServerStatus, 0, len(cfg.Servers))
-	for _, srv := range cfg.Servers {
-		st := ServerStatus{ID: srv.ID, Name: srv.DisplayName(), Transport: srv.Transport, Endpoint: srv.URL}
-		if srv.Transport == config.TransportStdio {
-			st.Endpoint = strings.Join(append([]string{srv.Command}, srv.Args...), " ")
-			st.State = "Runs on this computer"
-			st.SignInUnavailable = "This server runs on this computer, so there is nothing to sign in to."
-		} else {
-			st.State = "Used without sign-in"
-			st.SignInUnavailable = "Signing in with OAuth is not available in this version yet."
-		}
-		out = append(out, st)
+	eff := s.current()
+	out := make([]ServerStatus, 0, len(eff.Servers))
+	for _, es := range eff.Servers {
+		out = append(out, s.status(es))
 	}
 	return out, nil
 }
 
-// SignIn signs in to a server; this version cannot yet.
+// errNoAuth stands in for the sign-in service's answer when there is none.
+var errNoAuth = errors.New("no sign-in service")
+
+func (s *Settings) status(es config.EffectiveServer) ServerStatus {
+	id := es.Server.ID
+	as, err := auth.Status{}, errNoAuth
+	if s.auth != nil {
+		as, err = s.auth.Status(id)
+	}
+	return describe(es, as, err, s.problems(id))
+}
+
+// describe is a server as the settings window shows it, from its effective
+// settings, its sign-in status (asErr set when the sign-in service does not
+// know it) and why it is not connected (problem, "" when it is).
+func describe(es config.EffectiveServer, as auth.Status, asErr error, problem string) ServerStatus {
+	srv := es.Server
+	st := ServerStatus{ID: srv.ID, Name: srv.DisplayName()}
+	var entry catalog.Entry
+	inCatalog := false
+	if !srv.Custom() {
+		entry, inCatalog = catalog.Lookup(srv.Kind)
+	}
+	switch {
+	case srv.Custom():
+		st.Transport, st.Endpoint = srv.Transport, customEndpoint(srv)
+	case inCatalog:
+		st.Transport, st.Endpoint = string(entry.Transport), catalogEndpoint(entry, es)
+	}
+	known := asErr == nil
+	if known {
+		st.SignedIn = as.State == auth.StateSignedIn
+		st.Scopes = slices.Clone(as.Scopes)
+	}
+	local := st.Transport == config.TransportStdio
+	noSignIn := srv.Custom() || local || (inCatalog && entry.Auth.Kind == catalog.AuthNone)
+	switch {
+	case !es.Connect:
+		st.SignInUnavailable = sentence(es.Why)
+	case local:
+		st.SignInUnavailable = "This server runs on this computer, so there is nothing to sign in to."
+	case srv.Custom():
+		st.SignInUnavailable = "Countersign signs in only to servers from its catalog; this one is used without signing in."
+	case !inCatalog:
+		st.SignInUnavailable = sentence(checkKind(srv.Kind).Error())
+	case !entry.Supported:
+		st.SignInUnavailable = sentence(entry.Unsupported)
+	case noSignIn:
+		st.SignInUnavailable = "This server needs no sign-in."
+	case !known && problem != "":
+		st.SignInUnavailable = "Signing in is possible once the server can be connected."
+	case !known:
+		st.SignInUnavailable = "Signing in to this server is not available right now."
+	case as.Kind == auth.KindBearer && !st.SignedIn:
+		st.SignInUnavailable = st.Name + " takes an access token instead of a browser sign-in, and this window cannot take one yet."
+	}
+	switch {
+	case !es.Connect:
+		st.State = "Not connected: " + es.Why
+	case inCatalog && !entry.Supported:
+		st.State = "Not connected: " + entry.Unsupported
+	case problem != "":
+		st.State = "Not connected: " + problem
+	case known:
+		st.State = authState(as)
+	case noSignIn:
+		st.State = "No sign-in needed"
+	default:
+		st.State = "Not signed in"
+	}
+	if inCatalog {
+		st.Locked = lockedWhy(es, entry)
+	}
+	return st
+}
+
+// authState is a sign-in status in plain words.
+func authState(as auth.Status) string {
+	with := func(s string) string {
+		if as.Reason != "" {
+			return s + ": " + as.Reason
+		}
+		return s
+	}
+	switch as.State {
+	case auth.StateNone:
+		return "No sign-in needed"
+	case auth.StateSignedOut:
+		return with("Not signed in")
+	case auth.StateSigningIn:
+		return "Signing in…"
+	case auth.StateSignedIn:
+		if as.PolicyException {
+			return with("Signed in with a token (a policy exception)")
+		}
+		return with("Signed in")
+	case auth.StateSignInAgain:
+		return with("Sign in again")
+	}
+	return with(upperFirst(as.State.String()))
+}
+
+// catalogEndpoint is where a catalog server is reached: its URL built from
+// the parameters, or its command line. Parameters are validated names, not
+// secrets.
+func catalogEndpoint(entry catalog.Entry, es config.EffectiveServer) string {
+	params := es.ParamValues()
+	if hasParam(entry, "write") {
+		params["write"] = strconv.FormatBool(es.AllowWrite)
+	}
+	switch entry.Transport {
+	case catalog.TransportStreamableHTTP:
+		if u, err := entry.Endpoint(params); err == nil {
+			return u
+		}
+		if len(entry.Endpoints) > 0 {
+			return entry.Endpoints[len(entry.Endpoints)-1].URL // the template, until the parameters are complete
+		}
+	case catalog.TransportStdio:
+		if argv, err := entry.CommandLine(params); err == nil {
+			return strings.Join(argv, " ")
+		}
+		return strings.Join(entry.Command, " ")
+	}
+	return ""
+}
+
+// customEndpoint is where a custom server is reached, without anything that
+// could be a credential: a URL loses its user info, query and fragment, and
+// a command line has whatever looks like a secret redacted.
+func customEndpoint(srv config.Server) string {
+	if srv.Transport == config.TransportStdio {
+		line, _ := redact.Redact(strings.Join(append([]string{srv.Command}, srv.Args...), " "))
+		return line
+	}
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		return ""
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// lockedWhy says what of a catalog server the admin policy fixes.
+func lockedWhy(es config.EffectiveServer, entry catalog.Entry) string {
+	var labels []string
+	for _, p := range entry.Params {
+		if e, ok := es.Params[p.Name]; ok && e.Locked {
+			labels = append(labels, p.Label)
+		}
+	}
+	var why []string
+	if len(labels) > 0 {
+		why = append(why, config.WhyPolicy+": "+strings.Join(labels, ", ")+".")
+	}
+	if hasParam(entry, "write") && es.AllowWriteLock.Locked {
+		why = append(why, sentence(es.AllowWriteLock.Why))
+	}
+	return strings.Join(why, " ")
+}
+
+func hasParam(entry catalog.Entry, name string) bool {
+	return slices.ContainsFunc(entry.Params, func(p catalog.Param) bool { return p.Name == name })
+}
+
+// SignIn signs in to a server in the browser and waits until the person
+// finishes; it may take minutes. A cancelled ctx cancels the sign-in.
 func (s *Settings) SignIn(ctx context.Context, serverID string) error {
-	if _, err := s.server(serverID); err != nil {
+	es, err := s.server(serverID)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: signing in with OAuth is not available in this version yet", ErrNotAvailable)
+	if why := s.status(es).SignInUnavailable; why != "" {
+		return unavailable(why)
+	}
+	name := es.Server.DisplayName()
+	err = s.auth.SignIn(ctx, serverID)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// auth stops waiting but keeps the browser sign-in open; nobody
+		// is left to wait for it.
+		s.auth.CancelSignIn(serverID)
+		err = auth.ErrSignInCanceled
+	}
+	if err != nil {
+		reason, _ := redact.Redact(err.Error())
+		s.record(ctx, audit.Event{Kind: audit.KindSignInFailed, Server: serverID, Reason: reason})
+		return fmt.Errorf("signing in to %s: %w", name, err)
+	}
+	var detail any
+	if as, err := s.auth.Status(serverID); err == nil && len(as.Scopes) > 0 {
+		detail = map[string]any{"scopes": as.Scopes}
+	}
+	s.record(ctx, audit.Event{Kind: audit.KindSignIn, Server: serverID, Detail: jsonDetail(detail)})
+	s.log.Info("signed in", "server", serverID)
+	return nil
 }
 
-// SignOut signs out of a server; this version cannot yet.
+// SignOut forgets a server's sign-in: its tokens, registration and any
+// token the person entered.
 func (s *Settings) SignOut(ctx context.Context, serverID string) error {
-	if _, err := s.server(serverID); err != nil {
+	es, err := s.server(serverID)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: signing in with OAuth is not available in this version yet", ErrNotAvailable)
+	if s.auth == nil {
+		return unavailable("Signing in is not available right now, so there is nothing to sign out of.")
+	}
+	if _, err := s.auth.Status(serverID); err != nil {
+		return unavailable(es.Server.DisplayName() + " has no sign-in to sign out of.")
+	}
+	err = s.auth.SignOut(ctx, serverID)
+	ev := audit.Event{Kind: audit.KindSignOut, Server: serverID}
+	if err != nil {
+		ev.Reason, _ = redact.Redact(err.Error())
+	}
+	s.record(ctx, ev)
+	if err != nil {
+		return err
+	}
+	s.log.Info("signed out", "server", serverID)
+	return nil
 }
 
-const noAllowlists = "Allowlists are not available in this version yet: calls may touch any repository or project, and every call still waits for your approval."
+// allowForm is how a server's allowlist entries are written in the
+// settings window. A server whose allowlist holds one target kind takes
+// plain patterns ("DEFRA/ffc-*"). One that holds several (Atlassian: Jira
+// projects and Confluence spaces) takes each entry with its kind's prefix,
+// "jira:FFC" or "confluence:DOCS", so one list can hold them all.
+type allowForm struct {
+	kinds    []catalog.Kind // none when the server has no allowlist
+	prefixes []string       // per kind, when there are several
+	why      string         // why entries cannot be added or changed; "" when they can
+}
 
-// Allowlist returns a server's allowlist; this version has none yet.
+func formOf(es config.EffectiveServer) allowForm {
+	kinds, err := targetKinds(es.Server.Kind)
+	if err != nil {
+		if errors.As(err, new(noRulesError)) {
+			return allowForm{why: upperFirst(err.Error()) + ", so every call waits for your review."}
+		}
+		return allowForm{why: sentence(err.Error())}
+	}
+	f := allowForm{kinds: kinds}
+	if len(kinds) > 1 {
+		f.prefixes = prefixes(kinds)
+	}
+	if es.AllowlistLock.Locked {
+		f.why = sentence(es.AllowlistLock.Why)
+		var dropped []string
+		for _, k := range kinds {
+			for _, e := range es.Dropped[string(k)] {
+				dropped = append(dropped, f.show(k, e.Value))
+			}
+		}
+		if len(dropped) > 0 {
+			f.why += " Your own entries are not applied: " + strings.Join(dropped, ", ") + "."
+		}
+	}
+	return f
+}
+
+// prefixes names each kind by the part of its id before the first dash
+// ("jira-project" → "jira"), or by the whole id if that is ambiguous.
+func prefixes(kinds []catalog.Kind) []string {
+	out := make([]string, len(kinds))
+	seen := map[string]int{}
+	for i, k := range kinds {
+		out[i], _, _ = strings.Cut(string(k), "-")
+		seen[out[i]]++
+	}
+	for i, k := range kinds {
+		if seen[out[i]] > 1 {
+			out[i] = string(k)
+		}
+	}
+	return out
+}
+
+// show writes a pattern of kind k as the settings window shows it.
+func (f allowForm) show(k catalog.Kind, pattern string) string {
+	if f.prefixes == nil {
+		return pattern
+	}
+	return f.prefixes[slices.Index(f.kinds, k)] + ":" + pattern
+}
+
+// parse reads an entry as the person wrote it and checks it.
+func (f allowForm) parse(text string) (catalog.Kind, string, error) {
+	switch {
+	case len(f.kinds) == 0:
+		return "", "", unavailable(f.why)
+	case f.prefixes == nil:
+		return f.kinds[0], text, policy.ValidatePattern(f.kinds[0], text)
+	}
+	if p, rest, ok := strings.Cut(text, ":"); ok {
+		for i, k := range f.kinds {
+			if strings.EqualFold(p, f.prefixes[i]) {
+				return k, rest, policy.ValidatePattern(k, rest)
+			}
+		}
+	}
+	ways := make([]string, len(f.kinds))
+	for i, k := range f.kinds {
+		ways[i] = f.prefixes[i] + ": for " + article(k)
+	}
+	return "", "", fmt.Errorf("start with %s, such as %s", strings.Join(ways, " or "), f.example())
+}
+
+// example is a valid entry to show as a hint.
+func (f allowForm) example() string {
+	var out []string
+	for _, k := range f.kinds {
+		if info, ok := catalog.LookupKind(k); ok {
+			out = append(out, f.show(k, info.Example))
+		}
+	}
+	return strings.Join(out, " or ")
+}
+
+// article is "a Jira project", "an Azure DevOps project".
+func article(k catalog.Kind) string {
+	noun := string(k)
+	if info, ok := catalog.LookupKind(k); ok {
+		noun = info.Noun
+	}
+	if strings.ContainsRune("AEIOUaeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+func (s *Settings) remember(id string, f allowForm) {
+	s.formsMu.Lock()
+	s.forms[id] = f
+	s.formsMu.Unlock()
+}
+
+// Allowlist returns what a server's calls may touch: the policy's entries
+// (locked) and the person's.
 func (s *Settings) Allowlist(ctx context.Context, serverID string) (Allowlist, error) {
-	if _, err := s.server(serverID); err != nil {
+	es, err := s.server(serverID)
+	if err != nil {
 		return Allowlist{}, err
 	}
-	return Allowlist{Kind: "repositories or projects", Unavailable: noAllowlists}, nil
+	f := formOf(es)
+	s.remember(serverID, f)
+	if len(f.kinds) == 0 {
+		return Allowlist{Kind: "repositories or projects", Unavailable: f.why}, nil
+	}
+	al := Allowlist{Kind: kindList(f.kinds), Example: f.example(), Unavailable: f.why}
+	for _, k := range f.kinds {
+		for _, e := range es.Allowlist[string(k)] {
+			al.Entries = append(al.Entries, AllowEntry{Pattern: f.show(k, e.Value), Locked: e.Locked})
+		}
+	}
+	return al, nil
 }
 
-// CheckAllowEntry checks an allowlist pattern; this version has no
-// allowlists yet.
+// CheckAllowEntry says what is wrong with an allowlist entry, or nil. It
+// runs on every keystroke on the UI goroutine, so it touches no file and
+// waits on nothing but a short lock: the server's form comes from the last
+// Allowlist call.
 func (s *Settings) CheckAllowEntry(serverID, pattern string) error {
-	return fmt.Errorf("%w: %s", ErrNotAvailable, noAllowlists)
+	s.formsMu.Lock()
+	f, ok := s.forms[serverID]
+	s.formsMu.Unlock()
+	if !ok {
+		es, err := s.server(serverID)
+		if err != nil {
+			return err
+		}
+		f = formOf(es)
+		s.remember(serverID, f)
+	}
+	if f.why != "" {
+		return unavailable(f.why)
+	}
+	_, _, err := f.parse(pattern)
+	return err
 }
 
-// SetAllowlist replaces a server's allowlist; this version has none yet.
+// SetAllowlist replaces the person's allowlist entries of a server. The
+// policy's entries stay as they are and are never written to the settings
+// file; entries it already has are left out.
 func (s *Settings) SetAllowlist(ctx context.Context, serverID string, patterns []string) error {
-	return fmt.Errorf("%w: %s", ErrNotAvailable, noAllowlists)
+	es, err := s.server(serverID)
+	if err != nil {
+		return err
+	}
+	f := formOf(es)
+	s.remember(serverID, f)
+	if f.why != "" {
+		return unavailable(f.why)
+	}
+	fromPolicy := func(k catalog.Kind, v string) bool {
+		return slices.ContainsFunc(es.Allowlist[string(k)], func(e config.Entry) bool { return e.Locked && e.Value == v })
+	}
+	mine := map[string][]string{}
+	count := 0
+	for _, text := range patterns {
+		k, v, err := f.parse(strings.TrimSpace(text))
+		if err != nil {
+			return err
+		}
+		if fromPolicy(k, v) || slices.Contains(mine[string(k)], v) {
+			continue
+		}
+		mine[string(k)] = append(mine[string(k)], v)
+		count++
+	}
+	changed, err := s.update(func(c *config.Config) error {
+		i := slices.IndexFunc(c.Servers, func(x config.Server) bool { return x.ID == serverID })
+		if i < 0 {
+			return fmt.Errorf("there is no server %q in the settings file", serverID)
+		}
+		if sameLists(c.Servers[i].Allowlist, mine) {
+			return errUnchanged
+		}
+		c.Servers[i].Allowlist = mine
+		if count == 0 {
+			c.Servers[i].Allowlist = nil
+		}
+		return nil
+	})
+	if err != nil || !changed {
+		return err
+	}
+	name := es.Server.DisplayName()
+	s.record(ctx, audit.Event{
+		Kind: audit.KindSettingsChanged, Server: serverID,
+		Reason: fmt.Sprintf("%s allowlist: %d %s of your own", name, count, plural(count, "entry", "entries")),
+		Detail: jsonDetail(map[string]any{"setting": "allowlist", "server": serverID, "entries": count, "allowlist": mine}),
+	})
+	s.log.Info("allowlist changed", "server", serverID, "entries", count)
+	return nil
 }
 
-// Timeout returns the approval timeout and its bounds.
+func sameLists(a, b map[string][]string) bool {
+	return maps.EqualFunc(nonEmpty(a), nonEmpty(b), slices.Equal)
+}
+
+func nonEmpty(m map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range m {
+		if len(v) > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Timeout returns how long a call waits for a decision, and the bounds a
+// new value must keep to: the app's, narrowed by the admin policy.
 func (s *Settings) Timeout(ctx context.Context) (TimeoutSetting, error) {
-	return TimeoutSetting{Value: time.Duration(s.config().ApprovalTimeout), Min: minTimeout, Max: maxTimeout}, nil
+	eff := s.current()
+	t := TimeoutSetting{Value: eff.ApprovalTimeout, Min: config.MinApprovalTimeout, Max: eff.MaxApprovalTimeout}
+	if t.Max <= t.Min {
+		t.Max = t.Min
+		t.Locked = config.WhyPolicy + "."
+		if eff.ApprovalTimeoutWhy != "" {
+			t.Locked = sentence(eff.ApprovalTimeoutWhy)
+		}
+	}
+	return t, nil
 }
 
 // SetTimeout saves a new approval timeout; calls arriving from now on use
 // it.
 func (s *Settings) SetTimeout(ctx context.Context, d time.Duration) error {
-	if d < minTimeout || d > maxTimeout {
-		return fmt.Errorf("the timeout must be between %v and %v", minTimeout, maxTimeout)
+	t, _ := s.Timeout(ctx)
+	switch {
+	case t.Locked != "":
+		return unavailable(t.Locked)
+	case d < t.Min:
+		return fmt.Errorf("the timeout must be at least %s, so there is time to read a call", plainDuration(t.Min))
+	case d > t.Max && t.Max < config.MaxApprovalTimeout:
+		return fmt.Errorf("the timeout can't be %s: %s", plainDuration(d), lowerFirst(s.current().ApprovalTimeoutWhy))
+	case d > t.Max:
+		return fmt.Errorf("the timeout can be at most %s", plainDuration(t.Max))
 	}
-	cfg, err := s.update("approvalTimeout", config.Duration(d))
+	var from time.Duration
+	changed, err := s.update(func(c *config.Config) error {
+		from = time.Duration(c.ApprovalTimeout)
+		if from == d {
+			return errUnchanged
+		}
+		c.ApprovalTimeout = config.Duration(d)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s.q.SetTimeout(time.Duration(cfg.ApprovalTimeout))
+	if s.queue != nil {
+		s.queue.SetTimeout(d)
+	}
+	if !changed {
+		return nil
+	}
+	s.record(ctx, audit.Event{
+		Kind:   audit.KindSettingsChanged,
+		Reason: "approval timeout: " + plainDuration(d),
+		Detail: jsonDetail(map[string]any{"setting": "approvalTimeout", "from": plainDuration(from), "to": plainDuration(d)}),
+	})
 	s.log.Info("approval timeout changed", "timeout", d.String())
 	return nil
 }
@@ -135,74 +603,142 @@ func (s *Settings) StartAtLogin(ctx context.Context) (LoginSetting, error) {
 	return s.login.state()
 }
 
-// SetStartAtLogin turns starting at login on or off.
+// SetStartAtLogin turns starting at login on or off, and records the choice
+// in the settings file.
 func (s *Settings) SetStartAtLogin(ctx context.Context, on bool) error {
-	return s.login.set(on)
-}
-
-// update sets one top-level field of the settings file, leaving every
-// other field as written, checks the result and saves it atomically.
-func (s *Settings) update(field string, value any) (*config.Config, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	raw := map[string]json.RawMessage{}
-	b, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		raw["servers"] = json.RawMessage("[]")
-	case err != nil:
-		return nil, fmt.Errorf("reading settings: %w", err)
-	default:
-		if err := json.Unmarshal(b, &raw); err != nil {
-			return nil, fmt.Errorf("settings %s: not saved, the file is not valid JSON: %w", s.path, err)
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	was, err := s.login.state()
+	if err != nil {
+		return err
+	}
+	if err := s.login.set(on); err != nil {
+		return err
+	}
+	changed, err := s.update(func(c *config.Config) error {
+		if c.StartAtLogin == on {
+			return errUnchanged
 		}
-	}
-	v, err := json.Marshal(value)
+		c.StartAtLogin = on
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		if was.Unavailable == "" {
+			if rerr := s.login.set(was.On); rerr != nil {
+				s.log.Warn("putting start at login back", "err", rerr)
+			}
+		}
+		return err
 	}
-	raw[field] = v
-	out, err := json.MarshalIndent(raw, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, '\n')
-	cfg, err := config.Parse(out)
-	if err != nil {
-		return nil, fmt.Errorf("settings not saved: %w", err)
-	}
-	if err := writeAtomic(s.path, out); err != nil {
-		return nil, err
-	}
-	s.cfg = cfg
-	return cfg, nil
-}
-
-// writeAtomic replaces path with b so that a reader sees the old file or
-// the new one, never a mixture.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".settings-*.json")
-	if err != nil {
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("saving settings: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("saving settings: %w", err)
+	if changed || was.On != on {
+		s.record(ctx, audit.Event{
+			Kind:   audit.KindSettingsChanged,
+			Reason: "start at login: " + onOff(on),
+			Detail: jsonDetail(map[string]any{"setting": "startAtLogin", "on": on}),
+		})
 	}
 	return nil
+}
+
+// errUnchanged ends an update that would change nothing; nothing is
+// written or audited.
+var errUnchanged = errors.New("settings unchanged")
+
+// update changes the settings file through the store, refusing what the
+// admin policy forbids, and applies the result at once. It reports whether
+// anything was written.
+func (s *Settings) update(change func(*config.Config) error) (bool, error) {
+	err := s.store.Update(func(c *config.Config) error {
+		old := c.Clone()
+		if err := change(c); err != nil {
+			return err
+		}
+		if err := s.current().CheckEdit(old, c); err != nil {
+			return fmt.Errorf("not saving settings: %w", err)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errUnchanged):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	s.reload()
+	return true, nil
+}
+
+// record appends an event the person caused to the audit log. A change
+// already made is not undone when the log fails; the failure is logged.
+func (s *Settings) record(ctx context.Context, ev audit.Event) {
+	if s.audit == nil {
+		return
+	}
+	ev.Actor = audit.ActorPerson
+	if _, err := s.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.Error("writing the audit log", "kind", string(ev.Kind), "server", ev.Server, "err", err)
+	}
+}
+
+// jsonDetail encodes an audit event's detail; nil stays absent.
+func jsonDetail(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// plainDuration writes a duration without zero units: "5m", "1m30s", "24h".
+func plainDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// sentence makes s start with a capital and end with a full stop.
+func sentence(s string) string {
+	s = upperFirst(strings.TrimSpace(s))
+	if s != "" && !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
 }

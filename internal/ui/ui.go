@@ -18,6 +18,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -170,6 +171,12 @@ func (d *Desktop) Run(ctx context.Context) error {
 // asks for it. It is safe to call from any goroutine.
 func (d *Desktop) Show() {
 	d.do(d.showReview)
+}
+
+// OpenURL opens u in the person's browser through the OS, for signing in.
+// It may be called from any goroutine.
+func (d *Desktop) OpenURL(u *url.URL) error {
+	return d.app.OpenURL(u)
 }
 
 // start subscribes to the queue and starts the goroutines that feed the

@@ -1,0 +1,444 @@
+// Package guard applies Countersign's rules where the relay intercepts
+// traffic: policy decides a tool call before a person is asked, the call
+// goes to the person with its targets and warnings, tools/list results are
+// pinned and filtered, results lose their secrets, and every step is
+// audited.
+//
+// The guard fails closed: a call whose audit record cannot be written is
+// denied, and so is a call to a server it has no policy for.
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/pins"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/redact"
+)
+
+// Queue is the person's approval queue.
+type Queue interface {
+	NewID() string
+	Submit(ctx context.Context, c gate.Call) gate.Verdict
+}
+
+// Recorder is the audit log.
+type Recorder interface {
+	Append(ctx context.Context, ev audit.Event) (audit.Record, error)
+}
+
+// Options configure a Guard.
+type Options struct {
+	Queue Queue
+	Audit Recorder
+	Pins  *pins.Store // nil: tools are not pinned
+	// AuditFailed is told, off the call path, when an audit record could
+	// not be written, so the app can tell the person. May be nil.
+	AuditFailed func(error)
+	Logger      *slog.Logger
+}
+
+// Guard implements the relay's Gate and Filter.
+type Guard struct {
+	o   Options
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	policies map[string]*policy.Policy // by server id
+	calls    map[string]callInfo       // approved calls awaiting their result, by call id
+}
+
+// callInfo is what the audit of a result repeats from its call.
+type callInfo struct {
+	server, tool, client, target string
+}
+
+// New returns a guard with no policies: every call is denied until
+// SetPolicies names the servers.
+func New(o Options) *Guard {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Guard{o: o, log: o.Logger, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}}
+}
+
+// SetPolicies replaces the policy of every server, as settings change.
+func (g *Guard) SetPolicies(byServer map[string]*policy.Policy) {
+	m := make(map[string]*policy.Policy, len(byServer))
+	for id, p := range byServer {
+		m[id] = p
+	}
+	g.mu.Lock()
+	g.policies = m
+	g.mu.Unlock()
+}
+
+func (g *Guard) policy(server string) *policy.Policy {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.policies[server]
+}
+
+// Submit decides a tool call: policy first, then the person.
+func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
+	c.ID = g.o.Queue.NewID()
+	args := redactedArgs(c.Arguments)
+	pol := g.policy(c.Server)
+	if pol == nil {
+		return g.block(ctx, c, args, nil, fmt.Sprintf("Countersign denied this call: %s is not a server it is set up to reach.", c.ServerName))
+	}
+	d := pol.Check(policy.Call{Tool: c.Tool, Arguments: c.Arguments})
+	if d.Action != policy.ActionReview {
+		return g.block(ctx, c, args, d.Targets, d.Reason)
+	}
+	g.annotate(&c, d)
+
+	target := strings.Join(c.Targets, ", ")
+	if err := g.record(ctx, audit.Event{
+		Kind: audit.KindCallSubmitted, Server: c.Server, Tool: c.Tool, Client: c.Client,
+		CallID: c.ID, Target: target, Arguments: args, Reason: warningSummary(c.Warnings),
+	}); err != nil {
+		return auditFailure(c, err)
+	}
+
+	v := g.o.Queue.Submit(ctx, c)
+
+	ev := audit.Event{
+		Kind: audit.KindCallDecided, Server: c.Server, Tool: c.Tool, Client: c.Client,
+		CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: v.Reason,
+	}
+	if v.Arguments != nil {
+		ev.Arguments = args
+		ev.EditedArguments = redactedArgs(v.Arguments)
+	}
+	if err := g.record(ctx, ev); err != nil && v.Approved() {
+		return auditFailure(c, err)
+	}
+	if v.Approved() {
+		g.mu.Lock()
+		g.calls[v.CallID] = callInfo{server: c.Server, tool: c.Tool, client: c.Client, target: target}
+		g.mu.Unlock()
+	}
+	return v
+}
+
+// block denies a call by policy, recording why.
+func (g *Guard) block(ctx context.Context, c gate.Call, args json.RawMessage, targets []policy.Target, reason string) gate.Verdict {
+	g.log.Info("tool call blocked by policy", "server", c.Server, "tool", c.Tool)
+	g.record(ctx, audit.Event{
+		Kind: audit.KindPolicyDenied, Server: c.Server, Tool: c.Tool, Client: c.Client, CallID: c.ID,
+		Target: targetText(targets), Outcome: audit.OutcomeDenied, Actor: audit.ActorPolicy, Reason: reason, Arguments: args,
+	})
+	return gate.Verdict{CallID: c.ID, Outcome: gate.OutcomeBlocked, Reason: reason}
+}
+
+func auditFailure(c gate.Call, err error) gate.Verdict {
+	return gate.Verdict{CallID: c.ID, Outcome: gate.OutcomeBlocked,
+		Reason: "Countersign denied this call because it could not write its audit log (" + err.Error() + "). Ask the user to check Countersign."}
+}
+
+// record appends an audit event; a failure is logged and reported.
+func (g *Guard) record(ctx context.Context, ev audit.Event) error {
+	if g.o.Audit == nil {
+		return nil
+	}
+	// A call's record must be written even when the host has just gone.
+	_, err := g.o.Audit.Append(context.WithoutCancel(ctx), ev)
+	if err != nil {
+		g.log.Error("writing the audit log failed", "kind", string(ev.Kind), "err", err)
+		if g.o.AuditFailed != nil {
+			go g.o.AuditFailed(err)
+		}
+	}
+	return err
+}
+
+// annotate fills in what the person needs to judge the call.
+func (g *Guard) annotate(c *gate.Call, d policy.Decision) {
+	for _, t := range d.Targets {
+		c.Targets = append(c.Targets, t.String())
+	}
+	var changed, secrets, destructive, unknown, fresh []gate.Warning
+	if g.o.Pins != nil {
+		st := g.o.Pins.Status(c.Server, c.Tool)
+		def := st.Current
+		if def == nil && st.Pinned != nil {
+			def = st.Pinned.Definition
+		}
+		c.Info = toolInfo(def)
+		switch {
+		case st.Changed:
+			changed = append(changed, gate.Warning{Kind: gate.WarnToolChanged,
+				Text:   fmt.Sprintf("%s changed since Countersign first saw it on %s.", c.Tool, st.Pinned.FirstSeen.Format("2 January 2006")),
+				Detail: st.Diff})
+		case st.Pinned != nil && st.Pinned.New:
+			fresh = append(fresh, gate.Warning{Kind: gate.WarnToolNew,
+				Text: fmt.Sprintf("%s is new: the server added it on %s, after Countersign first listed its tools.", c.Tool, st.Pinned.FirstSeen.Format("2 January 2006"))})
+		case st.Pinned == nil:
+			fresh = append(fresh, gate.Warning{Kind: gate.WarnToolNew,
+				Text: fmt.Sprintf("Countersign has never seen %s listed by this server, so its description cannot be shown.", c.Tool)})
+		}
+	}
+	if findings, err := redact.ScanJSON(c.Arguments); err == nil && len(findings) > 0 {
+		secrets = append(secrets, gate.Warning{Kind: gate.WarnSecret, Text: secretText(findings), Detail: secretDetail(findings)})
+	}
+	if c.Info.Destructive() {
+		text := "This tool may change or delete data."
+		if c.Info == nil {
+			text = "Nothing says this tool is read-only, so it may change or delete data."
+		}
+		destructive = append(destructive, gate.Warning{Kind: gate.WarnDestructive, Text: text})
+	}
+	if d.TargetUnknown {
+		unknown = append(unknown, gate.Warning{Kind: gate.WarnTargetUnknown, Text: d.Reason})
+	}
+	for _, ws := range [][]gate.Warning{changed, secrets, destructive, unknown, fresh} {
+		c.Warnings = append(c.Warnings, ws...)
+	}
+}
+
+// ToolsListed pins the tools a server lists and removes the hidden ones.
+func (g *Guard) ToolsListed(server string, result json.RawMessage) json.RawMessage {
+	if g.o.Pins != nil {
+		changed, err := g.o.Pins.Observe(server, result)
+		if err != nil {
+			g.log.Warn("recording tool pins failed", "server", server, "err", err)
+		}
+		if len(changed) > 0 {
+			g.log.Warn("tools changed since first seen", "server", server, "tools", strings.Join(changed, ", "))
+		}
+	}
+	pol := g.policy(server)
+	hidden := func(string) bool { return true } // no policy: show nothing
+	if pol != nil {
+		hidden = pol.Hidden
+	}
+	out, err := policy.FilterToolsList(result, hidden)
+	if err != nil {
+		g.log.Warn("a tools/list result could not be filtered: passing no tools", "server", server, "err", err)
+		return json.RawMessage(`{"tools":[]}`)
+	}
+	return out
+}
+
+// CheckResource decides resources/read and resources/subscribe.
+func (g *Guard) CheckResource(server, method, uri string) string {
+	pol := g.policy(server)
+	if pol == nil {
+		return "Countersign denied this request: the server is not one it is set up to reach."
+	}
+	d := pol.CheckResource(uri)
+	if d.Action == policy.ActionAllow {
+		return ""
+	}
+	g.record(context.Background(), audit.Event{
+		Kind: audit.KindPolicyDenied, Server: server, Tool: method, Target: targetText(d.Targets),
+		Outcome: audit.OutcomeDenied, Actor: audit.ActorPolicy, Reason: d.Reason,
+		Detail: mustJSON(map[string]string{"uri": redactString(uri)}),
+	})
+	return d.Reason
+}
+
+// Forwarded records that an approved call was sent.
+func (g *Guard) Forwarded(server, callID string) {
+	g.mu.RLock()
+	ci := g.calls[callID]
+	g.mu.RUnlock()
+	g.record(context.Background(), audit.Event{
+		Kind: audit.KindCallForwarded, Server: server, Tool: ci.tool, Client: ci.client, CallID: callID, Target: ci.target,
+	})
+}
+
+// Result removes secrets from a tool or resource result and records it.
+func (g *Guard) Result(server, method, callID string, result, rpcError json.RawMessage) json.RawMessage {
+	var out json.RawMessage
+	var counts map[string]int
+	if result != nil {
+		red, c, err := redact.RedactJSON(result)
+		switch {
+		case err != nil:
+			// Not JSON we can walk: the host gets an error rather than
+			// something unchecked.
+			g.log.Warn("a result could not be checked for secrets: withheld", "server", server, "err", err)
+			red, _ = json.Marshal(map[string]any{"isError": true, "content": []map[string]string{{"type": "text", "text": "Countersign withheld this result: it could not be checked for secrets."}}})
+			fallthrough
+		case len(c) > 0:
+			out, counts = red, c
+		}
+	}
+	if callID == "" {
+		if len(counts) > 0 {
+			g.record(context.Background(), audit.Event{Kind: audit.KindCallResult, Server: server, Tool: method,
+				ResultSize: int64(len(result)), Redactions: counts, Reason: "secrets removed from a resource"})
+		}
+		return out
+	}
+	g.mu.Lock()
+	ci := g.calls[callID]
+	delete(g.calls, callID)
+	g.mu.Unlock()
+	ev := audit.Event{Kind: audit.KindCallResult, Server: server, Tool: ci.tool, Client: ci.client, CallID: callID,
+		Target: ci.target, ResultSize: int64(len(result)), Redactions: counts}
+	if rpcError != nil {
+		var e struct {
+			Message string `json:"message"`
+		}
+		json.Unmarshal(rpcError, &e)
+		ev.IsError, ev.Reason = true, redactString(e.Message)
+	} else {
+		var r struct {
+			IsError bool `json:"isError"`
+		}
+		json.Unmarshal(result, &r)
+		ev.IsError = r.IsError
+	}
+	g.record(context.Background(), ev)
+	return out
+}
+
+// redactedArgs returns arguments fit for the audit: secrets replaced.
+func redactedArgs(args json.RawMessage) json.RawMessage {
+	if len(args) == 0 {
+		return nil
+	}
+	out, _, err := redact.RedactJSON(args)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func redactString(s string) string {
+	b, _ := json.Marshal(s)
+	out, _, err := redact.RedactJSON(b)
+	if err != nil {
+		return ""
+	}
+	var r string
+	json.Unmarshal(out, &r)
+	return r
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func targetText(ts []policy.Target) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+// secretText says what secrets the arguments hold, in one sentence.
+func secretText(fs []redact.Finding) string {
+	kinds := map[string]bool{}
+	for _, f := range fs {
+		kinds[f.Kind] = true
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return "The arguments contain what looks like a secret (" + strings.Join(names, ", ") + "). Approving sends it to the server."
+}
+
+// secretDetail lists where each secret is, with a masked preview.
+func secretDetail(fs []redact.Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		where := f.Path
+		if where == "" {
+			where = "arguments"
+		}
+		fmt.Fprintf(&b, "%s in %s: %s\n", f.Kind, where, f.Preview)
+	}
+	return b.String()
+}
+
+func warningSummary(ws []gate.Warning) string {
+	kinds := make([]string, len(ws))
+	for i, w := range ws {
+		kinds[i] = string(w.Kind)
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return "warnings: " + strings.Join(kinds, ", ")
+}
+
+// toolInfo reads a tool definition for display.
+func toolInfo(def json.RawMessage) *gate.ToolInfo {
+	if def == nil {
+		return nil
+	}
+	var t struct {
+		Title       string          `json:"title"`
+		Description string          `json:"description"`
+		InputSchema json.RawMessage `json:"inputSchema"`
+		Annotations struct {
+			Title           string `json:"title"`
+			ReadOnlyHint    *bool  `json:"readOnlyHint"`
+			DestructiveHint *bool  `json:"destructiveHint"`
+			IdempotentHint  *bool  `json:"idempotentHint"`
+			OpenWorldHint   *bool  `json:"openWorldHint"`
+		} `json:"annotations"`
+	}
+	if err := json.Unmarshal(def, &t); err != nil {
+		return nil
+	}
+	title := t.Title
+	if title == "" {
+		title = t.Annotations.Title
+	}
+	return &gate.ToolInfo{
+		Title: title, Description: t.Description, InputSchema: t.InputSchema,
+		ReadOnlyHint: t.Annotations.ReadOnlyHint, DestructiveHint: t.Annotations.DestructiveHint,
+		IdempotentHint: t.Annotations.IdempotentHint, OpenWorldHint: t.Annotations.OpenWorldHint,
+	}
+}
+
+// auditOutcome maps a gate outcome to the audit's words.
+func auditOutcome(o gate.Outcome) audit.Outcome {
+	switch o {
+	case gate.OutcomeApproved:
+		return audit.OutcomeApproved
+	case gate.OutcomeTimedOut:
+		return audit.OutcomeTimedOut
+	case gate.OutcomeCancelled:
+		return audit.OutcomeCancelled
+	case gate.OutcomeDisconnected:
+		return audit.OutcomeDisconnected
+	case gate.OutcomeUpstreamLost:
+		return audit.OutcomeUpstreamLost
+	case gate.OutcomeShutdown:
+		return audit.OutcomeShutDown
+	case gate.OutcomePaused:
+		return audit.OutcomePaused
+	}
+	return audit.OutcomeDenied
+}
+
+// actor says who ended a call with outcome o.
+func actor(o gate.Outcome) audit.Actor {
+	switch o {
+	case gate.OutcomeApproved, gate.OutcomeDenied:
+		return audit.ActorPerson
+	case gate.OutcomeTimedOut:
+		return audit.ActorTimeout
+	case gate.OutcomeBlocked:
+		return audit.ActorPolicy
+	}
+	return audit.ActorApp
+}
