@@ -2,7 +2,7 @@
 // apps and upstream servers and asks the person to approve every tool call
 // in its review window.
 //
-//	countersign [-config FILE] [-v] [run | token | version]
+//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]
 package main
 
 import (
@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/countersign/countersign/assets"
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/vault"
@@ -28,7 +30,7 @@ func main() {
 	configPath := flag.String("config", "", "settings file (default: the OS config directory)")
 	verbose := flag.Bool("v", false, "log debug detail")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version]\n")
+		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -72,6 +74,16 @@ func main() {
 		fmt.Println(tok)
 	case "version":
 		fmt.Println("countersign", version)
+	case "audit":
+		if flag.Arg(1) != "verify" || flag.NArg() > 3 {
+			flag.Usage()
+			os.Exit(2)
+		}
+		path := flag.Arg(2)
+		if path == "" {
+			path = filepath.Join(filepath.Dir(*configPath), "audit.db")
+		}
+		os.Exit(verifyAudit(path))
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -81,4 +93,20 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "countersign:", err)
 	os.Exit(1)
+}
+
+// verifyAudit walks the audit log's hash chain and prints the result: exit
+// status 0 when it is intact, 1 when it names a broken event, 2 when it
+// could not be checked.
+func verifyAudit(path string) int {
+	rep, err := audit.VerifyFile(context.Background(), path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "countersign: could not verify %s: %v\n", path, err)
+		return 2
+	}
+	fmt.Println(rep.String())
+	if !rep.OK() {
+		return 1
+	}
+	return 0
 }
