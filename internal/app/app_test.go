@@ -13,43 +13,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	"github.com/zalando/go-keyring"
 )
-
-type memKeyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *memKeyring) Get(s, u string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if v, ok := k.m[s+u]; ok {
-		return v, nil
-	}
-	return "", keyring.ErrNotFound
-}
-func (k *memKeyring) Set(s, u, p string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[s+u] = p
-	return nil
-}
-func (k *memKeyring) Delete(s, u string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, s+u)
-	return nil
-}
 
 // fakeUI stands in for the desktop interface: it runs until told to quit
 // or its context ends, and counts Show requests.
@@ -109,7 +82,7 @@ func startApp(t *testing.T, opts ...func(*Options)) *running {
 	port := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q}]}`, port, up.URL+"/mcp")), 0o600)
-	return launch(t, cfgPath, &memKeyring{m: map[string]string{}}, port, opts...)
+	return launch(t, cfgPath, vaulttest.NewKeyring(), port, opts...)
 }
 
 func launch(t *testing.T, cfgPath string, kr vault.Keyring, port int, opts ...func(*Options)) *running {
@@ -326,7 +299,7 @@ func TestSingleInstance(t *testing.T) {
 		cfg := filepath.Join(t.TempDir(), "settings.json")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
 		err = Run(context.Background(), Options{
-			ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: &memKeyring{m: map[string]string{}}, Logger: quietLog(),
+			ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: vaulttest.NewKeyring(), Logger: quietLog(),
 			NewUI: func(Core) (UI, error) { return &fakeUI{}, nil },
 		})
 		if err == nil || errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), "in use by another program") {
@@ -395,7 +368,7 @@ func TestRunStopsWhenTheInterfaceCannotStart(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
 	err := Run(context.Background(), Options{
-		ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: &memKeyring{m: map[string]string{}}, Logger: quietLog(),
+		ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: vaulttest.NewKeyring(), Logger: quietLog(),
 		NewUI: func(Core) (UI, error) { return nil, errors.New("no display") },
 	})
 	if err == nil || !strings.Contains(err.Error(), "no display") {

@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/zalando/go-keyring"
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -286,39 +286,6 @@ func TestDescribeSignIn(t *testing.T) {
 	}
 }
 
-// testKeyring is an in-memory OS keychain.
-type testKeyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *testKeyring) Get(service, user string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[service+"\x00"+user]
-	if !ok {
-		return "", keyring.ErrNotFound
-	}
-	return v, nil
-}
-
-func (k *testKeyring) Set(service, user, password string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[service+"\x00"+user] = password
-	return nil
-}
-
-func (k *testKeyring) Delete(service, user string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.m[service+"\x00"+user]; !ok {
-		return keyring.ErrNotFound
-	}
-	delete(k.m, service+"\x00"+user)
-	return nil
-}
-
 // fakeOAuth is an MCP server that is its own authorization server at the
 // 2025-03-26 default endpoints (/register, /authorize, /token) and approves
 // every sign-in; refuse makes its token endpoint refuse.
@@ -393,7 +360,7 @@ func TestSignInAndOut(t *testing.T) {
 	br := &browser{opened: make(chan struct{}, 1)}
 	vaultDir := t.TempDir()
 	svc := auth.New(auth.Options{
-		Vault:         vault.Open(vault.Options{Keyring: &testKeyring{m: map[string]string{}}, Dir: vaultDir}),
+		Vault:         vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: vaultDir}),
 		OpenURL:       br.open,
 		Logger:        discardLog(),
 		SignInTimeout: 30 * time.Second,
@@ -480,7 +447,7 @@ func TestSignInAndOut(t *testing.T) {
 }
 
 func TestSignInRefusals(t *testing.T) {
-	svc := auth.New(auth.Options{Vault: vault.Open(vault.Options{Keyring: &testKeyring{m: map[string]string{}}, Dir: t.TempDir()}), Logger: discardLog()})
+	svc := auth.New(auth.Options{Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()}), Logger: discardLog()})
 	t.Cleanup(func() { svc.Close() })
 	ctx := context.Background()
 	for _, tt := range []struct {

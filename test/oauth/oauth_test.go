@@ -23,7 +23,7 @@ import (
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
-	"github.com/zalando/go-keyring"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
 
 // peersDir is where the npm peers are installed (test/peers).
@@ -123,36 +123,6 @@ func startPeer(t *testing.T, ready string, env []string, name string, args ...st
 	return stderr
 }
 
-// memKeyring is an in-memory keychain: these tests never touch a real one.
-type memKeyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *memKeyring) Get(s, u string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[s+"/"+u]
-	if !ok {
-		return "", keyring.ErrNotFound
-	}
-	return v, nil
-}
-
-func (k *memKeyring) Set(s, u, p string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[s+"/"+u] = p
-	return nil
-}
-
-func (k *memKeyring) Delete(s, u string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, s+"/"+u)
-	return nil
-}
-
 // client signs in to url with the auth service and connects over
 // Streamable HTTP.
 type client struct {
@@ -165,7 +135,7 @@ type client struct {
 func newClient(t *testing.T, url string) *client {
 	t.Helper()
 	c := &client{url: url, logs: &lockedBuffer{}}
-	c.vault = vault.Open(vault.Options{Keyring: &memKeyring{m: map[string]string{}}, Dir: t.TempDir()})
+	c.vault = vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()})
 	browsed := make(chan error, 4)
 	c.svc = auth.New(auth.Options{
 		Vault:   c.vault,

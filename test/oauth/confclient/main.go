@@ -18,14 +18,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 	"github.com/countersign/countersign/test/oauth"
-	"github.com/zalando/go-keyring"
 )
 
 // cimdURL is the Client ID Metadata Document URL the conformance suite
@@ -61,7 +60,7 @@ func run() error {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := auth.New(auth.Options{
-		Vault:      vault.Open(vault.Options{Keyring: &memKeyring{m: map[string]string{}}, Dir: dir}),
+		Vault:      vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir}),
 		OpenURL:    oauth.Opener(func(err error) { log.Info("browser", "err", err) }),
 		Logger:     log,
 		AutoSignIn: true,
@@ -103,35 +102,5 @@ func run() error {
 			return err
 		}
 	}
-	return nil
-}
-
-// memKeyring is an in-memory keychain for this process's secrets.
-type memKeyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *memKeyring) Get(s, u string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[s+"/"+u]
-	if !ok {
-		return "", keyring.ErrNotFound
-	}
-	return v, nil
-}
-
-func (k *memKeyring) Set(s, u, p string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[s+"/"+u] = p
-	return nil
-}
-
-func (k *memKeyring) Delete(s, u string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, s+"/"+u)
 	return nil
 }
