@@ -186,6 +186,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Wait()
 	}()
 	sessionLog := newSessionLog(sessionLogSize, cfg)
+	sessionLog.stored = auditLog
 	auditSub := q.Subscribe()
 	wg.Go(func() { sessionLog.record(auditSub) })
 	if o.Notifier != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
 )
@@ -20,12 +21,13 @@ import (
 // sessionLogSize is how many decided calls the session log keeps.
 const sessionLogSize = 10000
 
-// SessionLog is the audit viewer's source until the audit store exists:
-// the calls decided since Countersign started, in memory. It keeps no
-// arguments.
+// SessionLog is the audit viewer's source until the viewer reads the
+// stored audit log: the calls decided since Countersign started, in
+// memory, without arguments. Verify checks the stored log.
 type SessionLog struct {
 	size    int
-	servers []string // configured server ids, for the filter
+	servers []string   // configured server ids, for the filter
+	stored  *audit.Log // the tamper-evident log every event is written to; nil in tests
 
 	mu     sync.Mutex
 	events []AuditEvent // oldest first, at most size
@@ -66,12 +68,15 @@ func (l *SessionLog) add(c gate.Call, v gate.Verdict) {
 
 // Info describes the session log.
 func (l *SessionLog) Info(ctx context.Context) (AuditInfo, error) {
-	return AuditInfo{
-		Store: fmt.Sprintf("This version keeps the audit log in memory: it lists up to %d calls decided since "+
-			"Countersign started, without their arguments, and forgets them when Countersign quits.", l.size),
-		Servers:           slices.Clone(l.servers),
-		VerifyUnavailable: "There is no stored log to verify: the tamper-evident audit store is not in this version yet.",
-	}, nil
+	info := AuditInfo{
+		Store: fmt.Sprintf("This view lists up to %d calls decided since Countersign started, without their arguments. "+
+			"Every event is also kept in the tamper-evident audit log, which Verify integrity checks.", l.size),
+		Servers: slices.Clone(l.servers),
+	}
+	if l.stored == nil {
+		info.VerifyUnavailable = "There is no stored log to verify."
+	}
+	return info, nil
 }
 
 func matches(e AuditEvent, f AuditFilter) bool {
@@ -154,8 +159,18 @@ func cell(s string) string {
 	return s
 }
 
-// Verify checks the log's integrity; an in-memory log has nothing to
-// check.
+// Verify walks the stored audit log's hash chain.
 func (l *SessionLog) Verify(ctx context.Context) (Integrity, error) {
-	return Integrity{}, fmt.Errorf("%w: there is no stored log to verify yet", ErrNotAvailable)
+	if l.stored == nil {
+		return Integrity{}, fmt.Errorf("%w: there is no stored log to verify", ErrNotAvailable)
+	}
+	rep, err := l.stored.Verify(ctx)
+	if err != nil {
+		return Integrity{}, err
+	}
+	in := Integrity{OK: rep.OK(), Checked: int(rep.Events)}
+	if !in.OK {
+		in.Problem = rep.String()
+	}
+	return in, nil
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"github.com/countersign/countersign/internal/audit"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +157,31 @@ func TestSessionLogInfo(t *testing.T) {
 	}
 	if info.Store == "" || info.VerifyUnavailable == "" {
 		t.Errorf("info %+v does not say where events are kept and why they cannot be verified", info)
+	}
+}
+
+func TestSessionLogVerifiesTheStoredLog(t *testing.T) {
+	l := logWith(10)
+	if _, err := l.Verify(context.Background()); !errors.Is(err, ErrNotAvailable) {
+		t.Fatalf("Verify without a stored log: %v", err)
+	}
+	stored, err := audit.Open(filepath.Join(t.TempDir(), "audit.db"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stored.Close()
+	for range 3 {
+		if _, err := stored.Append(context.Background(), audit.Event{Kind: audit.KindAppStarted, Actor: audit.ActorApp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.stored = stored
+	info, _ := l.Info(context.Background())
+	if info.VerifyUnavailable != "" {
+		t.Errorf("verify still unavailable: %q", info.VerifyUnavailable)
+	}
+	got, err := l.Verify(context.Background())
+	if err != nil || !got.OK || got.Checked != 3 {
+		t.Errorf("Verify = %+v, %v; want OK with 3 events", got, err)
 	}
 }
