@@ -1,8 +1,10 @@
 // Package guard applies Countersign's rules where the relay intercepts
 // traffic: policy decides a tool call before a person is asked, the call
 // goes to the person with its targets and warnings, tools/list results are
-// pinned and filtered, results lose their secrets, and every step is
-// audited.
+// pinned and filtered, and every step is audited. Nothing the server sends
+// toward the AI app keeps a secret: tool and resource results, prompts,
+// listings, completions, error answers, sampling and elicitation requests
+// and notifications all pass through redaction.
 //
 // The guard fails closed: a call whose audit record cannot be written is
 // denied, and so is a call to a server it has no policy for.
@@ -19,9 +21,11 @@ import (
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/redact"
+	"github.com/countersign/countersign/internal/relay"
 )
 
 // Queue is the person's approval queue.
@@ -55,6 +59,11 @@ type Guard struct {
 	policies map[string]*policy.Policy // by server id
 	calls    map[string]callInfo       // approved calls awaiting their result, by call id
 }
+
+var (
+	_ relay.Gate   = (*Guard)(nil)
+	_ relay.Filter = (*Guard)(nil)
+)
 
 // callInfo is what the audit of a result repeats from its call.
 type callInfo struct {
@@ -205,8 +214,18 @@ func (g *Guard) annotate(c *gate.Call, d policy.Decision) {
 	}
 }
 
-// ToolsListed pins the tools a server lists and removes the hidden ones.
+// ToolsListed removes secrets from the tools a server lists, pins them and
+// removes the hidden ones. Pins record the redacted definitions, so the pin
+// file never holds a secret a server put in a description.
 func (g *Guard) ToolsListed(server string, result json.RawMessage) json.RawMessage {
+	result, counts, err := redact.RedactJSON(result)
+	if err != nil {
+		g.log.Warn("a tools/list result could not be checked for secrets: passing no tools", "server", server, "err", err)
+		return json.RawMessage(`{"tools":[]}`)
+	}
+	if len(counts) > 0 {
+		g.recordRedaction(server, relay.ServerMessage{Kind: jsonrpc.KindResponse, Method: "tools/list"}, len(result), counts)
+	}
 	if g.o.Pins != nil {
 		changed, err := g.o.Pins.Observe(server, result)
 		if err != nil {
@@ -257,11 +276,13 @@ func (g *Guard) Forwarded(server, callID string) {
 	})
 }
 
-// Result removes secrets from a tool or resource result and records it.
+// Result removes secrets from a tool or resource result, or from the error
+// the server answered instead, and records it.
 func (g *Guard) Result(server, method, callID string, result, rpcError json.RawMessage) json.RawMessage {
 	var out json.RawMessage
 	var counts map[string]int
-	if result != nil {
+	switch {
+	case result != nil:
 		red, c, err := redact.RedactJSON(result)
 		switch {
 		case err != nil:
@@ -273,11 +294,17 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 		case len(c) > 0:
 			out, counts = red, c
 		}
+	case rpcError != nil:
+		out, counts = redactError(rpcError)
 	}
 	if callID == "" {
 		if len(counts) > 0 {
+			reason := "secrets removed from a resource"
+			if rpcError != nil {
+				reason = "secrets removed from the error answer to " + method
+			}
 			g.record(context.Background(), audit.Event{Kind: audit.KindCallResult, Server: server, Tool: method,
-				ResultSize: int64(len(result)), Redactions: counts, Reason: "secrets removed from a resource"})
+				ResultSize: int64(len(result) + len(rpcError)), IsError: rpcError != nil, Redactions: counts, Reason: reason})
 		}
 		return out
 	}
@@ -302,6 +329,94 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 	}
 	g.record(context.Background(), ev)
 	return out
+}
+
+// redactError removes secrets from a JSON-RPC error object. It returns nil
+// when there are none, and a generic error when the object cannot be
+// checked.
+func redactError(rpcError json.RawMessage) (json.RawMessage, map[string]int) {
+	red, counts, err := redact.RedactJSON(rpcError)
+	if err != nil {
+		return json.RawMessage(`{"code":-32603,"message":"Countersign withheld the server's error: it could not be checked for secrets."}`), nil
+	}
+	if len(counts) == 0 {
+		return nil, nil
+	}
+	return red, counts
+}
+
+// ServerMessage removes secrets from any other message the server sends
+// toward the AI app: requests such as sampling/createMessage and
+// elicitation/create, notifications such as log messages and progress, and
+// answers such as prompts/get, completion/complete and the listings.
+// What it removes from a request or an answer is audited, with the tool
+// call it happened during; from a notification, logged at debug (counts
+// only, never the secret).
+func (g *Guard) ServerMessage(server string, m relay.ServerMessage) json.RawMessage {
+	red, counts, err := redact.RedactJSON(m.Payload)
+	if err != nil {
+		g.log.Warn("a server message could not be checked for secrets: withheld", "server", server, "method", m.Method, "err", err)
+		if m.Error {
+			return json.RawMessage(`{"code":-32603,"message":"Countersign withheld the server's error: it could not be checked for secrets."}`)
+		}
+		return json.RawMessage(`{}`)
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	g.recordRedaction(server, m, len(m.Payload), counts)
+	return red
+}
+
+// recordRedaction notes secrets removed from a server message: audited for
+// requests and answers, logged for notifications, which can be frequent.
+func (g *Guard) recordRedaction(server string, m relay.ServerMessage, size int, counts map[string]int) {
+	what := describe(m)
+	if m.Kind == jsonrpc.KindNotification {
+		g.log.Debug("secrets removed from "+what, "server", server, "method", m.Method, "call", m.CallID, "redactions", countsText(counts))
+		return
+	}
+	g.log.Info("secrets removed from "+what, "server", server, "method", m.Method, "call", m.CallID, "redactions", countsText(counts))
+	ev := audit.Event{Kind: audit.KindCallResult, Server: server, Tool: m.Method, ResultSize: int64(size),
+		IsError: m.Error, Redactions: counts, Reason: "secrets removed from " + what}
+	if m.CallID != "" {
+		g.mu.RLock()
+		ci, ok := g.calls[m.CallID]
+		g.mu.RUnlock()
+		if ok {
+			ev.Client, ev.Target = ci.client, ci.target
+		}
+		ev.Reason += " during call " + m.CallID
+		ev.Detail = mustJSON(map[string]string{"call": m.CallID})
+	}
+	g.record(context.Background(), ev)
+}
+
+// describe names a server message for the audit and the log.
+func describe(m relay.ServerMessage) string {
+	switch {
+	case m.Kind == jsonrpc.KindRequest:
+		return "the server's " + m.Method + " request"
+	case m.Kind == jsonrpc.KindNotification:
+		return "the server's " + m.Method + " notification"
+	case m.Error:
+		return "the error answer to " + m.Method
+	}
+	return "the answer to " + m.Method
+}
+
+// countsText renders redaction counts for a log line, such as
+// "github token=1, private key=2".
+func countsText(counts map[string]int) string {
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s=%d", k, counts[k])
+	}
+	return strings.Join(kinds, ", ")
 }
 
 // redactedArgs returns arguments fit for the audit: secrets replaced.

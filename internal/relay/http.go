@@ -61,11 +61,13 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		// request with the reason.
 		var out [][]byte
 		msg := "Countersign " + err.Error()
-		for _, id := range ids {
-			out = append(out, jsonrpc.ErrorResponse(id, jsonrpc.CodeConnectionClosed, msg))
+		for _, m := range msgs {
+			if m.Kind == jsonrpc.KindRequest {
+				out = append(out, r.filterError(srv.ID, m.Method, jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeConnectionClosed, msg)))
+			}
 		}
 		if len(out) == 0 {
-			httpError(w, http.StatusBadGateway, msg)
+			writeJSON(w, http.StatusBadGateway, r.filterError(srv.ID, "", jsonrpc.ErrorResponse(nil, jsonrpc.CodeConnectionClosed, msg)))
 			return
 		}
 		writeJSON(w, http.StatusOK, joinBody(out, isBatch))

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 )
 
@@ -66,8 +67,34 @@ type Filter interface {
 	Forwarded(server, callID string)
 	// Result gets a tools/call result (with the gate's callID) or a
 	// resources/read result (callID empty), or the error the server answered
-	// instead (result nil), and returns the result the AI app sees.
+	// instead (result nil), and returns what the AI app sees in place of
+	// whichever of the two it was given, or nil to pass it unchanged.
 	Result(server, method, callID string, result, rpcError json.RawMessage) json.RawMessage
+	// ServerMessage gets every other message the server sends toward the AI
+	// app: its requests (sampling/createMessage, elicitation/create, ...),
+	// its notifications (notifications/message, notifications/progress,
+	// ...), and its answers to every request but tools/list, tools/call and
+	// resources/read, errors included. It returns the payload the AI app
+	// sees instead, or nil to pass the message on byte for byte.
+	ServerMessage(server string, m ServerMessage) json.RawMessage
+}
+
+// ServerMessage is a message from the server on its way to the AI app, as
+// Filter.ServerMessage sees it: only its payload, never its id or method,
+// so that a filter cannot break the message's framing.
+type ServerMessage struct {
+	Kind jsonrpc.Kind // request, notification or response
+	// Method is the message's method; for a response, the method of the AI
+	// app's request it answers.
+	Method string
+	// CallID is the gate's id of the approved tool call the message belongs
+	// to (it came on that call's stream, or carries its progress token), or
+	// empty when there is none or the transport cannot tell.
+	CallID string
+	// Payload is the params of a request or notification, or the result
+	// or (when Error is set) the error of a response.
+	Payload json.RawMessage
+	Error   bool
 }
 
 // Options configure a Relay.

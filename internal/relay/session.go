@@ -163,11 +163,22 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
-		req.st.push(m.WithIDResult(req.hostID, s.filterResult(req, m)))
+		req.st.push(s.filterAnswer(req, m))
 		return
 	}
-	for _, st := range s.candidates(m, in.RelatedTo) {
-		if st.push(in.Raw) {
+	tok := progressToken(m)
+	raw, ok := s.filterMessage(m, in.RelatedTo, tok)
+	if !ok {
+		return
+	}
+	s.deliver(raw, in.RelatedTo, tok)
+}
+
+// deliver queues a server request or notification on the best open host
+// stream, or keeps it until one opens.
+func (s *session) deliver(raw []byte, related, tok json.RawMessage) {
+	for _, st := range s.candidates(related, tok) {
+		if st.push(raw) {
 			return
 		}
 	}
@@ -176,32 +187,129 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		s.backlog = s.backlog[1:]
 		s.r.log.Warn("no AI app stream is open: dropping the oldest waiting server message", "server", s.srv.ID)
 	}
-	s.backlog = append(s.backlog, in.Raw)
+	s.backlog = append(s.backlog, raw)
 	s.mu.Unlock()
 }
 
-// filterResult returns the result the host should see in place of m's, or
-// nil to keep it.
-func (s *session) filterResult(req *request, m jsonrpc.Message) json.RawMessage {
+// filterAnswer returns the server's answer to req as the host should see
+// it: under the host's id, with the filter's replacement of its result or
+// error spliced in. Every other byte is the server's.
+func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
 	f := s.r.o.Filter
 	if f == nil {
-		return nil
+		return m.WithIDResult(req.hostID, nil)
 	}
-	switch req.method {
-	case "tools/list":
+	var result, rpcError json.RawMessage
+	switch {
+	case req.method == "tools/call" || req.method == "resources/read":
+		out := f.Result(s.srv.ID, req.method, req.callID, m.Result, m.Error)
 		if m.Result != nil {
-			return f.ToolsListed(s.srv.ID, m.Result)
+			result = out
+		} else {
+			rpcError = out
 		}
-	case "tools/call", "resources/read":
-		return f.Result(s.srv.ID, req.method, req.callID, m.Result, m.Error)
+	case m.Result != nil && req.method == "tools/list":
+		result = f.ToolsListed(s.srv.ID, m.Result)
+	case m.Result != nil:
+		result = f.ServerMessage(s.srv.ID, ServerMessage{Kind: jsonrpc.KindResponse, Method: req.method, CallID: req.callID, Payload: m.Result})
+	default:
+		rpcError = f.ServerMessage(s.srv.ID, ServerMessage{Kind: jsonrpc.KindResponse, Method: req.method, CallID: req.callID, Payload: m.Error, Error: true})
 	}
-	return nil
+	if result != nil && !json.Valid(result) {
+		s.r.log.Warn("withholding the server's answer: the filter's replacement is not JSON", "server", s.srv.ID, "method", req.method)
+		return jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, "Countersign withheld the server's answer: it could not be checked for secrets.")
+	}
+	out := m.WithIDResult(req.hostID, result)
+	if rpcError != nil && m.Error != nil {
+		spliced, err := replaceMember(out, "error", rpcError)
+		if err != nil {
+			s.r.log.Warn("withholding the server's error answer: it could not be filtered", "server", s.srv.ID, "method", req.method, "err", err)
+			return jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError,
+				"Countersign withheld the server's error answer: it could not be checked for secrets.")
+		}
+		out = spliced
+	}
+	return out
+}
+
+// filterMessage returns a server request or notification as the host
+// should see it, with the filter's replacement of its params spliced in.
+// It reports false when the message must not reach the host: the filter's
+// change would alter the progress token or request id the message is
+// routed by. A request withheld so is refused to the server.
+func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
+	f := s.r.o.Filter
+	if f == nil || m.Params == nil {
+		return m.Raw, true
+	}
+	params := f.ServerMessage(s.srv.ID, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: s.callFor(related, tok), Payload: m.Params})
+	if params == nil {
+		return m.Raw, true
+	}
+	if !json.Valid(params) || !sameRouting(m.Params, params) {
+		s.r.log.Warn("withholding a server message: its filtered params are not JSON, or would change the ids it is routed by",
+			"server", s.srv.ID, "method", m.Method)
+		if m.Kind == jsonrpc.KindRequest {
+			// Off the routing goroutine: an HTTP send can take a while.
+			// It ends when the send does, at the latest with the session.
+			refusal := jsonrpc.ErrorResponse(m.ID, CodeRefused,
+				"Countersign withheld this request from the AI app: a secret in it could not be removed without changing its ids.")
+			go s.send(refusal, nil)
+		}
+		return nil, false
+	}
+	return m.WithParams(params), true
+}
+
+// callFor returns the gate's id of the approved call a server message
+// belongs to: the request whose stream carried it, or the held or
+// forwarded call whose progress token it names.
+func (s *session) callFor(related, tok json.RawMessage) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if related != nil {
+		if req := s.inflight[string(related)]; req != nil {
+			return req.callID
+		}
+	}
+	if tok != nil {
+		for _, req := range s.byHostID {
+			if string(req.token) == string(tok) {
+				return req.callID
+			}
+		}
+	}
+	return ""
+}
+
+// routing holds the members of a message's params that the host routes it
+// by.
+type routing struct {
+	ProgressToken json.RawMessage `json:"progressToken"`
+	RequestID     json.RawMessage `json:"requestId"`
+	Meta          struct {
+		ProgressToken json.RawMessage `json:"progressToken"`
+	} `json:"_meta"`
+}
+
+// sameRouting reports whether two versions of a message's params carry the
+// same progress tokens and request id, byte for byte.
+func sameRouting(before, after json.RawMessage) bool {
+	var a, b routing
+	errA := json.Unmarshal(before, &a)
+	errB := json.Unmarshal(after, &b)
+	if (errA == nil) != (errB == nil) {
+		return false
+	}
+	return bytes.Equal(a.ProgressToken, b.ProgressToken) && bytes.Equal(a.RequestID, b.RequestID) &&
+		bytes.Equal(a.Meta.ProgressToken, b.Meta.ProgressToken)
 }
 
 // candidates lists the host streams that may carry a server message, best
-// first: the stream of the request it belongs to, then a GET stream, then
-// any open request stream.
-func (s *session) candidates(m jsonrpc.Message, related json.RawMessage) []*stream {
+// first: the stream of the request it belongs to (by the stream it came
+// on, or by its progress token), then a GET stream, then any open request
+// stream.
+func (s *session) candidates(related, tok json.RawMessage) []*stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*stream
@@ -215,7 +323,7 @@ func (s *session) candidates(m jsonrpc.Message, related json.RawMessage) []*stre
 			add(req.st)
 		}
 	}
-	if tok := progressToken(m); tok != nil {
+	if tok != nil {
 		for _, req := range s.byHostID {
 			if string(req.token) == string(tok) {
 				add(req.st)
@@ -331,7 +439,7 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		s.answer(req, s.lostError(req, context.Cause(s.ctx)))
+		s.answer(req, s.r.filterError(s.srv.ID, req.method, s.lostError(req, context.Cause(s.ctx))))
 		return
 	}
 	s.inflight[req.upID] = req
@@ -355,11 +463,13 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 }
 
 // answerForwarded sends the relay's own error answer to a request that
-// was forwarded but got no answer from the server, telling the filter.
+// was forwarded but got no answer from the server. It goes through the
+// filter like a server's error: the filter records the end of a tool call,
+// and the message may quote what the server or its connection said.
 func (s *session) answerForwarded(req *request, msg []byte) {
-	if f := s.r.o.Filter; f != nil && req.callID != "" {
+	if s.r.o.Filter != nil {
 		if m, err := jsonrpc.Parse(msg); err == nil {
-			f.Result(s.srv.ID, req.method, req.callID, nil, m.Error)
+			msg = s.filterAnswer(req, m)
 		}
 	}
 	s.answer(req, msg)
@@ -548,9 +658,11 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 			s.send(n, nil)
 		}
 	}
+	// What the host did not read was filtered on its way in: route it
+	// again as it is.
 	for _, raw := range unread {
 		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind != jsonrpc.KindResponse {
-			s.fromUpstream(transport.Incoming{Raw: raw})
+			s.deliver(raw, nil, progressToken(m))
 		}
 	}
 }
