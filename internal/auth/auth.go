@@ -13,8 +13,18 @@
 // bearer token the person enters (SonarQube Cloud) are supported too, and
 // reported as a policy exception.
 //
-// Tokens live only in the vault (the OS keychain, or sealed with a key
-// kept there) and in memory; they are never logged.
+// Two kinds need no browser at the MCP server: machine-to-machine servers
+// use the client_credentials grant (SEP-1046) with client_secret_basic,
+// client_secret_post or private_key_jwt (RFC 7523 §2.2), and
+// enterprise-managed servers use cross-app access (SEP-990): the
+// organisation's identity provider exchanges the person's ID token for an
+// identity assertion grant (RFC 8693), which the MCP server's
+// authorization server turns into an access token (RFC 7523 §2.1).
+// Signed-in servers are refreshed shortly before their tokens expire.
+//
+// Tokens, client secrets and private keys live only in the vault (the OS
+// keychain, or sealed with a key kept there) and in memory; they are
+// never logged.
 //
 // Every Service method may block — on the keychain, which can prompt, or
 // on the network — so none may be called from a UI goroutine.
@@ -51,7 +61,20 @@ const (
 	KindNone   Kind = iota // no credentials
 	KindOAuth              // OAuth 2.1 sign-in in the browser
 	KindBearer             // a token the person entered: a policy exception
+	// KindClientCredentials is machine-to-machine: the client_credentials
+	// grant with a client secret or private key an admin provisioned
+	// (SetCredential). No person signs in.
+	KindClientCredentials
+	// KindCrossApp is enterprise-managed authorization: the person's ID
+	// token from the organisation's identity provider (IdentityProvider)
+	// is exchanged for an identity assertion grant, then for an access
+	// token, without a consent screen at the MCP server.
+	KindCrossApp
 )
+
+// machine reports whether the kind gets its tokens from a grant that
+// needs no browser at the MCP server's authorization server.
+func (k Kind) machine() bool { return k == KindClientCredentials || k == KindCrossApp }
 
 // State is where a server's sign-in stands.
 type State int
@@ -107,6 +130,15 @@ var (
 	// the authorization server: no client ID configured, no Client ID
 	// Metadata Document support and no dynamic registration.
 	ErrNoRegistration = errors.New("no way to register with the authorization server")
+	// ErrGrantUnsupported means the authorization server's metadata does
+	// not list the grant the server is configured for.
+	ErrGrantUnsupported = errors.New("the authorization server does not offer this grant")
+	// ErrAuthMethodUnsupported means the authorization server does not
+	// accept the configured client authentication method or algorithm.
+	ErrAuthMethodUnsupported = errors.New("the authorization server does not accept this client authentication")
+	// ErrAudienceMismatch means an identity token or assertion was issued
+	// for another party than the one it is meant for.
+	ErrAudienceMismatch = errors.New("token audience mismatch")
 )
 
 // SignInError is a request that failed because the person must sign in.
@@ -139,13 +171,26 @@ type ServerAuth struct {
 	ResourceURL string
 	// ClientID (and for confidential clients ClientSecret) is a client
 	// pre-registered with the server's authorization server. It wins over
-	// every other way of registering.
+	// every other way of registering. KindClientCredentials and
+	// KindCrossApp require ClientID and ignore ClientSecret: their secret
+	// or key comes from the vault (SetCredential).
 	ClientID     string
 	ClientSecret string
 	// TokenEndpointAuthMethod is how a pre-registered client authenticates
-	// ("none", "client_secret_basic", "client_secret_post"); empty picks
-	// one the authorization server lists.
+	// ("none", "client_secret_basic", "client_secret_post", and for
+	// KindClientCredentials and KindCrossApp also "private_key_jwt");
+	// empty picks one the authorization server lists that fits the stored
+	// credential.
 	TokenEndpointAuthMethod string
+	// SigningAlgorithm is the JWS algorithm of private_key_jwt assertions
+	// ("ES256", "PS256", …); empty picks one that fits the key and the
+	// authorization server's token_endpoint_auth_signing_alg_values_supported.
+	SigningAlgorithm string
+	// KeyID is the kid header of private_key_jwt assertions, for servers
+	// that hold several of the client's keys; may be empty.
+	KeyID string
+	// IdP is the organisation's identity provider of a KindCrossApp server.
+	IdP *IdentityProvider
 	// RedirectPort fixes the loopback redirect port for pre-registered
 	// clients whose redirect URI includes one; 0 picks a free port.
 	RedirectPort int
@@ -157,6 +202,45 @@ type ServerAuth struct {
 	Scopes []string
 	// AuthorizationServer, when set, is the only issuer accepted.
 	AuthorizationServer string
+}
+
+// IdentityProvider is the organisation's identity provider (IdP) that a
+// KindCrossApp server's authorization server trusts. Countersign signs the
+// person in to it in the browser (OpenID Connect, PKCE S256) — or is given
+// an ID token with SetIDToken — and exchanges the ID token there for an
+// identity assertion grant (ID-JAG) for the MCP server.
+type IdentityProvider struct {
+	// Issuer is the IdP's issuer identifier; its OpenID configuration is
+	// read from it.
+	Issuer string
+	// ClientID is Countersign's client at the IdP: the ID token's audience.
+	ClientID string
+	// TokenEndpoint, when set, is used instead of the discovered one.
+	TokenEndpoint string
+	// AuthMethod is how Countersign authenticates at the IdP: "none"
+	// (default), "client_secret_basic" or "client_secret_post" with
+	// Credential.IdPClientSecret.
+	AuthMethod string
+	// Scopes are asked for at the IdP sign-in besides "openid".
+	Scopes []string
+	// RedirectPort fixes the loopback redirect port registered at the IdP;
+	// 0 picks a free port.
+	RedirectPort int
+}
+
+// Credential is the secret material of a confidential client: provisioned
+// by an admin or entered in settings, kept only in the vault, never in
+// settings, policy files or logs.
+type Credential struct {
+	// ClientSecret authenticates with client_secret_basic or
+	// client_secret_post.
+	ClientSecret string
+	// PrivateKeyPEM signs private_key_jwt assertions: a PKCS #8, SEC 1 or
+	// PKCS #1 PEM key (EC P-256/384/521, RSA of 2048 bits or more, Ed25519).
+	PrivateKeyPEM string
+	// IdPClientSecret authenticates Countersign at the identity provider
+	// of a KindCrossApp server, when that client is confidential.
+	IdPClientSecret string
 }
 
 // Status is a server's sign-in state, for the tray and settings.
@@ -211,6 +295,7 @@ type Service struct {
 	ctx    context.Context // ends with Close; bounds sign-ins
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // sign-in and refresh goroutines
+	wake   chan struct{}  // buffered(1): a session changed; see refreshLoop
 
 	mu      sync.Mutex
 	servers map[string]*server
@@ -228,6 +313,10 @@ type server struct {
 	storeMu sync.Mutex
 
 	// guarded by Service.mu
+	cred       Credential // KindClientCredentials, KindCrossApp
+	idToken    string     // KindCrossApp: the person's ID token at the IdP
+	retryAt    time.Time  // proactive refresh: not before this, after a failure
+	failures   int        // proactive refresh failures in a row
 	sess       *session
 	bearer     string
 	state      State
@@ -237,7 +326,8 @@ type server struct {
 	refreshing *refreshCall // the token refresh under way
 }
 
-// New returns a Service; call Close when done.
+// New returns a Service and starts its proactive refresher; call Close
+// when done.
 func New(o Options) *Service {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
@@ -258,14 +348,19 @@ func New(o Options) *Service {
 		o.SignInTimeout = 5 * time.Minute
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		o: o, log: o.Logger, now: o.Now, ctx: ctx, cancel: cancel,
+		wake:    make(chan struct{}, 1),
 		servers: make(map[string]*server),
 		subs:    make(map[chan struct{}]struct{}),
 	}
+	s.wg.Add(1)
+	go s.refreshLoop()
+	return s
 }
 
-// Close cancels sign-ins under way and waits for them to end.
+// Close cancels sign-ins and refreshes under way, stops the proactive
+// refresher and waits for them to end.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -275,10 +370,22 @@ func (s *Service) Close() error {
 	return nil
 }
 
+// wakeRefresher tells the proactive refresher that a session changed.
+func (s *Service) wakeRefresher() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // entry names in the vault
 func sessionKey(id string) string { return "auth/" + id + "/session" }
 func clientKey(id string) string  { return "auth/" + id + "/client" }
 func bearerKey(id string) string  { return "auth/" + id + "/bearer" }
+func credentialKey(id string) string {
+	return "auth/" + id + "/credential"
+}
+func idTokenKey(id string) string { return "auth/" + id + "/id-token" }
 
 // Register adds or replaces a server and loads its stored credentials. It
 // reads the keychain, so it may block.
@@ -302,7 +409,12 @@ func (s *Service) Register(id string, cfg ServerAuth) error {
 		srv.state = StateSignedOut
 	}
 	switch cfg.Kind {
-	case KindOAuth:
+	case KindOAuth, KindClientCredentials, KindCrossApp:
+		if cfg.Kind.machine() {
+			if err := s.loadMachine(srv); err != nil {
+				return err
+			}
+		}
 		sess, err := s.loadSession(id)
 		if err != nil {
 			s.log.Warn("could not read the saved sign-in", "server", id, "err", err)
@@ -335,6 +447,7 @@ func (s *Service) Register(id string, cfg ServerAuth) error {
 	s.servers[id] = srv
 	s.mu.Unlock()
 	s.notify()
+	s.wakeRefresher()
 	return nil
 }
 
@@ -494,16 +607,25 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 		return err
 	}
 	s.mu.Lock()
-	sess := srv.sess
+	sess, cred := srv.sess, srv.cred
 	if srv.flight != nil {
 		srv.flight.cancel(errSignedOut)
 	}
 	srv.sess, srv.bearer, srv.pending = nil, "", challenge{}
+	srv.cred, srv.idToken = Credential{}, ""
 	if srv.cfg.Kind != KindNone {
 		s.setStateLocked(srv, StateSignedOut, "")
 	}
 	s.mu.Unlock()
 
+	if sess != nil && sess.RevocationEndpoint != "" && srv.cfg.Kind.machine() {
+		// The session holds no secret or key: the vault's credential does.
+		if c, err := attachCredential(sess.Client, cred, srv.cfg, nil); err == nil {
+			cp := *sess
+			cp.Client = c
+			sess = &cp
+		}
+	}
 	if sess != nil && sess.RevocationEndpoint != "" {
 		if sess.RefreshToken != "" {
 			if err := s.revoke(ctx, sess, sess.RefreshToken, "refresh_token"); err != nil {
@@ -516,7 +638,7 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 	}
 	var errs []error
 	srv.storeMu.Lock()
-	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id)} {
+	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id), credentialKey(id), idTokenKey(id)} {
 		if err := s.o.Vault.Delete(k); err != nil {
 			errs = append(errs, err)
 		}

@@ -35,6 +35,10 @@ type serverMetadata struct {
 	ScopesSupported                   []string `json:"scopes_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the JWS algorithms
+	// accepted for private_key_jwt.
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	// ClientIDMetadataDocumentSupported advertises Client ID Metadata
 	// Documents (draft-ietf-oauth-client-id-metadata-document).
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
@@ -112,13 +116,23 @@ func (s *Service) discover(ctx context.Context, r *url.URL, ch challenge, pinned
 			return nil, err
 		}
 	}
-	if d.as.AuthorizationEndpoint == "" || d.as.TokenEndpoint == "" {
-		return nil, errors.New("the authorization server's metadata lacks an authorization or token endpoint")
-	}
-	if !d.defaultEndpoints && !slices.Contains(d.as.CodeChallengeMethodsSupported, "S256") {
-		return nil, fmt.Errorf("%w (it lists %q)", ErrPKCEUnsupported, d.as.CodeChallengeMethodsSupported)
+	if d.as.TokenEndpoint == "" {
+		return nil, errors.New("the authorization server's metadata lacks a token endpoint")
 	}
 	return d, nil
+}
+
+// checkAuthorizationCode refuses an authorization server the
+// authorization code flow cannot safely use: one without an authorization
+// endpoint, or without PKCE S256.
+func checkAuthorizationCode(as serverMetadata, defaultEndpoints bool) error {
+	if as.AuthorizationEndpoint == "" {
+		return errors.New("the authorization server's metadata lacks an authorization endpoint")
+	}
+	if !defaultEndpoints && !slices.Contains(as.CodeChallengeMethodsSupported, "S256") {
+		return fmt.Errorf("%w (it lists %q)", ErrPKCEUnsupported, as.CodeChallengeMethodsSupported)
+	}
+	return nil
 }
 
 // chooseIssuer picks the authorization server: the pinned one, which must

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -48,13 +49,20 @@ type testAS struct {
 	preClients    map[string]string // pre-registered client id → secret
 	tokenDelay    time.Duration
 	alwaysForbid  bool // answer every authorized request 403 insufficient_scope
+	tokenStatus   int  // answer token requests with this HTTP status: a broken server
+	// keyClients are private_key_jwt clients: client id → public key.
+	keyClients map[string]crypto.PublicKey
+	// idp is the identity provider whose identity assertion grants the
+	// jwt-bearer grant accepts.
+	idp *testIdP
 
 	// records
 	authorizes []url.Values
 	registers  []map[string]any
 	tokenForms []url.Values
 	revoked    []string
-	bodies     []string // MCP request bodies that were authorized
+	jtis       map[string]bool // client assertion IDs seen
+	bodies     []string        // MCP request bodies that were authorized
 	clients    map[string]testClient
 	codes      map[string]testCode
 	access     map[string][]string // access token → scopes
@@ -83,6 +91,7 @@ func newTestAS(t *testing.T) *testAS {
 		clients: map[string]testClient{}, codes: map[string]testCode{},
 		access: map[string][]string{}, refresh: map[string]testRefresh{},
 		needScope: map[string]string{}, preClients: map[string]string{},
+		keyClients: map[string]crypto.PublicKey{}, jtis: map[string]bool{},
 	}
 	a.as = httptest.NewServer(http.HandlerFunc(a.serveAS))
 	a.res = httptest.NewServer(http.HandlerFunc(a.serveResource))
@@ -214,6 +223,9 @@ func (a *testAS) authorize(w http.ResponseWriter, r *http.Request) {
 
 // clientAuth identifies the client of a token or revocation request.
 func (a *testAS) clientAuth(r *http.Request) (string, bool) {
+	if r.PostForm.Get("client_assertion_type") != "" {
+		return a.checkClientAssertion(r.PostForm)
+	}
 	if id, secret, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
@@ -252,6 +264,10 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	f := r.PostForm
 	a.tokenForms = append(a.tokenForms, f)
+	if a.tokenStatus != 0 {
+		http.Error(w, "broken", a.tokenStatus)
+		return
+	}
 	cid, ok := a.clientAuth(r)
 	if !ok {
 		oauthErr(w, 401, "invalid_client")
@@ -282,6 +298,23 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 			delete(a.refresh, f.Get("refresh_token"))
 		}
 		scopes, resource = rt.scopes, rt.resource
+	case grantClientCredentials:
+		if _, known := a.preClients[cid]; !known && a.keyClients[cid] == nil {
+			oauthErr(w, 400, "unauthorized_client")
+			return
+		}
+		scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
+	case grantJWTBearer:
+		if a.idp == nil {
+			oauthErr(w, 400, "unsupported_grant_type")
+			return
+		}
+		h, c, err := verifyJWS(f.Get("assertion"), &a.idp.key.PublicKey)
+		if err != nil || h["typ"] != typIDJAG || c["aud"] != a.issuer() || c["client_id"] != cid || c["resource"] != a.resourceURL() {
+			oauthErr(w, 400, "invalid_grant")
+			return
+		}
+		scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
 	default:
 		oauthErr(w, 400, "unsupported_grant_type")
 		return
@@ -299,7 +332,7 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 	if a.accessTTL > 0 {
 		resp["expires_in"] = a.accessTTL
 	}
-	if f.Get("grant_type") == "authorization_code" || a.rotate {
+	if g := f.Get("grant_type"); g == "authorization_code" || g == "refresh_token" && a.rotate {
 		rt := "rt-" + randHex(16)
 		a.refresh[rt] = testRefresh{client: cid, resource: resource, scopes: scopes}
 		resp["refresh_token"] = rt

@@ -37,7 +37,9 @@ type flight struct {
 // finishes, the sign-in times out, or ctx ends (which stops the waiting,
 // not the sign-in: CancelSignIn does that). If a sign-in is already under
 // way it waits for that one. For a server that takes an entered token it
-// fails: use SetBearerToken.
+// fails: use SetBearerToken. For KindClientCredentials it gets a token
+// now, with no browser; for KindCrossApp it signs in at the identity
+// provider in the browser only when no usable ID token is held.
 func (s *Service) SignIn(ctx context.Context, id string) error {
 	srv, err := s.lookup(id)
 	if err != nil {
@@ -164,6 +166,7 @@ func (s *Service) install(ctx context.Context, srv *server, sess *session) error
 		return signInCause(ctx)
 	}
 	srv.sess, srv.pending = sess, challenge{}
+	srv.failures, srv.retryAt = 0, time.Time{}
 	reason := ""
 	if saveErr != nil {
 		s.log.Warn("could not save the sign-in: it lasts until Countersign quits", "server", srv.id, "err", saveErr)
@@ -171,12 +174,18 @@ func (s *Service) install(ctx context.Context, srv *server, sess *session) error
 	}
 	s.setStateLocked(srv, StateSignedIn, reason)
 	s.mu.Unlock()
+	s.wakeRefresher()
 	return nil
 }
 
-// signIn runs one browser sign-in: discovery, registration, the
-// authorization request, the loopback redirect and the code exchange.
+// signIn runs one sign-in. For KindOAuth it is a browser sign-in:
+// discovery, registration, the authorization request, the loopback
+// redirect and the code exchange; the machine kinds get their tokens from
+// their grants (see grant.go).
 func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*session, error) {
+	if srv.cfg.Kind.machine() {
+		return s.machineSignIn(ctx, srv, req)
+	}
 	if s.o.OpenURL == nil {
 		return nil, errors.New("no way to open the browser")
 	}
@@ -185,6 +194,9 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 	}
 	d, err := s.discover(ctx, srv.resource, req, srv.cfg.AuthorizationServer)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAuthorizationCode(d.as, d.defaultEndpoints); err != nil {
 		return nil, err
 	}
 	var granted []string
@@ -201,10 +213,56 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 	if err != nil {
 		return nil, err
 	}
+	params := url.Values{"resource": {d.resource}}
+	if len(scopes) > 0 {
+		params.Set("scope", strings.Join(scopes, " "))
+	}
+	s.log.Info("signing in: opening the browser", "server", srv.id, "issuer", d.as.Issuer, "client", cl.Source, "scopes", strings.Join(scopes, " "))
+	ar, err := s.authorize(ctx, ln, d.as, cl, srv.cfg.Name, params)
+	if err != nil {
+		return nil, err
+	}
+	defer ar.cb.close()
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {ar.code},
+		"redirect_uri":  {ar.redirect},
+		"code_verifier": {ar.verifier},
+		"resource":      {d.resource},
+	}
+	tr, err := s.postToken(ctx, d.as.TokenEndpoint, cl, form)
+	if err != nil {
+		ar.cb.finish(false, "Countersign could not complete it")
+		return nil, fmt.Errorf("exchanging the authorization code: %w", err)
+	}
+	sess := &session{
+		Resource:           d.resource,
+		Issuer:             d.as.Issuer,
+		TokenEndpoint:      d.as.TokenEndpoint,
+		RevocationEndpoint: d.as.RevocationEndpoint,
+		Client:             cl,
+	}
+	sess.apply(tr, s.now(), scopes)
+	ar.cb.finish(true, "")
+	return sess, nil
+}
+
+// authorization is a browser authorization that returned a code. Its
+// callback still waits to show the person how it ended: call cb.finish,
+// then cb.close.
+type authorization struct {
+	code, redirect, verifier string
+	cb                       *callback
+}
+
+// authorize sends the person's browser to as's authorization endpoint as
+// client cl with PKCE S256, state and the extra params, and waits on the
+// loopback listener ln (which it takes over) for the redirect.
+func (s *Service) authorize(ctx context.Context, ln net.Listener, as serverMetadata, cl client, name string, params url.Values) (*authorization, error) {
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	verifier := randomString()
 	state := randomString()
-	authURL, err := url.Parse(d.as.AuthorizationEndpoint)
+	authURL, err := url.Parse(as.AuthorizationEndpoint)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("invalid authorization endpoint: %w", err)
@@ -216,52 +274,29 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 	q.Set("state", state)
 	q.Set("code_challenge", s256(verifier))
 	q.Set("code_challenge_method", "S256")
-	q.Set("resource", d.resource)
-	if len(scopes) > 0 {
-		q.Set("scope", strings.Join(scopes, " "))
+	for k, v := range params {
+		q[k] = v
 	}
 	authURL.RawQuery = q.Encode()
 
-	cb := startCallback(ln, state, d.as, srv.cfg.Name)
-	defer cb.close()
-	s.log.Info("signing in: opening the browser", "server", srv.id, "issuer", d.as.Issuer, "client", cl.Source, "scopes", strings.Join(scopes, " "))
+	cb := startCallback(ln, state, as, name)
 	if err := s.o.OpenURL(authURL); err != nil {
+		cb.close()
 		return nil, fmt.Errorf("opening the browser: %w", err)
 	}
-	var code string
 	select {
 	case r := <-cb.result:
 		if r.err != nil {
 			cb.finish(false, r.err.Error())
+			cb.close()
 			return nil, r.err
 		}
-		code = r.code
+		return &authorization{code: r.code, redirect: redirect, verifier: verifier, cb: cb}, nil
 	case <-ctx.Done():
 		cb.finish(false, "the sign-in was cancelled or took too long")
+		cb.close()
 		return nil, signInCause(ctx)
 	}
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"redirect_uri":  {redirect},
-		"code_verifier": {verifier},
-		"resource":      {d.resource},
-	}
-	tr, err := s.postToken(ctx, d.as.TokenEndpoint, cl, form)
-	if err != nil {
-		cb.finish(false, "Countersign could not complete it")
-		return nil, fmt.Errorf("exchanging the authorization code: %w", err)
-	}
-	sess := &session{
-		Resource:           d.resource,
-		Issuer:             d.as.Issuer,
-		TokenEndpoint:      d.as.TokenEndpoint,
-		RevocationEndpoint: d.as.RevocationEndpoint,
-		Client:             cl,
-	}
-	sess.apply(tr, s.now(), scopes)
-	cb.finish(true, "")
-	return sess, nil
 }
 
 // probe asks the server for its challenge with an unauthenticated ping,

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +202,71 @@ func TestCheckEndpoint(t *testing.T) {
 			t.Errorf("checkEndpoint(%q) = %v", raw, err)
 		}
 	}
+}
+
+func FuzzParseTokenResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}`,
+		`{"access_token":"jag","issued_token_type":"urn:ietf:params:oauth:token-type:id-jag","token_type":"N_A"}`,
+		`{"access_token":"at","id_token":"a.b.c","expires_in":"60"}`,
+		`{"error":"invalid_grant","error_description":"gone\nforged line"}`,
+		`{"access_token":""}`, `[]`, `null`, `{"expires_in":1e400}`, "",
+	} {
+		f.Add(200, []byte(s))
+		f.Add(400, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		tr, err := parseTokenResponse(status, body)
+		switch {
+		case err == nil && (tr == nil || tr.AccessToken == "" || status < 200 || status > 299):
+			t.Fatalf("accepted %d %q", status, body)
+		case err != nil && tr != nil:
+			t.Fatal("a response with an error")
+		}
+		var oe *OAuthError
+		if errors.As(err, &oe) && strings.ContainsFunc(oe.Error(), func(r rune) bool { return r < 0x20 }) {
+			t.Fatalf("control characters in %q", oe.Error())
+		}
+		if err == nil {
+			expiresIn(tr.ExpiresIn)
+		}
+	})
+}
+
+func FuzzDecodeJWT(f *testing.F) {
+	for _, s := range []string{
+		"eyJhbGciOiJFUzI1NiIsInR5cCI6Im9hdXRoLWlkLWphZytqd3QifQ.eyJhdWQiOlsiYSIsImIiXSwiZXhwIjoxLjVlOX0.c2ln",
+		"eyJhbGciOiJub25lIn0.eyJhdWQiOiJhIn0.",
+		"a.b.c", "..", "", "eyJ9.eyJ9.x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		h, c, err := decodeJWT(tok)
+		if err != nil {
+			if tok != "" && len(tok) > 8 && strings.Contains(err.Error(), tok) {
+				t.Fatal("the error quotes the token")
+			}
+			return
+		}
+		if h.Alg == "" || strings.EqualFold(h.Alg, "none") {
+			t.Fatalf("accepted an unsigned token: %+v", h)
+		}
+		c.expiry()
+	})
+}
+
+func FuzzParsePrivateKey(f *testing.F) {
+	f.Add("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBi0YVlh2Ee3Vd0n0Cg7U5cI7d2d5oD5VnYy3oS5XyXk\n-----END PRIVATE KEY-----\n")
+	f.Add("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
+	f.Add("not a key")
+	f.Fuzz(func(t *testing.T, s string) {
+		key, err := parsePrivateKey(s)
+		if err == nil && len(keyAlgs(key)) == 0 {
+			t.Fatalf("accepted a key that can sign nothing: %T", key)
+		}
+		if err != nil && len(s) > 16 && strings.Contains(err.Error(), s) {
+			t.Fatal("the error quotes the key")
+		}
+	})
 }

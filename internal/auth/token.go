@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,13 @@ const (
 	authNone  = "none"
 	authBasic = "client_secret_basic"
 	authPost  = "client_secret_post"
+	// authKeyJWT is RFC 7523 §2.2 client authentication with a JWT the
+	// client signs with its private key.
+	authKeyJWT = "private_key_jwt"
 )
+
+// clientAssertionType is the client_assertion_type of private_key_jwt.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // client is an OAuth client identity at one authorization server.
 type client struct {
@@ -29,7 +36,15 @@ type client struct {
 	// registration, reused with the client.
 	RedirectURI string `json:"redirect_uri,omitempty"`
 	Issuer      string `json:"issuer"`
-	Source      string `json:"source"` // "preregistered", "cimd", "dcr"
+	Source      string `json:"source"` // "preregistered", "cimd", "dcr", "machine"
+	// Alg is the JWS algorithm of private_key_jwt assertions.
+	Alg string `json:"alg,omitempty"`
+	// KeyID is the kid header of private_key_jwt assertions.
+	KeyID string `json:"kid,omitempty"`
+
+	// key signs private_key_jwt assertions. It comes from the vault for
+	// each use and is never serialised.
+	key crypto.Signer
 }
 
 // session is a signed-in server's tokens and what refreshing and revoking
@@ -47,13 +62,16 @@ type session struct {
 	Client             client    `json:"client"`
 }
 
-// tokenResponse is a token endpoint's answer (RFC 6749 §5.1, §5.2).
+// tokenResponse is a token endpoint's answer (RFC 6749 §5.1, §5.2), with
+// the fields of token exchange (RFC 8693 §2.2.1) and OpenID Connect.
 type tokenResponse struct {
 	AccessToken      string          `json:"access_token"`
 	TokenType        string          `json:"token_type"`
 	ExpiresIn        json.RawMessage `json:"expires_in"`
 	RefreshToken     string          `json:"refresh_token"`
 	Scope            string          `json:"scope"`
+	IssuedTokenType  string          `json:"issued_token_type"`
+	IDToken          string          `json:"id_token"`
 	Error            string          `json:"error"`
 	ErrorDescription string          `json:"error_description"`
 }
@@ -85,8 +103,22 @@ func (e *OAuthError) permanent() bool {
 	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized
 }
 
-// postToken sends a token request and parses the answer.
+// postToken sends a token request and parses the answer, which must
+// carry a bearer access token.
 func (s *Service) postToken(ctx context.Context, endpoint string, c client, form url.Values) (*tokenResponse, error) {
+	tr, err := s.tokenRequest(ctx, endpoint, c, form)
+	if err != nil {
+		return nil, err
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, fmt.Errorf("the authorization server issued a %q token; only bearer tokens are supported", tr.TokenType)
+	}
+	return tr, nil
+}
+
+// tokenRequest sends a token request and parses the answer, of whatever
+// token type.
+func (s *Service) tokenRequest(ctx context.Context, endpoint string, c client, form url.Values) (*tokenResponse, error) {
 	req, err := s.clientRequest(ctx, endpoint, c, form)
 	if err != nil {
 		return nil, err
@@ -100,24 +132,39 @@ func (s *Service) postToken(ctx context.Context, endpoint string, c client, form
 	if err != nil {
 		return nil, fmt.Errorf("reading the token response: %w", err)
 	}
+	return parseTokenResponse(resp.StatusCode, body)
+}
+
+// parseTokenResponse reads a token endpoint's answer. Its input comes
+// from the network: it never panics, and its errors never hold a token.
+func parseTokenResponse(status int, body []byte) (*tokenResponse, error) {
 	var tr tokenResponse
 	jerr := json.Unmarshal(body, &tr)
 	if tr.Error != "" {
-		return nil, &OAuthError{Code: tr.Error, Description: tr.ErrorDescription, Status: resp.StatusCode}
+		return nil, &OAuthError{Code: printable(tr.Error, 64), Description: printable(tr.ErrorDescription, 256), Status: status}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &OAuthError{Code: "http_" + strconv.Itoa(resp.StatusCode), Status: resp.StatusCode}
+	if status < 200 || status > 299 {
+		return nil, &OAuthError{Code: "http_" + strconv.Itoa(status), Status: status}
 	}
 	if jerr != nil {
-		return nil, fmt.Errorf("the token response is not JSON: %w", jerr)
+		return nil, errors.New("the token response is not a JSON object")
 	}
 	if tr.AccessToken == "" {
 		return nil, errors.New("the token response holds no access token")
 	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, fmt.Errorf("the authorization server issued a %q token; only bearer tokens are supported", tr.TokenType)
-	}
 	return &tr, nil
+}
+
+// printable keeps at most n bytes of s's printable ASCII, so a server's
+// error text cannot forge log lines or fill the settings window.
+func printable(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // clientRequest builds a form POST authenticated as c.
@@ -130,6 +177,14 @@ func (s *Service) clientRequest(ctx context.Context, endpoint string, c client, 
 		form.Set("client_id", c.ID)
 		form.Set("client_secret", c.Secret)
 	case authBasic:
+	case authKeyJWT:
+		assertion, err := clientAssertion(c, s.now())
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", c.ID)
+		form.Set("client_assertion_type", clientAssertionType)
+		form.Set("client_assertion", assertion)
 	default:
 		form.Set("client_id", c.ID)
 	}

@@ -160,7 +160,8 @@ func (s *Service) accessToken(ctx context.Context, srv *server) (string, error) 
 		return "", nil
 	}
 	now := s.now()
-	if sess.RefreshToken == "" || !sess.refreshDue(now) {
+	renewable := sess.RefreshToken != "" || srv.cfg.Kind.machine()
+	if !renewable || !sess.refreshDue(now) {
 		return sess.AccessToken, nil
 	}
 	tok, err := s.refresh(ctx, srv, sess)
@@ -196,9 +197,26 @@ func (s *Service) recover(ctx context.Context, srv *server, sent string, ch chal
 	}
 	srv.pending = ch
 	cur := srv.sess
+	machine := srv.cfg.Kind.machine()
+	ended := srv.state == StateSignInAgain
 	s.mu.Unlock()
 	if cur != nil && cur.AccessToken != sent {
 		return cur.AccessToken, nil // refreshed or signed in meanwhile
+	}
+	if machine {
+		// No person is needed to get a token: ask for one, once, unless
+		// the server already refused the credential for good.
+		if !ended && !b.refreshed {
+			b.refreshed = true
+			tok, err := s.refresh(ctx, srv, cur)
+			if err == nil {
+				return tok, nil
+			}
+			if !errors.Is(err, ErrSignInRequired) {
+				return "", err
+			}
+		}
+		return s.interactive(ctx, srv, b, "")
 	}
 	if cur != nil && cur.RefreshToken != "" && !b.refreshed {
 		b.refreshed = true
@@ -323,27 +341,42 @@ func (s *Service) refresh(ctx context.Context, srv *server, stale *session) (str
 	}
 }
 
+// doRefresh renews stale: with its refresh token, or for the machine
+// kinds by repeating their grant (stale may then be nil: the first token).
 func (s *Service) doRefresh(srv *server, stale *session) (string, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, refreshTimeout)
 	defer cancel()
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stale.RefreshToken}}
-	if stale.Resource != "" {
-		form.Set("resource", stale.Resource)
-	}
-	tr, err := s.postToken(ctx, stale.TokenEndpoint, stale.Client, form)
-	if err != nil {
-		var oe *OAuthError
-		if errors.As(err, &oe) && oe.permanent() {
-			reason := "the sign-in has ended (" + oe.Code + ")"
-			s.dropSession(srv, stale, reason)
-			s.log.Info("refresh refused: sign in again", "server", srv.id, "error", oe.Code)
-			return "", &SignInError{Server: srv.cfg.Name, Reason: reason}
+	var next *session
+	if stale == nil || stale.RefreshToken == "" {
+		s.mu.Lock()
+		req := srv.pending
+		s.mu.Unlock()
+		sess, err := s.machineGrant(ctx, srv, stale, req, false)
+		if err != nil {
+			return "", s.refreshFailed(srv, stale, err)
 		}
-		return "", fmt.Errorf("refreshing the sign-in to %s: %w", srv.cfg.Name, err)
+		next = sess
+	} else {
+		c := stale.Client
+		if srv.cfg.Kind.machine() {
+			var err error
+			if c, err = s.withCredential(srv, c, nil); err != nil {
+				return "", s.refreshFailed(srv, stale, err)
+			}
+		}
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stale.RefreshToken}}
+		if stale.Resource != "" {
+			form.Set("resource", stale.Resource)
+		}
+		tr, err := s.postToken(ctx, stale.TokenEndpoint, c, form)
+		if err != nil {
+			return "", s.refreshFailed(srv, stale, err)
+		}
+		n := *stale
+		n.Scopes = slices.Clone(stale.Scopes)
+		n.apply(tr, s.now(), stale.Scopes)
+		next = &n
 	}
-	next := *stale
-	next.Scopes = slices.Clone(stale.Scopes)
-	next.apply(tr, s.now(), stale.Scopes)
 
 	srv.storeMu.Lock()
 	defer srv.storeMu.Unlock()
@@ -355,7 +388,7 @@ func (s *Service) doRefresh(srv *server, stale *session) (string, error) {
 		return next.AccessToken, nil
 	}
 	// Persist before use: with rotation the old refresh token is spent.
-	saveErr := s.saveSession(srv.id, &next)
+	saveErr := s.saveSession(srv.id, next)
 	reason := ""
 	if saveErr != nil {
 		s.log.Warn("could not save the refreshed sign-in", "server", srv.id, "err", saveErr)
@@ -363,12 +396,45 @@ func (s *Service) doRefresh(srv *server, stale *session) (string, error) {
 	}
 	s.mu.Lock()
 	if srv.sess == stale {
-		srv.sess = &next
+		srv.sess = next
+		srv.failures, srv.retryAt = 0, time.Time{}
 		s.setStateLocked(srv, StateSignedIn, reason)
 	}
 	s.mu.Unlock()
-	s.log.Debug("refreshed", "server", srv.id, "rotated", next.RefreshToken != stale.RefreshToken)
+	s.wakeRefresher()
+	rotated := stale != nil && next.RefreshToken != stale.RefreshToken
+	s.log.Debug("refreshed", "server", srv.id, "rotated", rotated)
 	return next.AccessToken, nil
+}
+
+// refreshFailed handles a failed renewal: a grant the server has ended
+// (or a credential that is gone) means "sign in again"; anything else is
+// a passing failure, reported as it is.
+func (s *Service) refreshFailed(srv *server, stale *session, err error) error {
+	var oe *OAuthError
+	var se *SignInError
+	switch {
+	case errors.As(err, &oe) && oe.permanent():
+		reason := "the sign-in has ended (" + oe.Code + ")"
+		if srv.cfg.Kind == KindClientCredentials {
+			reason = "the authorization server refused the client credentials (" + oe.Code + ")"
+		}
+		s.dropSession(srv, stale, reason)
+		s.log.Info("refresh refused: sign in again", "server", srv.id, "error", oe.Code)
+		return &SignInError{Server: srv.cfg.Name, Reason: reason}
+	case errors.As(err, &se):
+		s.dropSession(srv, stale, se.Reason)
+		return err
+	}
+	if stale == nil {
+		// The first token of a machine kind: show why it failed.
+		s.mu.Lock()
+		if srv.sess == nil {
+			s.setStateLocked(srv, srv.state, err.Error())
+		}
+		s.mu.Unlock()
+	}
+	return fmt.Errorf("refreshing the sign-in to %s: %w", srv.cfg.Name, err)
 }
 
 // dropSession forgets a session the server no longer honours, unless a

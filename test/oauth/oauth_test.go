@@ -289,17 +289,11 @@ func TestSDKExampleServerWithOAuth(t *testing.T) {
 	}
 }
 
-// unsupported are the conformance auth scenarios Countersign does not
-// implement, and why.
-var unsupported = map[string]string{
-	"auth/client-credentials-jwt":         "client_credentials grant (SEP-1046 extension): machine-to-machine, no person signs in",
-	"auth/client-credentials-basic":       "client_credentials grant (SEP-1046 extension): machine-to-machine, no person signs in",
-	"auth/cross-app-access-complete-flow": "enterprise-managed authorization (SEP-990 extension): needs the organisation's IdP ID token",
-}
-
 // TestConformanceAuthScenarios runs every auth scenario of the MCP
-// conformance suite with confclient (this package's auth service and
-// transport) as the client, one at a time with a timeout.
+// conformance suite — including the extensions: client credentials with
+// client_secret_basic and private_key_jwt, and cross-app access — with
+// confclient (this package's auth service and transport) as the client,
+// one at a time with a timeout. Every scenario must pass.
 func TestConformanceAuthScenarios(t *testing.T) {
 	dir := peersDir(t)
 	bin := filepath.Join(t.TempDir(), "confclient")
@@ -320,34 +314,25 @@ func TestConformanceAuthScenarios(t *testing.T) {
 	if len(scenarios) < 10 {
 		t.Fatalf("only %d auth scenarios listed:\n%s", len(scenarios), list)
 	}
-	var passed, failed []string
+	for _, want := range []string{"auth/client-credentials-jwt", "auth/client-credentials-basic", "auth/cross-app-access-complete-flow"} {
+		if !slices.Contains(scenarios, want) {
+			t.Errorf("the suite no longer lists %s", want)
+		}
+	}
+	var passed []string
 	for _, s := range scenarios {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		cmd := exec.CommandContext(ctx, node, append(cli, "client", "--command", bin, "--scenario", s, "--timeout", "40000")...)
 		cmd.Env = append(os.Environ(), "NO_COLOR=1")
 		out, err := cmd.CombinedOutput()
 		cancel()
-		ok := err == nil
-		if ok {
-			passed = append(passed, s)
-		} else {
-			failed = append(failed, s)
-		}
-		_, expectFail := unsupported[s]
-		switch {
-		case !ok && !expectFail:
+		if err != nil {
 			t.Errorf("%s failed:\n%s", s, tail(out, 40))
-		case ok && expectFail:
-			t.Errorf("%s passes now: drop it from unsupported", s)
+			continue
 		}
+		passed = append(passed, s)
 	}
-	var notes []string
-	for _, s := range failed {
-		if why, ok := unsupported[s]; ok {
-			notes = append(notes, s+": "+why)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "conformance auth scenarios: %d of %d pass; not supported: %s\n", len(passed), len(scenarios), strings.Join(notes, "; "))
+	fmt.Fprintf(os.Stderr, "conformance auth scenarios: %d of %d pass\n", len(passed), len(scenarios))
 }
 
 func tail(b []byte, lines int) string {

@@ -5,10 +5,17 @@
 // Streamable HTTP transport, signs in with a headless browser, then
 // initializes, lists tools and calls the first one.
 //
-// The scenario's context (MCP_CONFORMANCE_CONTEXT) may carry a
-// pre-registered client_id and client_secret. Secrets go to an in-memory
-// keychain and a temporary directory removed on exit: the person's
-// keychain is never touched. It exits 0 when every step succeeded.
+// The scenario's context (MCP_CONFORMANCE_CONTEXT) is what an admin would
+// configure: a pre-registered client_id and client_secret; for a
+// machine-to-machine server a client_id with a private key
+// (private_key_pem, signing_algorithm) or a client secret; for cross-app
+// access the IdP's issuer, token endpoint and Countersign's client there,
+// with the person's ID token. A client secret with a client ID fits both
+// a pre-registered browser client and a machine-to-machine one, so the
+// scenario name (MCP_CONFORMANCE_SCENARIO) says which the admin chose.
+// Secrets go to an in-memory keychain and a temporary directory removed
+// on exit: the person's keychain is never touched. It exits 0 when every
+// step succeeded.
 package main
 
 import (
@@ -44,8 +51,14 @@ func run() error {
 	}
 	serverURL := os.Args[len(os.Args)-1]
 	var cc struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
+		ClientID         string `json:"client_id"`
+		ClientSecret     string `json:"client_secret"`
+		PrivateKeyPEM    string `json:"private_key_pem"`
+		SigningAlgorithm string `json:"signing_algorithm"`
+		IdPClientID      string `json:"idp_client_id"`
+		IdPIDToken       string `json:"idp_id_token"`
+		IdPIssuer        string `json:"idp_issuer"`
+		IdPTokenEndpoint string `json:"idp_token_endpoint"`
 	}
 	if c := os.Getenv("MCP_CONFORMANCE_CONTEXT"); c != "" {
 		if err := json.Unmarshal([]byte(c), &cc); err != nil {
@@ -68,15 +81,43 @@ func run() error {
 		SignInTimeout: 20 * time.Second,
 	})
 	defer svc.Close()
-	if err := svc.Register("conformance", auth.ServerAuth{
-		Kind:         auth.KindOAuth,
-		Name:         "the conformance server",
-		ResourceURL:  serverURL,
-		ClientID:     cc.ClientID,
-		ClientSecret: cc.ClientSecret,
-		CIMDURL:      cimdURL,
-	}); err != nil {
+	cfg := auth.ServerAuth{
+		Kind:        auth.KindOAuth,
+		Name:        "the conformance server",
+		ResourceURL: serverURL,
+		ClientID:    cc.ClientID,
+		CIMDURL:     cimdURL,
+	}
+	var cred auth.Credential
+	switch {
+	case cc.IdPIDToken != "":
+		cfg.Kind = auth.KindCrossApp
+		cfg.IdP = &auth.IdentityProvider{Issuer: cc.IdPIssuer, ClientID: cc.IdPClientID, TokenEndpoint: cc.IdPTokenEndpoint}
+		cred.ClientSecret = cc.ClientSecret
+	case cc.PrivateKeyPEM != "":
+		cfg.Kind = auth.KindClientCredentials
+		cfg.TokenEndpointAuthMethod = "private_key_jwt"
+		cfg.SigningAlgorithm = cc.SigningAlgorithm
+		cred.PrivateKeyPEM = cc.PrivateKeyPEM
+	case os.Getenv("MCP_CONFORMANCE_SCENARIO") == "auth/client-credentials-basic":
+		cfg.Kind = auth.KindClientCredentials
+		cfg.TokenEndpointAuthMethod = "client_secret_basic"
+		cred.ClientSecret = cc.ClientSecret
+	default:
+		cfg.ClientSecret = cc.ClientSecret
+	}
+	if err := svc.Register("conformance", cfg); err != nil {
 		return err
+	}
+	if cfg.Kind != auth.KindOAuth {
+		if err := svc.SetCredential("conformance", cred); err != nil {
+			return err
+		}
+	}
+	if cfg.Kind == auth.KindCrossApp {
+		if err := svc.SetIDToken("conformance", cc.IdPIDToken); err != nil {
+			return err
+		}
 	}
 	conn := transport.NewStreamableHTTP(transport.HTTPOptions{URL: serverURL, Client: svc.Client("conformance"), Logger: log})
 	defer conn.Close()
