@@ -87,6 +87,9 @@ type Entry struct {
 	Auth    Auth      `json:"auth"`
 	Params  []Param   `json:"params,omitempty"`
 	Docs    []string  `json:"docs,omitempty"`
+	// Direct says how to recognise the person's own connections to this
+	// server in AI apps' configuration files, which bypass review.
+	Direct Direct `json:"direct"`
 	// Targets says how to find what each tool call touches; nil means the
 	// server has no target rules and every call is "target unknown".
 	Targets *Rules `json:"targets,omitempty"`
@@ -345,6 +348,12 @@ func (e Entry) Validate() error {
 				return fmt.Errorf("%s: placeholder {%s} is not a parameter", field, ph)
 			}
 		}
+	}
+	if err := e.Direct.validate(); err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	if err := e.coversSelf(); err != nil {
+		return err
 	}
 	if e.Targets != nil {
 		if err := e.Targets.validate(params); err != nil {

@@ -73,6 +73,9 @@ func EntryName(id string) string { return EntryPrefix + id }
 type Target struct {
 	// BridgePath is the absolute path of countersign-bridge (stdio hosts).
 	BridgePath string
+	// ConfigPath is the settings file the bridge reads, when Countersign
+	// runs with one other than the default; empty for the default.
+	ConfigPath string
 	// Port is the app's loopback port (HTTP hosts).
 	Port int
 	// Token is the local client token (HTTP hosts). It is written into the
@@ -398,7 +401,11 @@ func (c *Config) addSecret(s string) {
 // entry is the value Countersign writes for server id.
 func (c *Config) entry(t Target, id string) object {
 	if c.spec.kind == stdioEntry {
-		return object{{"command", t.BridgePath}, {"args", []string{id}}}
+		args := []string{id}
+		if t.ConfigPath != "" {
+			args = []string{"-config", t.ConfigPath, id}
+		}
+		return object{{"command", t.BridgePath}, {"args", args}}
 	}
 	var o object
 	if c.spec.typeField {
@@ -414,6 +421,9 @@ func (c *Config) checkTarget(t Target) error {
 	if c.spec.kind == stdioEntry {
 		if !isAbs(t.BridgePath) || !isBridge(t.BridgePath) {
 			return fmt.Errorf("bridge path %q must be an absolute path to %s", t.BridgePath, bridgeName)
+		}
+		if t.ConfigPath != "" && !isAbs(t.ConfigPath) {
+			return fmt.Errorf("settings path %q must be absolute", t.ConfigPath)
 		}
 		return nil
 	}

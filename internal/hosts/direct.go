@@ -32,9 +32,10 @@ type Matcher struct {
 	// entry's "url" and against any http(s) URL among a command's arguments
 	// (proxies such as mcp-remote).
 	Hosts []string
-	// Packages are npm packages, container images or executables, matched
-	// against the command's base name and each argument, ignoring a
-	// version or tag suffix ("@azure/mcp" matches "@azure/mcp@latest").
+	// Packages are npm, PyPI or NuGet packages, container images or
+	// executables, matched against the command's base name and each
+	// argument, ignoring a version or tag suffix ("@azure/mcp" matches
+	// "@azure/mcp@latest", "msmcp-azure" matches "msmcp-azure==2.0.0").
 	Packages []string
 }
 
@@ -112,7 +113,7 @@ func matchEntry(v map[string]any, ms []Matcher) (server, reason string, ok bool)
 		for _, tok := range tokens {
 			for _, p := range m.Packages {
 				p = strings.ToLower(p)
-				if tok == p || strings.HasPrefix(tok, p+"@") || strings.HasPrefix(tok, p+":") {
+				if tok == p || strings.HasPrefix(tok, p+"@") || strings.HasPrefix(tok, p+":") || strings.HasPrefix(tok, p+"==") {
 					return m.Server, "runs " + p, true
 				}
 			}
@@ -227,7 +228,8 @@ func (c *Config) Disable(names ...string) error {
 	})
 }
 
-// Enable puts turned-off entries back exactly as they were, where they were.
+// Enable puts turned-off entries back exactly as they were, where they were,
+// whatever the order of names.
 // If the name is in use again with different content it fails with
 // ErrConflict and changes nothing; with the same content the record is just
 // dropped.
@@ -237,6 +239,14 @@ func (c *Config) Enable(names ...string) error {
 			return fmt.Errorf("%q was not turned off by Countersign in %s", name, c.path)
 		}
 	}
+	// Undo in the reverse order of turning off: each record names its
+	// place as it was when that entry was removed, after the ones removed
+	// before it.
+	pos := func(name string) int {
+		return slices.IndexFunc(c.side, func(e DisabledEntry) bool { return e.Name == name })
+	}
+	names = slices.Clone(names)
+	slices.SortStableFunc(names, func(a, b string) int { return pos(b) - pos(a) })
 	if len(names) > 0 {
 		if err := c.ensureServers(); err != nil {
 			return err

@@ -79,6 +79,76 @@ func TestFindDirectRecognisesVendorEntries(t *testing.T) {
 	}
 }
 
+func TestFindDirectIgnoresVersionSuffixes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcp.json")
+	writeFile(t, path, `{"mcpServers": {
+		"pinned-pypi": {"command": "uvx", "args": ["msmcp-azure==2.0.0"]},
+		"tagged-image": {"command": "podman", "args": ["run", "-i", "ghcr.io/github/github-mcp-server:v1"]},
+		"npm-version": {"command": "npx", "args": ["-y", "@azure-devops/mcp@2.2.0", "contoso"]},
+		"longer-name": {"command": "npx", "args": ["-y", "@azure-devops/mcp-extra"]},
+		"equals-only": {"command": "uvx", "args": ["msmcp-azure=2.0.0"]}
+	}}`)
+	cfg, err := testEditor(t).Load(Cursor, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []Matcher{
+		{Server: "azure", Packages: []string{"msmcp-azure"}},
+		{Server: "github", Packages: []string{"ghcr.io/github/github-mcp-server"}},
+		{Server: "azure-devops", Packages: []string{"@azure-devops/mcp"}},
+	}
+	want := []Direct{
+		{"pinned-pypi", "azure", "runs msmcp-azure"},
+		{"tagged-image", "github", "runs ghcr.io/github/github-mcp-server"},
+		{"npm-version", "azure-devops", "runs @azure-devops/mcp"},
+	}
+	if diff := cmp.Diff(want, cfg.FindDirect(ms)); diff != "" {
+		t.Errorf("FindDirect (-want +got):\n%s", diff)
+	}
+}
+
+func TestEnableInAnyOrderRestoresTheFile(t *testing.T) {
+	const orig = `{
+  "mcpServers": {
+    "github": {"url": "https://api.githubcopilot.com/mcp/"},
+    "jira": {"command": "npx", "args": ["-y", "mcp-remote", "https://mcp.atlassian.com/v1/mcp"]},
+    "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
+    "ado": {"url": "https://mcp.dev.azure.com/contoso"}
+  }
+}
+`
+	for _, order := range [][]string{{"github", "jira", "ado"}, {"ado", "jira", "github"}, {"jira", "ado", "github"}} {
+		t.Run(strings.Join(order, ","), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "claude_desktop_config.json")
+			writeFile(t, path, orig)
+			e := testEditor(t)
+			cfg, err := e.Load(ClaudeDesktop, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Disable("github", "jira"); err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Disable("ado"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cfg.Save(); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err = e.Load(ClaudeDesktop, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Enable(order...); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(cfg.bytes()); got != orig {
+				t.Errorf("enabling %v did not restore the file:\n%s", order, cmp.Diff(orig, got))
+			}
+		})
+	}
+}
+
 func TestDisableThenEnableRestoresTheFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mcp.json")

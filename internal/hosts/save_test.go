@@ -232,6 +232,7 @@ func TestConnectValidatesItsInput(t *testing.T) {
 	}{
 		{"relative bridge path", ClaudeDesktop, Target{BridgePath: "countersign-bridge"}, []string{"github"}},
 		{"bridge path of another program", ClaudeDesktop, Target{BridgePath: "/usr/bin/python3"}, []string{"github"}},
+		{"relative settings path", ClaudeDesktop, Target{BridgePath: testBridge, ConfigPath: "settings.json"}, []string{"github"}},
 		{"no port", VSCode, Target{Token: testToken}, []string{"github"}},
 		{"port out of range", Cursor, Target{Port: 70000, Token: testToken}, []string{"github"}},
 		{"no token", VSCode, Target{Port: testPort}, []string{"github"}},
@@ -331,5 +332,30 @@ func TestSyntaxErrorsDoNotQuoteValues(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: the error quotes the value: %v", h, err)
 		}
+	}
+}
+
+// A bridge for a Countersign with its own settings file is told where it is,
+// and the entry is still recognised as Countersign's.
+func TestConnectBridgeWithSettingsPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "claude_desktop_config.json")
+	cfg, err := testEditor(t).Load(ClaudeDesktop, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testTarget
+	target.ConfigPath = "/home/me/test settings.json"
+	if err := cfg.Connect(target, "github"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cfg.Diff(), `"args": ["-config", "/home/me/test settings.json", "github"]`) {
+		t.Errorf("the entry does not pass -config:\n%s", cfg.Diff())
+	}
+	if got := cfg.Connected(); len(got) != 1 || got[0] != "github" {
+		t.Errorf("Connected() = %v, want [github]", got)
+	}
+	before := cfg.Diff()
+	if err := cfg.Connect(target, "github"); err != nil || cfg.Diff() != before {
+		t.Errorf("connecting again changed the entry (err %v):\n%s", err, cfg.Diff())
 	}
 }
