@@ -11,7 +11,8 @@ import (
 var (
 	_ ui.Queue           = app.Core{}.Queue
 	_ ui.SettingsService = (*app.Settings)(nil)
-	_ ui.AuditService    = (*app.SessionLog)(nil)
+	_ ui.AuditService    = (*app.AuditView)(nil)
+	_ ui.ConnectService  = (*app.Connect)(nil)
 )
 
 // newUI builds the desktop interface on the app's core.
@@ -21,6 +22,7 @@ func newUI(c app.Core) (app.UI, error) {
 		Queue:    c.Queue,
 		Settings: c.Settings,
 		Audit:    c.Audit,
+		Connect:  c.Connect,
 		Tray:     trayAvailable(),
 		Logger:   c.Logger,
 	}), nil

@@ -51,7 +51,8 @@ type UI interface {
 type Core struct {
 	Queue    *gate.Queue
 	Settings *Settings
-	Audit    *SessionLog
+	Audit    *AuditView
+	Connect  *Connect // "Connect your AI app": entries in the AI apps' config files
 	Logger   *slog.Logger
 }
 
@@ -129,7 +130,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	auditLog, err := audit.Open(filepath.Join(dataDir, "audit.db"), audit.Options{RetentionDays: eff.AuditRetentionDays, Logger: log})
+	auditPath := filepath.Join(dataDir, "audit.db")
+	auditLog, err := audit.Open(auditPath, audit.Options{RetentionDays: eff.AuditRetentionDays, Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the audit log: %w", err)
 	}
@@ -185,10 +187,7 @@ func Run(ctx context.Context, o Options) error {
 		r.Close()
 		wg.Wait()
 	}()
-	sessionLog := newSessionLog(sessionLogSize, cfg)
-	sessionLog.stored = auditLog
-	auditSub := q.Subscribe()
-	wg.Go(func() { sessionLog.record(auditSub) })
+	auditView := newAuditView(auditLog, auditPath, watcher.Current)
 	if o.Notifier != nil {
 		sub := q.Subscribe()
 		wg.Go(func() {
@@ -210,8 +209,11 @@ func Run(ctx context.Context, o Options) error {
 			return built.Load().problems[id]
 		},
 		login: defaultAutostart(o.ConfigPath),
+		pins:  pinStore,
 		log:   log,
 	})
+
+	settings.reconcileLogin()
 
 	// Settings and policy changes apply without a restart.
 	wg.Go(func() { watcher.Run(ctx) })
@@ -228,12 +230,22 @@ func Run(ctx context.Context, o Options) error {
 				}
 				q.SetTimeout(eff.ApprovalTimeout)
 				auditLog.SetRetentionDays(eff.AuditRetentionDays)
+				settings.reconcileLogin()
 				log.Info("settings applied", "servers", serverList(set))
 			}
 		}
 	})
 
-	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: sessionLog, Logger: log})
+	bridge, err := DefaultBridgePath()
+	if err != nil {
+		log.Warn("finding countersign-bridge: Claude Desktop can't be connected", "err", err)
+	}
+	bridgeConfig := ""
+	if def, err := config.DefaultPath(); err != nil || def != o.ConfigPath {
+		bridgeConfig, _ = filepath.Abs(o.ConfigPath)
+	}
+	connect := NewConnect(ConnectDeps{Current: watcher.Current, BridgePath: bridge, ConfigPath: bridgeConfig, Port: cfg.Port, Token: token, Log: log})
+	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log})
 	if err != nil {
 		return fmt.Errorf("starting the interface: %w", err)
 	}

@@ -143,3 +143,22 @@ func writeEntry(path string, b []byte) (err error) {
 	}
 	return os.Rename(f.Name(), path)
 }
+
+// reconcile makes the autostart entry match the settings file: present and
+// starting this executable when on (so a moved or updated install still
+// starts), absent when off. It reports whether it changed the entry.
+func (a autostart) reconcile(on bool) (bool, error) {
+	if a.unavailable != "" {
+		return false, nil
+	}
+	b, err := os.ReadFile(a.file)
+	switch {
+	case err == nil && on && string(b) == a.entry():
+		return false, nil
+	case err == nil, errors.Is(err, fs.ErrNotExist) && on:
+		return true, a.set(on)
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("checking start at login: %w", err)
+}

@@ -27,6 +27,12 @@ type ServerStatus struct {
 	// SignInUnavailable says why Sign in and Sign out cannot be used for
 	// this server; empty when they can.
 	SignInUnavailable string
+	// TakesToken is set for a server that signs in with an access token
+	// the person pastes (a policy exception) instead of the browser.
+	TakesToken bool
+	// NeedsSignIn is set when the server's sign-in ended (a refresh was
+	// refused) and the person must sign in again.
+	NeedsSignIn bool
 	// Locked says why the person cannot remove or change this server (it
 	// is set by the organisation's policy); empty when they can.
 	Locked string
@@ -64,42 +70,72 @@ type LoginSetting struct {
 	Unavailable string
 }
 
+// EventSet is which kinds of audit event the viewer lists.
+type EventSet int
+
+// The sets of events the viewer offers. The zero value lists every event.
+const (
+	AllEvents EventSet = iota // every event the log holds
+	Decisions                 // each call's verdict: the person's, the timeout's or the policy's
+	CallSteps                 // every step of a call: asked, decided, sent, answered
+	AppEvents                 // sign-ins, settings changes, Countersign starting and stopping
+)
+
+// EventSets lists the sets in the order the viewer offers them.
+func EventSets() []EventSet { return []EventSet{Decisions, CallSteps, AppEvents, AllEvents} }
+
+func (s EventSet) String() string {
+	switch s {
+	case AllEvents:
+		return "All events"
+	case Decisions:
+		return "Decisions"
+	case CallSteps:
+		return "Every step of each call"
+	case AppEvents:
+		return "Sign-ins, settings, start and stop"
+	}
+	return "events(" + strconv.Itoa(int(s)) + ")"
+}
+
 // AuditFilter selects audit events; zero fields match everything.
 type AuditFilter struct {
+	Events  EventSet
 	Server  string    // server id, exact
-	Tool    string    // part of the tool name, any case
-	Outcome string    // a gate.Outcome's String(), such as "approved" or "timed out"
-	From    time.Time // decided at or after
-	To      time.Time // decided before
+	Tool    string    // tool name, exact
+	Outcome string    // one of AuditInfo.Outcomes, such as "approved" or "timed out"
+	From    time.Time // written at or after
+	To      time.Time // written before
+	// Text is words that must each appear in the tool, target or reason,
+	// ignoring case; double quotes keep a phrase together.
+	Text string
 }
 
-// AuditEvent is one decided call.
+// AuditEvent is one stored audit event, in the words the viewer shows.
 type AuditEvent struct {
-	Time       time.Time `json:"time"` // when the call got its verdict
-	CallID     string    `json:"callId"`
-	Server     string    `json:"server"`
-	ServerName string    `json:"serverName"`
-	Tool       string    `json:"tool"`
-	Client     string    `json:"client"`
-	Targets    []string  `json:"targets,omitempty"`
-	Outcome    string    `json:"outcome"`
-	Reason     string    `json:"reason,omitempty"`
-	Edited     bool      `json:"edited,omitempty"` // approved with arguments the person changed
-	Waited     Duration  `json:"waitedMs"`         // from arrival to verdict
+	ID         int64     // its place in the log: later events have larger ids
+	Time       time.Time // when it was written
+	Kind       string    // what happened, in words: "Decided", "Signed in"
+	Server     string    // server id
+	ServerName string    // the server's name in the current settings, or its id
+	Tool       string
+	Client     string // the AI app
+	CallID     string
+	Target     string // repositories or projects the call touches
+	Outcome    string // how a call ended, in AuditInfo.Outcomes' words; "error" or "answered" for a result
+	Actor      string // who decided: "person", "timeout", "policy" or "Countersign"
+	Edited     bool   // approved with arguments the person changed
+	// Details is the reason, or what else the event records (the setting
+	// changed, scopes granted, secrets removed), in one line.
+	Details string
 }
 
-// Duration is a time.Duration written in JSON as whole milliseconds.
-type Duration time.Duration
-
-// MarshalJSON writes the duration in milliseconds.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return []byte(strconv.FormatInt(time.Duration(d).Milliseconds(), 10)), nil
-}
-
-// AuditPage is one page of events, newest first, and how many match.
+// AuditPage is one page of events, newest first. Pages are keyed by event
+// id, so they stay put while new events are written.
 type AuditPage struct {
 	Events []AuditEvent
-	Total  int
+	More   bool  // older events match too
+	Next   int64 // pass as before to get the next, older page; 0 when !More
 }
 
 // ExportFormat names an audit export format.
@@ -111,20 +147,31 @@ const (
 	ExportJSONL ExportFormat = "jsonl"
 )
 
-// AuditInfo describes the audit log for the viewer.
-type AuditInfo struct {
-	// Store says where events are kept, in plain words.
-	Store string
-	// Servers lists the server ids events may name, for the filter.
-	Servers []string
-	// VerifyUnavailable says why integrity cannot be checked; empty when
-	// it can.
-	VerifyUnavailable string
+// AuditServer is a server the viewer's filter offers.
+type AuditServer struct {
+	ID   string
+	Name string // the name in the current settings; the id when it has none
 }
 
-// Integrity is the result of checking the audit log.
+// AuditInfo describes the audit log for the viewer.
+type AuditInfo struct {
+	// Store says where events are kept and for how long, in plain words.
+	Store string
+	// Servers are the servers events name or the settings list, by id.
+	Servers []AuditServer
+	// Tools are tool names events name, in order.
+	Tools []string
+	// Outcomes are the words for how a call ended, for the filter.
+	Outcomes []string
+}
+
+// Integrity is the result of checking the audit log's hash chain.
 type Integrity struct {
 	OK      bool
-	Checked int    // events checked
-	Problem string // the first problem found, in plain words, when not OK
+	Checked int64 // events that verified, in order, before any problem
+	// Problem is the first problem found, as a sentence, when not OK.
+	Problem string
+	// Pruned says that older events were removed by the retention period,
+	// and where the chain now starts; empty when none were.
+	Pruned string
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/redact"
 )
@@ -35,6 +36,7 @@ type settingsDeps struct {
 	audit    *audit.Log               // may be nil: record settings_changed / sign_in / sign_out / sign_in_failed events
 	problems func(id string) string   // why a server is not connected right now ("" if it is), from the lead's server build
 	login    autostart                // start at login (autostart.go)
+	pins     *pins.Store              // tool definitions seen; may be nil in tests
 	log      *slog.Logger
 }
 
@@ -144,8 +146,10 @@ func describe(es config.EffectiveServer, as auth.Status, asErr error, problem st
 		st.SignInUnavailable = "Signing in is possible once the server can be connected."
 	case !known:
 		st.SignInUnavailable = "Signing in to this server is not available right now."
-	case as.Kind == auth.KindBearer && !st.SignedIn:
-		st.SignInUnavailable = st.Name + " takes an access token instead of a browser sign-in, and this window cannot take one yet."
+	}
+	if known && st.SignInUnavailable == "" {
+		st.TakesToken = as.Kind == auth.KindBearer
+		st.NeedsSignIn = as.State == auth.StateSignInAgain
 	}
 	switch {
 	case !es.Connect:
@@ -263,8 +267,12 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if err != nil {
 		return err
 	}
-	if why := s.status(es).SignInUnavailable; why != "" {
-		return unavailable(why)
+	st := s.status(es)
+	if st.SignInUnavailable != "" {
+		return unavailable(st.SignInUnavailable)
+	}
+	if st.TakesToken {
+		return unavailable(st.Name + " signs in with an access token: paste it with Enter token.")
 	}
 	name := es.Server.DisplayName()
 	err = s.auth.SignIn(ctx, serverID)
@@ -638,6 +646,23 @@ func (s *Settings) SetStartAtLogin(ctx context.Context, on bool) error {
 		})
 	}
 	return nil
+}
+
+// reconcileLogin makes starting at login match the settings file, at
+// start-up and whenever the file changes: the file may have been edited by
+// hand or by device management, or Countersign moved since the entry was
+// written.
+func (s *Settings) reconcileLogin() {
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	on := s.current().StartAtLogin
+	changed, err := s.login.reconcile(on)
+	switch {
+	case err != nil:
+		s.log.Warn("making start at login match the settings", "err", err)
+	case changed:
+		s.log.Info("start at login now matches the settings", "on", on)
+	}
 }
 
 // errUnchanged ends an update that would change nothing; nothing is

@@ -249,6 +249,7 @@ func TestDescribeSignIn(t *testing.T) {
 		state, unavailable string
 		signedIn           bool
 		scopes             []string
+		token, again       bool
 	}
 	tests := []struct {
 		name    string
@@ -265,20 +266,22 @@ func TestDescribeSignIn(t *testing.T) {
 		{"signed in", jira, oauth(auth.StateSignedIn, "", "read:jira-work", "offline_access"), nil, "",
 			want{state: "Signed in", signedIn: true, scopes: []string{"read:jira-work", "offline_access"}}},
 		{"refresh failed for good", jira, oauth(auth.StateSignInAgain, "the refresh token was revoked"), nil, "",
-			want{state: "Sign in again: the refresh token was revoked"}},
+			want{state: "Sign in again: the refresh token was revoked", again: true}},
 		{"not connected, so not registered for sign-in", jira, auth.Status{}, auth.ErrUnknownServer, "Jira: the endpoint is down",
 			want{state: "Not connected: Jira: the endpoint is down", unavailable: "Signing in is possible once the server can be connected."}},
 		{"a problem outranks the sign-in state", jira, oauth(auth.StateSignedIn, ""), nil, "the upstream refused",
 			want{state: "Not connected: the upstream refused", signedIn: true}},
 		{"a token not yet entered", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut, PolicyException: true}, nil, "",
-			want{state: "Not signed in", unavailable: "sonar takes an access token instead of a browser sign-in, and this window cannot take one yet."}},
+			want{state: "Not signed in", token: true}},
 		{"an entered token can be signed out of", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedIn, PolicyException: true}, nil, "",
-			want{state: "Signed in with a token (a policy exception)", signedIn: true}},
+			want{state: "Signed in with a token (a policy exception)", signedIn: true, token: true}},
+		{"a token server that can't connect takes no token", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut}, auth.ErrUnknownServer, "no organisation",
+			want{state: "Not connected: no organisation", unavailable: "Signing in is possible once the server can be connected."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := describe(tt.es, tt.as, tt.asErr, tt.problem)
-			got := want{state: st.State, unavailable: st.SignInUnavailable, signedIn: st.SignedIn, scopes: st.Scopes}
+			got := want{state: st.State, unavailable: st.SignInUnavailable, signedIn: st.SignedIn, scopes: st.Scopes, token: st.TakesToken, again: st.NeedsSignIn}
 			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(want{})); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
 			}
@@ -912,6 +915,42 @@ func TestStartAtLogin(t *testing.T) {
 			t.Errorf("SetStartAtLogin = %v", err)
 		}
 	})
+}
+
+func TestReconcileLogin(t *testing.T) {
+	env := newSettingsEnv(t, `{"version": 2, "startAtLogin": true}`, "")
+	s := env.s
+	entry := func() (string, bool) {
+		b, err := os.ReadFile(s.login.file)
+		return string(b), err == nil
+	}
+	s.reconcileLogin()
+	got, ok := entry()
+	if !ok || got != s.login.entry() {
+		t.Fatalf("on in the file, no entry: after reconcile the entry is %q (exists %v)", got, ok)
+	}
+
+	// An entry written for an install that moved is rewritten.
+	os.WriteFile(s.login.file, []byte("[Desktop Entry]\nExec=/old/place/countersign\n"), 0o600)
+	s.reconcileLogin()
+	if got, _ := entry(); got != s.login.entry() {
+		t.Errorf("a stale entry was kept:\n%s", got)
+	}
+
+	// Turned off by editing the file: the entry goes.
+	os.WriteFile(env.path, []byte(`{"version": 2}`), 0o600)
+	env.s.reload()
+	s.reconcileLogin()
+	if _, ok := entry(); ok {
+		t.Error("off in the file, yet the entry is still there")
+	}
+	s.reconcileLogin()
+	if _, ok := entry(); ok {
+		t.Error("reconciling twice brought the entry back")
+	}
+	if evs := env.events(t); len(evs) != 0 {
+		t.Errorf("reconciling was audited as the person's change: %+v", evs)
+	}
 }
 
 // FuzzAllowEntry feeds the allowlist editor's parser what a person might

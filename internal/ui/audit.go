@@ -15,51 +15,63 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/countersign/countersign/internal/app"
-	"github.com/countersign/countersign/internal/gate"
 )
 
 // auditPage is how many events the audit table shows at once.
-const auditPage = 200
+const auditPage = 100
 
 // auditColumns are the audit table's columns and their widths.
 var auditColumns = []struct {
 	name  string
 	width float32
 }{
-	{"Time", 150}, {"Server", 110}, {"Tool", 160}, {"Asked by", 130}, {"Target", 150},
-	{"Decision", 100}, {"Reason", 210}, {"Waited", 70},
+	{"Time", 150}, {"Event", 135}, {"Server", 95}, {"Tool", 140}, {"Asked by", 120},
+	{"Target", 125}, {"Outcome", 145}, {"By", 90}, {"Details", 215},
 }
 
 const (
 	anyServer  = "All servers"
-	anyOutcome = "Any decision"
+	anyTool    = "All tools"
+	anyOutcome = "Any outcome"
 	dateLayout = "2006-01-02"
 )
 
-// auditWindow is the audit viewer: a filtered, paged table of decided calls,
-// export, and an integrity check.
+// auditWindow is the audit viewer: the stored audit log as a filtered
+// table, paged by "Newer" and "Older", with export and an integrity check.
+// It shows decisions unless the person picks another set of events.
 type auditWindow struct {
 	d   *Desktop
 	win fyne.Window
 
 	content fyne.CanvasObject
-	info    app.AuditInfo
-	filter  app.AuditFilter
-	offset  int
-	page    app.AuditPage
+	servers map[string]string // server filter label → id
 
+	// The page shown: its filter, the "before" key of each page from the
+	// newest to this one (0 for the newest), and its events.
+	filter  app.AuditFilter
+	cursors []int64
+	page    app.AuditPage
+	seq     int // numbers each load, so a stale answer is dropped
+
+	exporting   context.CancelFunc // cancels the running export; nil when none
+	cancelAsked bool               // the person cancelled the running export
+	checking    bool               // an integrity check runs
+
+	events    *widget.Select
 	server    *widget.Select
-	tool      *widget.Entry
+	tool      *widget.Select
 	outcome   *widget.Select
+	text      *widget.Entry
 	from, to  *widget.Entry
 	dateCheck *widget.Label
 	search    *widget.Button
 	table     *widget.Table
 	pageLabel *widget.Label
-	prev      *widget.Button
-	next      *widget.Button
+	newer     *widget.Button
+	older     *widget.Button
 	csv       *widget.Button
 	jsonl     *widget.Button
+	cancel    *widget.Button
 	verify    *widget.Button
 	result    *widget.Label
 	store     *widget.Label
@@ -69,27 +81,30 @@ type auditWindow struct {
 }
 
 func newAuditWindow(d *Desktop) *auditWindow {
-	a := &auditWindow{d: d}
+	a := &auditWindow{d: d, cursors: []int64{0}}
 	a.save = a.saveDialog
 	a.build()
 	return a
 }
 
-func outcomeNames() []string {
-	var out []string
-	for o := gate.OutcomeApproved; o <= gate.OutcomePaused; o++ {
-		out = append(out, o.String())
-	}
-	return out
-}
-
 func (a *auditWindow) build() {
+	var sets []string
+	for _, s := range app.EventSets() {
+		sets = append(sets, s.String())
+	}
+	a.events = widget.NewSelect(sets, nil)
+	a.events.SetSelected(app.Decisions.String())
 	a.server = widget.NewSelect([]string{anyServer}, nil)
 	a.server.SetSelected(anyServer)
-	a.tool = widget.NewEntry()
-	a.tool.SetPlaceHolder("Tool name contains…")
-	a.outcome = widget.NewSelect(append([]string{anyOutcome}, outcomeNames()...), nil)
+	a.tool = widget.NewSelect([]string{anyTool}, nil)
+	a.tool.SetSelected(anyTool)
+	a.outcome = widget.NewSelect([]string{anyOutcome}, nil)
 	a.outcome.SetSelected(anyOutcome)
+	for _, s := range []*widget.Select{a.events, a.server, a.tool, a.outcome} {
+		s.OnChanged = func(string) { a.searchIfValid() }
+	}
+	a.text = widget.NewEntry()
+	a.text.SetPlaceHolder("Words in tool, target or reason")
 	a.from = widget.NewEntry()
 	a.from.SetPlaceHolder("From YYYY-MM-DD")
 	a.to = widget.NewEntry()
@@ -97,19 +112,15 @@ func (a *auditWindow) build() {
 	a.dateCheck = wrapped("")
 	a.dateCheck.Importance = widget.DangerImportance
 	a.dateCheck.Hide()
-	a.search = widget.NewButtonWithIcon("Search", theme.SearchIcon(), func() { a.run(0) })
+	a.search = widget.NewButtonWithIcon("Search", theme.SearchIcon(), a.searchIfValid)
 	a.from.OnChanged = func(string) { a.checkDates() }
 	a.to.OnChanged = func(string) { a.checkDates() }
-	for _, e := range []*widget.Entry{a.tool, a.from, a.to} {
-		e.OnSubmitted = func(string) {
-			if !a.search.Disabled() {
-				a.run(0)
-			}
-		}
+	for _, e := range []*widget.Entry{a.text, a.from, a.to} {
+		e.OnSubmitted = func(string) { a.searchIfValid() }
 	}
 	filters := container.NewVBox(
-		container.NewGridWithColumns(3, a.server, a.tool, a.outcome),
-		container.NewBorder(nil, nil, nil, a.search, container.NewGridWithColumns(2, a.from, a.to)),
+		container.NewGridWithColumns(4, a.events, a.server, a.tool, a.outcome),
+		container.NewBorder(nil, nil, nil, a.search, container.NewGridWithColumns(3, a.text, a.from, a.to)),
 		a.dateCheck,
 	)
 
@@ -137,23 +148,27 @@ func (a *auditWindow) build() {
 	}
 
 	a.pageLabel = widget.NewLabel("")
-	a.prev = widget.NewButtonWithIcon("Newer", theme.NavigateBackIcon(), func() { a.run(max(a.offset-auditPage, 0)) })
-	a.next = widget.NewButtonWithIcon("Older", theme.NavigateNextIcon(), func() { a.run(a.offset + auditPage) })
+	a.newer = widget.NewButtonWithIcon("Newer", theme.NavigateBackIcon(), a.showNewer)
+	a.older = widget.NewButtonWithIcon("Older", theme.NavigateNextIcon(), a.showOlder)
 	a.csv = widget.NewButtonWithIcon("Export CSV…", theme.DocumentSaveIcon(), func() { a.export(app.ExportCSV) })
 	a.jsonl = widget.NewButtonWithIcon("Export JSON Lines…", theme.DocumentSaveIcon(), func() { a.export(app.ExportJSONL) })
+	a.cancel = widget.NewButtonWithIcon("Cancel export", theme.CancelIcon(), a.cancelExport)
+	a.cancel.Hide()
 	a.verify = widget.NewButtonWithIcon("Verify integrity", theme.ConfirmIcon(), a.check)
+	a.verify.Disable() // until the log is open
 	a.result = wrapped("")
 	a.store = wrapped("")
 	a.store.Importance = widget.LowImportance
 	bottom := container.NewVBox(
-		container.NewHBox(a.prev, a.next, a.pageLabel),
+		container.NewHBox(a.newer, a.older, a.pageLabel),
 		widget.NewSeparator(),
-		container.NewHBox(a.csv, a.jsonl, a.verify),
+		container.NewHBox(a.csv, a.jsonl, a.cancel, a.verify),
 		a.result,
 		a.store,
 	)
 	a.content = container.NewBorder(filters, bottom, nil, nil, a.table)
-	a.setPage(0, app.AuditPage{})
+	a.setPage(app.AuditFilter{}, []int64{0}, app.AuditPage{})
+	a.pageLabel.SetText("Opening the audit log…")
 }
 
 // auditCell is the text of one table cell.
@@ -162,38 +177,40 @@ func auditCell(e app.AuditEvent, col int) string {
 	case 0:
 		return e.Time.Local().Format("2006-01-02 15:04:05")
 	case 1:
+		return oneLine(e.Kind, 40)
+	case 2:
 		if e.ServerName != "" {
 			return oneLine(e.ServerName, 40)
 		}
 		return oneLine(e.Server, 40)
-	case 2:
-		return oneLine(e.Tool, 60)
 	case 3:
-		return oneLine(e.Client, 40)
+		return oneLine(e.Tool, 60)
 	case 4:
-		return oneLine(strings.Join(e.Targets, ", "), 80)
+		return oneLine(e.Client, 40)
 	case 5:
-		if e.Edited {
-			return oneLine(e.Outcome, 20) + " (edited)"
-		}
-		return oneLine(e.Outcome, 20)
+		return oneLine(e.Target, 80)
 	case 6:
-		return oneLine(e.Reason, 200)
+		if e.Edited {
+			return oneLine(e.Outcome, 30) + " (edited)"
+		}
+		return oneLine(e.Outcome, 30)
 	case 7:
-		return age(time.Duration(e.Waited))
+		return oneLine(e.Actor, 20)
+	case 8:
+		return oneLine(e.Details, 200)
 	}
 	return ""
 }
 
 func (a *auditWindow) window() fyne.Window {
 	if a.win == nil {
-		a.win = a.d.newWindow("Countersign: audit", fyne.NewSize(1100, 640))
+		a.win = a.d.newWindow("Countersign: audit", fyne.NewSize(1260, 700))
 		a.win.SetContent(a.content)
 	}
 	return a.win
 }
 
-// show opens the viewer on the newest events.
+// show opens the viewer and loads the newest events with the filters set.
 func (a *auditWindow) show() {
 	w := a.window()
 	w.Show()
@@ -203,28 +220,52 @@ func (a *auditWindow) show() {
 		info, err := svc.Info(ctx)
 		return func() {
 			if err != nil {
-				a.result.Importance = widget.DangerImportance
-				a.result.SetText("Could not open the audit log: " + err.Error())
+				a.pageLabel.SetText("")
+				a.fail("Could not open the audit log: " + err.Error())
 				return
 			}
 			a.setInfo(info)
-			a.run(0)
+			a.searchIfValid()
 		}
 	})
 }
 
+// setInfo fills the filter menus, keeping what is chosen.
 func (a *auditWindow) setInfo(info app.AuditInfo) {
-	a.info = info
-	a.server.Options = append([]string{anyServer}, info.Servers...)
-	a.server.Refresh()
+	a.servers = map[string]string{}
+	servers := []string{anyServer}
+	for _, s := range info.Servers {
+		label := s.ID
+		if s.Name != "" && s.Name != s.ID {
+			label = s.Name + " (" + s.ID + ")"
+		}
+		a.servers[label] = s.ID
+		servers = append(servers, label)
+	}
+	setOptions(a.server, servers)
+	setOptions(a.tool, append([]string{anyTool}, info.Tools...))
+	setOptions(a.outcome, append([]string{anyOutcome}, info.Outcomes...))
 	a.store.SetText(info.Store)
-	if info.VerifyUnavailable != "" {
-		a.verify.Disable()
-		a.result.Importance = widget.LowImportance
-		a.result.SetText(info.VerifyUnavailable)
-	} else {
+	if !a.checking {
 		a.verify.Enable()
 	}
+}
+
+// setOptions replaces a menu's options; a choice no longer offered falls
+// back to the first option, without running a search.
+func setOptions(s *widget.Select, options []string) {
+	s.Options = options
+	found := false
+	for _, o := range options {
+		found = found || o == s.Selected
+	}
+	if !found {
+		changed := s.OnChanged
+		s.OnChanged = nil
+		s.SetSelected(options[0])
+		s.OnChanged = changed
+	}
+	s.Refresh()
 }
 
 // parseDay reads a YYYY-MM-DD date in local time; empty is the zero time.
@@ -235,7 +276,7 @@ func parseDay(s string) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(dateLayout, s, time.Local)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("write dates as YYYY-MM-DD, like 2026-11-21")
+		return time.Time{}, errors.New("write dates as YYYY-MM-DD, like 2026-11-21")
 	}
 	return t, nil
 }
@@ -243,13 +284,19 @@ func parseDay(s string) (time.Time, error) {
 // filters reads the filter widgets.
 func (a *auditWindow) filters() (app.AuditFilter, error) {
 	var f app.AuditFilter
-	if s := a.server.Selected; s != anyServer {
-		f.Server = s
+	for _, s := range app.EventSets() {
+		if s.String() == a.events.Selected {
+			f.Events = s
+		}
 	}
-	f.Tool = strings.TrimSpace(a.tool.Text)
+	f.Server = a.servers[a.server.Selected]
+	if t := a.tool.Selected; t != anyTool {
+		f.Tool = t
+	}
 	if o := a.outcome.Selected; o != anyOutcome {
 		f.Outcome = o
 	}
+	f.Text = strings.TrimSpace(a.text.Text)
 	from, err := parseDay(a.from.Text)
 	if err != nil {
 		return f, err
@@ -268,61 +315,133 @@ func (a *auditWindow) filters() (app.AuditFilter, error) {
 	return f, nil
 }
 
+// checkDates says what is wrong with the dates as they are typed, and
+// holds the search until they are right.
 func (a *auditWindow) checkDates() {
-	if _, err := a.filters(); err != nil {
-		a.dateCheck.SetText(err.Error() + ".")
+	_, err := a.filters()
+	was := a.dateCheck.Visible()
+	if err != nil {
+		a.dateCheck.SetText(capitalise(err.Error()) + ".")
 		a.dateCheck.Show()
 		a.search.Disable()
-		return
+	} else {
+		a.dateCheck.Hide()
+		a.search.Enable()
 	}
-	a.dateCheck.Hide()
-	a.search.Enable()
+	if a.dateCheck.Visible() != was {
+		a.content.Refresh() // lay the filters out again, with or without the message
+	}
 }
 
-// run queries a page of events with the current filters.
-func (a *auditWindow) run(offset int) {
+// searchIfValid shows the newest events the filters select, unless the
+// dates are wrong (checkDates says why).
+func (a *auditWindow) searchIfValid() {
 	f, err := a.filters()
 	if err != nil {
+		a.checkDates()
 		return
 	}
-	a.filter = f
-	a.prev.Disable()
-	a.next.Disable()
+	a.load(f, []int64{0})
+}
+
+// showOlder shows the page after this one.
+func (a *auditWindow) showOlder() {
+	if !a.page.More {
+		return
+	}
+	a.load(a.filter, append(a.cursors[:len(a.cursors):len(a.cursors)], a.page.Next))
+}
+
+// showNewer shows the page before this one.
+func (a *auditWindow) showNewer() {
+	if len(a.cursors) < 2 {
+		return
+	}
+	a.load(a.filter, a.cursors[:len(a.cursors)-1])
+}
+
+// load queries the page cursors ends at, off the UI goroutine. Paging waits
+// until it arrives; a later load supersedes it.
+func (a *auditWindow) load(f app.AuditFilter, cursors []int64) {
+	a.seq++
+	seq := a.seq
+	a.newer.Disable()
+	a.older.Disable()
+	a.pageLabel.SetText("Loading…")
+	before := cursors[len(cursors)-1]
 	svc := a.d.o.Audit
 	a.d.background(func(ctx context.Context) func() {
-		page, err := svc.Query(ctx, f, offset, auditPage)
+		page, err := svc.Query(ctx, f, before, auditPage)
 		return func() {
-			if err != nil {
-				a.setPage(a.offset, a.page)
-				a.result.Importance = widget.DangerImportance
-				a.result.SetText("Search failed: " + err.Error())
+			if seq != a.seq {
 				return
 			}
-			a.setPage(offset, page)
+			if err != nil {
+				a.setPage(a.filter, a.cursors, a.page)
+				a.fail("Search failed: " + err.Error())
+				return
+			}
+			a.setPage(f, cursors, page)
 		}
 	})
 }
 
-func (a *auditWindow) setPage(offset int, p app.AuditPage) {
-	a.offset, a.page = offset, p
+// setPage shows a page and where it is, and enables what can be done from
+// there.
+func (a *auditWindow) setPage(f app.AuditFilter, cursors []int64, p app.AuditPage) {
+	a.filter, a.cursors, a.page = f, cursors, p
 	a.table.Refresh()
 	a.table.ScrollToTop()
-	if p.Total == 0 {
-		a.pageLabel.SetText("No events match.")
+	a.pageLabel.SetText(pagePosition(len(cursors)-1, len(p.Events), p.More))
+	if len(cursors) > 1 {
+		a.newer.Enable()
 	} else {
-		a.pageLabel.SetText(fmt.Sprintf("Showing %d–%d of %d, newest first", offset+1, offset+len(p.Events), p.Total))
+		a.newer.Disable()
 	}
-	if offset > 0 {
-		a.prev.Enable()
+	if p.More {
+		a.older.Enable()
 	} else {
-		a.prev.Disable()
+		a.older.Disable()
 	}
-	if offset+len(p.Events) < p.Total {
-		a.next.Enable()
-	} else {
-		a.next.Disable()
+	a.syncExport()
+}
+
+// pagePosition says which events a page shows, and so why Newer or Older
+// cannot be used.
+func pagePosition(index, n int, more bool) string {
+	if n == 0 {
+		if index == 0 {
+			return "No events match these filters."
+		}
+		return "No older events match."
 	}
-	if p.Total == 0 {
+	first := index*auditPage + 1
+	s := fmt.Sprintf("Events %d–%d", first, first+n-1)
+	if index == 0 {
+		s += " (the newest)"
+	}
+	if more {
+		return s + " · older events available"
+	}
+	return s + " · no older events"
+}
+
+// fail shows a failure in plain words.
+func (a *auditWindow) fail(msg string) {
+	a.result.Importance = widget.DangerImportance
+	a.result.SetText(msg)
+}
+
+// syncExport enables export when something matches and no export runs.
+func (a *auditWindow) syncExport() {
+	if a.exporting != nil {
+		a.csv.Disable()
+		a.jsonl.Disable()
+		a.cancel.Show()
+		return
+	}
+	a.cancel.Hide()
+	if len(a.page.Events) == 0 {
 		a.csv.Disable()
 		a.jsonl.Disable()
 	} else {
@@ -331,38 +450,76 @@ func (a *auditWindow) setPage(offset int, p app.AuditPage) {
 	}
 }
 
-// export writes every event matching the filters to a file the person
-// chooses.
+// export writes every event the shown filters select, oldest first, to a
+// file the person chooses.
 func (a *auditWindow) export(format app.ExportFormat) {
+	if a.exporting != nil {
+		return
+	}
 	f := a.filter
 	svc := a.d.o.Audit
-	a.save("countersign-audit."+string(format), func(w io.WriteCloser, err error) {
+	name := fmt.Sprintf("countersign-audit-%s.%s", a.d.o.Now().Format(dateLayout), format)
+	a.save(name, func(w io.WriteCloser, err error) {
 		if err != nil {
-			a.result.Importance = widget.DangerImportance
-			a.result.SetText("Export failed: " + err.Error())
+			a.fail("Export failed: the file could not be opened: " + err.Error())
 			return
 		}
 		if w == nil {
-			return // cancelled
+			return // the person cancelled
 		}
+		where := name
+		if u, ok := w.(interface{ URI() fyne.URI }); ok && u.URI() != nil {
+			where = u.URI().Path()
+		}
+		ctx, cancel := context.WithCancel(a.d.bg)
+		a.exporting, a.cancelAsked = cancel, false
+		a.syncExport()
 		a.result.Importance = widget.MediumImportance
-		a.result.SetText("Exporting…")
-		a.d.background(func(ctx context.Context) func() {
-			err := svc.Export(ctx, f, format, w)
-			if cerr := w.Close(); err == nil {
-				err = cerr
+		a.result.SetText("Exporting to " + where + "…")
+		a.d.background(func(context.Context) func() {
+			n, err := svc.Export(ctx, f, format, w)
+			if cerr := w.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("closing the file: %w", cerr)
 			}
+			cancel()
 			return func() {
-				if err != nil {
-					a.result.Importance = widget.DangerImportance
-					a.result.SetText("Export failed: " + err.Error())
-					return
+				a.exporting = nil
+				a.syncExport()
+				switch {
+				case err != nil && a.cancelAsked:
+					a.fail("Export cancelled: " + where + " is incomplete.")
+				case err != nil:
+					a.fail("Export failed: " + err.Error() + ". " + where + " is incomplete.")
+				default:
+					a.result.Importance = widget.SuccessImportance
+					a.result.SetText(fmt.Sprintf("Exported %s as %s to %s.", events(n), strings.ToUpper(string(format)), where))
 				}
-				a.result.Importance = widget.SuccessImportance
-				a.result.SetText(fmt.Sprintf("Exported %d events as %s.", a.page.Total, strings.ToUpper(string(format))))
 			}
 		})
 	})
+}
+
+// cancelExport stops the running export.
+func (a *auditWindow) cancelExport() {
+	if a.exporting != nil {
+		a.cancelAsked = true
+		a.exporting()
+	}
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// events counts events in words.
+func events(n int64) string {
+	if n == 1 {
+		return "1 event"
+	}
+	return fmt.Sprintf("%d events", n)
 }
 
 func (a *auditWindow) saveDialog(name string, done func(io.WriteCloser, error)) {
@@ -379,24 +536,24 @@ func (a *auditWindow) saveDialog(name string, done func(io.WriteCloser, error)) 
 
 // check verifies the audit log's integrity and says the result plainly.
 func (a *auditWindow) check() {
+	a.checking = true
 	a.verify.Disable()
 	a.result.Importance = widget.MediumImportance
-	a.result.SetText("Checking…")
+	a.result.SetText("Checking every event in the audit log…")
 	svc := a.d.o.Audit
 	a.d.background(func(ctx context.Context) func() {
 		res, err := svc.Verify(ctx)
 		return func() {
+			a.checking = false
 			a.verify.Enable()
 			switch {
 			case err != nil:
-				a.result.Importance = widget.DangerImportance
-				a.result.SetText("Could not check the log: " + err.Error())
+				a.fail("Could not check the log: " + err.Error())
 			case res.OK:
 				a.result.Importance = widget.SuccessImportance
-				a.result.SetText(fmt.Sprintf("Intact: %d events checked, none changed or missing.", res.Checked))
+				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s", events(res.Checked), res.Pruned)))
 			default:
-				a.result.Importance = widget.DangerImportance
-				a.result.SetText(fmt.Sprintf("Problem found after checking %d events: %s", res.Checked, res.Problem))
+				a.fail(strings.TrimSpace(fmt.Sprintf("Problem found: %s %s before it verified. %s", res.Problem, capitalise(events(res.Checked)), res.Pruned)))
 			}
 		}
 	})

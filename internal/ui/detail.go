@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -156,6 +157,9 @@ func (r *review) showDetail() {
 		for _, w := range c.Warnings {
 			objs = append(objs, warning(w))
 		}
+		if trust := r.trustButton(*c); trust != nil {
+			objs = append(objs, trust)
+		}
 	}
 
 	objs = append(objs, heading("What the tool does"))
@@ -254,4 +258,64 @@ func warning(w gate.Warning) fyne.CanvasObject {
 	d.Selectable = true
 	acc := widget.NewAccordion(widget.NewAccordionItem("Details", d))
 	return container.NewVBox(line, acc)
+}
+
+// trustButton offers to trust a tool that changed since it was first seen,
+// or that is new, once the person has read the warning: later calls to it
+// stop warning. This call is not decided by it. Nil when there is nothing
+// to trust.
+func (r *review) trustButton(c gate.Call) fyne.CanvasObject {
+	label := ""
+	for _, w := range c.Warnings {
+		switch w.Kind {
+		case gate.WarnToolChanged:
+			label = "Trust the changed definition"
+		case gate.WarnToolNew:
+			if label == "" {
+				label = "Trust this new tool"
+			}
+		}
+	}
+	if label == "" || c.Server == "" {
+		return nil
+	}
+	key := c.Server + "\x00" + c.Tool
+	trusted := func(tool string) *widget.Label {
+		l := wrapped("Trusted: later calls to " + oneLine(tool, 80) + " will not warn about this definition.")
+		l.Importance = widget.SuccessImportance
+		return l
+	}
+	if r.trusted[key] {
+		return trusted(c.Tool)
+	}
+	note := wrapped("Later calls to " + oneLine(c.Tool, 80) + " will not warn about this. This call still waits for your decision.")
+	note.Importance = widget.LowImportance
+	btn := widget.NewButtonWithIcon(label, theme.ConfirmIcon(), nil)
+	btn.OnTapped = func() {
+		btn.Disable()
+		note.Importance = widget.MediumImportance
+		note.SetText("Saving…")
+		svc := r.d.o.Settings
+		server, tool := c.Server, c.Tool
+		r.d.background(func(ctx context.Context) func() {
+			err := svc.AcceptTool(ctx, server, tool)
+			return func() {
+				if err != nil {
+					btn.Enable()
+					note.Importance = widget.DangerImportance
+					note.SetText("Not trusted: " + err.Error())
+					return
+				}
+				if r.trusted == nil {
+					r.trusted = map[string]bool{}
+				}
+				r.trusted[key] = true
+				btn.Hide()
+				done := trusted(tool)
+				note.Importance = done.Importance
+				note.SetText(done.Text)
+			}
+		})
+	}
+	return container.NewVBox(container.NewHBox(btn), note)
 }

@@ -251,6 +251,7 @@ type fakeSettings struct {
 	signedIn  map[string]bool
 	failSave  error
 	allowSets [][]string
+	servers2  serverEdits // adding, removing and tokens (addserver_test.go)
 }
 
 func newFakeSettings() *fakeSettings {

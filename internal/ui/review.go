@@ -30,6 +30,7 @@ type review struct {
 	calls    []gate.Call     // waiting, oldest first
 	checked  map[string]bool // ticked for a decision together
 	selected string          // the call shown in full; "" for none
+	trusted  map[string]bool // server+"\x00"+tool whose definition the person trusted here
 	// changedAt is when the calls a decision would act on last changed
 	// without the person choosing (a call arrived, ended or moved).
 	changedAt time.Time

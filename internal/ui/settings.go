@@ -2,12 +2,15 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -27,6 +30,8 @@ type settingsWindow struct {
 
 	servers     []app.ServerStatus
 	serverBox   *fyne.Container
+	serverList  fyne.CanvasObject // the Servers tab's list view
+	adding      *addServer        // the Servers tab's add view
 	serverPick  *widget.Select
 	allowServer string // the server whose allowlist is shown
 	allow       app.Allowlist
@@ -53,6 +58,13 @@ func newSettingsWindow(d *Desktop) *settingsWindow {
 func (s *settingsWindow) build() {
 	s.status = wrapped("")
 	s.serverBox = container.NewVBox(wrapped("Loading…"))
+	s.adding = newAddServer(s)
+	addButton := widget.NewButtonWithIcon("Add a server…", theme.ContentAddIcon(), s.adding.open)
+	connect := widget.NewButtonWithIcon("Connect your AI app…", theme.ComputerIcon(), s.d.showConnect)
+	s.serverList = container.NewBorder(
+		container.NewVBox(container.NewHBox(addButton, connect), widget.NewSeparator()), nil, nil, nil,
+		container.NewVScroll(s.serverBox))
+	s.adding.view.Hide()
 
 	s.serverPick = widget.NewSelect(nil, func(string) {
 		if s.loading {
@@ -97,7 +109,7 @@ func (s *settingsWindow) build() {
 	)
 
 	s.tabs = container.NewAppTabs(
-		container.NewTabItem("Servers", container.NewVScroll(s.serverBox)),
+		container.NewTabItem("Servers", container.NewStack(s.serverList, s.adding.view)),
 		container.NewTabItem("Allowlists", allowTab),
 		container.NewTabItem("General", general),
 	)
@@ -118,6 +130,17 @@ func (s *settingsWindow) show() {
 	w.Show()
 	w.RequestFocus()
 	s.reload()
+}
+
+// showAdding switches the Servers tab between the list and the add panel.
+func (s *settingsWindow) showAdding(on bool) {
+	if on {
+		s.serverList.Hide()
+		s.adding.view.Show()
+		return
+	}
+	s.adding.view.Hide()
+	s.serverList.Show()
 }
 
 func (s *settingsWindow) setStatus(text string, imp widget.Importance) {
@@ -155,25 +178,17 @@ func (s *settingsWindow) reload() {
 
 // setServers lays out the server list and fills the allowlist picker.
 func (s *settingsWindow) setServers(servers []app.ServerStatus) {
-	s.servers = servers
-	s.d.tray.servers = len(servers)
-	s.d.tray.update()
+	s.setServerCards(servers)
 	if len(servers) == 0 {
-		s.serverBox.Objects = []fyne.CanvasObject{wrapped("No servers are set up yet.")}
-		s.serverBox.Refresh()
 		s.serverPick.Options = nil
 		s.serverPick.Refresh()
 		s.setAllowlist("", app.Allowlist{Unavailable: "There are no servers to set an allowlist for."})
 		return
 	}
-	var objs []fyne.CanvasObject
 	names := make([]string, len(servers))
 	for i, srv := range servers {
 		names[i] = s.pickName(srv)
-		objs = append(objs, s.serverCard(srv), widget.NewSeparator())
 	}
-	s.serverBox.Objects = objs
-	s.serverBox.Refresh()
 	s.serverPick.Options = names
 	current := s.allowServer
 	if current == "" || s.indexOf(current) < 0 {
@@ -181,6 +196,25 @@ func (s *settingsWindow) setServers(servers []app.ServerStatus) {
 	}
 	s.serverPick.SetSelected(s.pickName(servers[s.indexOf(current)]))
 	s.loadAllowlist(current)
+}
+
+// setServerCards shows the servers' states: the cards of the Servers tab
+// and the tray. It leaves the allowlist tab alone, so it can follow a
+// sign-in that changes while the person types there.
+func (s *settingsWindow) setServerCards(servers []app.ServerStatus) {
+	s.servers = servers
+	s.d.tray.setServers(servers)
+	if len(servers) == 0 {
+		s.serverBox.Objects = []fyne.CanvasObject{wrapped("No servers are set up yet. Add one from the catalog with Add a server.")}
+		s.serverBox.Refresh()
+		return
+	}
+	var objs []fyne.CanvasObject
+	for _, srv := range servers {
+		objs = append(objs, s.serverCard(srv), widget.NewSeparator())
+	}
+	s.serverBox.Objects = objs
+	s.serverBox.Refresh()
 }
 
 func (s *settingsWindow) pickName(srv app.ServerStatus) string {
@@ -216,6 +250,12 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	}
 	id := srv.ID
 	signIn := widget.NewButton("Sign in", func() { s.sign(id, true) })
+	if srv.TakesToken {
+		signIn = widget.NewButton("Enter token…", func() { s.askToken(srv) })
+	}
+	if srv.NeedsSignIn {
+		signIn.Importance = widget.HighImportance
+	}
 	signOut := widget.NewButton("Sign out", func() { s.sign(id, false) })
 	switch {
 	case srv.SignInUnavailable != "":
@@ -226,7 +266,12 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	default:
 		signOut.Disable()
 	}
-	objs := []fyne.CanvasObject{name, where, wrapped(state), container.NewHBox(signIn, signOut)}
+	remove := widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { s.confirmRemove(srv) })
+	stateLabel := wrapped(state)
+	if srv.NeedsSignIn {
+		stateLabel.Importance = widget.WarningImportance
+	}
+	objs := []fyne.CanvasObject{name, where, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
 	if srv.SignInUnavailable != "" {
 		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(srv.SignInUnavailable)))
 	}
@@ -260,6 +305,87 @@ func (s *settingsWindow) sign(id string, in bool) {
 				s.setStatus("Signed in to "+id+".", widget.SuccessImportance)
 			} else {
 				s.setStatus("Signed out of "+id+".", widget.SuccessImportance)
+			}
+			if lerr == nil {
+				s.loading = true
+				s.setServers(servers)
+				s.loading = false
+			}
+		}
+	})
+}
+
+// askToken asks for the access token of a server that takes one instead of
+// a browser sign-in. The token goes straight to the settings service, which
+// keeps it in the keychain; the window keeps no copy.
+func (s *settingsWindow) askToken(srv app.ServerStatus) {
+	entry := widget.NewPasswordEntry()
+	entry.SetPlaceHolder("Paste the token")
+	entry.Validator = func(text string) error {
+		if strings.TrimSpace(text) == "" {
+			return errors.New("paste the token first")
+		}
+		return nil
+	}
+	note := wrapped("Your organisation prefers browser sign-in, so a pasted token is recorded as a policy exception. " +
+		"It is kept in this computer's keychain, never in a file.")
+	items := []*widget.FormItem{widget.NewFormItem("Token", entry), widget.NewFormItem("", note)}
+	d := dialog.NewForm("Access token for "+oneLine(srv.Name, 40), "Save", "Cancel", items, func(ok bool) {
+		token := entry.Text
+		entry.SetText("")
+		if ok {
+			s.saveToken(srv, token)
+		}
+	}, s.window())
+	d.Resize(fyne.NewSize(520, 240))
+	d.Show()
+}
+
+// saveToken hands a pasted token to the settings service.
+func (s *settingsWindow) saveToken(srv app.ServerStatus, token string) {
+	s.setStatus("Saving the token for "+srv.ID+"…", widget.MediumImportance)
+	svc := s.d.o.Settings
+	id := srv.ID
+	s.d.background(func(ctx context.Context) func() {
+		err := svc.SetToken(ctx, id, token)
+		servers, lerr := svc.Servers(ctx)
+		return func() {
+			if err != nil {
+				s.setStatus("Token not saved: "+err.Error(), widget.DangerImportance)
+			} else {
+				s.setStatus("Token saved for "+id+": it is in the keychain.", widget.SuccessImportance)
+			}
+			if lerr == nil {
+				s.loading = true
+				s.setServers(servers)
+				s.loading = false
+			}
+		}
+	})
+}
+
+// confirmRemove asks before a server is removed.
+func (s *settingsWindow) confirmRemove(srv app.ServerStatus) {
+	msg := "Remove " + oneLine(srv.Name, 40) + "? Your AI apps can no longer reach it through Countersign, " +
+		"and its sign-in is forgotten. Its audit history stays."
+	dialog.ShowConfirm("Remove server", msg, func(ok bool) {
+		if ok {
+			s.remove(srv.ID)
+		}
+	}, s.window())
+}
+
+func (s *settingsWindow) remove(id string) {
+	s.setStatus("Removing "+id+"…", widget.MediumImportance)
+	svc := s.d.o.Settings
+	s.d.background(func(ctx context.Context) func() {
+		err := svc.RemoveServer(ctx, id)
+		servers, lerr := svc.Servers(ctx)
+		return func() {
+			if err != nil {
+				s.setStatus(err.Error(), widget.DangerImportance)
+			} else {
+				s.setStatus("Removed "+id+".", widget.SuccessImportance)
 			}
 			if lerr == nil {
 				s.loading = true

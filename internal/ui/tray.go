@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 
 	"github.com/countersign/countersign/assets"
+	"github.com/countersign/countersign/internal/app"
 )
 
 // trayRefresh is the least time between two rebuilds of the tray menu,
@@ -27,6 +28,11 @@ type tray struct {
 
 	status, pause *fyne.MenuItem
 	servers       int // -1 until known
+	// again are the servers whose sign-in ended, each with a menu item
+	// that signs in again.
+	again      []app.ServerStatus
+	againItems []*fyne.MenuItem
+	base       []*fyne.MenuItem // the menu without the sign-in items
 
 	shown       string // the status and pause labels the tray last got
 	iconWaiting bool   // the icon the tray last got
@@ -41,26 +47,51 @@ func newTray(d *Desktop) *tray {
 	t.pause = fyne.NewMenuItem("", func() { d.setPaused(!d.paused) })
 	quit := fyne.NewMenuItem("Quit", d.quit)
 	quit.IsQuit = true
-	t.menu = fyne.NewMenu("Countersign",
+	t.base = []*fyne.MenuItem{
 		t.status,
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Review…", d.showReview),
 		fyne.NewMenuItem("Settings…", d.showSettings),
+		fyne.NewMenuItem("Connect your AI app…", d.showConnect),
 		fyne.NewMenuItem("Audit…", d.showAudit),
 		fyne.NewMenuItemSeparator(),
 		t.pause,
 		fyne.NewMenuItemSeparator(),
 		quit,
-	)
+	}
+	t.menu = fyne.NewMenu("Countersign", t.base...)
 	t.labels()
 	return t
+}
+
+// setServers records the servers' states: how many there are, and which
+// need signing in again.
+func (t *tray) setServers(servers []app.ServerStatus) {
+	t.servers = len(servers)
+	t.again = t.again[:0]
+	for _, srv := range servers {
+		if srv.NeedsSignIn {
+			t.again = append(t.again, srv)
+		}
+	}
+	t.againItems = t.againItems[:0]
+	for _, srv := range t.again {
+		id := srv.ID
+		t.againItems = append(t.againItems, fyne.NewMenuItem("Sign in again to "+oneLine(srv.Name, 40)+"…", func() {
+			t.d.showSettings()
+			t.d.settings.sign(id, true)
+		}))
+	}
+	items := append([]*fyne.MenuItem{t.base[0]}, t.againItems...)
+	t.menu.Items = append(items, t.base[1:]...)
+	t.update()
 }
 
 // install puts the icon and menu in the system tray.
 func (t *tray) install(da desktop.App) {
 	t.da = da
 	t.labels()
-	t.shown = t.status.Label + "\x00" + t.pause.Label
+	t.shown = t.menuKey()
 	t.iconWaiting = t.d.review.waiting() > 0
 	da.SetSystemTrayIcon(t.icon())
 	da.SetSystemTrayMenu(t.menu)
@@ -88,6 +119,9 @@ func (t *tray) statusText() string {
 	default:
 		s += fmt.Sprintf(" · %d servers", t.servers)
 	}
+	if n := len(t.again); n > 0 {
+		s += fmt.Sprintf(" · %d to sign in again", n)
+	}
 	return s
 }
 
@@ -98,6 +132,15 @@ func (t *tray) labels() {
 	} else {
 		t.pause.Label = "Pause all calls"
 	}
+}
+
+// menuKey is what the menu shows, to tell whether it must be sent again.
+func (t *tray) menuKey() string {
+	key := t.status.Label + "\x00" + t.pause.Label
+	for _, it := range t.againItems {
+		key += "\x00" + it.Label
+	}
+	return key
 }
 
 func (t *tray) icon() fyne.Resource {
@@ -117,7 +160,7 @@ func (t *tray) update() {
 		t.iconWaiting = waiting
 		t.da.SetSystemTrayIcon(t.icon())
 	}
-	shown := t.status.Label + "\x00" + t.pause.Label
+	shown := t.menuKey()
 	if shown == t.shown {
 		return
 	}

@@ -111,7 +111,7 @@ func TestTray(t *testing.T) {
 	q := newRealQueue(t, time.Hour)
 	h, ta := newTrayHarness(t, q)
 
-	want := []string{"No calls waiting · 2 servers (disabled)", "—", "Review…", "Settings…", "Audit…", "—", "Pause all calls", "—", "Quit"}
+	want := []string{"No calls waiting · 2 servers (disabled)", "—", "Review…", "Settings…", "Connect your AI app…", "Audit…", "—", "Pause all calls", "—", "Quit"}
 	if diff := cmp.Diff(want, labels(h.d.tray.menu)); diff != "" {
 		t.Errorf("menu (-want +got)\n%s", diff)
 	}

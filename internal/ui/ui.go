@@ -59,14 +59,37 @@ type SettingsService interface {
 	SetTimeout(ctx context.Context, d time.Duration) error
 	StartAtLogin(ctx context.Context) (app.LoginSetting, error)
 	SetStartAtLogin(ctx context.Context, on bool) error
+
+	// Catalog lists the servers that can be added, with their parameters.
+	Catalog(ctx context.Context) ([]app.CatalogChoice, error)
+	// CheckServerParam says what is wrong with a value typed for a catalog
+	// server's parameter, or nil; like CheckAllowEntry it must be fast.
+	CheckServerParam(kind, name, value string) error
+	// AddServer adds a catalog server and returns its id.
+	AddServer(ctx context.Context, kind, name string, params map[string]string) (string, error)
+	// RemoveServer removes a server and forgets its sign-in.
+	RemoveServer(ctx context.Context, serverID string) error
+	// SetToken keeps a pasted access token for a server that takes one.
+	SetToken(ctx context.Context, serverID, token string) error
+	// AcceptTool trusts a tool's current definition, after the person read
+	// how it changed since first seen.
+	AcceptTool(ctx context.Context, serverID, tool string) error
+	// Changes delivers a value whenever server states change (a sign-in
+	// ends, a refresh is refused); stop ends the delivery.
+	Changes() (changes <-chan struct{}, stop func())
 }
 
 // AuditService is what the audit viewer needs from the app. Every method
 // may block and is never called on the UI goroutine.
 type AuditService interface {
+	// Info says where events are kept and what the filters offer.
 	Info(ctx context.Context) (app.AuditInfo, error)
-	Query(ctx context.Context, f app.AuditFilter, offset, limit int) (app.AuditPage, error)
-	Export(ctx context.Context, f app.AuditFilter, format app.ExportFormat, w io.Writer) error
+	// Query returns up to limit events f selects with ids below before (0
+	// for the newest), newest first; the page's Next keys the older page.
+	Query(ctx context.Context, f app.AuditFilter, before int64, limit int) (app.AuditPage, error)
+	// Export writes every event f selects to w and says how many.
+	Export(ctx context.Context, f app.AuditFilter, format app.ExportFormat, w io.Writer) (int64, error)
+	// Verify checks the stored log's hash chain.
 	Verify(ctx context.Context) (app.Integrity, error)
 }
 
@@ -75,6 +98,9 @@ type Options struct {
 	Queue    Queue
 	Settings SettingsService
 	Audit    AuditService
+	// Connect edits AI apps' configuration files ("Connect your AI app");
+	// nil means the window says it is not available.
+	Connect ConnectService
 	// Tray shows a system tray icon and menu and starts with no window;
 	// without it the review window is the main window and closing it
 	// quits. Only set it where the platform has a tray (on Linux, a
@@ -106,6 +132,7 @@ type Desktop struct {
 	review   *review
 	settings *settingsWindow
 	audit    *auditWindow
+	connect  *connectWindow
 	tray     *tray
 
 	paused bool
@@ -136,6 +163,7 @@ func New(a fyne.App, o Options) *Desktop {
 	d.review = newReview(d)
 	d.settings = newSettingsWindow(d)
 	d.audit = newAuditWindow(d)
+	d.connect = newConnectWindow(d)
 	d.tray = newTray(d)
 	return d
 }
@@ -210,9 +238,41 @@ func (d *Desktop) start() {
 		servers, err := d.o.Settings.Servers(ctx)
 		return func() {
 			if err == nil {
-				d.tray.servers = len(servers)
-				d.tray.update()
+				d.tray.setServers(servers)
 			}
+		}
+	})
+	changes, stopChanges := d.o.Settings.Changes()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer stopChanges()
+		for {
+			select {
+			case <-changes:
+				d.serversChanged()
+			case <-d.bg.Done():
+				return
+			}
+		}
+	}()
+}
+
+// serversChanged fetches the servers' states after a sign-in changed, for
+// the tray and the settings window.
+func (d *Desktop) serversChanged() {
+	d.background(func(ctx context.Context) func() {
+		servers, err := d.o.Settings.Servers(ctx)
+		if err != nil {
+			d.log.Warn("reading the servers' states", "err", err)
+			return nil
+		}
+		return func() {
+			if d.settings.win != nil && len(servers) == len(d.settings.servers) {
+				d.settings.setServerCards(servers) // the same servers, in new states
+				return
+			}
+			d.tray.setServers(servers)
 		}
 	})
 }
@@ -297,6 +357,9 @@ func (d *Desktop) setPaused(on bool) {
 func (d *Desktop) showReview()   { d.review.show() }
 func (d *Desktop) showSettings() { d.settings.show() }
 func (d *Desktop) showAudit()    { d.audit.show() }
+
+// showConnect opens "Connect your AI app".
+func (d *Desktop) showConnect() { d.connect.show() }
 
 // quit ends the app; Run returns and the core shuts down, denying every
 // call still waiting.

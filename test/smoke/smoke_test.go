@@ -62,6 +62,9 @@ func TestSmoke(t *testing.T) {
 	write(t, cfg, fmt.Sprintf(`{"port": %d, "approvalTimeout": "2m", "servers": [
   {"id": "everything", "name": "Everything", "transport": "streamable-http", "url": "http://127.0.0.1:%d/mcp"}
 ]}`, port, upstream))
+	// Cursor already reaches GitHub directly: Connect your AI app should
+	// offer to turn that off.
+	write(t, filepath.Join(s.dir, "home", ".cursor", "mcp.json"), `{"mcpServers": {"github": {"url": "https://api.githubcopilot.com/mcp/"}}}`)
 	notes := s.watchNotifications()
 
 	app := s.start("app", bin, "-config", cfg)
@@ -125,9 +128,11 @@ func TestSmoke(t *testing.T) {
 	s.screenshot("settings.png", s.waitWindow("Countersign: settings"), func(img image.Image) bool { return painted(img, 300, 200) })
 	tray.click("Audit…")
 	s.screenshot("audit.png", s.waitWindow("Countersign: audit"), func(img image.Image) bool { return painted(img, 500, 200) })
+	tray.click("Connect your AI app…")
+	s.screenshot("connect.png", s.waitWindow("Countersign: connect your AI app"), func(img image.Image) bool { return painted(img, 300, 200) })
 
 	busy, mesa := rss(t, app.Process.Pid)
-	figures = append(figures, fmt.Sprintf("RSS with all three windows open: %.1f MB, of which %.1f MB is Mesa's software renderer",
+	figures = append(figures, fmt.Sprintf("RSS with all four windows open: %.1f MB, of which %.1f MB is Mesa's software renderer",
 		float64(busy)/1024, float64(mesa)/1024))
 
 	// 5. Quit from the tray with a call waiting: it is denied, the app
@@ -563,6 +568,9 @@ func waitTCP(t *testing.T, port int) {
 
 func write(t *testing.T, path, s string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}

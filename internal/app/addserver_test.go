@@ -1,0 +1,287 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auth"
+	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
+)
+
+func choice(t *testing.T, cs []CatalogChoice, kind string) CatalogChoice {
+	t.Helper()
+	for _, c := range cs {
+		if c.Kind == kind {
+			return c
+		}
+	}
+	t.Fatalf("no catalog choice %q", kind)
+	return CatalogChoice{}
+}
+
+func field(t *testing.T, c CatalogChoice, name string) ParamField {
+	t.Helper()
+	for _, f := range c.Params {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("%s has no field %q", c.Kind, name)
+	return ParamField{}
+}
+
+func TestCatalogChoices(t *testing.T) {
+	t.Run("without a policy every supported server may be added", func(t *testing.T) {
+		env := newSettingsEnv(t, `{"version": 2}`, "")
+		cs, err := env.s.Catalog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{"github", "atlassian", "azure-devops", "sonarqube-cloud", "azure"} {
+			if c := choice(t, cs, kind); c.Unavailable != "" {
+				t.Errorf("%s: Unavailable = %q, want addable", kind, c.Unavailable)
+			}
+		}
+		if aws := choice(t, cs, "aws"); !strings.Contains(aws.Unavailable, "SigV4") {
+			t.Errorf("aws: Unavailable = %q, want the SigV4 reason", aws.Unavailable)
+		}
+		org := field(t, choice(t, cs, "azure-devops"), "organization")
+		if !org.Required || org.Kind != "text" || org.Locked != "" {
+			t.Errorf("azure-devops organization = %+v, want a required, unlocked text field", org)
+		}
+		if got := choice(t, cs, "sonarqube-cloud").SignIn; !strings.Contains(got, "policy exception") {
+			t.Errorf("sonarqube-cloud SignIn = %q, want the token marked as a policy exception", got)
+		}
+	})
+	t.Run("the policy narrows and fixes", func(t *testing.T) {
+		env := newSettingsEnv(t, `{"version": 2}`, `{"version": 1, "approvedServers": ["github", "azure-devops"],
+			"servers": {"azure-devops": {"params": {"organization": "defra"}}, "github": {"readOnly": true}}}`)
+		cs, err := env.s.Catalog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := choice(t, cs, "atlassian"); !strings.Contains(c.Unavailable, "does not approve") {
+			t.Errorf("atlassian Unavailable = %q, want the policy's refusal", c.Unavailable)
+		}
+		org := field(t, choice(t, cs, "azure-devops"), "organization")
+		if org.Locked == "" || org.Value != "defra" {
+			t.Errorf("azure-devops organization = %+v, want locked to defra", org)
+		}
+		if w := field(t, choice(t, cs, "github"), "write"); w.Locked == "" || w.Value != "false" {
+			t.Errorf("github write = %+v, want locked off", w)
+		}
+	})
+}
+
+func TestAddServer(t *testing.T) {
+	ctx := context.Background()
+	env := newSettingsEnv(t, `{"version": 2}`, `{"version": 1, "servers": {"azure-devops": {"params": {"organization": "defra"}}}}`)
+
+	id, err := env.s.AddServer(ctx, "github", "  Work GitHub ", map[string]string{"toolsets": "repos, issues", "write": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "github" {
+		t.Errorf("id = %q, want github", id)
+	}
+	if diff := cmp.Diff(map[string]any{"id": "github", "name": "Work GitHub", "kind": "github",
+		"params": map[string]any{"toolsets": "repos,issues"}, "allowWrite": true}, env.serverInFile(t, "github")); diff != "" {
+		t.Errorf("saved server (-want +got)\n%s", diff)
+	}
+	if es, ok := env.s.current().Server("github"); !ok || !es.Connect || !es.AllowWrite {
+		t.Errorf("the new server is not applied at once: %+v (found %v)", es, ok)
+	}
+
+	second, err := env.s.AddServer(ctx, "github", "", nil)
+	if err != nil || second != "github-2" {
+		t.Fatalf("second GitHub: id %q, err %v; want github-2", second, err)
+	}
+	if diff := cmp.Diff(map[string]any{"id": "github-2", "kind": "github"}, env.serverInFile(t, "github-2")); diff != "" {
+		t.Errorf("defaults are not written (-want +got)\n%s", diff)
+	}
+
+	// The policy's organisation wins and is not copied into the file.
+	if _, err := env.s.AddServer(ctx, "azure-devops", "", map[string]string{"organization": "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.serverInFile(t, "azure-devops"); got["params"] != nil {
+		t.Errorf("the policy's fixed value was written to the file: %v", got)
+	}
+	es, _ := env.s.current().Server("azure-devops")
+	if v := es.ParamValues()["organization"]; v != "defra" {
+		t.Errorf("organization = %q, want the policy's defra", v)
+	}
+
+	evs := env.events(t, audit.KindSettingsChanged)
+	if len(evs) != 3 {
+		t.Fatalf("%d settings events, want 3: %+v", len(evs), evs)
+	}
+	if evs[0].Reason != "added server Work GitHub" || detail(t, evs[0])["added"] != "github" {
+		t.Errorf("first event = %q %s", evs[0].Reason, evs[0].Detail)
+	}
+}
+
+func TestAddServerRefusals(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, policy, kind, display string
+		params                      map[string]string
+		want                        string
+		na                          bool
+	}{
+		{"not in the catalog", "", "gitlab", "", nil, `"gitlab" is not a server in Countersign's catalog`, false},
+		{"not supported yet", "", "aws", "", nil, "SigV4", true},
+		{"not approved", `{"version": 1, "approvedServers": ["github"]}`, "atlassian", "", nil, "does not approve atlassian", true},
+		{"a required value missing", "", "azure-devops", "", nil, "Organisation is required", false},
+		{"an invalid value", "", "azure-devops", "", map[string]string{"organization": "no spaces"}, `"no spaces" is not valid`, false},
+		{"a choice not offered", "", "github", "", map[string]string{"toolsets": "repos,nope"}, `item "nope" is not one of`, false},
+		{"an unknown parameter", "", "github", "", map[string]string{"colour": "red"}, `has no parameter "colour"`, false},
+		{"write on a read-only server", `{"version": 1, "servers": {"github": {"readOnly": true}}}`, "github", "", map[string]string{"write": "true"}, "read-only", true},
+		{"a name too long", "", "atlassian", strings.Repeat("x", 61), nil, "longer than 60", false},
+		{"a name with control characters", "", "atlassian", "a\x07b", nil, "can't be shown", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newSettingsEnv(t, `{"version": 2}`, tt.policy)
+			before, _ := os.ReadFile(env.path)
+			_, err := env.s.AddServer(ctx, tt.kind, tt.display, tt.params)
+			wantErr(t, err, tt.want)
+			if errors.Is(err, ErrNotAvailable) != tt.na {
+				t.Errorf("errors.Is(%v, ErrNotAvailable) = %v, want %v", err, !tt.na, tt.na)
+			}
+			if after, _ := os.ReadFile(env.path); !bytes.Equal(before, after) {
+				t.Errorf("the settings file changed:\n%s", after)
+			}
+			if evs := env.events(t); len(evs) != 0 {
+				t.Errorf("a refusal was audited: %+v", evs)
+			}
+		})
+	}
+}
+
+func TestCheckServerParam(t *testing.T) {
+	env := newSettingsEnv(t, `{"version": 2}`, "")
+	for _, tt := range []struct{ kind, name, value, want string }{
+		{"azure-devops", "organization", "defra", ""},
+		{"azure-devops", "organization", "", ""}, // empty: required-ness is checked on Add
+		{"azure-devops", "organization", "-bad", `"-bad" is not valid`},
+		{"sonarqube-cloud", "region", "mars", `"mars" is not one of eu, us`},
+		{"github", "nope", "x", `has no parameter "nope"`},
+	} {
+		err := env.s.CheckServerParam(tt.kind, tt.name, tt.value)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s %s=%q: %v, want nil", tt.kind, tt.name, tt.value, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %s=%q: %v, want %q", tt.kind, tt.name, tt.value, err, tt.want)
+		}
+	}
+}
+
+// tokenEnv is settings with a SonarQube Cloud server registered for a
+// pasted token in a real auth service, and a GitHub one for OAuth.
+func tokenEnv(t *testing.T) (*settingsEnv, *auth.Service, string) {
+	t.Helper()
+	dir := t.TempDir()
+	svc := auth.New(auth.Options{Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: filepath.Join(dir, "secrets")}), Logger: discardLog()})
+	t.Cleanup(func() { svc.Close() })
+	env := newSettingsEnv(t, `{"version": 2, "servers": [
+		{"id": "sonar", "name": "SonarQube", "kind": "sonarqube-cloud", "params": {"organization": "defra"}},
+		{"id": "github", "kind": "github"}]}`, "", withAuth(svc))
+	set := buildServers(env.s.current(), svc.Client, discardLog())
+	for id, sa := range set.auth {
+		if err := svc.Register(id, sa); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env, svc, dir
+}
+
+func TestSetToken(t *testing.T) {
+	ctx := context.Background()
+	env, svc, dir := tokenEnv(t)
+	const token = "squ_" + "0123456789abcdef0123456789abcdef01234567"
+
+	st := statusOf(t, env.s, "sonar")
+	if !st.TakesToken || st.SignInUnavailable != "" || st.SignedIn {
+		t.Fatalf("before: %+v, want a server that takes a token", st)
+	}
+	if err := env.s.SignIn(ctx, "sonar"); !errors.Is(err, ErrNotAvailable) || !strings.Contains(err.Error(), "Enter token") {
+		t.Errorf("SignIn on a token server = %v, want a pointer to Enter token", err)
+	}
+	if err := env.s.SetToken(ctx, "sonar", "has spaces in it"); err == nil {
+		t.Error("a malformed token was accepted")
+	}
+	if err := env.s.SetToken(ctx, "sonar", " "+token+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	st = statusOf(t, env.s, "sonar")
+	if !st.SignedIn || st.State != "Signed in with a token (a policy exception)" {
+		t.Errorf("after: %+v, want signed in with a token", st)
+	}
+	if as, _ := svc.Status("sonar"); !as.PolicyException {
+		t.Errorf("auth status %+v, want a policy exception", as)
+	}
+	evs := env.events(t, audit.KindSignIn)
+	if len(evs) != 1 || detail(t, evs[0])["policyException"] != true {
+		t.Fatalf("sign-in events = %+v, want one marked as a policy exception", evs)
+	}
+	if err := env.s.SetToken(ctx, "github", token); !errors.Is(err, ErrNotAvailable) {
+		t.Errorf("SetToken on an OAuth server = %v, want ErrNotAvailable", err)
+	}
+
+	// Removing the server forgets the token.
+	if err := env.s.RemoveServer(ctx, "sonar"); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := svc.Status("sonar"); err == nil && as.State == auth.StateSignedIn {
+		t.Errorf("after removal the token is still in use: %+v", as)
+	}
+	if _, ok := env.s.current().Server("sonar"); ok {
+		t.Error("the removed server is still in the effective settings")
+	}
+	removed := env.events(t, audit.KindSettingsChanged)
+	if len(removed) != 1 || removed[0].Reason != "removed server SonarQube" {
+		t.Errorf("settings events = %+v, want the removal", removed)
+	}
+	for _, root := range []string{dir, filepath.Dir(env.path), filepath.Dir(env.policyPath)} {
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(token)) {
+				t.Errorf("%s holds the token", p)
+			}
+			return nil
+		})
+	}
+	if err := env.s.RemoveServer(ctx, "sonar"); err == nil {
+		t.Error("removing a server twice succeeded")
+	}
+}
+
+func statusOf(t *testing.T, s *Settings, id string) ServerStatus {
+	t.Helper()
+	all, err := s.Servers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range all {
+		if st.ID == id {
+			return st
+		}
+	}
+	t.Fatalf("no server %q", id)
+	return ServerStatus{}
+}

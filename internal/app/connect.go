@@ -1,0 +1,465 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/catalog"
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/hosts"
+)
+
+// ErrPreviewStale is returned by [Connect.Apply] when the change it would
+// make is not the one the person previewed (the file changed in between).
+// Nothing was written; preview again.
+var ErrPreviewStale = errors.New("the file changed since the preview: preview the change again")
+
+// ConnectDeps is what the Connect service is built on.
+type ConnectDeps struct {
+	// Current returns the effective settings (config.Watcher.Current);
+	// their servers are the ones offered to AI apps.
+	Current func() *config.Effective
+	// BridgePath is the absolute path of countersign-bridge, which Claude
+	// Desktop starts for each server ([DefaultBridgePath] in the app).
+	BridgePath string
+	// ConfigPath is the settings file, for the bridge to read, when it is
+	// not the default one; empty for the default.
+	ConfigPath string
+	// Port is the loopback port the relay listens on, and Token the local
+	// client token. VS Code and Cursor entries carry both; the token is
+	// written only into those host files, never logged or shown.
+	Port  int
+	Token string
+	// Env says where AI apps keep their configuration; nil means
+	// hosts.CurrentEnv.
+	Env func() (hosts.Env, error)
+	// Matchers recognise direct connections to vendor servers; nil means
+	// [DirectMatchers].
+	Matchers []hosts.Matcher
+	Log      *slog.Logger // nil means slog.Default()
+}
+
+// Connect is "Connect your AI app": it finds Claude Desktop, VS Code and
+// Cursor, adds or removes their entries for Countersign's servers, showing
+// the exact change first, and turns off their direct connections to the
+// same vendors so calls cannot bypass review. Every method reads and
+// writes files, so none runs on the UI goroutine.
+type Connect struct {
+	d  ConnectDeps
+	ed *hosts.Editor
+	mu sync.Mutex // one load-edit-save at a time
+}
+
+// NewConnect returns the Connect service.
+func NewConnect(d ConnectDeps) *Connect {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Env == nil {
+		d.Env = hosts.CurrentEnv
+	}
+	if d.Matchers == nil {
+		d.Matchers = DirectMatchers()
+	}
+	if d.Current == nil {
+		d.Current = func() *config.Effective { return &config.Effective{} }
+	}
+	return &Connect{d: d, ed: hosts.NewEditor(d.Log)}
+}
+
+// DefaultBridgePath is countersign-bridge next to the running executable,
+// where the installers put it.
+func DefaultBridgePath() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding countersign-bridge: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	name := "countersign-bridge"
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(filepath.Dir(exe), name), nil
+}
+
+// DirectMatchers are the catalog's rules for recognising direct
+// connections to its vendor servers, one per catalog entry.
+func DirectMatchers() []hosts.Matcher {
+	var ms []hosts.Matcher
+	for _, e := range catalog.All() {
+		ms = append(ms, hosts.Matcher{Server: e.ID, Hosts: e.Direct.Hosts, Packages: e.Direct.Packages})
+	}
+	return ms
+}
+
+// ConnectOverview is everything the Connect window shows.
+type ConnectOverview struct {
+	// Servers are Countersign's servers an AI app can be connected to, in
+	// settings order, then any that AI apps still have entries for but the
+	// settings no longer name.
+	Servers []ConnectServer
+	// Hosts are the AI apps, in a fixed order.
+	Hosts []HostState
+}
+
+// ConnectServer is one Countersign server offered to AI apps.
+type ConnectServer struct {
+	ID, Name string
+	// Note qualifies it, such as why Countersign cannot connect it now;
+	// empty when there is nothing to say.
+	Note string
+	// Removed marks a server the settings no longer name: AI apps' entries
+	// for it can be removed but not added.
+	Removed bool
+}
+
+// HostState is one AI app and its configuration file.
+type HostState struct {
+	ID   string // the host, e.g. "vscode"
+	Name string // e.g. "VS Code"
+	Path string // its configuration file, existing or not
+	// State is what was found, in plain words.
+	State string
+	// Editable reports whether Countersign can change the file; Why says
+	// why not (not installed, does not parse, cannot be read).
+	Editable bool
+	Why      string
+	// Problem is the error that makes the file uneditable, naming the line
+	// and column when it does not parse.
+	Problem string
+	// AddUnavailable says why servers cannot be added to this app now
+	// (removing still works); empty when they can.
+	AddUnavailable string
+	// Via says how the app reaches Countersign.
+	Via string
+	// Connected lists the server ids the file has Countersign entries for.
+	Connected []string
+	// Direct are the file's entries that reach a vendor server without
+	// Countersign; Disabled those Countersign turned off earlier.
+	Direct   []DirectEntry
+	Disabled []DirectEntry
+}
+
+// DirectEntry is an AI app's own connection to a vendor server.
+type DirectEntry struct {
+	Name       string // the entry's name in the file
+	Server     string // the catalog id it reaches
+	ServerName string // the catalog name, e.g. "GitHub"
+	Reason     string // how it was recognised, e.g. "connects to api.githubcopilot.com"
+	DisabledAt time.Time
+}
+
+// ConnectPreview is the change connecting a set of servers would make.
+type ConnectPreview struct {
+	Host, Path string
+	// Changes says what changes, in plain words; empty when nothing does.
+	Changes []string
+	// Diff is the unified diff of the file, with the token masked.
+	Diff string
+}
+
+// ConnectResult is what a change wrote.
+type ConnectResult struct {
+	Host string
+	// Path is the file written; empty when nothing needed writing.
+	Path string
+	// Backup is the copy of the file as it was; empty for a new file.
+	Backup string
+	// Sidecar is the file keeping turned-off entries, when it changed.
+	Sidecar string
+	Changes []string
+	Diff    string
+}
+
+func (c *Connect) env() (hosts.Env, error) {
+	env, err := c.d.Env()
+	if err != nil {
+		return hosts.Env{}, fmt.Errorf("finding AI apps: %w", err)
+	}
+	return env, nil
+}
+
+// Overview finds the AI apps and what their files hold.
+func (c *Connect) Overview(ctx context.Context) (ConnectOverview, error) {
+	if err := ctx.Err(); err != nil {
+		return ConnectOverview{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env, err := c.env()
+	if err != nil {
+		return ConnectOverview{}, err
+	}
+	var out ConnectOverview
+	for _, es := range c.d.Current().Servers {
+		s := ConnectServer{ID: es.Server.ID, Name: es.Server.DisplayName()}
+		if !es.Connect {
+			s.Note = "Countersign can't connect it now: " + es.Why
+		}
+		out.Servers = append(out.Servers, s)
+	}
+	for _, det := range c.ed.Detect(env) {
+		hs := c.hostState(det)
+		for _, id := range hs.Connected {
+			if !slices.ContainsFunc(out.Servers, func(s ConnectServer) bool { return s.ID == id }) {
+				out.Servers = append(out.Servers, ConnectServer{ID: id, Name: id, Removed: true,
+					Note: "No longer in Countersign's settings: AI apps' entries for it can only be removed."})
+			}
+		}
+		out.Hosts = append(out.Hosts, hs)
+	}
+	return out, nil
+}
+
+func (c *Connect) hostState(det hosts.Detection) HostState {
+	hs := HostState{ID: string(det.Host), Name: det.Name, Path: det.Path, Via: c.via(det.Host)}
+	switch det.Status {
+	case hosts.NotInstalled:
+		hs.State = "Not installed"
+		hs.Why = det.Name + " is not installed for this user."
+	case hosts.Malformed:
+		hs.State = "Its configuration file has a mistake"
+		hs.Why = "Countersign won't change this file until it is fixed. Correct it in " + det.Name + " or a text editor, then refresh."
+		hs.Problem = det.Err.Error()
+	case hosts.Unreadable:
+		hs.State = "Its configuration file can't be read"
+		hs.Why = "Countersign can't read this file, so it won't change it."
+		hs.Problem = det.Err.Error()
+	case hosts.ConfigMissing, hosts.Found:
+		hs.Editable = true
+		hs.State = "Found"
+		if det.Status == hosts.ConfigMissing {
+			hs.State = "Installed, no MCP configuration yet: connecting creates the file"
+		}
+		cfg, err := c.ed.Load(det.Host, det.Path)
+		if err != nil {
+			// Changed between detection and now, or a bad sidecar file.
+			hs.Editable, hs.State = false, "Its configuration can't be read"
+			hs.Why, hs.Problem = "Countersign won't change this file.", err.Error()
+			return hs
+		}
+		hs.Connected = cfg.Connected()
+		for _, d := range cfg.FindDirect(c.d.Matchers) {
+			hs.Direct = append(hs.Direct, DirectEntry{Name: d.Name, Server: d.Server, ServerName: catalogName(d.Server), Reason: d.Reason})
+		}
+		for _, d := range cfg.Disabled() {
+			hs.Disabled = append(hs.Disabled, DirectEntry{Name: d.Name, DisabledAt: d.DisabledAt})
+		}
+		hs.AddUnavailable = c.addUnavailable(det.Host)
+	}
+	return hs
+}
+
+func catalogName(id string) string {
+	if e, ok := catalog.Lookup(id); ok {
+		return e.Name
+	}
+	return id
+}
+
+// stdio reports whether host h starts Countersign's bridge (Claude Desktop)
+// rather than connecting over HTTP.
+func stdio(h hosts.Host) bool { return h == hosts.ClaudeDesktop }
+
+func (c *Connect) via(h hosts.Host) string {
+	if stdio(h) {
+		return h.Name() + " starts countersign-bridge (" + c.d.BridgePath + ") for each server."
+	}
+	return h.Name() + " connects to http://127.0.0.1:" + strconv.Itoa(c.d.Port) + "/servers/<server>/mcp with Countersign's private token."
+}
+
+// addUnavailable says why entries cannot be added to host h now.
+func (c *Connect) addUnavailable(h hosts.Host) string {
+	if stdio(h) {
+		fi, err := os.Stat(c.d.BridgePath)
+		if c.d.BridgePath == "" || err != nil || !fi.Mode().IsRegular() {
+			return "countersign-bridge was not found at " + c.d.BridgePath + ", so " + h.Name() + " could not start it. Reinstall Countersign."
+		}
+		return ""
+	}
+	if c.d.Port == 0 || c.d.Token == "" {
+		return "Countersign is not listening yet, so there is no address to give " + h.Name() + "."
+	}
+	return ""
+}
+
+// load finds host id and loads its file, refusing hosts that cannot be
+// edited.
+func (c *Connect) load(id string) (*hosts.Config, hosts.Detection, error) {
+	env, err := c.env()
+	if err != nil {
+		return nil, hosts.Detection{}, err
+	}
+	for _, det := range c.ed.Detect(env) {
+		if string(det.Host) != id {
+			continue
+		}
+		switch det.Status {
+		case hosts.NotInstalled:
+			return nil, det, fmt.Errorf("%s is not installed for this user", det.Name)
+		case hosts.Malformed, hosts.Unreadable:
+			return nil, det, fmt.Errorf("%s's configuration can't be changed: %w", det.Name, det.Err)
+		}
+		cfg, err := c.ed.Load(det.Host, det.Path)
+		if err != nil {
+			return nil, det, fmt.Errorf("%s's configuration can't be changed: %w", det.Name, err)
+		}
+		return cfg, det, nil
+	}
+	return nil, hosts.Detection{}, fmt.Errorf("unknown AI app %q", id)
+}
+
+// plan applies to cfg the edit that leaves exactly servers connected.
+func (c *Connect) plan(cfg *hosts.Config, det hosts.Detection, servers []string) error {
+	var offered []string
+	for _, es := range c.d.Current().Servers {
+		offered = append(offered, es.Server.ID)
+	}
+	connected := cfg.Connected()
+	var add, remove []string
+	for _, id := range servers {
+		switch {
+		case slices.Contains(offered, id):
+			add = append(add, id) // new, or updated to the current address
+		case slices.Contains(connected, id):
+			// No longer in the settings: kept as it is, never re-added.
+		default:
+			return fmt.Errorf("there is no server %q in Countersign's settings", id)
+		}
+	}
+	for _, id := range connected {
+		if !slices.Contains(servers, id) {
+			remove = append(remove, id)
+		}
+	}
+	// Settings order, so the file's order does not depend on clicks.
+	slices.SortStableFunc(add, func(a, b string) int { return slices.Index(offered, a) - slices.Index(offered, b) })
+	if len(remove) > 0 {
+		if err := cfg.Disconnect(remove...); err != nil {
+			return fmt.Errorf("removing entries from %s: %w", det.Name, err)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if why := c.addUnavailable(det.Host); why != "" {
+		// Entries already there stay as they are; new ones cannot work.
+		if slices.ContainsFunc(add, func(id string) bool { return !slices.Contains(connected, id) }) {
+			return errors.New(why)
+		}
+		return nil
+	}
+	t := hosts.Target{BridgePath: c.d.BridgePath, ConfigPath: c.d.ConfigPath, Port: c.d.Port, Token: c.d.Token}
+	if err := cfg.Connect(t, add...); err != nil {
+		return fmt.Errorf("adding entries to %s: %w", det.Name, err)
+	}
+	return nil
+}
+
+// Preview shows the change that would leave exactly servers connected in
+// the AI app host: entries are added, updated (a new port or bridge path)
+// or removed. Nothing is written.
+func (c *Connect) Preview(ctx context.Context, host string, servers []string) (ConnectPreview, error) {
+	if err := ctx.Err(); err != nil {
+		return ConnectPreview{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg, det, err := c.load(host)
+	if err != nil {
+		return ConnectPreview{}, err
+	}
+	if err := c.plan(cfg, det, servers); err != nil {
+		return ConnectPreview{}, err
+	}
+	return ConnectPreview{Host: host, Path: det.Path, Changes: cfg.Changes(), Diff: cfg.Diff()}, nil
+}
+
+// Apply makes the change Preview showed: a backup of the file first, then
+// the new file written atomically. previewed is the diff the person saw;
+// if the change is no longer that one, nothing is written and the error is
+// ErrPreviewStale. Applying twice changes nothing the second time.
+func (c *Connect) Apply(ctx context.Context, host string, servers []string, previewed string) (ConnectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ConnectResult{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg, det, err := c.load(host)
+	if err != nil {
+		return ConnectResult{}, err
+	}
+	if err := c.plan(cfg, det, servers); err != nil {
+		return ConnectResult{}, err
+	}
+	switch diff := cfg.Diff(); {
+	case diff == "":
+		// Already as the person wants it (applied twice): nothing to write.
+		return ConnectResult{Host: host}, nil
+	case diff != previewed:
+		return ConnectResult{}, ErrPreviewStale
+	}
+	return c.save(cfg, host)
+}
+
+func (c *Connect) save(cfg *hosts.Config, host string) (ConnectResult, error) {
+	saved, err := cfg.Save()
+	if err != nil {
+		return ConnectResult{}, fmt.Errorf("saving %s's configuration: %w", cfg.Host().Name(), err)
+	}
+	return ConnectResult{Host: host, Path: saved.Path, Backup: saved.Backup, Sidecar: saved.Sidecar, Changes: saved.Changes, Diff: saved.Diff}, nil
+}
+
+// Disable turns off the AI app's direct connections named, so its calls to
+// those vendors can only go through Countersign. Each entry is removed from
+// the file and kept verbatim next to it, to be turned on again by Enable.
+// Only entries Overview listed as direct can be turned off.
+func (c *Connect) Disable(ctx context.Context, host string, names []string) (ConnectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ConnectResult{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg, _, err := c.load(host)
+	if err != nil {
+		return ConnectResult{}, err
+	}
+	direct := cfg.FindDirect(c.d.Matchers)
+	for _, n := range names {
+		if !slices.ContainsFunc(direct, func(d hosts.Direct) bool { return d.Name == n }) {
+			return ConnectResult{}, fmt.Errorf("%q is not a direct connection to an approved vendor server in %s", n, cfg.Path())
+		}
+	}
+	if err := cfg.Disable(names...); err != nil {
+		return ConnectResult{}, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+	}
+	return c.save(cfg, host)
+}
+
+// Enable puts entries Disable turned off back where they were.
+func (c *Connect) Enable(ctx context.Context, host string, names []string) (ConnectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ConnectResult{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg, _, err := c.load(host)
+	if err != nil {
+		return ConnectResult{}, err
+	}
+	if err := cfg.Enable(names...); err != nil {
+		return ConnectResult{}, fmt.Errorf("turning entries back on in %s: %w", cfg.Path(), err)
+	}
+	return c.save(cfg, host)
+}

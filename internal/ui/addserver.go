@@ -1,0 +1,270 @@
+package ui
+
+import (
+	"context"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/countersign/countersign/internal/app"
+)
+
+// addServer is the settings window's panel for adding a server from the
+// catalog: first the list of servers Countersign knows, then a form for the
+// chosen one's parameters, each checked as it is typed.
+type addServer struct {
+	s    *settingsWindow
+	view *fyne.Container // what the Servers tab shows while adding
+
+	choices []app.CatalogChoice
+	chosen  app.CatalogChoice
+	name    *widget.Entry
+	values  map[string]func() string // parameter name → its value as entered
+	errs    map[string]string        // parameter name → what is wrong with it
+	checks  map[string]*widget.Label
+	add     *widget.Button
+	why     *widget.Label // why Add is disabled
+}
+
+func newAddServer(s *settingsWindow) *addServer {
+	return &addServer{s: s, view: container.NewStack()}
+}
+
+// open loads the catalog and shows the list of servers to choose from.
+func (a *addServer) open() {
+	a.view.Objects = []fyne.CanvasObject{wrapped("Loading the catalog…")}
+	a.view.Refresh()
+	a.s.showAdding(true)
+	svc := a.s.d.o.Settings
+	a.s.d.background(func(ctx context.Context) func() {
+		cs, err := svc.Catalog(ctx)
+		return func() {
+			if err != nil {
+				a.s.showAdding(false)
+				a.s.setStatus("Could not load the catalog: "+err.Error(), widget.DangerImportance)
+				return
+			}
+			a.choices = cs
+			a.showChoices()
+		}
+	})
+}
+
+func (a *addServer) close() { a.s.showAdding(false) }
+
+// showChoices lists the catalog: each server with what it is, how it signs
+// in, and Choose, or why it cannot be added.
+func (a *addServer) showChoices() {
+	objs := []fyne.CanvasObject{
+		heading("Add a server"),
+		wrapped("Choose the service your AI app should reach through Countersign. Every call it makes still waits for your review."),
+		widget.NewSeparator(),
+	}
+	for _, c := range a.choices {
+		c := c
+		pick := widget.NewButton("Choose", func() { a.showForm(c) })
+		card := []fyne.CanvasObject{
+			container.NewBorder(nil, nil, nil, pick, heading(oneLine(c.Name, 60))),
+			wrapped(oneLine(c.Description, 300)),
+		}
+		if c.SignIn != "" {
+			card = append(card, lowText("Sign-in: "+oneLine(c.SignIn, 120)))
+		}
+		if c.Unavailable != "" {
+			pick.Disable()
+			card = append(card, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(oneLine(c.Unavailable, 300))))
+		}
+		objs = append(objs, container.NewVBox(card...), widget.NewSeparator())
+	}
+	back := widget.NewButtonWithIcon("Back to servers", theme.NavigateBackIcon(), a.close)
+	a.view.Objects = []fyne.CanvasObject{container.NewBorder(nil, container.NewHBox(back), nil, nil,
+		container.NewVScroll(container.NewVBox(objs...)))}
+	a.view.Refresh()
+}
+
+// showForm asks for the chosen server's name and parameters.
+func (a *addServer) showForm(c app.CatalogChoice) {
+	a.chosen = c
+	a.values = map[string]func() string{}
+	a.errs = map[string]string{}
+	a.checks = map[string]*widget.Label{}
+	a.name = widget.NewEntry()
+	a.name.SetPlaceHolder(c.Name)
+	a.add = widget.NewButtonWithIcon("Add server", theme.ContentAddIcon(), a.submit)
+	a.why = lowText("")
+
+	form := []fyne.CanvasObject{
+		heading("Add " + oneLine(c.Name, 60)),
+		wrapped(oneLine(c.Description, 300)),
+		widget.NewSeparator(),
+		widget.NewLabel("Name shown in Countersign (optional)"),
+		a.name,
+	}
+	for _, p := range c.Params {
+		form = append(form, a.field(p)...)
+	}
+	back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), a.showChoices)
+	bottom := container.NewVBox(widget.NewSeparator(), a.why, container.NewHBox(back, a.add))
+	a.view.Objects = []fyne.CanvasObject{container.NewBorder(nil, bottom, nil, nil,
+		container.NewVScroll(container.NewVBox(form...)))}
+	a.view.Refresh()
+	a.refreshAdd()
+}
+
+// field lays out one parameter: its label, the control that fits its
+// kind, its help and, for typed values, the live check.
+func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
+	label := p.Label
+	if p.Required {
+		label += " (required)"
+	}
+	out := []fyne.CanvasObject{widget.NewLabel(label)}
+	name := p.Name
+	if p.Locked != "" {
+		value := p.Value
+		a.values[name] = func() string { return value }
+		shown := value
+		if p.Kind == "bool" {
+			shown = onOff(value == "true")
+		}
+		lock := widget.NewLabel(oneLine(shown, 200))
+		why := lowText("Locked: " + oneLine(p.Locked, 200))
+		return append(out, lock, why)
+	}
+	switch p.Kind {
+	case "choice":
+		sel := widget.NewSelect(p.Choices, nil)
+		sel.SetSelected(p.Default)
+		a.values[name] = func() string { return sel.Selected }
+		out = append(out, sel)
+	case "bool":
+		chk := widget.NewCheck("On", nil)
+		chk.SetChecked(p.Default == "true")
+		a.values[name] = func() string {
+			if chk.Checked {
+				return "true"
+			}
+			return "false"
+		}
+		out = append(out, chk)
+	default: // "text" and "list"
+		e := widget.NewEntry()
+		e.SetText(p.Default)
+		switch {
+		case p.Kind == "list" && len(p.Choices) > 0:
+			e.SetPlaceHolder("Comma-separated, from: " + strings.Join(p.Choices, ", "))
+		case p.Kind == "list":
+			e.SetPlaceHolder("Comma-separated")
+		case p.Hint != "":
+			e.SetPlaceHolder(p.Hint)
+		}
+		check := lowText("")
+		a.checks[name] = check
+		a.values[name] = func() string { return e.Text }
+		e.OnChanged = func(text string) { a.check(p, text) }
+		out = append(out, e, check)
+		a.check(p, e.Text)
+	}
+	if p.Help != "" {
+		out = append(out, lowText(oneLine(p.Help, 300)))
+	}
+	return out
+}
+
+// check validates a typed value at once, with the catalog's own rules.
+func (a *addServer) check(p app.ParamField, text string) {
+	label := a.checks[p.Name]
+	delete(a.errs, p.Name)
+	switch err := a.s.d.o.Settings.CheckServerParam(a.chosen.Kind, p.Name, text); {
+	case err != nil:
+		a.errs[p.Name] = err.Error()
+		label.Importance = widget.DangerImportance
+		label.SetText(err.Error())
+	case strings.TrimSpace(text) == "" && p.Required:
+		a.errs[p.Name] = p.Label + " is required"
+		label.Importance = widget.LowImportance
+		label.SetText("Required.")
+	default:
+		label.Importance = widget.LowImportance
+		label.SetText("")
+	}
+	if a.add != nil {
+		a.refreshAdd()
+	}
+}
+
+// refreshAdd enables Add only when every value checks out, and says what
+// is missing otherwise.
+func (a *addServer) refreshAdd() {
+	for _, p := range a.chosen.Params {
+		if why, bad := a.errs[p.Name]; bad {
+			a.add.Disable()
+			a.why.SetText("To add the server: " + lowerFirst(why) + ".")
+			return
+		}
+	}
+	a.add.Enable()
+	a.why.SetText("")
+}
+
+// submit adds the server, then goes back to the list with the result.
+func (a *addServer) submit() {
+	if a.add.Disabled() {
+		return
+	}
+	c := a.chosen
+	name := strings.TrimSpace(a.name.Text)
+	params := map[string]string{}
+	for _, p := range c.Params {
+		if p.Locked == "" {
+			params[p.Name] = a.values[p.Name]()
+		}
+	}
+	a.add.Disable()
+	a.why.SetText("Adding " + c.Name + "…")
+	svc := a.s.d.o.Settings
+	a.s.d.background(func(ctx context.Context) func() {
+		id, err := svc.AddServer(ctx, c.Kind, name, params)
+		return func() {
+			if err != nil {
+				a.why.Importance = widget.DangerImportance
+				a.why.SetText("Not added: " + err.Error())
+				a.add.Enable()
+				return
+			}
+			a.why.Importance = widget.LowImportance
+			a.close()
+			shown := name
+			if shown == "" {
+				shown = c.Name
+			}
+			a.s.setStatus("Added "+shown+" as "+id+". Sign in, then add what it may touch under Allowlists.", widget.SuccessImportance)
+			a.s.allowServer = id
+			a.s.reload()
+		}
+	})
+}
+
+// lowText is a wrapped label in the quiet colour, for help and hints.
+func lowText(s string) *widget.Label {
+	l := wrapped(s)
+	l.Importance = widget.LowImportance
+	return l
+}
+
+func onOff(on bool) string {
+	if on {
+		return "On"
+	}
+	return "Off"
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}

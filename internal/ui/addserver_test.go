@@ -1,0 +1,310 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/gate"
+)
+
+// serverEdits is the fake settings service's memory of servers added and
+// removed and tokens entered.
+type serverEdits struct {
+	added    []addedServer
+	removed  []string
+	tokens   map[string]string
+	changes  chan struct{}
+	accepted []string // server/tool
+}
+
+type addedServer struct {
+	kind, name string
+	params     map[string]string
+}
+
+var testCatalog = []app.CatalogChoice{
+	{Kind: "github", Name: "GitHub", Description: "GitHub's remote MCP server.", SignIn: "Sign in with your browser",
+		Params: []app.ParamField{
+			{Name: "toolsets", Label: "Toolsets", Kind: "list", Choices: []string{"repos", "issues"}, Help: "Empty means GitHub's default set."},
+			{Name: "write", Label: "Allow write tools", Kind: "bool", Default: "false"},
+		}},
+	{Kind: "azure-devops", Name: "Azure DevOps", Description: "Azure DevOps remote MCP server.", SignIn: "Sign in with your browser",
+		Params: []app.ParamField{
+			{Name: "organization", Label: "Organisation", Kind: "text", Required: true, Hint: "letters, digits and dashes"},
+			{Name: "region", Label: "Region", Kind: "choice", Choices: []string{"eu", "us"}, Default: "eu", Locked: "Set by your organisation's policy.", Value: "eu"},
+		}},
+	{Kind: "aws", Name: "AWS", Description: "AWS MCP Server.", Unavailable: "AWS signs every request with SigV4, which Countersign does not support yet."},
+}
+
+func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
+	return testCatalog, nil
+}
+
+func (f *fakeSettings) CheckServerParam(kind, name, value string) error {
+	if name == "organization" && strings.ContainsAny(value, " /") {
+		return fmt.Errorf("%q is not valid: letters, digits and dashes", value)
+	}
+	return nil
+}
+
+func (f *fakeSettings) AddServer(_ context.Context, kind, name string, params map[string]string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if kind == "azure-devops" && params["organization"] == "taken" {
+		return "", errors.New("the organisation taken is not reachable")
+	}
+	f.servers2.added = append(f.servers2.added, addedServer{kind, name, params})
+	shown := name
+	if shown == "" {
+		shown = kind
+	}
+	f.servers = append(f.servers, app.ServerStatus{ID: kind, Name: shown, Transport: "streamable-http", State: "Not signed in"})
+	return kind, nil
+}
+
+func (f *fakeSettings) RemoveServer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers2.removed = append(f.servers2.removed, id)
+	for i, s := range f.servers {
+		if s.ID == id {
+			f.servers = append(f.servers[:i:i], f.servers[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("there is no server %q", id)
+}
+
+func (f *fakeSettings) SetToken(_ context.Context, id, token string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.servers2.tokens == nil {
+		f.servers2.tokens = map[string]string{}
+	}
+	f.servers2.tokens[id] = token
+	f.signedIn[id] = true
+	return nil
+}
+
+func (f *fakeSettings) Changes() (<-chan struct{}, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.servers2.changes == nil {
+		f.servers2.changes = make(chan struct{}, 1)
+	}
+	return f.servers2.changes, func() {}
+}
+
+// entries finds the entries inside o, in layout order.
+func entries(o fyne.CanvasObject) []*widget.Entry {
+	var out []*widget.Entry
+	for _, x := range test.LaidOutObjects(o) {
+		if e, ok := x.(*widget.Entry); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestAddServerFromCatalog(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	test.Tap(buttons(s.serverList, "Add a server…")[0])
+	h.waitFor("the catalog", func() bool { return len(s.adding.choices) == 3 })
+	if s.serverList.Visible() || !s.adding.view.Visible() {
+		t.Fatal("the add panel does not replace the server list")
+	}
+	assertMarkup(t, "settings_add_catalog.xml", s.window().Canvas())
+
+	choose := buttons(s.adding.view, "Choose")
+	if len(choose) != 3 || choose[0].Disabled() || !choose[2].Disabled() {
+		t.Fatalf("Choose buttons: want GitHub and Azure DevOps enabled, AWS disabled")
+	}
+	if !hasText(s.adding.view, "SigV4") {
+		t.Error("AWS does not say why it can't be added")
+	}
+
+	test.Tap(choose[1]) // Azure DevOps
+	add := buttons(s.adding.view, "Add server")[0]
+	if !add.Disabled() || !hasText(s.adding.view, "organisation is required") {
+		t.Error("Add is enabled, or silent, before the required organisation is given")
+	}
+	es := entries(s.adding.view) // name, organisation
+	if len(es) != 2 {
+		t.Fatalf("%d entries, want the name and the organisation", len(es))
+	}
+	test.Type(es[1], "no spaces")
+	if !add.Disabled() || !hasText(s.adding.view, `"no spaces" is not valid`) {
+		t.Error("an invalid organisation is not refused as typed")
+	}
+	es[1].SetText("defra")
+	if add.Disabled() {
+		t.Fatal("Add stays disabled with a valid organisation")
+	}
+	if !hasText(s.adding.view, "Locked: Set by your organisation's policy.") {
+		t.Error("the region fixed by the policy is not shown as locked")
+	}
+	assertMarkup(t, "settings_add_form.xml", s.window().Canvas())
+	test.Type(es[0], "DEFRA DevOps")
+	test.Tap(add)
+	h.waitFor("the server to be added", func() bool { return strings.HasPrefix(s.status.Text, "Added DEFRA DevOps") })
+	if diff := cmp.Diff([]addedServer{{"azure-devops", "DEFRA DevOps", map[string]string{"organization": "defra"}}},
+		h.settings.servers2.added, cmp.AllowUnexported(addedServer{})); diff != "" {
+		t.Errorf("AddServer calls (-want +got)\n%s", diff)
+	}
+	h.waitFor("the list to show it", func() bool { return len(s.servers) == 3 })
+	if !s.serverList.Visible() || s.adding.view.Visible() {
+		t.Error("the server list is not back after adding")
+	}
+	if s.allowServer != "azure-devops" {
+		t.Errorf("the allowlist tab shows %q, want the new server", s.allowServer)
+	}
+}
+
+func TestAddServerShowsARefusal(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	test.Tap(buttons(s.serverList, "Add a server…")[0])
+	h.waitFor("the catalog", func() bool { return len(s.adding.choices) == 3 })
+	test.Tap(buttons(s.adding.view, "Choose")[1])
+	entries(s.adding.view)[1].SetText("taken")
+	test.Tap(buttons(s.adding.view, "Add server")[0])
+	h.waitFor("the refusal", func() bool { return hasText(s.adding.view, "Not added: the organisation taken is not reachable") })
+	if !s.adding.view.Visible() {
+		t.Error("the form closed on a refusal: what was typed is lost")
+	}
+	if buttons(s.adding.view, "Add server")[0].Disabled() {
+		t.Error("Add is left disabled after a refusal")
+	}
+	test.Tap(buttons(s.adding.view, "Back")[0])
+	test.Tap(buttons(s.adding.view, "Back to servers")[0])
+	if !s.serverList.Visible() {
+		t.Error("Back to servers does not go back")
+	}
+}
+
+func TestRemoveServer(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	test.Tap(buttons(s.serverBox, "Remove")[1]) // Local files
+	overlay := s.window().Canvas().Overlays().Top()
+	if overlay == nil || !hasText(overlay, "Remove Local files?") {
+		t.Fatal("no confirmation before removing")
+	}
+	test.Tap(buttons(overlay, "Yes")[0])
+	h.waitFor("the removal", func() bool { return s.status.Text == "Removed local." })
+	if diff := cmp.Diff([]string{"local"}, h.settings.servers2.removed); diff != "" {
+		t.Errorf("RemoveServer calls (-want +got)\n%s", diff)
+	}
+	if len(s.servers) != 1 {
+		t.Errorf("%d servers shown, want 1", len(s.servers))
+	}
+}
+
+func TestEnterToken(t *testing.T) {
+	h := newHarness(t, newFixedQueue(t))
+	h.settings.servers = append(h.settings.servers, app.ServerStatus{ID: "sonar", Name: "SonarQube", Transport: "streamable-http",
+		State: "Not signed in", TakesToken: true})
+	s := h.d.settings
+	s.show()
+	h.waitFor("the settings to load", func() bool { return len(s.servers) == 3 })
+	enter := buttons(s.serverBox, "Enter token…")
+	if len(enter) != 1 || enter[0].Disabled() {
+		t.Fatal("no enabled Enter token button for the server that takes one")
+	}
+	test.Tap(enter[0])
+	overlay := s.window().Canvas().Overlays().Top()
+	if overlay == nil || !hasText(overlay, "policy exception") {
+		t.Fatal("the token dialog does not say a token is a policy exception")
+	}
+	assertMarkup(t, "settings_token.xml", s.window().Canvas())
+	const token = "squ_0123456789abcdef"
+	es := entries(overlay)
+	if len(es) != 1 || !es[0].Password {
+		t.Fatal("the token is not typed into a password entry")
+	}
+	test.Type(es[0], token)
+	test.Tap(buttons(overlay, "Save")[0])
+	h.waitFor("the token to be saved", func() bool { return strings.HasPrefix(s.status.Text, "Token saved for sonar") })
+	if got := h.settings.servers2.tokens["sonar"]; got != token {
+		t.Errorf("SetToken got %q, want %q", got, token)
+	}
+	if es[0].Text != "" {
+		t.Error("the dialog's entry still holds the token")
+	}
+}
+
+func TestSignInAgainInTray(t *testing.T) {
+	h := openSettings(t)
+	h.settings.mu.Lock()
+	h.settings.servers[0].NeedsSignIn = true
+	h.settings.servers[0].State = "Sign in again: the refresh token was revoked"
+	h.settings.mu.Unlock()
+	h.settings.mu.Lock()
+	changes := h.settings.servers2.changes
+	h.settings.mu.Unlock()
+	changes <- struct{}{}
+	tr := h.d.tray
+	h.waitFor("the tray to offer signing in again", func() bool { return len(tr.againItems) == 1 })
+	if got := tr.menu.Items[1].Label; got != "Sign in again to GitHub…" {
+		t.Errorf("menu item 1 = %q, want the sign-in item under the status line", got)
+	}
+	if !strings.Contains(tr.status.Label, "1 to sign in again") {
+		t.Errorf("status line %q does not count it", tr.status.Label)
+	}
+	if !hasText(h.d.settings.serverBox, "Sign in again: the refresh token was revoked") {
+		t.Error("the open settings window does not show the new state")
+	}
+	tr.menu.Items[1].Action()
+	h.waitFor("signing in", func() bool { return h.d.settings.status.Text == "Signed in to github." })
+}
+
+func (f *fakeSettings) AcceptTool(_ context.Context, server, tool string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers2.accepted = append(f.servers2.accepted, server+"/"+tool)
+	return nil
+}
+
+func TestTrustAChangedTool(t *testing.T) {
+	c := createIssue("1", T0.Add(-12*time.Second))
+	c.Warnings = append(c.Warnings, gate.Warning{Kind: gate.WarnToolChanged,
+		Text: "create_issue changed since Countersign first saw it.", Detail: "- description: old\n+ description: new"})
+	q := newFixedQueue(t, c)
+	h := newHarness(t, q)
+	h.d.showReview()
+	r := h.d.review
+	trust := buttons(r.detail, "Trust the changed definition")
+	if len(trust) != 1 {
+		t.Fatal("no Trust button for a tool that changed")
+	}
+	assertMarkup(t, "review_tool_changed.xml", r.window().Canvas())
+	test.Tap(trust[0])
+	h.waitFor("the tool to be trusted", func() bool { return hasText(r.detail, "Trusted: later calls to create_issue") })
+	if diff := cmp.Diff([]string{"github/create_issue"}, h.settings.servers2.accepted); diff != "" {
+		t.Errorf("AcceptTool calls (-want +got)\n%s", diff)
+	}
+	if len(q.decided) != 0 {
+		t.Errorf("trusting the tool decided the call: %v", q.decided)
+	}
+	r.showDetail()
+	if len(buttons(r.detail, "Trust the changed definition")) != 0 || !hasText(r.detail, "Trusted:") {
+		t.Error("shown again, the call offers Trust again")
+	}
+
+	plain := newHarness(t, newFixedQueue(t, listIssues("2", T0)))
+	plain.d.showReview()
+	if n := len(buttons(plain.d.review.detail, "Trust the changed definition")) + len(buttons(plain.d.review.detail, "Trust this new tool")); n != 0 {
+		t.Error("a Trust button on a call with no tool warning")
+	}
+}
