@@ -18,12 +18,17 @@ var (
 // newUI builds the desktop interface on the app's core.
 func newUI(c app.Core) (app.UI, error) {
 	a := fyneapp.NewWithID("org.countersign.app")
-	return ui.New(a, ui.Options{
+	o := ui.Options{
 		Queue:    c.Queue,
 		Settings: c.Settings,
 		Audit:    c.Audit,
 		Connect:  c.Connect,
 		Tray:     trayAvailable(),
+		Release:  releaseMemory,
 		Logger:   c.Logger,
-	}), nil
+	}
+	if o.Tray {
+		o.TrayHost = trayHost()
+	}
+	return ui.New(a, o), nil
 }

@@ -303,19 +303,21 @@ func (s *Settings) Changes() (changes <-chan struct{}, stop func()) {
 	return s.auth.Subscribe()
 }
 
-// AcceptTool trusts a tool's current definition in place of the one first
-// seen, after the person has read the change: later calls to it no longer
-// warn that it changed or is new. The acceptance is audited.
-func (s *Settings) AcceptTool(ctx context.Context, serverID, tool string) error {
+// AcceptTool trusts the definition of a tool the person was shown (its
+// hash, from the call's warning) in place of the one first seen: later
+// calls to it no longer warn that it changed or is new. If the tool changed
+// again since, nothing is trusted (pins.ErrChangedAgain). The acceptance
+// is audited.
+func (s *Settings) AcceptTool(ctx context.Context, serverID, tool, definition string) error {
 	if s.pins == nil {
 		return unavailable("Tool definitions are not being tracked right now.")
 	}
-	if err := s.pins.Accept(serverID, tool); err != nil {
+	if err := s.pins.Accept(serverID, tool, definition); err != nil {
 		return err
 	}
 	s.record(ctx, audit.Event{Kind: audit.KindSettingsChanged, Server: serverID, Tool: tool,
 		Reason: "trusted the current definition of " + tool,
-		Detail: jsonDetail(map[string]any{"setting": "toolPin", "server": serverID, "tool": tool})})
+		Detail: jsonDetail(map[string]any{"setting": "toolPin", "server": serverID, "tool": tool, "definition": definition})})
 	s.log.Info("tool definition trusted", "server", serverID, "tool", tool)
 	return nil
 }

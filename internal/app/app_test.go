@@ -87,6 +87,9 @@ func startApp(t *testing.T, opts ...func(*Options)) *running {
 
 func launch(t *testing.T, cfgPath string, kr vault.Keyring, port int, opts ...func(*Options)) *running {
 	t.Helper()
+	// Run makes the login entry match the settings: keep it away from the
+	// real ~/.config/autostart of whoever runs the tests.
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(filepath.Dir(cfgPath), "xdg"))
 	token, _ := vault.Open(vault.Options{Keyring: kr}).LocalToken()
 	rn := &running{ui: &fakeUI{quit: make(chan struct{})}, token: token, done: make(chan error, 1), cfg: cfgPath, kr: kr,
 		url: fmt.Sprintf("http://127.0.0.1:%d/servers/up/mcp", port)}

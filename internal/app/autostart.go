@@ -146,14 +146,18 @@ func writeEntry(path string, b []byte) (err error) {
 
 // reconcile makes the autostart entry match the settings file: present and
 // starting this executable when on (so a moved or updated install still
-// starts), absent when off. It reports whether it changed the entry.
+// starts); when off, removed if it is the entry this install would write
+// (another install's or a hand-made entry is left alone). It reports
+// whether it changed the entry.
 func (a autostart) reconcile(on bool) (bool, error) {
 	if a.unavailable != "" {
 		return false, nil
 	}
 	b, err := os.ReadFile(a.file)
 	switch {
-	case err == nil && on && string(b) == a.entry():
+	case err == nil && string(b) == a.entry() && on:
+		return false, nil
+	case err == nil && !on && string(b) != a.entry():
 		return false, nil
 	case err == nil, errors.Is(err, fs.ErrNotExist) && on:
 		return true, a.set(on)

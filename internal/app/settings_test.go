@@ -937,9 +937,17 @@ func TestReconcileLogin(t *testing.T) {
 		t.Errorf("a stale entry was kept:\n%s", got)
 	}
 
-	// Turned off by editing the file: the entry goes.
+	// Turned off by editing the file: the entry goes, but only if it is
+	// this install's.
 	os.WriteFile(env.path, []byte(`{"version": 2}`), 0o600)
 	env.s.reload()
+	other := "[Desktop Entry]\nExec=/opt/other/countersign -config /elsewhere.json\n"
+	os.WriteFile(s.login.file, []byte(other), 0o600)
+	s.reconcileLogin()
+	if got, _ := entry(); got != other {
+		t.Errorf("another install's entry was changed:\n%s", got)
+	}
+	os.WriteFile(s.login.file, []byte(s.login.entry()), 0o600)
 	s.reconcileLogin()
 	if _, ok := entry(); ok {
 		t.Error("off in the file, yet the entry is still there")

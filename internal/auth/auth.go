@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -395,6 +396,15 @@ func (s *Service) Register(id string, cfg ServerAuth) error {
 	}
 	if cfg.Name == "" {
 		cfg.Name = id
+	}
+	s.mu.Lock()
+	same := s.servers[id] != nil && reflect.DeepEqual(s.servers[id].cfg, cfg)
+	s.mu.Unlock()
+	if same {
+		// Settings were saved without changing this server's sign-in: keep
+		// its state, so a refresh in flight saves its rotated token where
+		// the next request looks for it.
+		return nil
 	}
 	srv := &server{id: id, cfg: cfg, state: StateNone}
 	if cfg.Kind != KindNone {

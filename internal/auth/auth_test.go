@@ -728,6 +728,42 @@ func TestBearerTokenIsAPolicyException(t *testing.T) {
 	}
 }
 
+// Registering a server again with the same settings (settings saved for
+// another reason) keeps its live state; changed settings start afresh from
+// the vault.
+func TestRegisterAgainKeepsTheServer(t *testing.T) {
+	h := newHarness(t, nil)
+	cfg := ServerAuth{Kind: KindBearer, Name: "SonarQube Cloud", ResourceURL: "https://api.sonarcloud.io/mcp"}
+	if err := h.svc.Register("sonar", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.SetBearerToken("sonar", "squ_good"); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.mu.Lock()
+	kept := h.svc.servers["sonar"]
+	h.svc.mu.Unlock()
+	if err := h.svc.Register("sonar", cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.mu.Lock()
+	same := h.svc.servers["sonar"] == kept
+	h.svc.mu.Unlock()
+	if !same {
+		t.Error("the same settings replaced the live server")
+	}
+	cfg.ResourceURL = "https://api.sonarqube.us/mcp"
+	if err := h.svc.Register("sonar", cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.mu.Lock()
+	same = h.svc.servers["sonar"] == kept
+	h.svc.mu.Unlock()
+	if same {
+		t.Error("changed settings kept the old server")
+	}
+}
+
 func TestWithoutAutoSignInRequestsFailClearly(t *testing.T) {
 	a := newTestAS(t)
 	h := newHarness(t, func(o *Options) { o.AutoSignIn = false })

@@ -11,6 +11,11 @@ const (
 	// refreshMargin is the least time before expiry a token is renewed,
 	// unless that is more than half its life.
 	refreshMargin = time.Minute
+	// minProactiveLife is the shortest token life renewed ahead of time;
+	// shorter-lived tokens are renewed when a request needs one, so a
+	// server issuing seconds-long tokens cannot keep the refresher (and the
+	// keychain) busy.
+	minProactiveLife = 2 * time.Minute
 	// retryMin and retryMax bound the wait after a failed refresh; it
 	// doubles with each failure in a row.
 	retryMin = 10 * time.Second
@@ -19,15 +24,15 @@ const (
 
 // refreshAt is when the proactive refresher renews sess: once 80% of its
 // lifetime has passed or a minute before it expires, whichever is sooner,
-// but not in the first half of a short token's life. Zero means never (no
-// known expiry).
+// but not in the first half of a short token's life. Zero means never: no
+// known expiry, or a life under minProactiveLife (renewed on use).
 func (sess *session) refreshAt() time.Time {
 	if sess.Expiry.IsZero() {
 		return time.Time{}
 	}
 	life := sess.Expiry.Sub(sess.IssuedAt)
-	if life <= 0 {
-		return sess.Expiry
+	if life < minProactiveLife {
+		return time.Time{}
 	}
 	margin := min(max(life/5, refreshMargin), life/2)
 	return sess.Expiry.Add(-margin)

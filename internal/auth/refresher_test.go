@@ -18,8 +18,7 @@ func TestRefreshAt(t *testing.T) {
 		{"an hour-long token at 80% of its life", time.Hour, 48 * time.Minute},
 		{"a 10-minute token at 80%", 10 * time.Minute, 8 * time.Minute},
 		{"a 3-minute token a minute before expiry", 3 * time.Minute, 2 * time.Minute},
-		{"a 60-second token not before half its life", time.Minute, 30 * time.Second},
-		{"a 3-second token at half its life", 3 * time.Second, 1500 * time.Millisecond},
+		{"a 2-minute token not before half its life", 2 * time.Minute, time.Minute},
 	}
 	for _, tt := range tests {
 		s := &session{IssuedAt: t0, Expiry: t0.Add(tt.life)}
@@ -29,6 +28,11 @@ func TestRefreshAt(t *testing.T) {
 	}
 	if !(&session{IssuedAt: t0}).refreshAt().IsZero() {
 		t.Error("a token without expiry is never refreshed ahead")
+	}
+	for _, life := range []time.Duration{-time.Second, 0, 3 * time.Second, time.Minute, minProactiveLife - 1} {
+		if at := (&session{IssuedAt: t0, Expiry: t0.Add(life)}).refreshAt(); !at.IsZero() {
+			t.Errorf("a token living %v is refreshed ahead at %v; want only on use", life, at.Sub(t0))
+		}
 	}
 }
 

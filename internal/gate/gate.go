@@ -127,6 +127,10 @@ type Warning struct {
 	Kind   WarningKind
 	Text   string // one plain sentence
 	Detail string // optional longer text, such as a diff of the tool's definition
+	// Definition identifies the tool definition a tool-changed or tool-new
+	// warning is about (pins.Status.CurrentHash), so the person can trust
+	// exactly what they were shown; empty otherwise.
+	Definition string
 }
 
 // Decision is what a person decided about a call.

@@ -187,10 +187,11 @@ func (g *Guard) annotate(c *gate.Call, d policy.Decision) {
 		case st.Changed:
 			changed = append(changed, gate.Warning{Kind: gate.WarnToolChanged,
 				Text:   fmt.Sprintf("%s changed since Countersign first saw it on %s.", c.Tool, st.Pinned.FirstSeen.Format("2 January 2006")),
-				Detail: st.Diff})
+				Detail: st.Diff, Definition: st.CurrentHash})
 		case st.Pinned != nil && st.Pinned.New:
 			fresh = append(fresh, gate.Warning{Kind: gate.WarnToolNew,
-				Text: fmt.Sprintf("%s is new: the server added it on %s, after Countersign first listed its tools.", c.Tool, st.Pinned.FirstSeen.Format("2 January 2006"))})
+				Text:       fmt.Sprintf("%s is new: the server added it on %s, after Countersign first listed its tools.", c.Tool, st.Pinned.FirstSeen.Format("2 January 2006")),
+				Definition: st.CurrentHash})
 		case st.Pinned == nil:
 			fresh = append(fresh, gate.Warning{Kind: gate.WarnToolNew,
 				Text: fmt.Sprintf("Countersign has never seen %s listed by this server, so its description cannot be shown.", c.Tool)})

@@ -41,8 +41,10 @@ type Pin struct {
 type Status struct {
 	Pinned  *Pin            // nil when the tool was never listed
 	Current json.RawMessage // the definition last listed, whole; nil if not listed since start
-	Changed bool            // the current definition differs from the pin
-	Diff    string          // a line diff of pinned → current when Changed
+	// CurrentHash identifies Current, for Accept; empty when not listed.
+	CurrentHash string
+	Changed     bool   // the current definition differs from the pin
+	Diff        string // a line diff of pinned → current when Changed
 }
 
 type serverPins struct {
@@ -162,18 +164,30 @@ func (s *Store) Status(server, tool string) Status {
 		}
 	}
 	st.Current = s.current[server][tool]
-	if st.Pinned != nil && st.Current != nil {
-		if _, canon, err := canonical(st.Current); err == nil && hash(canon) != st.Pinned.Hash {
-			st.Changed = true
-			st.Diff = Diff(indent(st.Pinned.Definition), indent(canon))
-		}
+	if st.Current == nil {
+		return st
+	}
+	_, canon, err := canonical(st.Current)
+	if err != nil {
+		return st
+	}
+	st.CurrentHash = hash(canon)
+	if st.Pinned != nil && st.CurrentHash != st.Pinned.Hash {
+		st.Changed = true
+		st.Diff = Diff(indent(st.Pinned.Definition), indent(canon))
 	}
 	return st
 }
 
+// ErrChangedAgain means the definition a person was shown is no longer the
+// current one, so trusting it would trust something nobody has read.
+var ErrChangedAgain = errors.New("the tool changed again since it was shown: read the new change first")
+
 // Accept pins the tool's current definition in place of the old one: the
 // person has seen the change and trusts it. The tool is no longer new.
-func (s *Store) Accept(server, tool string) error {
+// want is the CurrentHash of the definition the person was shown; if the
+// current one differs, nothing changes and the error is ErrChangedAgain.
+func (s *Store) Accept(server, tool, want string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	raw := s.current[server][tool]
@@ -184,6 +198,9 @@ func (s *Store) Accept(server, tool string) error {
 	_, canon, err := canonical(raw)
 	if err != nil {
 		return err
+	}
+	if hash(canon) != want {
+		return ErrChangedAgain
 	}
 	sp.Tools[tool] = &Pin{Hash: hash(canon), Definition: canon, FirstSeen: s.now().UTC()}
 	return s.saveLocked()

@@ -2,6 +2,7 @@ package pins
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,8 +81,25 @@ func TestChangesAreReportedWithADiff(t *testing.T) {
 	if !s.Status("gh", "echo").Changed {
 		t.Error("a second listing of the changed tool re-pinned it")
 	}
-	// Until the person accepts it.
-	if err := s.Accept("gh", "echo"); err != nil {
+	// Until the person accepts it: the definition they were shown, only.
+	shown := s.Status("gh", "echo").CurrentHash
+	if shown == "" {
+		t.Fatal("no CurrentHash for a listed tool")
+	}
+	again := strings.Replace(poisoned, "evil.example", "worse.example", 1)
+	if _, err := s.Observe("gh", []byte(again)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Accept("gh", "echo", shown); !errors.Is(err, ErrChangedAgain) {
+		t.Fatalf("Accept of a definition no longer current = %v, want ErrChangedAgain", err)
+	}
+	if !s.Status("gh", "echo").Changed {
+		t.Fatal("a refused Accept moved the pin")
+	}
+	if _, err := s.Observe("gh", []byte(poisoned)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Accept("gh", "echo", shown); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Status("gh", "echo"); st.Changed {
@@ -128,7 +146,7 @@ func TestBadInput(t *testing.T) {
 	if s.Status("gh", "ok").Pinned == nil {
 		t.Error("valid tool next to broken ones was not pinned")
 	}
-	if err := s.Accept("gh", "missing"); err == nil {
+	if err := s.Accept("gh", "missing", ""); err == nil {
 		t.Error("Accept of an unknown tool succeeded")
 	}
 	bad := filepath.Join(dir, "bad.json")

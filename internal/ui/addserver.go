@@ -26,7 +26,11 @@ type addServer struct {
 	errs    map[string]string        // parameter name → what is wrong with it
 	checks  map[string]*widget.Label
 	add     *widget.Button
+	back    *widget.Button
 	why     *widget.Label // why Add is disabled
+	// submitting is set while AddServer runs: the form can't be sent again
+	// or left until it answers.
+	submitting bool
 }
 
 func newAddServer(s *settingsWindow) *addServer {
@@ -106,8 +110,8 @@ func (a *addServer) showForm(c app.CatalogChoice) {
 	for _, p := range c.Params {
 		form = append(form, a.field(p)...)
 	}
-	back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), a.showChoices)
-	bottom := container.NewVBox(widget.NewSeparator(), a.why, container.NewHBox(back, a.add))
+	a.back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), a.showChoices)
+	bottom := container.NewVBox(widget.NewSeparator(), a.why, container.NewHBox(a.back, a.add))
 	a.view.Objects = []fyne.CanvasObject{container.NewBorder(nil, bottom, nil, nil,
 		container.NewVScroll(container.NewVBox(form...)))}
 	a.view.Refresh()
@@ -199,6 +203,10 @@ func (a *addServer) check(p app.ParamField, text string) {
 // refreshAdd enables Add only when every value checks out, and says what
 // is missing otherwise.
 func (a *addServer) refreshAdd() {
+	if a.submitting {
+		return
+	}
+	a.why.Importance = widget.LowImportance
 	for _, p := range a.chosen.Params {
 		if why, bad := a.errs[p.Name]; bad {
 			a.add.Disable()
@@ -223,12 +231,17 @@ func (a *addServer) submit() {
 			params[p.Name] = a.values[p.Name]()
 		}
 	}
+	a.submitting = true
 	a.add.Disable()
+	a.back.Disable()
+	a.why.Importance = widget.LowImportance
 	a.why.SetText("Adding " + c.Name + "…")
 	svc := a.s.d.o.Settings
 	a.s.d.background(func(ctx context.Context) func() {
 		id, err := svc.AddServer(ctx, c.Kind, name, params)
 		return func() {
+			a.submitting = false
+			a.back.Enable()
 			if err != nil {
 				a.why.Importance = widget.DangerImportance
 				a.why.SetText("Not added: " + err.Error())

@@ -157,6 +157,11 @@ func TestAddServerFromCatalog(t *testing.T) {
 	assertMarkup(t, "settings_add_form.xml", s.window().Canvas())
 	test.Type(es[0], "DEFRA DevOps")
 	test.Tap(add)
+	test.Type(es[1], "x") // typing while it is being added
+	es[1].SetText("defra")
+	if !add.Disabled() || !buttons(s.adding.view, "Back")[0].Disabled() {
+		t.Error("Add or Back is live while the server is being added: it could be sent twice")
+	}
 	h.waitFor("the server to be added", func() bool { return strings.HasPrefix(s.status.Text, "Added DEFRA DevOps") })
 	if diff := cmp.Diff([]addedServer{{"azure-devops", "DEFRA DevOps", map[string]string{"organization": "defra"}}},
 		h.settings.servers2.added, cmp.AllowUnexported(addedServer{})); diff != "" {
@@ -269,17 +274,20 @@ func TestSignInAgainInTray(t *testing.T) {
 	h.waitFor("signing in", func() bool { return h.d.settings.status.Text == "Signed in to github." })
 }
 
-func (f *fakeSettings) AcceptTool(_ context.Context, server, tool string) error {
+func (f *fakeSettings) AcceptTool(_ context.Context, server, tool, definition string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.servers2.accepted = append(f.servers2.accepted, server+"/"+tool)
+	if definition == "changed-again" {
+		return errors.New("the tool changed again since it was shown: read the new change first")
+	}
+	f.servers2.accepted = append(f.servers2.accepted, server+"/"+tool+"@"+definition)
 	return nil
 }
 
 func TestTrustAChangedTool(t *testing.T) {
 	c := createIssue("1", T0.Add(-12*time.Second))
 	c.Warnings = append(c.Warnings, gate.Warning{Kind: gate.WarnToolChanged,
-		Text: "create_issue changed since Countersign first saw it.", Detail: "- description: old\n+ description: new"})
+		Text: "create_issue changed since Countersign first saw it.", Detail: "- description: old\n+ description: new", Definition: "h1"})
 	q := newFixedQueue(t, c)
 	h := newHarness(t, q)
 	h.d.showReview()
@@ -291,7 +299,7 @@ func TestTrustAChangedTool(t *testing.T) {
 	assertMarkup(t, "review_tool_changed.xml", r.window().Canvas())
 	test.Tap(trust[0])
 	h.waitFor("the tool to be trusted", func() bool { return hasText(r.detail, "Trusted: later calls to create_issue") })
-	if diff := cmp.Diff([]string{"github/create_issue"}, h.settings.servers2.accepted); diff != "" {
+	if diff := cmp.Diff([]string{"github/create_issue@h1"}, h.settings.servers2.accepted); diff != "" {
 		t.Errorf("AcceptTool calls (-want +got)\n%s", diff)
 	}
 	if len(q.decided) != 0 {
@@ -302,9 +310,48 @@ func TestTrustAChangedTool(t *testing.T) {
 		t.Error("shown again, the call offers Trust again")
 	}
 
+	// The same tool changed again: a new definition is not shown as trusted.
+	c2 := c
+	c2.ID = "3"
+	c2.Warnings = []gate.Warning{{Kind: gate.WarnToolChanged, Text: "create_issue changed since Countersign first saw it.", Definition: "h2"}}
+	h2 := newHarness(t, newFixedQueue(t, c2))
+	h2.d.showReview()
+	h2.d.review.trusted = r.trusted
+	h2.d.review.showDetail()
+	if len(buttons(h2.d.review.detail, "Trust the changed definition")) != 1 || hasText(h2.d.review.detail, "Trusted:") {
+		t.Error("a second, different change shows as already trusted")
+	}
+
+	// A definition that changed again before the click is refused, and the
+	// person can see why.
+	c3 := c
+	c3.ID = "4"
+	c3.Warnings = []gate.Warning{{Kind: gate.WarnToolChanged, Text: "changed", Definition: "changed-again"}}
+	h3 := newHarness(t, newFixedQueue(t, c3))
+	h3.d.showReview()
+	test.Tap(buttons(h3.d.review.detail, "Trust the changed definition")[0])
+	h3.waitFor("the refusal", func() bool { return hasText(h3.d.review.detail, "Not trusted: the tool changed again") })
+
 	plain := newHarness(t, newFixedQueue(t, listIssues("2", T0)))
 	plain.d.showReview()
 	if n := len(buttons(plain.d.review.detail, "Trust the changed definition")) + len(buttons(plain.d.review.detail, "Trust this new tool")); n != 0 {
 		t.Error("a Trust button on a call with no tool warning")
+	}
+}
+
+func TestSignInAgainWithAToken(t *testing.T) {
+	h := newHarness(t, newFixedQueue(t))
+	h.settings.servers = append(h.settings.servers, app.ServerStatus{ID: "sonar", Name: "SonarQube", Transport: "streamable-http",
+		State: "Sign in again: the token was refused", TakesToken: true, NeedsSignIn: true})
+	h.settings.mu.Lock()
+	changes := h.settings.servers2.changes
+	h.settings.mu.Unlock()
+	changes <- struct{}{}
+	tr := h.d.tray
+	h.waitFor("the tray to offer signing in again", func() bool { return len(tr.againItems) == 1 })
+	tr.againItems[0].Action()
+	overlay := h.d.settings.window().Canvas().Overlays().Top()
+	if overlay == nil || len(entries(overlay)) != 1 || !entries(overlay)[0].Password {
+		t.Fatal("signing in again to a token server does not ask for a new token")
 	}
 }

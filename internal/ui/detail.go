@@ -265,21 +265,20 @@ func warning(w gate.Warning) fyne.CanvasObject {
 // stop warning. This call is not decided by it. Nil when there is nothing
 // to trust.
 func (r *review) trustButton(c gate.Call) fyne.CanvasObject {
-	label := ""
+	label, definition := "", ""
 	for _, w := range c.Warnings {
-		switch w.Kind {
-		case gate.WarnToolChanged:
-			label = "Trust the changed definition"
-		case gate.WarnToolNew:
-			if label == "" {
-				label = "Trust this new tool"
-			}
+		switch {
+		case w.Definition == "":
+		case w.Kind == gate.WarnToolChanged:
+			label, definition = "Trust the changed definition", w.Definition
+		case w.Kind == gate.WarnToolNew && label == "":
+			label, definition = "Trust this new tool", w.Definition
 		}
 	}
 	if label == "" || c.Server == "" {
 		return nil
 	}
-	key := c.Server + "\x00" + c.Tool
+	key := c.Server + "\x00" + c.Tool + "\x00" + definition
 	trusted := func(tool string) *widget.Label {
 		l := wrapped("Trusted: later calls to " + oneLine(tool, 80) + " will not warn about this definition.")
 		l.Importance = widget.SuccessImportance
@@ -298,7 +297,7 @@ func (r *review) trustButton(c gate.Call) fyne.CanvasObject {
 		svc := r.d.o.Settings
 		server, tool := c.Server, c.Tool
 		r.d.background(func(ctx context.Context) func() {
-			err := svc.AcceptTool(ctx, server, tool)
+			err := svc.AcceptTool(ctx, server, tool, definition)
 			return func() {
 				if err != nil {
 					btn.Enable()

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/driver/desktop"
 
 	"github.com/countersign/countersign/assets"
 	"github.com/countersign/countersign/internal/app"
@@ -23,7 +22,7 @@ var (
 // tray is the system tray icon and its menu.
 type tray struct {
 	d    *Desktop
-	da   desktop.App // nil until installed
+	da   TrayHost // nil until installed
 	menu *fyne.Menu
 
 	status, pause *fyne.MenuItem
@@ -76,10 +75,13 @@ func (t *tray) setServers(servers []app.ServerStatus) {
 	}
 	t.againItems = t.againItems[:0]
 	for _, srv := range t.again {
-		id := srv.ID
 		t.againItems = append(t.againItems, fyne.NewMenuItem("Sign in again to "+oneLine(srv.Name, 40)+"…", func() {
 			t.d.showSettings()
-			t.d.settings.sign(id, true)
+			if srv.TakesToken {
+				t.d.settings.askToken(srv) // a rejected token: paste a new one
+			} else {
+				t.d.settings.sign(srv.ID, true)
+			}
 		}))
 	}
 	items := append([]*fyne.MenuItem{t.base[0]}, t.againItems...)
@@ -88,7 +90,7 @@ func (t *tray) setServers(servers []app.ServerStatus) {
 }
 
 // install puts the icon and menu in the system tray.
-func (t *tray) install(da desktop.App) {
+func (t *tray) install(da TrayHost) {
 	t.da = da
 	t.labels()
 	t.shown = t.menuKey()

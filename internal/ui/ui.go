@@ -71,9 +71,9 @@ type SettingsService interface {
 	RemoveServer(ctx context.Context, serverID string) error
 	// SetToken keeps a pasted access token for a server that takes one.
 	SetToken(ctx context.Context, serverID, token string) error
-	// AcceptTool trusts a tool's current definition, after the person read
-	// how it changed since first seen.
-	AcceptTool(ctx context.Context, serverID, tool string) error
+	// AcceptTool trusts the definition of a tool the person was shown (the
+	// warning's Definition), after reading how it changed since first seen.
+	AcceptTool(ctx context.Context, serverID, tool, definition string) error
 	// Changes delivers a value whenever server states change (a sign-in
 	// ends, a refresh is refused); stop ends the delivery.
 	Changes() (changes <-chan struct{}, stop func())
@@ -105,14 +105,31 @@ type Options struct {
 	// without it the review window is the main window and closing it
 	// quits. Only set it where the platform has a tray (on Linux, a
 	// session bus).
-	Tray   bool
-	Logger *slog.Logger // nil means slog.Default()
+	Tray bool
+	// TrayHost shows the tray icon and menu; nil means the Fyne app's own
+	// system tray. Fyne's tray keeps a hidden OpenGL window for its whole
+	// life, so on Linux the program passes one that only talks D-Bus and
+	// the graphics stack loads when the first window opens.
+	TrayHost TrayHost
+	// Release, if set, runs off the UI goroutine a few seconds after start,
+	// to hand memory that start-up used back to the OS.
+	Release func()
+	Logger  *slog.Logger // nil means slog.Default()
 
 	// Test seams; nil means the real thing.
 	Now func() time.Time // the clock
 	Do  func(func())     // runs a function on the UI goroutine (fyne.Do)
 	Go  func(func())     // runs a function off the UI goroutine (go f())
 }
+
+// TrayHost is a system tray: fyne.io/fyne/v2/driver/desktop.App is one.
+type TrayHost interface {
+	SetSystemTrayIcon(icon fyne.Resource)
+	SetSystemTrayMenu(menu *fyne.Menu)
+}
+
+// settle is how long after start Release runs.
+const settle = 5 * time.Second
 
 // guard is how long a call must have been on screen, after it appeared
 // there without the person choosing it, before a decision on it counts:
@@ -182,12 +199,12 @@ func (d *Desktop) Run(ctx context.Context) error {
 		case <-stopped:
 		}
 	}()
-	if d.o.Tray {
-		if da, ok := d.app.(desktop.App); ok {
-			d.tray.install(da)
-		} else {
-			d.showReview()
-		}
+	host := d.o.TrayHost
+	if da, ok := d.app.(desktop.App); ok && host == nil {
+		host = da
+	}
+	if d.o.Tray && host != nil {
+		d.tray.install(host)
 	} else {
 		d.showReview()
 	}
@@ -234,6 +251,10 @@ func (d *Desktop) start() {
 			}
 		}
 	}()
+	if d.o.Release != nil {
+		// Start-up garbage (settings, catalog, font scan) is gone by then.
+		time.AfterFunc(settle, d.o.Release)
+	}
 	d.background(func(ctx context.Context) func() {
 		servers, err := d.o.Settings.Servers(ctx)
 		return func() {
