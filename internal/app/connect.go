@@ -367,20 +367,30 @@ func (c *Connect) plan(cfg *hosts.Config, det hosts.Detection, servers []string)
 	return nil
 }
 
+// planned loads host's file and makes in memory the change that leaves
+// exactly servers connected. c.mu must be held.
+func (c *Connect) planned(ctx context.Context, host string, servers []string) (*hosts.Config, hosts.Detection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, hosts.Detection{}, err
+	}
+	cfg, det, err := c.load(host)
+	if err != nil {
+		return nil, hosts.Detection{}, err
+	}
+	if err := c.plan(cfg, det, servers); err != nil {
+		return nil, hosts.Detection{}, err
+	}
+	return cfg, det, nil
+}
+
 // Preview shows the change that would leave exactly servers connected in
 // the AI app host: entries are added, updated (a new port or bridge path)
 // or removed. Nothing is written.
 func (c *Connect) Preview(ctx context.Context, host string, servers []string) (ConnectPreview, error) {
-	if err := ctx.Err(); err != nil {
-		return ConnectPreview{}, err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cfg, det, err := c.load(host)
+	cfg, det, err := c.planned(ctx, host, servers)
 	if err != nil {
-		return ConnectPreview{}, err
-	}
-	if err := c.plan(cfg, det, servers); err != nil {
 		return ConnectPreview{}, err
 	}
 	return ConnectPreview{Host: host, Path: det.Path, Changes: cfg.Changes(), Diff: cfg.Diff()}, nil
@@ -391,16 +401,10 @@ func (c *Connect) Preview(ctx context.Context, host string, servers []string) (C
 // if the change is no longer that one, nothing is written and the error is
 // ErrPreviewStale. Applying twice changes nothing the second time.
 func (c *Connect) Apply(ctx context.Context, host string, servers []string, previewed string) (ConnectResult, error) {
-	if err := ctx.Err(); err != nil {
-		return ConnectResult{}, err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cfg, det, err := c.load(host)
+	cfg, _, err := c.planned(ctx, host, servers)
 	if err != nil {
-		return ConnectResult{}, err
-	}
-	if err := c.plan(cfg, det, servers); err != nil {
 		return ConnectResult{}, err
 	}
 	switch diff := cfg.Diff(); {

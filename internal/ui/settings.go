@@ -288,23 +288,28 @@ func (s *settingsWindow) sign(id string, in bool) {
 	if !in {
 		verb = "Signing out of "
 	}
-	s.setStatus(verb+id+"…", widget.MediumImportance)
+	svc := s.d.o.Settings
+	if in {
+		s.serverAction(verb+id+"…", "", "Signed in to "+id+".", func(ctx context.Context) error { return svc.SignIn(ctx, id) })
+	} else {
+		s.serverAction(verb+id+"…", "", "Signed out of "+id+".", func(ctx context.Context) error { return svc.SignOut(ctx, id) })
+	}
+}
+
+// serverAction runs work on a server in the background with busy as the
+// status, then shows done or the error (after failed) and the servers'
+// new states.
+func (s *settingsWindow) serverAction(busy, failed, done string, work func(ctx context.Context) error) {
+	s.setStatus(busy, widget.MediumImportance)
 	svc := s.d.o.Settings
 	s.d.background(func(ctx context.Context) func() {
-		var err error
-		if in {
-			err = svc.SignIn(ctx, id)
-		} else {
-			err = svc.SignOut(ctx, id)
-		}
+		err := work(ctx)
 		servers, lerr := svc.Servers(ctx)
 		return func() {
 			if err != nil {
-				s.setStatus(err.Error(), widget.DangerImportance)
-			} else if in {
-				s.setStatus("Signed in to "+id+".", widget.SuccessImportance)
+				s.setStatus(failed+err.Error(), widget.DangerImportance)
 			} else {
-				s.setStatus("Signed out of "+id+".", widget.SuccessImportance)
+				s.setStatus(done, widget.SuccessImportance)
 			}
 			if lerr == nil {
 				s.loading = true
@@ -343,25 +348,10 @@ func (s *settingsWindow) askToken(srv app.ServerStatus) {
 
 // saveToken hands a pasted token to the settings service.
 func (s *settingsWindow) saveToken(srv app.ServerStatus, token string) {
-	s.setStatus("Saving the token for "+srv.ID+"…", widget.MediumImportance)
 	svc := s.d.o.Settings
 	id := srv.ID
-	s.d.background(func(ctx context.Context) func() {
-		err := svc.SetToken(ctx, id, token)
-		servers, lerr := svc.Servers(ctx)
-		return func() {
-			if err != nil {
-				s.setStatus("Token not saved: "+err.Error(), widget.DangerImportance)
-			} else {
-				s.setStatus("Token saved for "+id+": it is in the keychain.", widget.SuccessImportance)
-			}
-			if lerr == nil {
-				s.loading = true
-				s.setServers(servers)
-				s.loading = false
-			}
-		}
-	})
+	s.serverAction("Saving the token for "+id+"…", "Token not saved: ", "Token saved for "+id+": it is in the keychain.",
+		func(ctx context.Context) error { return svc.SetToken(ctx, id, token) })
 }
 
 // confirmRemove asks before a server is removed.
@@ -376,24 +366,8 @@ func (s *settingsWindow) confirmRemove(srv app.ServerStatus) {
 }
 
 func (s *settingsWindow) remove(id string) {
-	s.setStatus("Removing "+id+"…", widget.MediumImportance)
 	svc := s.d.o.Settings
-	s.d.background(func(ctx context.Context) func() {
-		err := svc.RemoveServer(ctx, id)
-		servers, lerr := svc.Servers(ctx)
-		return func() {
-			if err != nil {
-				s.setStatus(err.Error(), widget.DangerImportance)
-			} else {
-				s.setStatus("Removed "+id+".", widget.SuccessImportance)
-			}
-			if lerr == nil {
-				s.loading = true
-				s.setServers(servers)
-				s.loading = false
-			}
-		}
-	})
+	s.serverAction("Removing "+id+"…", "", "Removed "+id+".", func(ctx context.Context) error { return svc.RemoveServer(ctx, id) })
 }
 
 func (s *settingsWindow) loadAllowlist(id string) {
