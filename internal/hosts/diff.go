@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/countersign/countersign/internal/redact"
 )
 
 // maskText stands in for a secret in text shown to the person.
@@ -16,20 +18,25 @@ var (
 )
 
 // mask hides secrets in a line shown to the person: Countersign's tokens
-// wherever they appear, bearer credentials, and the values of members whose
-// names say they hold a secret (unless they are ${...} references).
+// wherever they appear, bearer credentials, the values of members whose
+// names say they hold a secret (unless they are ${...} references), and
+// whatever the redaction detectors recognise.
 func (c *Config) mask(line string) string {
 	for _, s := range c.secrets {
 		line = strings.ReplaceAll(line, s, maskText)
 	}
 	line = bearerValue.ReplaceAllString(line, "${1}"+maskText)
-	return secretField.ReplaceAllStringFunc(line, func(m string) string {
+	line = secretField.ReplaceAllStringFunc(line, func(m string) string {
 		sub := secretField.FindStringSubmatch(m)
 		if strings.HasPrefix(sub[2], "${") || strings.HasSuffix(sub[2], maskText) {
 			return m
 		}
 		return sub[1] + maskText + sub[3]
 	})
+	// Anything else that looks like a credential, such as a personal
+	// access token passed in another entry's args.
+	line, _ = redact.Redact(line)
+	return line
 }
 
 // Diff is a unified diff of the file before and after the edits so far, with

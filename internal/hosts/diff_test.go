@@ -69,6 +69,7 @@ func TestMaskHidesSecrets(t *testing.T) {
 		{`"password": "a\"b"`, `"password": "********"`},
 		{`"GITHUB_TOKEN": "${input:github_pat}"`, `"GITHUB_TOKEN": "${input:github_pat}"`},
 		{`"command": "npx", "args": ["-y", "server"]`, `"command": "npx", "args": ["-y", "server"]`},
+		{`"args": ["--pat", "ghp_` + `R2d2C3poBb8Luke5kywalkerLeia4Organa0"]`, `"args": ["--pat", "[redacted: github token]"]`},
 	}
 	for _, tt := range tests {
 		if got := c.mask(tt.in); got != tt.want {
