@@ -8,36 +8,18 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/config"
 )
 
 // t0 is when the audit view tests' first event is written.
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-
-// testClock is the audit log's clock in these tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // viewEnv is an AuditView over a real audit log file in a temporary
 // directory.
@@ -45,13 +27,13 @@ type viewEnv struct {
 	view  *AuditView
 	log   *audit.Log
 	path  string
-	clock *testClock
+	clock *clocktest.Clock
 	eff   *config.Effective
 }
 
 func newViewEnv(t *testing.T, retentionDays int) *viewEnv {
 	t.Helper()
-	env := &viewEnv{clock: &testClock{t: t0}, path: filepath.Join(t.TempDir(), "audit.db")}
+	env := &viewEnv{clock: clocktest.New(t0), path: filepath.Join(t.TempDir(), "audit.db")}
 	l, err := audit.Open(env.path, audit.Options{Now: env.clock.Now, Logger: discardLog(), RetentionDays: retentionDays})
 	if err != nil {
 		t.Fatal(err)

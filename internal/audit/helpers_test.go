@@ -6,36 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/clocktest"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // t0 is the test clock's start: a Monday morning in UTC.
 var t0 = time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
@@ -44,9 +19,9 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // openTest opens a log in a fresh directory with a test clock. It is closed
 // when the test ends.
-func openTest(t testing.TB, opts Options) (*Log, string, *clock) {
+func openTest(t testing.TB, opts Options) (*Log, string, *clocktest.Clock) {
 	t.Helper()
-	c := newClock(t0)
+	c := clocktest.New(t0)
 	if opts.Now == nil {
 		opts.Now = c.Now
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -279,7 +280,7 @@ func TestOpenRefusesAQuestionMarkInThePath(t *testing.T) {
 
 func TestReopenContinuesTheChain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
-	c := newClock(t0)
+	c := clocktest.New(t0)
 	for i := range 3 {
 		l, err := Open(path, Options{Now: c.Now, Logger: quiet})
 		if err != nil {

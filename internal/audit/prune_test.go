@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -22,7 +23,7 @@ func day(d int, hms ...int) time.Time {
 
 // prunableLog has five events on five days, 29 October to 2 November 2026
 // (ids 1 to 5); the first two fall before 31 October.
-func prunableLog(t *testing.T) (*Log, string, *clock, []Record) {
+func prunableLog(t *testing.T) (*Log, string, *clocktest.Clock, []Record) {
 	t.Helper()
 	l, path, c := openTest(t, Options{RetentionDays: -1})
 	var recs []Record

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -28,7 +29,7 @@ var queryFixture = []Event{
 	{Kind: KindCallSubmitted, Server: "github", Tool: "search_code", Client: "Claude Desktop", CallID: "5", Target: `C:\repos\x`},
 }
 
-func fixtureLog(t testing.TB, evs []Event) (*Log, *clock) {
+func fixtureLog(t testing.TB, evs []Event) (*Log, *clocktest.Clock) {
 	t.Helper()
 	l, _, c := openTest(t, Options{})
 	for _, ev := range evs {

@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/google/go-cmp/cmp"
 )
 
 // fillLog writes 14 events a second apart, a few calls' worth; event 7 is
 // a person's denial.
-func fillLog(t *testing.T, l *Log, c *clock) {
+func fillLog(t *testing.T, l *Log, c *clocktest.Clock) {
 	t.Helper()
 	for i, ev := range callEvents("github", "create_issue", "DEFRA/ffc-pay", "1") {
 		if i == 2 {

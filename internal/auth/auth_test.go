@@ -31,7 +31,7 @@ func TestSignInDiscoversRegistersAndUsesTheToken(t *testing.T) {
 		t.Fatalf("callback page %d %q", code, page)
 	}
 	st, _ := h.svc.Status("test")
-	want := Status{Server: "test", Name: "Test", Kind: KindOAuth, State: StateSignedIn, Scopes: []string{"read", "write"}, Expiry: h.clock.now().Add(time.Hour)}
+	want := Status{Server: "test", Name: "Test", Kind: KindOAuth, State: StateSignedIn, Scopes: []string{"read", "write"}, Expiry: h.clock.Now().Add(time.Hour)}
 	if diff := cmp.Diff(want, st); diff != "" {
 		t.Fatalf("status (-want +got):\n%s", diff)
 	}
@@ -252,13 +252,13 @@ func TestRefreshBeforeExpiryRotatesAndPersists(t *testing.T) {
 	h.mustCall(t, a, "tools/list")
 	first := h.storedSession(t)
 
-	h.clock.advance(590 * time.Second) // inside the refresh margin
+	h.clock.Advance(590 * time.Second) // inside the refresh margin
 	h.mustCall(t, a, "tools/list")
 	second := h.storedSession(t)
 	if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
 		t.Fatal("the rotated tokens were not persisted")
 	}
-	if !second.Expiry.Equal(h.clock.now().Add(600 * time.Second)) {
+	if !second.Expiry.Equal(h.clock.Now().Add(600 * time.Second)) {
 		t.Fatalf("expiry %v", second.Expiry)
 	}
 	a.set(func(a *testAS) {
@@ -272,7 +272,7 @@ func TestRefreshBeforeExpiryRotatesAndPersists(t *testing.T) {
 	})
 	// A new Service (the app restarted) uses the persisted tokens.
 	h2 := &harness{vault: h.vault}
-	h2.svc = New(Options{Vault: h.vault, Now: h.clock.now, OpenURL: func(*url.URL) error { t.Error("a browser was opened"); return nil }})
+	h2.svc = New(Options{Vault: h.vault, Now: h.clock.Now, OpenURL: func(*url.URL) error { t.Error("a browser was opened"); return nil }})
 	defer h2.svc.Close()
 	h2.register(t, a, nil)
 	h2.mustCall(t, a, "tools/list")
@@ -412,7 +412,7 @@ func TestDynamicRegistrationIsPersistedAndReused(t *testing.T) {
 		t.Fatalf("stored registration %+v, %v", stored, err)
 	}
 	// The app restarts and the person signs in again.
-	svc2 := New(Options{Vault: h.vault, OpenURL: h.browser.open, Now: h.clock.now})
+	svc2 := New(Options{Vault: h.vault, OpenURL: h.browser.open, Now: h.clock.Now})
 	defer svc2.Close()
 	if err := svc2.Register("test", ServerAuth{Kind: KindOAuth, Name: "Test", ResourceURL: a.resourceURL()}); err != nil {
 		t.Fatal(err)
@@ -893,7 +893,7 @@ func TestNoSecretsInFilesOrLogs(t *testing.T) {
 	h := newHarness(t, nil)
 	h.register(t, a, nil)
 	h.mustCall(t, a, "tools/list")
-	h.clock.advance(59 * time.Second)
+	h.clock.Advance(59 * time.Second)
 	h.mustCall(t, a, "tools/list") // refreshed
 	sess := h.storedSession(t)
 	stored, _ := h.svc.loadClient("test")

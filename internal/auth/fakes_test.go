@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/zalando/go-keyring"
 )
@@ -518,24 +519,6 @@ func (b *browser) lastPage() (string, int) {
 	return b.pages[len(b.pages)-1], b.codes[len(b.codes)-1]
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is a Service on a memory keychain and a temporary data
 // directory, with a scripted browser, a settable clock and a log buffer.
 type harness struct {
@@ -544,7 +527,7 @@ type harness struct {
 	kr      *memKeyring
 	dir     string
 	browser *browser
-	clock   *clock
+	clock   *clocktest.Clock
 	logs    *syncBuffer
 }
 
@@ -570,7 +553,7 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 		kr:      &memKeyring{m: map[string]string{}},
 		dir:     t.TempDir(),
 		browser: &browser{},
-		clock:   &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)},
+		clock:   clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)),
 		logs:    &syncBuffer{},
 	}
 	h.vault = vault.Open(vault.Options{Keyring: h.kr, Dir: h.dir})
@@ -578,7 +561,7 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 		Vault:         h.vault,
 		OpenURL:       h.browser.open,
 		Logger:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:           h.clock.now,
+		Now:           h.clock.Now,
 		SignInTimeout: 10 * time.Second,
 		AutoSignIn:    true,
 	}

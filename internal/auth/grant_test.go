@@ -212,7 +212,7 @@ func TestClientCredentialsRenewsWithoutAPerson(t *testing.T) {
 	h.mustCall(t, a, "tools/list")
 	first := h.storedSession(t).AccessToken
 
-	h.clock.advance(590 * time.Second) // about to expire: a new grant before the call
+	h.clock.Advance(590 * time.Second) // about to expire: a new grant before the call
 	h.mustCall(t, a, "tools/list")
 	second := h.storedSession(t).AccessToken
 	if second == first {
@@ -305,7 +305,7 @@ func crossAppHarness(t *testing.T, tweak func(*Options)) (*testAS, *testIdP, *ha
 	t.Helper()
 	a := newTestAS(t)
 	h := newHarness(t, tweak)
-	idp := newTestIdP(t, h.clock.now)
+	idp := newTestIdP(t, h.clock.Now)
 	a.set(func(a *testAS) {
 		a.idp = idp
 		a.preClients["xaa-client"] = "xaa-secret"
@@ -429,7 +429,7 @@ var errAny = errors.New("any error")
 
 func TestSetIDTokenChecksItsClaims(t *testing.T) {
 	_, idp, h := crossAppHarness(t, nil)
-	other := newTestIdP(t, h.clock.now)
+	other := newTestIdP(t, h.clock.Now)
 	tests := []struct {
 		name string
 		tok  string
@@ -535,7 +535,7 @@ func TestNoClientSecretsOrKeysInFilesOrLogs(t *testing.T) {
 		h := newHarness(t, nil)
 		h.registerMachine(t, a, nil, Credential{PrivateKeyPEM: keyPEM})
 		h.mustCall(t, a, "tools/list")
-		h.clock.advance(590 * time.Second)
+		h.clock.Advance(590 * time.Second)
 		h.mustCall(t, a, "tools/list") // renewed
 		if sealed, _ := filepath.Glob(filepath.Join(h.dir, "*.sealed")); len(sealed) == 0 {
 			t.Fatal("the key was not sealed: the test would prove nothing")

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/hosts"
 )
@@ -197,7 +198,7 @@ func newConnectHarness(t *testing.T, svc ConnectService) *harness {
 	t.Helper()
 	a := test.NewTempApp(t)
 	q := newFixedQueue(t)
-	h := &harness{t: t, q: q, clock: &clock{now: T0}, ui: &uiQueue{wake: make(chan struct{}, 1)},
+	h := &harness{t: t, q: q, clock: clocktest.New(T0), ui: &uiQueue{wake: make(chan struct{}, 1)},
 		settings: newFakeSettings(), audit: &fakeAudit{}}
 	h.d = New(a, Options{Queue: q, Settings: h.settings, Audit: h.audit, Connect: svc, Tray: true,
 		Now: h.clock.Now, Do: h.ui.do, Logger: slog.New(slog.DiscardHandler)})

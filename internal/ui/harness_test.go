@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/gate"
 )
 
@@ -41,23 +42,6 @@ func assertMarkup(t *testing.T, name string, c fyne.Canvas) {
 
 // T0 is the fake clock's start.
 var T0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // uiQueue runs what the interface hands to the UI goroutine on the test's
 // goroutine, when the test drains it.
@@ -95,7 +79,7 @@ type harness struct {
 	t        *testing.T
 	d        *Desktop
 	q        Queue
-	clock    *clock
+	clock    *clocktest.Clock
 	ui       *uiQueue
 	settings *fakeSettings
 	audit    *fakeAudit
@@ -104,7 +88,7 @@ type harness struct {
 func newHarness(t *testing.T, q Queue) *harness {
 	t.Helper()
 	a := test.NewTempApp(t)
-	h := &harness{t: t, q: q, clock: &clock{now: T0}, ui: &uiQueue{wake: make(chan struct{}, 1)},
+	h := &harness{t: t, q: q, clock: clocktest.New(T0), ui: &uiQueue{wake: make(chan struct{}, 1)},
 		settings: newFakeSettings(), audit: &fakeAudit{}}
 	h.d = New(a, Options{
 		Queue:    q,

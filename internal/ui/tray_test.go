@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/countersign/countersign/internal/clocktest"
 )
 
 // trayApp is Fyne's test app with a system tray that records what it is
@@ -81,7 +83,7 @@ func (a *trayApp) lastMenu() string {
 func newTrayHarness(t *testing.T, q Queue) (*harness, *trayApp) {
 	t.Helper()
 	ta := newTrayApp(t)
-	h := &harness{t: t, q: q, clock: &clock{now: T0}, ui: &uiQueue{wake: make(chan struct{}, 1)},
+	h := &harness{t: t, q: q, clock: clocktest.New(T0), ui: &uiQueue{wake: make(chan struct{}, 1)},
 		settings: newFakeSettings(), audit: &fakeAudit{}}
 	h.d = New(ta, Options{Queue: q, Settings: h.settings, Audit: h.audit, Tray: true, Now: h.clock.Now, Do: h.ui.do})
 	h.d.start()
