@@ -228,10 +228,12 @@ func (p *Policy) applyTarget(x *extraction, tr catalog.TargetRule, a args, note 
 		if tr.Format == catalog.FormatCQL {
 			fields = cqlFields
 		}
+		// Every key the query names is checked against the allowlist, so
+		// naming a project outside it denies the call; an unbounded query
+		// is also flagged, since it can reach more than it names.
 		sc := parseScopeQuery(q, fields)
 		if !sc.bounded {
 			x.addUnknown(sc.why)
-			return
 		}
 		for _, v := range sc.values {
 			if v.issueKey {

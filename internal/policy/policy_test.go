@@ -201,7 +201,7 @@ func TestCheckAtlassian(t *testing.T) {
 		{name: "JQL without a project", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"assignee = currentUser()"}`,
 			action: ActionReview, unknown: true, unknownHas: "does not limit"},
 		{name: "JQL with OR", tool: "searchJiraIssuesUsingJql", args: `{"jql":"project = FFC OR reporter = currentUser()"}`,
-			action: ActionReview, unknown: true, unknownHas: "OR"},
+			action: ActionReview, targets: []string{"FFC"}, unknown: true, unknownHas: "OR", reasonHas: "more is unknown"},
 		{name: "JQL naming a project by name", tool: "searchJiraIssuesUsingJql", args: `{"jql":"project = \"Farming Payments\""}`,
 			action: ActionReview, unknown: true},
 		{name: "page by ID", tool: "getConfluencePage", args: `{"cloudId":"c","pageId":"123456"}`,
