@@ -111,6 +111,63 @@ func TestQueryEvasions(t *testing.T) {
 	})
 }
 
+// TestAzureDevOpsOrganisationWideIDs: Azure DevOps tools that take an
+// organisation-wide ID beside a project argument. The project names FFC,
+// but nothing proves the build, pull request, repository or plan is in it,
+// so each call is flagged "target unknown" rather than judged in the
+// allowlist; a project argument outside the allowlist is still denied.
+func TestAzureDevOpsOrganisationWideIDs(t *testing.T) {
+	p := newPolicy(t, "azure-devops", map[string]string{"organization": "defra"}, map[catalog.Kind][]string{
+		catalog.KindAzureDevOpsProject: {"defra/FFC"},
+	})
+	const guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	unknown := func(name, tool, args, has string) checkCase {
+		return checkCase{name: name, tool: tool, args: args, action: ActionReview, targets: []string{"defra/FFC"}, unknown: true, unknownHas: has}
+	}
+	confined := func(name, tool, args string) checkCase {
+		return checkCase{name: name, tool: tool, args: args, action: ActionReview, targets: []string{"defra/FFC"}, reasonHas: "in the allowlist."}
+	}
+	runChecks(t, p, []checkCase{
+		unknown("build log by build ID", "pipelines_build_log", `{"action":"list","project":"FFC","buildId":4711}`, "build"),
+		unknown("build artifact by build ID", "pipelines_artifact", `{"action":"list","project":"FFC","buildId":4711}`, "build"),
+		unknown("build status by build ID", "pipelines_build", `{"action":"get_status","project":"FFC","buildId":4711}`, "build"),
+		unknown("test results by build ID", "testplan_show_test_results_from_build_id", `{"project":"FFC","buildid":4711}`, "build"),
+		unknown("pipeline runs by pipeline ID", "pipelines_run", `{"action":"list","project":"FFC","pipelineId":12}`, "pipeline"),
+		unknown("run a pipeline by ID", "pipelines_write", `{"action":"run_pipeline","project":"FFC","pipelineId":12}`, "pipeline"),
+		unknown("retry a build stage", "pipelines_write", `{"action":"update_build_stage","project":"FFC","buildId":4711,"stageName":"deploy"}`, "build"),
+		unknown("definition revisions by ID", "pipelines_definition", `{"action":"list_revisions","project":"FFC","definitionId":3}`, "definition"),
+		unknown("test suites of a plan", "testplan", `{"action":"list_suites","project":"FFC","planId":9}`, "test plan"),
+		unknown("add test cases to a suite", "testplan_test_suite_write", `{"action":"add_test_cases","project":"FFC","planId":9,"suiteId":10,"testCaseIds":"11"}`, "test"),
+		unknown("update test case steps", "testplan_test_case_write", `{"action":"update_steps","project":"FFC","id":77,"steps":"1. x"}`, "test case"),
+		unknown("file from a repository GUID", "repo_file", `{"action":"get_content","project":"FFC","repositoryId":"`+guid+`","path":"/a"}`, "repository"),
+		unknown("repository GUID without hyphens", "repo_branch", `{"action":"list","project":"FFC","repositoryId":"0f8fad5bd9cb469fa16570867728950e"}`, "repository"),
+		unknown("repository GUID in braces", "repo_create_branch", `{"project":"FFC","repositoryId":"{`+guid+`}","branchName":"x"}`, "repository"),
+		unknown("repository by GUID", "repo_repository", `{"action":"get","project":"FFC","repositoryNameOrId":"`+guid+`"}`, "repository"),
+		unknown("alerts of a repository GUID", "advsec_get_alerts", `{"project":"FFC","repository":"`+guid+`"}`, "repository"),
+		unknown("pull request by ID", "repo_pull_request", `{"action":"get","project":"FFC","repositoryId":"app","pullRequestId":5}`, "pull request"),
+		unknown("vote on a pull request", "repo_pull_request_write", `{"action":"vote","project":"FFC","repositoryId":"app","pullRequestId":5,"vote":"Approved"}`, "pull request"),
+		unknown("pull request threads", "repo_pull_request_thread", `{"action":"list","project":"FFC","repositoryId":"app","pullRequestId":5}`, "pull request"),
+		unknown("wiki by GUID", "wiki", `{"action":"list_pages","project":"FFC","wikiIdentifier":"`+guid+`"}`, "wiki"),
+		unknown("saved query by GUID", "wit_query", `{"action":"get","project":"FFC","query":"`+guid+`"}`, "query"),
+		unknown("reorder work items", "wit_backlog", `{"action":"reorder","project":"FFC","team":"t","ids":[1,2]}`, "work items"),
+		unknown("team capacity by iteration", "work", `{"action":"get_team_capacity","project":"FFC","team":"t","iterationId":"`+guid+`"}`, "iteration"),
+		unknown("assign iterations", "work_iteration_write", `{"action":"assign","project":"FFC","team":"t","iterations":[{"identifier":"`+guid+`"}]}`, "iteration"),
+		unknown("work item by ID", "wit_work_item", `{"action":"get","project":"FFC","id":42}`, "organisation-wide"),
+		unknown("WIQL", "wit_query", `{"action":"wiql","project":"FFC","wiql":"SELECT [System.Id] FROM WorkItems"}`, "any project"),
+		{name: "an ID does not excuse a project outside", tool: "pipelines_build_log", args: `{"action":"list","project":"Secret","buildId":4711}`,
+			action: ActionDeny, targets: []string{"defra/Secret"}, unknown: true},
+
+		// Near misses: names resolve within the project argument.
+		confined("file from a repository name", "repo_file", `{"action":"get_content","project":"FFC","repositoryId":"ffc-app","path":"/a"}`),
+		confined("builds listed in a project", "pipelines_build", `{"action":"list","project":"FFC","buildIds":[1,2]}`),
+		confined("definitions listed in a project", "pipelines_definition", `{"action":"list","project":"FFC","repositoryId":"`+guid+`"}`),
+		confined("test plans listed in a project", "testplan", `{"action":"list_plans","project":"FFC"}`),
+		confined("wiki by name", "wiki", `{"action":"list_pages","project":"FFC","wikiIdentifier":"FFC.wiki"}`),
+		confined("saved query by path", "wit_query", `{"action":"get","project":"FFC","query":"Shared Queries/Bugs"}`),
+		confined("pull requests listed in a repository", "repo_pull_request", `{"action":"list","project":"FFC","repositoryId":"ffc-app"}`),
+	})
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -118,4 +175,31 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestHoldsID(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{`"0f8fad5b-d9cb-469f-a165-70867728950e"`, true},
+		{`"0F8FAD5BD9CB469FA16570867728950E"`, true},
+		{`"(0f8fad5b-d9cb-469f-a165-70867728950e)"`, true},
+		{`"{0x0f8fad5b,0xd9cb,0x469f,{0xa1,0x65,0x70,0x86,0x77,0x28,0x95,0x0e}}"`, true},
+		{`42`, true},
+		{`["app", "0f8fad5b-d9cb-469f-a165-70867728950e"]`, true},
+		{`"ffc-app"`, false},
+		{`"0f8fad5b-d9cb-469f-a165"`, false},
+		{`"Shared Queries/Bugs"`, false},
+		{`["app", "lib"]`, false},
+		{`null`, false},
+	}
+	for _, tt := range tests {
+		if got := (args{"x": json.RawMessage(tt.raw)}).holdsID("x"); got != tt.want {
+			t.Errorf("holdsID(%s) = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
+	if (args{}).holdsID("x") {
+		t.Error("an absent argument holds an ID")
+	}
 }

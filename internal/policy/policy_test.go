@@ -231,7 +231,7 @@ func TestCheckAzureDevOps(t *testing.T) {
 		{name: "project from the arguments, organisation from the server", tool: "repo_file", args: `{"action":"get_content","repositoryId":"r","path":"/a","project":"FFC Payments"}`,
 			action: ActionReview, targets: []string{"defra/FFC Payments"}},
 		{name: "project outside", tool: "pipelines_run", args: `{"action":"list","project":"Secret","pipelineId":1}`,
-			action: ActionDeny, targets: []string{"defra/Secret"}},
+			action: ActionDeny, targets: []string{"defra/Secret"}, unknown: true},
 		{name: "project by GUID", tool: "repo_branch", args: `{"action":"list","repositoryId":"r","project":"0f8fad5b-d9cb-469f-a165-70867728950e"}`,
 			action: ActionReview, unknown: true, unknownHas: "gave an ID"},
 		{name: "project omitted", tool: "repo_pull_request", args: `{"action":"get","repositoryId":"0f8fad5b-d9cb-469f-a165-70867728950e","pullRequestId":1}`,
