@@ -192,9 +192,11 @@ const (
 	// GitHub search query; optional owner and repo arguments scope it the
 	// way search_issues does.
 	FormatGitHubSearch Format = "github-search"
-	// FormatJQL reads project = X and project in (...) from JQL.
+	// FormatJQL reads the projects a JQL query names and whether its
+	// structure (project = X, project in (...), AND, OR, NOT) keeps it
+	// within them.
 	FormatJQL Format = "jql"
-	// FormatCQL reads space = X and space in (...) from CQL.
+	// FormatCQL does the same for the spaces of a CQL query.
 	FormatCQL Format = "cql"
 )
 
