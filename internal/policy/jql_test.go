@@ -35,6 +35,12 @@ func TestParseScopeQueryJQL(t *testing.T) {
 		{"empty query", "", nil, false, "does not limit"},
 		{"no project", "assignee = currentUser() AND status != Done", nil, false, "does not limit"},
 
+		{"history predicates", `project = FFC AND status was not in (Open) by currentUser() during ("2024/01/01", "2024/02/01")`, []string{"FFC"}, true, ""},
+		{"changed with predicates", "project = FFC AND status changed to Done after -1d", []string{"FFC"}, true, ""},
+		{"functions with arguments", `project = FFC AND created >= startOfDay(-7d) AND assignee in membersOf("jira-users")`, []string{"FFC"}, true, ""},
+		{"custom fields and properties", `project = FFC AND "Story Points" > 5 AND cf[10000] ~ x AND issue.property[support].level = High`, []string{"FFC"}, true, ""},
+		{"white space of every kind", "project = FFC\nAND\tstatus = Open\r\n", []string{"FFC"}, true, ""},
+
 		// OR is bounded only when every side is.
 		{"OR of projects", "project = FFC OR project = SECRET", []string{"FFC", "SECRET"}, true, ""},
 		{"|| of projects", "project = FFC || project = SECRET", []string{"FFC", "SECRET"}, true, ""},
