@@ -381,6 +381,12 @@ func TestValidateCatchesBrokenEntries(t *testing.T) {
 		{"conditional unknown only", func(e *Entry) {
 			e.Targets.Rules = append(e.Targets.Rules, ToolRule{Tools: []string{"brand_new"}, When: &Condition{Arg: "x", Present: true}, Unknown: "why"})
 		}, "no target rule"},
+		{"when with both present and id", func(e *Entry) {
+			e.Targets.Rules = append(e.Targets.Rules, ToolRule{Tools: []string{"get_file_contents"}, When: &Condition{Arg: "x", Present: true, ID: true}, Unknown: "why"})
+		}, "exactly one of"},
+		{"when with no test", func(e *Entry) {
+			e.Targets.Rules = append(e.Targets.Rules, ToolRule{Tools: []string{"get_file_contents"}, When: &Condition{Arg: "x"}, Unknown: "why"})
+		}, "exactly one of"},
 		{"mandatory fallback", func(e *Entry) { e.Targets.Fallback[0].Optional = false }, "optional"},
 		{"bad format", func(e *Entry) { e.Targets.Rules[0].Targets[0].Format = "regex" }, "format"},
 	}

@@ -162,12 +162,15 @@ type ToolRule struct {
 	Note string `json:"note,omitempty"`
 }
 
-// Condition tests one argument: its string value is one of In, or, with
-// Present, it is given and not empty.
+// Condition tests one argument: its string value is one of In; or, with
+// Present, it is given and not empty; or, with ID, it is (or holds) a
+// number or something that could be read as a GUID, such as an Azure
+// DevOps repository given by ID rather than by name.
 type Condition struct {
 	Arg     string   `json:"arg"`
 	In      []string `json:"in,omitempty"`
 	Present bool     `json:"present,omitempty"`
+	ID      bool     `json:"id,omitempty"`
 }
 
 // Format says how a target is read from its arguments.
@@ -189,9 +192,11 @@ const (
 	// GitHub search query; optional owner and repo arguments scope it the
 	// way search_issues does.
 	FormatGitHubSearch Format = "github-search"
-	// FormatJQL reads project = X and project in (...) from JQL.
+	// FormatJQL reads the projects a JQL query names and whether its
+	// structure (project = X, project in (...), AND, OR, NOT) keeps it
+	// within them.
 	FormatJQL Format = "jql"
-	// FormatCQL reads space = X and space in (...) from CQL.
+	// FormatCQL does the same for the spaces of a CQL query.
 	FormatCQL Format = "cql"
 )
 
@@ -270,8 +275,14 @@ func (r *Rules) validate(params map[string]bool) error {
 			if !argNamePattern.MatchString(tr.When.Arg) || strings.HasPrefix(tr.When.Arg, "$") {
 				return fmt.Errorf("%s: when.arg %q is not an argument name", field, tr.When.Arg)
 			}
-			if tr.When.Present == (len(tr.When.In) > 0) {
-				return fmt.Errorf("%s: when needs either in or present", field)
+			kinds := 0
+			for _, set := range []bool{tr.When.Present, len(tr.When.In) > 0, tr.When.ID} {
+				if set {
+					kinds++
+				}
+			}
+			if kinds != 1 {
+				return fmt.Errorf("%s: when needs exactly one of in, present and id", field)
 			}
 		}
 		for j, t := range tr.Targets {

@@ -93,12 +93,63 @@ func (a args) present(name string) bool {
 	return true
 }
 
+// holdsID reports whether an argument is, or is a list holding, a number
+// or a string that could be read as a GUID. .NET, which Azure DevOps runs
+// on, reads GUIDs with or without hyphens, in braces or parentheses, and
+// as {0x…,…}; anything with 32 hexadecimal digits once those are removed,
+// or with 0x in it, counts.
+func (a args) holdsID(name string) bool {
+	raw, ok := a[name]
+	if !ok {
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return true
+	}
+	items, isList := v.([]any)
+	if !isList {
+		items = []any{v}
+	}
+	for _, it := range items {
+		switch x := it.(type) {
+		case float64:
+			return true
+		case string:
+			if couldBeGUID(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func couldBeGUID(s string) bool {
+	if strings.Contains(strings.ToLower(s), "0x") {
+		return true
+	}
+	hex := 0
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("0123456789abcdefABCDEF", r):
+			hex++
+		case strings.ContainsRune("{}()- \t", r):
+		default:
+			return false
+		}
+	}
+	return hex == 32
+}
+
 func conditionHolds(c *catalog.Condition, a args) bool {
 	if c == nil {
 		return true
 	}
 	if c.Present {
 		return a.present(c.Arg)
+	}
+	if c.ID {
+		return a.holdsID(c.Arg)
 	}
 	v, st := a.str(c.Arg)
 	return st == argString && slices.Contains(c.In, v)
@@ -228,10 +279,12 @@ func (p *Policy) applyTarget(x *extraction, tr catalog.TargetRule, a args, note 
 		if tr.Format == catalog.FormatCQL {
 			fields = cqlFields
 		}
+		// Every key the query names is checked against the allowlist, so
+		// naming a project outside it denies the call; an unbounded query
+		// is also flagged, since it can reach more than it names.
 		sc := parseScopeQuery(q, fields)
 		if !sc.bounded {
 			x.addUnknown(sc.why)
-			return
 		}
 		for _, v := range sc.values {
 			if v.issueKey {

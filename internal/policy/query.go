@@ -1,9 +1,10 @@
 package policy
 
 import (
-	"errors"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // searchScope is what a GitHub search query is limited to.
@@ -27,13 +28,18 @@ var scopeMention = regexp.MustCompile(`(?i)(?:^|\W)(?:repo|org|user):`)
 var serverRepoFilter = regexp.MustCompile(`(?:^|\s|\W)repo:\S+`)
 
 // parseGitHubSearch reads the scope of a GitHub search query. Qualifier
-// names are matched case-insensitively; boolean operators are the
-// upper-case OR and NOT GitHub documents.
+// names are matched case-insensitively. GitHub documents the operators OR
+// and NOT in upper case, with parentheses for grouping (code search and
+// issue search), and - before a qualifier; it does not say that other
+// spellings are plain words, so OR and NOT in any case, also touching a
+// parenthesis, count as operators. A backslash (code search escapes quotes
+// with it, other searches may not) and white space other than ASCII make
+// the query's structure uncertain, so they make it inexact too.
 func parseGitHubSearch(q string) searchScope {
 	sc := searchScope{exact: true}
 	found := 0
 	tokens, ok := splitSearch(q)
-	if !ok {
+	if !ok || strings.ContainsRune(q, '\\') || hasOddSpace(q) {
 		sc.exact = false
 	}
 	for _, t := range tokens {
@@ -41,7 +47,7 @@ func parseGitHubSearch(q string) searchScope {
 			continue
 		}
 		w := t.text
-		if w == "OR" || w == "NOT" {
+		if hasSearchOperator(w) {
 			sc.exact = false
 			continue
 		}
@@ -84,6 +90,33 @@ func parseGitHubSearch(q string) searchScope {
 		sc.exact = false
 	}
 	return sc
+}
+
+// hasSearchOperator reports whether an unquoted search word is, or holds
+// between parentheses, OR or NOT in any case.
+func hasSearchOperator(w string) bool {
+	for _, part := range strings.FieldsFunc(w, func(r rune) bool { return r == '(' || r == ')' }) {
+		if strings.EqualFold(part, "OR") || strings.EqualFold(part, "NOT") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasOddSpace reports white space, control or format characters other than
+// ASCII white space: a search engine may split words at them where
+// splitSearch does not.
+func hasOddSpace(q string) bool {
+	for _, r := range q {
+		switch r {
+		case ' ', '\t', '\n', '\r', '\f', '\v':
+			continue
+		}
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -133,205 +166,3 @@ func splitSearch(q string) ([]searchToken, bool) {
 	}
 	return out, true
 }
-
-// queryScope is what a JQL or CQL query is limited to.
-type queryScope struct {
-	// values are the keys named by bounding clauses (project = X,
-	// project in (X, Y)); for issue-key fields, the keys themselves.
-	values []queryValue
-	// bounded is true when at least one bounding clause limits the whole
-	// query and nothing (OR, NOT) could widen it again.
-	bounded bool
-	// why explains an unbounded result.
-	why string
-}
-
-type queryValue struct {
-	text     string
-	issueKey bool // from a key/issuekey field: the project is its prefix
-}
-
-type qtokKind int
-
-const (
-	qWord qtokKind = iota
-	qString
-	qLParen
-	qRParen
-	qComma
-	qOp  // = != ~ !~ > >= < <=
-	qNot // a lone !
-)
-
-type qtok struct {
-	kind qtokKind
-	text string
-}
-
-var errQuery = errors.New("the query could not be read")
-
-// lexQuery splits JQL or CQL into tokens.
-func lexQuery(q string) ([]qtok, error) {
-	var out []qtok
-	i := 0
-	for i < len(q) {
-		c := q[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case c == '(':
-			out = append(out, qtok{qLParen, "("})
-			i++
-		case c == ')':
-			out = append(out, qtok{qRParen, ")"})
-			i++
-		case c == ',':
-			out = append(out, qtok{qComma, ","})
-			i++
-		case c == '"' || c == '\'':
-			var b strings.Builder
-			j := i + 1
-			for ; j < len(q) && q[j] != c; j++ {
-				if q[j] == '\\' && j+1 < len(q) {
-					j++
-				}
-				b.WriteByte(q[j])
-			}
-			if j >= len(q) {
-				return nil, errQuery
-			}
-			out = append(out, qtok{qString, b.String()})
-			i = j + 1
-		case c == '=' || c == '~':
-			out = append(out, qtok{qOp, string(c)})
-			i++
-		case c == '!' || c == '<' || c == '>':
-			if i+1 < len(q) && (q[i+1] == '=' || (c == '!' && q[i+1] == '~')) {
-				out = append(out, qtok{qOp, q[i : i+2]})
-				i += 2
-			} else if c == '!' {
-				out = append(out, qtok{qNot, "!"})
-				i++
-			} else {
-				out = append(out, qtok{qOp, string(c)})
-				i++
-			}
-		default:
-			j := i
-			for j < len(q) && !strings.ContainsRune(" \t\n\r\f\v()\"',=~!<>", rune(q[j])) {
-				j++
-			}
-			out = append(out, qtok{qWord, q[i:j]})
-			i = j
-		}
-	}
-	return out, nil
-}
-
-// parseScopeQuery finds the clauses that limit a JQL or CQL query. fields
-// maps a field name (lower case) to whether its values are issue keys.
-//
-// The analysis is deliberately small. A query that uses OR, or NOT as a
-// boolean operator, is unbounded: either could widen it beyond any project
-// clause. Without them the query is a conjunction, so any clause
-// "field = value" or "field in (values)" at any depth limits all of it.
-// Functions (project in projectsLeadByUser()), EMPTY and NULL limit nothing.
-func parseScopeQuery(q string, fields map[string]bool) queryScope {
-	toks, err := lexQuery(q)
-	if err != nil {
-		return queryScope{why: "the query could not be read"}
-	}
-	// Drop ORDER BY and what follows.
-	for i := 0; i+1 < len(toks); i++ {
-		if toks[i].kind == qWord && strings.EqualFold(toks[i].text, "order") &&
-			toks[i+1].kind == qWord && strings.EqualFold(toks[i+1].text, "by") {
-			toks = toks[:i]
-			break
-		}
-	}
-	clauseStart := func(i int) bool {
-		if i == 0 {
-			return true
-		}
-		p := toks[i-1]
-		return p.kind == qLParen || p.kind == qNot ||
-			(p.kind == qWord && (strings.EqualFold(p.text, "and") || strings.EqualFold(p.text, "or") || strings.EqualFold(p.text, "not")))
-	}
-	var sc queryScope
-	for i, t := range toks {
-		switch {
-		case t.kind == qWord && strings.EqualFold(t.text, "or"):
-			return queryScope{why: "the query uses OR, which can reach beyond the projects it names"}
-		case (t.kind == qWord && strings.EqualFold(t.text, "not") && clauseStart(i)) || t.kind == qNot:
-			return queryScope{why: "the query uses NOT, which reaches everything it does not name"}
-		}
-	}
-	for i := 0; i < len(toks); i++ {
-		t := toks[i]
-		if (t.kind != qWord && t.kind != qString) || !clauseStart(i) {
-			continue
-		}
-		issueKey, ok := fields[strings.ToLower(t.text)]
-		if !ok || i+2 >= len(toks) {
-			continue
-		}
-		op := toks[i+1]
-		switch {
-		case op.kind == qOp && op.text == "=":
-			v := toks[i+2]
-			if (v.kind != qWord && v.kind != qString) || reservedValue(v) ||
-				(i+3 < len(toks) && toks[i+3].kind == qLParen) {
-				continue
-			}
-			sc.values = append(sc.values, queryValue{text: v.text, issueKey: issueKey})
-			sc.bounded = true
-		case op.kind == qWord && strings.EqualFold(op.text, "in") && toks[i+2].kind == qLParen:
-			var vals []queryValue
-			j := i + 3
-			good := false
-			for j < len(toks) {
-				v := toks[j]
-				if (v.kind != qWord && v.kind != qString) || reservedValue(v) ||
-					(j+1 < len(toks) && toks[j+1].kind == qLParen) {
-					break
-				}
-				vals = append(vals, queryValue{text: v.text, issueKey: issueKey})
-				if j+1 < len(toks) && toks[j+1].kind == qRParen {
-					good = true
-					break
-				}
-				if j+1 >= len(toks) || toks[j+1].kind != qComma {
-					break
-				}
-				j += 2
-			}
-			if good {
-				sc.values = append(sc.values, vals...)
-				sc.bounded = true
-			}
-		}
-	}
-	if !sc.bounded {
-		sc.why = "the query does not limit itself with " + fieldList(fields)
-	}
-	return sc
-}
-
-func reservedValue(t qtok) bool {
-	return t.kind == qWord && (strings.EqualFold(t.text, "empty") || strings.EqualFold(t.text, "null"))
-}
-
-func fieldList(fields map[string]bool) string {
-	switch {
-	case fields["project"]:
-		return "project = KEY or project in (KEY, ...)"
-	case fields["space"]:
-		return "space = KEY or space in (KEY, ...)"
-	}
-	return "a project or space clause"
-}
-
-var (
-	jqlFields = map[string]bool{"project": false, "key": true, "issuekey": true, "issue": true}
-	cqlFields = map[string]bool{"space": false, "space.key": false}
-)

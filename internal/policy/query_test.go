@@ -30,7 +30,15 @@ func TestParseGitHubSearch(t *testing.T) {
 		{"qualifier in a phrase still counts", `"repo:DEFRA/x" repo:DEFRA/a`, searchScope{repos: []string{"DEFRA/a"}}},
 		{"qualifier after punctuation", "bug,repo:evil/x repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}}},
 		{"unbalanced quote", `repo:DEFRA/a "open`, searchScope{repos: []string{"DEFRA/a"}}},
-		{"lower-case or is a word", "bug or crash repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}, exact: true}},
+		{"lower-case or may be an operator", "bug or crash repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}}},
+		{"OR against a parenthesis", "repo:DEFRA/a (OR is:public)", searchScope{repos: []string{"DEFRA/a"}}},
+		{"OR between parentheses", "repo:DEFRA/a (is:issue)OR(is:public)", searchScope{repos: []string{"DEFRA/a"}}},
+		{"mixed-case NOT", "repo:DEFRA/a Not bug", searchScope{repos: []string{"DEFRA/a"}}},
+		{"escaped quote can end a phrase elsewhere", `repo:DEFRA/a "\"" OR stars:>0 "\""`, searchScope{repos: []string{"DEFRA/a"}}},
+		{"no-break spaces around OR", "is:public\u00a0OR\u00a0x repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}}},
+		{"ideographic space", "is:public\u3000OR x repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}}},
+		{"AND and parentheses stay exact", "(repo:DEFRA/a) AND (bug OR_x)", searchScope{repos: []string{"DEFRA/a"}, exact: true}},
+		{"word containing or stays exact", "orange order repo:DEFRA/a", searchScope{repos: []string{"DEFRA/a"}, exact: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,86 +47,6 @@ func TestParseGitHubSearch(t *testing.T) {
 				t.Errorf("parseGitHubSearch(%q) (-want +got):\n%s", tt.q, diff)
 			}
 		})
-	}
-}
-
-func TestParseScopeQueryJQL(t *testing.T) {
-	tests := []struct {
-		name    string
-		q       string
-		values  []string // "KEY" for projects, "KEY-1!" for issue keys
-		bounded bool
-		why     string
-	}{
-		{"project equals", "project = FFC AND status = Open", []string{"FFC"}, true, ""},
-		{"project in", "project in (FFC, PAY) ORDER BY created DESC", []string{"FFC", "PAY"}, true, ""},
-		{"quoted project", `"project" = "FFC" AND assignee = currentUser()`, []string{"FFC"}, true, ""},
-		{"lower case keywords", "status = Done and PROJECT = ffc", []string{"ffc"}, true, ""},
-		{"nested conjunction", "(project = FFC AND labels = x) AND priority = High", []string{"FFC"}, true, ""},
-		{"issue key", "key = FFC-12", []string{"FFC-12!"}, true, ""},
-		{"issue keys", "issuekey in (FFC-1, PAY-2)", []string{"FFC-1!", "PAY-2!"}, true, ""},
-		{"order by project is not a clause", "status = Open ORDER BY project", nil, false, "does not limit"},
-		{"no project", "assignee = currentUser() AND status != Done", nil, false, "does not limit"},
-		{"OR widens", "project = FFC OR project = SECRET", nil, false, "OR"},
-		{"OR anywhere widens", "project = FFC AND (status = Open OR labels = x)", nil, false, "OR"},
-		{"boolean NOT", "NOT project = FFC", nil, false, "NOT"},
-		{"bang NOT", "project = FFC AND !(status = Done)", nil, false, "NOT"},
-		{"is not is an operator", "project = FFC AND resolution is not EMPTY", []string{"FFC"}, true, ""},
-		{"not in is an operator", "project = FFC AND status not in (Done)", []string{"FFC"}, true, ""},
-		{"project not in does not bound", "project not in (SECRET)", nil, false, "does not limit"},
-		{"project != does not bound", "project != SECRET", nil, false, "does not limit"},
-		{"function does not bound", "project in projectsLeadByUser()", nil, false, "does not limit"},
-		{"function in list does not bound", "project in (FFC, projectsWhereUserHasRole(Dev))", nil, false, "does not limit"},
-		{"EMPTY does not bound", "project = EMPTY", nil, false, "does not limit"},
-		{"value after ~ is not a field", "summary ~ project AND status = x", nil, false, "does not limit"},
-		{"project in a string is text", `summary ~ "project = FFC"`, nil, false, "does not limit"},
-		{"unterminated string", `project = "FFC`, nil, false, "could not be read"},
-		{"project by name", `project = "Farming Payments"`, []string{"Farming Payments"}, true, ""},
-		{"escaped quote", `summary ~ "a \" OR b" AND project = FFC`, []string{"FFC"}, true, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := parseScopeQuery(tt.q, jqlFields)
-			var values []string
-			for _, v := range got.values {
-				if v.issueKey {
-					values = append(values, v.text+"!")
-				} else {
-					values = append(values, v.text)
-				}
-			}
-			if diff := cmp.Diff(tt.values, values, cmpopts.EquateEmpty()); diff != "" || got.bounded != tt.bounded {
-				t.Errorf("parseScopeQuery(%q) = %v bounded=%v (-want +got values):\n%s", tt.q, values, got.bounded, diff)
-			}
-			if !strings.Contains(got.why, tt.why) {
-				t.Errorf("parseScopeQuery(%q).why = %q, want it to mention %q", tt.q, got.why, tt.why)
-			}
-		})
-	}
-}
-
-func TestParseScopeQueryCQL(t *testing.T) {
-	tests := []struct {
-		q       string
-		values  []string
-		bounded bool
-	}{
-		{`space = ENG AND type = page`, []string{"ENG"}, true},
-		{`space.key in ("ENG", "OPS") AND text ~ "deploy"`, []string{"ENG", "OPS"}, true},
-		{`text ~ "deploy"`, nil, false},
-		{`space = ENG OR space = SECRET`, nil, false},
-		{`space = currentSpace()`, nil, false},
-		{`project = FFC`, nil, false}, // a JQL field means nothing in CQL
-	}
-	for _, tt := range tests {
-		got := parseScopeQuery(tt.q, cqlFields)
-		var values []string
-		for _, v := range got.values {
-			values = append(values, v.text)
-		}
-		if diff := cmp.Diff(tt.values, values, cmpopts.EquateEmpty()); diff != "" || got.bounded != tt.bounded {
-			t.Errorf("CQL %q = %v bounded=%v, want %v bounded=%v", tt.q, values, got.bounded, tt.values, tt.bounded)
-		}
 	}
 }
 
@@ -141,36 +69,10 @@ func FuzzParseGitHubSearch(f *testing.F) {
 				t.Fatalf("scope %q is not in query %q", r, q)
 			}
 		}
-	})
-}
-
-// FuzzParseScopeQuery checks that a bounded JQL query never contains OR and
-// that every value it reports appears in the query.
-func FuzzParseScopeQuery(f *testing.F) {
-	f.Add("project = FFC AND status = Open")
-	f.Add("project in (A, B) ORDER BY key")
-	f.Add(`key in (A-1, "B-2") AND NOT x`)
-	f.Add(`space = "ENG" AND text ~ 'a\'b'`)
-	f.Fuzz(func(t *testing.T, q string) {
-		for _, fields := range []map[string]bool{jqlFields, cqlFields} {
-			sc := parseScopeQuery(q, fields)
-			if !sc.bounded {
-				if sc.why == "" {
-					t.Fatalf("unbounded %q has no reason", q)
-				}
-				continue
-			}
-			if len(sc.values) == 0 {
-				t.Fatalf("bounded %q has no values", q)
-			}
-			toks, _ := lexQuery(q)
-			for i, tk := range toks {
-				if tk.kind == qWord && strings.EqualFold(tk.text, "order") && i+1 < len(toks) && strings.EqualFold(toks[i+1].text, "by") {
-					break
-				}
-				if tk.kind == qWord && strings.EqualFold(tk.text, "or") {
-					t.Fatalf("bounded %q contains OR", q)
-				}
+		// Differential: an operator added to an exact query is always seen.
+		for _, widened := range []string{q + " OR is:public", q + " or x", "NOT " + q, "(" + q + ")OR(x)"} {
+			if parseGitHubSearch(widened).exact {
+				t.Fatalf("%q is read as exact", widened)
 			}
 		}
 	})
