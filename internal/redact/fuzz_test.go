@@ -66,6 +66,10 @@ func FuzzRedactJSON(f *testing.F) {
 	f.Add([]byte(`{"a":"\u0067hp_0123456789abcdefghijABCDEFGHIJ0123456z","b":[1e400,-0.0,9007199254740993]}`))
 	f.Add([]byte(`"\ud800\udc00\ud800 password=\u0041bc123"`))
 	f.Add([]byte(`[{"x":"postgres:\/\/u:p\u0040ss@h"}]`))
+	f.Add([]byte(`{"card":4539578763621486,"n":[-371449635398431, 4111111111111112,1e400]}`))
+	f.Add([]byte(`{"blob":"UEFTU1dPUkQ9aHVudGVyMjJ4eQ==","data":"data:text/plain;base64,dG9rZW46IGFiY2RlZjAxMjM0NTY3ODk="}`))
+	f.Add([]byte(`{"b":"UEFTU1dPUkQ9aHVudGVy
+MjJ4eQ==","c":"UEFTU1dPUkQ9aHVudGVy\/MjJ4eQ"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		in := bytes.Clone(raw)
 		out, counts, err := RedactJSON(raw)
@@ -109,8 +113,8 @@ func FuzzRedactJSON(f *testing.F) {
 }
 
 // sameShape checks that two documents have the same token stream except for
-// the contents of strings: redaction never changes structure, numbers or
-// literals.
+// the contents of strings: redaction never changes structure or literals,
+// and changes a number only into a card number's marker.
 func sameShape(t *testing.T, a, b []byte) {
 	t.Helper()
 	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
@@ -129,6 +133,9 @@ func sameShape(t *testing.T, a, b []byte) {
 			if _, ok := tb.(string); !ok {
 				t.Fatalf("string %v became %v", ta, tb)
 			}
+			continue
+		}
+		if _, ok := ta.(json.Number); ok && tb == Marker(KindCardNumber) {
 			continue
 		}
 		if ta != tb {
