@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -142,4 +143,47 @@ func sameShape(t *testing.T, a, b []byte) {
 			t.Fatalf("token %v became %v", ta, tb)
 		}
 	}
+}
+
+// FuzzDecodeBase64 checks the blob decoder against encoding/base64: what
+// any encoding of data (either alphabet, padded or not, broken into lines)
+// decodes to is data, and no input makes it panic or accept a byte outside
+// the alphabets.
+func FuzzDecodeBase64(f *testing.F) {
+	f.Add([]byte("password=hunter22"), false, true, false)
+	f.Add([]byte{0xfb, 0xff, 0x00, 0x3e}, true, false, true)
+	f.Add([]byte(""), false, false, false)
+	f.Fuzz(func(t *testing.T, data []byte, url, pad, breaks bool) {
+		enc := base64.RawStdEncoding
+		switch {
+		case url && pad:
+			enc = base64.URLEncoding
+		case url:
+			enc = base64.RawURLEncoding
+		case pad:
+			enc = base64.StdEncoding
+		}
+		v := enc.EncodeToString(data)
+		if breaks {
+			var b strings.Builder
+			for i := 0; i < len(v); i += 8 {
+				b.WriteString(v[i:min(len(v), i+8)])
+				b.WriteString("\r\n")
+			}
+			v = b.String()
+		}
+		got, ok := decodeBase64(v)
+		if !ok || got != string(data) {
+			t.Fatalf("decodeBase64(%q) = %q, %v; want %q", v, got, ok, data)
+		}
+		// Arbitrary bytes: never a panic, and never accepted with a byte
+		// outside the alphabets.
+		if _, ok := decodeBase64(string(data)); ok {
+			for _, c := range data {
+				if !isAlnum(c) && !strings.ContainsRune("+/-_=\r\n", rune(c)) {
+					t.Fatalf("decodeBase64 accepted %q", data)
+				}
+			}
+		}
+	})
 }
