@@ -3,6 +3,7 @@ package guard
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -69,6 +70,40 @@ func (h *handPlayed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// handPlayedSession puts the real relay, with f's guard as its gate and
+// filter, in front of a hand-played server "everything" following script,
+// and opens an AI app session through it. It returns the server, the
+// relay's URL for it and the session id.
+func handPlayedSession(t *testing.T, f *fixture, script map[string][]string) (*handPlayed, string, string) {
+	t.Helper()
+	script["initialize"] = []string{`{"jsonrpc":"2.0","id":ID,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"hand","version":"1"}}}`}
+	up := &handPlayed{t: t, script: script}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+
+	hs := httptest.NewUnstartedServer(nil)
+	port := hs.Listener.Addr().(*net.TCPAddr).Port
+	r, err := relay.New(relay.Options{
+		Servers: []relay.Server{{ID: "everything", Name: "Everything", Dial: func(context.Context) (transport.Conn, error) {
+			return transport.NewStreamableHTTP(transport.HTTPOptions{URL: upSrv.URL + "/mcp", Logger: slog.New(slog.DiscardHandler)}), nil
+		}}},
+		Gate: f.g, Filter: f.g, Token: hostToken, Port: port, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Config.Handler = r
+	hs.Start()
+	t.Cleanup(func() { hs.CloseClientConnections(); r.Close(); hs.Close() })
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/everything/mcp"
+
+	resp := hostPost(t, url, "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"host","version":"1"}}}`)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	hostMessages(t, resp)
+	hostPost(t, url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+	return up, url, sid
+}
+
 // hostPost sends one message to the relay as an AI app would.
 func hostPost(t *testing.T, url, sid, body string) *http.Response {
 	t.Helper()
@@ -124,7 +159,6 @@ func TestMembersBesideThePayloadAreRedacted(t *testing.T) {
 	keyed := `"` + ghToken + `":[1, 2]`
 	markGH, markPW := "[redacted: github token]", "[redacted: password]"
 	fromServer := map[string][]string{
-		"initialize": {`{"jsonrpc":"2.0","id":ID,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"hand","version":"1"}}}`},
 		"tools/call": {
 			`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[],"maxTokens":5},` + debug + `}`,
 			`{"jsonrpc":"2.0",` + keyed + `,"method":"notifications/message","params":{"level":"info","data":"copying"}}`,
@@ -133,30 +167,7 @@ func TestMembersBesideThePayloadAreRedacted(t *testing.T) {
 		},
 		"prompts/get": {`{"jsonrpc":"2.0",  "error":{"code":-32602,"message":"no such prompt"},"id":ID, "_debug":"password=` + pw + `"}`},
 	}
-	up := &handPlayed{t: t, script: fromServer}
-	upSrv := httptest.NewServer(up)
-	t.Cleanup(upSrv.Close)
-
-	hs := httptest.NewUnstartedServer(nil)
-	port := hs.Listener.Addr().(*net.TCPAddr).Port
-	r, err := relay.New(relay.Options{
-		Servers: []relay.Server{{ID: "everything", Name: "Everything", Dial: func(context.Context) (transport.Conn, error) {
-			return transport.NewStreamableHTTP(transport.HTTPOptions{URL: upSrv.URL + "/mcp", Logger: slog.New(slog.DiscardHandler)}), nil
-		}}},
-		Gate: f.g, Filter: f.g, Token: hostToken, Port: port, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = r
-	hs.Start()
-	t.Cleanup(func() { hs.CloseClientConnections(); r.Close(); hs.Close() })
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/everything/mcp"
-
-	resp := hostPost(t, url, "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"sampling":{}},"clientInfo":{"name":"host","version":"1"}}}`)
-	sid := resp.Header.Get("Mcp-Session-Id")
-	hostMessages(t, resp)
-	hostPost(t, url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+	up, url, sid := handPlayedSession(t, f, fromServer)
 
 	answer := make(chan []string, 1)
 	go func() {
@@ -233,4 +244,39 @@ func countsOf(m map[string]int) string {
 		parts = append(parts, k+"="+strconv.Itoa(v))
 	}
 	return strings.Join(parts, ",")
+}
+
+// TestDecodedAndNumericSecretsAreRedactedOnTheWay plays a server whose
+// resources/read answer carries a .env file as a base64 blob and whose tool
+// result carries a card number written as a JSON number: the AI app gets
+// both replaced by markers, every other byte as sent.
+func TestDecodedAndNumericSecretsAreRedactedOnTheWay(t *testing.T) {
+	f := newFixture(t)
+	card := "4539" + "5787" + "6362" + "1486" // Luhn-valid and made up
+	env := base64.StdEncoding.EncodeToString([]byte("REGION=eu-west-2\nGITHUB_TOKEN=" + ghToken + "\n"))
+	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"))
+	script := map[string][]string{
+		"resources/read": {`{"jsonrpc":"2.0","id":ID,"result":{"contents":[{"uri":"file:///app/.env","mimeType":"text/plain","blob":"` + env + `"},` +
+			`{"uri":"file:///logo.png","mimeType":"image/png","blob":"` + png + `"}]}}`},
+		"tools/call": {`{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"charged"}],"structuredContent":{"card":` + card + `,"amount":12.50,"order":98765432100}}}`},
+	}
+	_, url, sid := handPlayedSession(t, f, script)
+
+	got := hostMessages(t, hostPost(t, url, sid, `{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{"uri":"file:///app/.env"}}`))
+	want := strings.ReplaceAll(strings.Replace(script["resources/read"][0], env, "[redacted: github token]", 1), `"id":ID`, `"id":"r"`)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("resources/read answer\n got %q\nwant %q", got, want)
+	}
+
+	answer := make(chan []string, 1)
+	go func() {
+		answer <- hostMessages(t, hostPost(t, url, sid, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"charge","arguments":{}}}`))
+	}()
+	c := f.waitCall()
+	f.q.Decide(c.ID, gate.Decision{Approve: true})
+	got = <-answer
+	want = strings.ReplaceAll(strings.Replace(script["tools/call"][0], card, `"[redacted: card number]"`, 1), `"id":ID`, `"id":8`)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("tools/call answer\n got %q\nwant %q", got, want)
+	}
 }
