@@ -349,7 +349,9 @@ func redactError(rpcError json.RawMessage) (json.RawMessage, map[string]int) {
 // ServerMessage removes secrets from any other message the server sends
 // toward the AI app: requests such as sampling/createMessage and
 // elicitation/create, notifications such as log messages and progress, and
-// answers such as prompts/get, completion/complete and the listings.
+// answers such as prompts/get, completion/complete and the listings; and
+// the top-level members of any server message beside its routing and its
+// payload (m.Members).
 // What it removes from a request or an answer is audited, with the tool
 // call it happened during; from a notification, logged at debug (counts
 // only, never the secret).
@@ -357,6 +359,9 @@ func (g *Guard) ServerMessage(server string, m relay.ServerMessage) json.RawMess
 	red, counts, err := redact.RedactJSON(m.Payload)
 	if err != nil {
 		g.log.Warn("a server message could not be checked for secrets: withheld", "server", server, "method", m.Method, "err", err)
+		if m.Members {
+			return json.RawMessage(`null`) // not the object the relay gave: it withholds the message
+		}
 		if m.Error {
 			return json.RawMessage(`{"code":-32603,"message":"Countersign withheld the server's error: it could not be checked for secrets."}`)
 		}
@@ -395,15 +400,21 @@ func (g *Guard) recordRedaction(server string, m relay.ServerMessage, size int, 
 
 // describe names a server message for the audit and the log.
 func describe(m relay.ServerMessage) string {
+	var what string
 	switch {
 	case m.Kind == jsonrpc.KindRequest:
-		return "the server's " + m.Method + " request"
+		what = "the server's " + m.Method + " request"
 	case m.Kind == jsonrpc.KindNotification:
-		return "the server's " + m.Method + " notification"
+		what = "the server's " + m.Method + " notification"
 	case m.Error:
-		return "the error answer to " + m.Method
+		what = "the error answer to " + m.Method
+	default:
+		what = "the answer to " + m.Method
 	}
-	return "the answer to " + m.Method
+	if m.Members {
+		what = "extra fields of " + what
+	}
+	return what
 }
 
 // countsText renders redaction counts for a log line, such as

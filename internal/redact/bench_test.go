@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -87,6 +88,7 @@ func BenchmarkRedactJSON(b *testing.B) {
 		{"1MB-source-3-secrets", textResult(b, dirty), false},
 		{"2000-issues-clean", listResult(b), true},
 		{"1MB-image", []byte(`{"content":[{"type":"image","mimeType":"image/png","data":"` + pngBase64(b, 512, 9) + `"}]}`), true},
+		{"1MB-base64-text-blob", []byte(`{"contents":[{"uri":"file:///src.go","blob":"` + base64.StdEncoding.EncodeToString([]byte(clean)) + `"}]}`), true},
 	}
 	for _, d := range docs {
 		b.Run(d.name, func(b *testing.B) {
@@ -138,6 +140,13 @@ func BenchmarkScanAdversarial(b *testing.B) {
 		"digits":                  "0123456789",
 		"ni-prefixes":             "AB 12 34 ",
 		"base64-with-equals-runs": "QUJD=",
+		"sk-prefixes":             "-sk-proj-",
+		"openai-marker-runs":      "-sk-T3BlbkFJ",
+		"pypi-prefixes":           "-pypi-AgEIcHlwaS5vcmc",
+		"gitlab-prefixes":         "-glpat-a.",
+		"sendgrid-prefixes":       "SG.abcdefghijklmnopqrstuv.",
+		"ado-length-words":        strings.Repeat("a", 51) + "2 ",
+		"base64-nested":           "UVVKRA",
 	}
 	for name, p := range patterns {
 		text := strings.Repeat(p, (1<<20)/len(p))

@@ -14,6 +14,7 @@ type hit struct {
 	start, end int
 	kind       string
 	weak       bool
+	blob       bool // the whole of a base64 value whose decoding holds kind
 }
 
 // Character classes used by the detectors, all ASCII.
@@ -45,7 +46,7 @@ var class = func() (t [256]uint8) {
 	t['+'] |= clB64
 	t['/'] |= clB64
 	t['.'] |= clKey
-	for _, c := range "gxheb=:~" {
+	for _, c := range "gxhebsrnp=:~" {
 		t[c] |= clAnchor
 	}
 	return t
@@ -70,6 +71,10 @@ type scanner struct {
 	// noFooter lists PEM labels whose END line does not occur in the rest
 	// of s, so a run of unterminated BEGIN lines is not quadratic.
 	noFooter []string
+	// runs remembers the last run read per character class (vendors.go).
+	runs []runMemo
+	// depth counts the base64 decodings around s (blob.go).
+	depth int
 }
 
 func (sc *scanner) add(start, end int, kind string, weak bool) {
@@ -91,6 +96,9 @@ func scanText(s string) []hit {
 // a few comparisons unless it really starts a secret.
 func (sc *scanner) run() {
 	s := sc.s
+	if sc.depth < maxBlobDepth {
+		sc.blob()
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if class[c]&clAnchor != 0 {
@@ -101,8 +109,17 @@ func (sc *scanner) run() {
 		}
 		i++
 		if class[c]&clWord != 0 {
+			ws := i - 1
 			for i < len(s) && class[s[i]]&clWord != 0 {
 				i++
+			}
+			// A word of one of the Azure DevOps token lengths, from its
+			// real start (a detector may have skipped its first digits).
+			if ws > 0 && isWord(s[ws-1]) {
+				ws = runBack(s, ws, 85)
+			}
+			if n := i - ws; n == 52 || n == 84 {
+				sc.adoPAT(ws, i)
 			}
 		}
 	}
@@ -125,6 +142,16 @@ func (sc *scanner) at(i int, c byte) int {
 	}
 	if isUpper(c) {
 		switch {
+		case c == 'A' && n == 'I':
+			if end := sc.googleKey(i); end > 0 {
+				return end
+			}
+			return sc.niNumber(i)
+		case c == 'S' && n == 'G':
+			if end := sc.sendgrid(i); end > 0 {
+				return end
+			}
+			return sc.niNumber(i)
 		case c == 'A' && isUpper(n):
 			if end := sc.awsKeyID(i); end > 0 {
 				return end
@@ -143,6 +170,18 @@ func (sc *scanner) at(i int, c byte) int {
 	switch {
 	case c == 'g' && (n == 'h' || n == 'i'):
 		return sc.github(i)
+	case c == 'g' && n == 'l':
+		return sc.gitlab(i)
+	case c == 's' && n == 'k':
+		return sc.skKey(i)
+	case c == 'r' && n == 'k':
+		return sc.rkLive(i)
+	case c == 'n' && n == 'p':
+		return sc.npmToken(i)
+	case c == 'p' && n == 'y':
+		return sc.pypi(i)
+	case c == 'h' && n == 'f':
+		return sc.huggingFace(i)
 	case c == 'x' && (n == 'o' || n == 'a'):
 		return sc.slack(i)
 	case c == 'h' && n == 'o':
@@ -161,6 +200,16 @@ func (sc *scanner) at(i int, c byte) int {
 		sc.keyValue(i)
 	}
 	return -1
+}
+
+// runBack returns the start of the word that ends at i, looking back at
+// most max bytes.
+func runBack(s string, i, max int) int {
+	j := i
+	for j > 0 && i-j < max && isWord(s[j-1]) {
+		j--
+	}
+	return j
 }
 
 // runOf returns the end of the run of bytes of class cl starting at i, or

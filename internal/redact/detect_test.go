@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -47,6 +48,18 @@ func detectorCases(t testing.TB) []detectorCase {
 	dashed := mc[:4] + "-" + mc[4:8] + "-" + mc[8:12] + "-" + mc[12:]
 	amexGrouped := amex[:4] + " " + amex[4:10] + " " + amex[10:]
 	truncated := strings.Join(strings.Split(pkcs8, "\n")[:3], "\n")
+	ado, adoOld := f.adoPAT(), f.adoLegacyPAT()
+	glpat, glRouted, gkey := f.gitlabPAT(), f.gitlabRouted(), f.googleKey()
+	stripe, stripeRK := f.stripeLive(), f.stripeRK()
+	oaProj, oaOld, ant := f.openAIProject(), f.openAILegacy(), f.anthropicKey()
+	npm, pypi, hf, sg := f.npmToken(), f.pypiToken(), f.hfToken(), f.sendgridKey()
+	envFile := base64.StdEncoding.EncodeToString([]byte("# deploy settings\nREGION=eu-west-2\nGITHUB_TOKEN=" + ghp + "\n"))
+	pwFile := base64.URLEncoding.EncodeToString([]byte("[db]\nhost = db1\npassword = " + pw + "\n"))
+	npmrc := base64.RawStdEncoding.EncodeToString([]byte("//registry.npmjs.org/:_authToken=" + npm))
+	mime := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("line of a config file\n", 5) + "key: " + gkey + "\n"))
+	mime = mime[:76] + "\r\n" + mime[76:152] + "\r\n" + mime[152:]
+	twice := base64.StdEncoding.EncodeToString([]byte(envFile))
+	dataURL := "data:text/plain;base64," + envFile
 
 	return []detectorCase{
 		// GitHub
@@ -128,6 +141,31 @@ func detectorCases(t testing.TB) []detectorCase {
 		{"mastercard 2-series", mc2, []found{{KindCardNumber, mc2}}},
 		{"amex in 4-6-5 groups", amexGrouped, []found{{KindCardNumber, amexGrouped}}},
 		{"discover", "d:" + disc, []found{{KindCardNumber, disc}}},
+		// Vendor tokens recognised by their prefix or signature alone
+		{"azure devops pat", "az devops login --token " + ado, []found{{KindAzureDevOpsPAT, ado}}},
+		{"azure devops pat starting with digits", "9" + ado[1:], []found{{KindAzureDevOpsPAT, "9" + ado[1:]}}},
+		{"azure devops legacy pat", "PAT: " + adoOld + "\n", []found{{KindAzureDevOpsPAT, adoOld}}},
+		{"azure devops pat as basic auth user", "https://" + adoOld + "@dev.azure.com/org/_git/repo", []found{{KindAzureDevOpsPAT, adoOld}}},
+		{"gitlab pat", "glab auth login --token " + glpat, []found{{KindGitLabToken, glpat}}},
+		{"gitlab routable pat", "(" + glRouted + ").", []found{{KindGitLabToken, glRouted}}},
+		{"gitlab deploy token", "gl" + "dt-" + glpat[6:], []found{{KindGitLabToken, "gl" + "dt-" + glpat[6:]}}},
+		{"google api key", "https://maps.googleapis.com/maps/api/geocode/json?key=" + gkey + "&address=x", []found{{KindGoogleAPIKey, gkey}}},
+		{"stripe live secret key", "stripe.api_key = '" + stripe + "'", []found{{KindStripeKey, stripe}}},
+		{"stripe restricted key", stripeRK, []found{{KindStripeKey, stripeRK}}},
+		{"openai project key", "OPENAI=" + oaProj, []found{{KindOpenAIKey, oaProj}}},
+		{"openai legacy key", "use " + oaOld + " here", []found{{KindOpenAIKey, oaOld}}},
+		{"anthropic key", "x-api-key " + ant, []found{{KindAnthropicKey, ant}}},
+		{"npm token", "//registry.npmjs.org/:_authToken=" + npm, []found{{KindNPMToken, npm}}},
+		{"pypi token", "[pypi]\n  username = __token__\n  pass = " + pypi, []found{{KindPyPIToken, pypi}}},
+		{"hugging face token", "huggingface-cli login --token " + hf, []found{{KindHuggingFaceToken, hf}}},
+		{"sendgrid key", "SENDGRID=" + sg + ";", []found{{KindSendGridKey, sg}}},
+		// Base64 values that decode to a secret are redacted whole
+		{"base64 env file", envFile, []found{{KindGitHubToken, envFile}}},
+		{"base64url file with a password", pwFile, []found{{KindPassword, pwFile}}},
+		{"unpadded base64 npmrc", npmrc, []found{{KindNPMToken, npmrc}}},
+		{"mime base64 with line breaks", mime, []found{{KindGoogleAPIKey, mime}}},
+		{"base64 of base64", twice, []found{{KindGitHubToken, twice}}},
+		{"data url", dataURL, []found{{KindGitHubToken, envFile}}},
 		// Several at once
 		{
 			"several secrets in one text",
@@ -211,6 +249,27 @@ func nearMisses(t testing.TB) map[string]string {
 		"base64 blob":              f.azureKey() + f.azureKey(),
 		"hex blob":                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		"decimal numbers":          "pi=3.14159265358979323846 and total=4111111111111111.50",
+		// Near the new vendor shapes
+		"scikit-learn":             "pip install scikit-learn (not sk-learn); see sk-learn-docs and sk-1234",
+		"sendgrid-like words":      "SG.1 and SG.2 were released; SG.abcdefghij.klm",
+		"short sk- ids":            "sk-" + f.from(base62, 40) + " has no marker",
+		"npm variables":            "npm_config_cache=/tmp/npm npm_package_version=1.2.3 npm_lifecycle_event=test",
+		"hugging face functions":   "from huggingface_hub import hf_hub_download; hf_transfer=1",
+		"gitlab placeholder":       "glpat-xxxxxxxxxxxxxxxxxxxx and gl-matrix and glpat-",
+		"google prefix alone":      "AIza and AIzaSy are prefixes",
+		"pypi prefix alone":        "tokens start pypi-AgEIcHlwaS5vcmc and go on",
+		"stripe test key":          "sk_test_" + f.from(base62, 24),
+		"stripe prefix alone":      "rk_live_ and sk_live_",
+		"sha-256 hex":              "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		"52 hex characters":        "3f786850e387550fdab836ed7e6dc881de23001b3f786850e387",
+		"upper-case base32 secret": "otpauth secret " + f.from(base32, 52),
+		"84 random characters":     f.from(base62, 84),
+		"52 lower-case letters":    strings.Repeat("abcdefghijklmnopqrstuvwxyz", 2),
+		"github graphql cursor":    "Y3Vyc29yOnYyOpK5MjAyNC0wMS0xNVQxMDozMDowMCswMDowMM4AAAAB",
+		"json cursor":              base64.StdEncoding.EncodeToString([]byte(`{"offset":100,"id":"123e4567-e89b-12d3-a456-426614174000"}`)),
+		"base64 prose":             base64.StdEncoding.EncodeToString([]byte("Hello, world! The quarterly report is attached; totals are in the second tab.")),
+		"base64 random bytes":      base64.StdEncoding.EncodeToString(f.bytes(300)),
+		"long identifiers":         "getUserAccessTokenForRepository and /usr/local/share/ca-certificates",
 	}
 }
 

@@ -177,3 +177,55 @@ func pngBase64(t testing.TB, side int, seed uint64) string {
 	}
 	return base64.StdEncoding.EncodeToString(buf.Bytes())
 }
+
+const (
+	letters  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b32lower = "abcdefghijklmnopqrstuvwxyz234567"
+)
+
+// body returns n characters of alphabet ending in a letter or digit, as
+// the tokens whose alphabet has '-' or '.' do.
+func (f *fakes) body(alphabet string, n int) string {
+	return f.from(alphabet, n-1) + f.from(base62, 1)
+}
+
+// adoPAT returns an Azure DevOps PAT in the 84-character format: 52
+// random characters, the "JQQJ99" signature, a date and flags, "AZDO" at
+// 76 and a checksum.
+func (f *fakes) adoPAT() string {
+	return f.from(base62, 52) + "JQQJ" + "99" + f.from(base62, 1) + f.from("ABCDEFGHIJKL", 1) +
+		f.from(base62, 16) + "AZ" + "DO" + f.from(base62, 4)
+}
+
+// adoLegacyPAT returns an older Azure DevOps PAT: 52 lower-case base32.
+func (f *fakes) adoLegacyPAT() string {
+	for {
+		s := f.from(b32lower, 52)
+		if strings.ContainsAny(s, "234567") && strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") {
+			return s
+		}
+	}
+}
+
+func (f *fakes) gitlabPAT() string { return "gl" + "pat-" + f.body(b64url, 20) }
+func (f *fakes) gitlabRouted() string {
+	return "gl" + "pat-" + f.body(b64url, 27) + ".01." + f.from(base62, 9)
+}
+func (f *fakes) googleKey() string  { return "AI" + "zaSy" + f.from(b64url, 33) }
+func (f *fakes) stripeLive() string { return "sk" + "_live_" + f.from(base62, 99) }
+func (f *fakes) stripeRK() string   { return "rk" + "_live_" + f.from(base62, 99) }
+func (f *fakes) openAIProject() string {
+	return "sk-" + "proj-" + f.from(b64url, 74) + "T3Blbk" + "FJ" + f.body(b64url, 74)
+}
+func (f *fakes) openAILegacy() string {
+	return "sk-" + f.from(base62, 20) + "T3Blbk" + "FJ" + f.from(base62, 20)
+}
+func (f *fakes) anthropicKey() string { return "sk-" + "ant-api03-" + f.from(b64url, 93) + "AA" }
+func (f *fakes) npmToken() string     { return "np" + "m_" + f.from(base62, 36) }
+func (f *fakes) pypiToken() string {
+	return "py" + "pi-AgEIcHlwaS5vcmc" + f.body(b64url, 150)
+}
+func (f *fakes) hfToken() string { return "h" + "f_" + f.from(letters, 34) }
+func (f *fakes) sendgridKey() string {
+	return "S" + "G." + f.body(b64url, 22) + "." + f.body(b64url, 43)
+}

@@ -28,16 +28,35 @@ func ScanJSON(raw []byte) ([]Finding, error) {
 			out = append(out, findings(hits, s, w.path())...)
 		}
 	}
+	w.number = func(start, end int) {
+		s := string(raw[start:end])
+		if hits := scanNumber(s); len(hits) > 0 {
+			out = append(out, findings(hits, s, w.path())...)
+		}
+	}
 	w.walk()
 	return out, nil
+}
+
+// scanNumber scans a JSON number's literal: a card number written as a
+// number is as much a card number as one in a string.
+func scanNumber(lit string) []hit {
+	if len(lit) < 13 {
+		return nil // fewer digits than any card number
+	}
+	sc := scanner{s: lit, depth: maxBlobDepth}
+	sc.run()
+	return resolve(sc.hits)
 }
 
 // RedactJSON replaces every finding inside the strings of a JSON document
 // with its [Marker] and returns the new document and how many findings of
 // each kind it replaced. Only the string literals that held a finding
 // change, and within them only the found bytes; when nothing is found the
-// input slice itself is returned with a nil map. Numbers, literals and
-// non-string values are never altered. Invalid JSON yields a nil document
+// input slice itself is returned with a nil map. A number that is itself a
+// secret (a card number) is replaced by its marker as a string, which
+// keeps the document valid JSON though the value's type changes; no other
+// number, literal or non-string value is altered. Invalid JSON yields a nil document
 // and an error wrapping [ErrInvalidJSON], so a caller cannot pass it on by
 // mistake.
 func RedactJSON(raw []byte) ([]byte, map[string]int, error) {
@@ -60,6 +79,19 @@ func RedactJSON(raw []byte) ([]byte, map[string]int, error) {
 		if lit, ok := redactLiteral(raw[start:end], cls, &counts); ok {
 			edits = append(edits, edit{start, end, lit})
 		}
+	}
+	w.number = func(start, end int) {
+		hits := scanNumber(string(raw[start:end]))
+		if len(hits) == 0 {
+			return
+		}
+		if counts == nil {
+			counts = make(map[string]int)
+		}
+		for _, h := range hits {
+			counts[h.kind]++
+		}
+		edits = append(edits, edit{start, end, []byte(`"` + Marker(hits[0].kind) + `"`)})
 	}
 	w.walk()
 	if len(edits) == 0 {
@@ -303,6 +335,8 @@ type walker struct {
 	// the class of the key it is the value of (clsNone for keys and array
 	// elements).
 	visit func(start, end int, cls keyClass)
+	// number, if set, is called with the span of each number.
+	number func(start, end int)
 }
 
 // step is one level of a path: an object member (key holds its literal) or
@@ -408,8 +442,12 @@ func (w *walker) value(cls keyClass) {
 		w.skipString()
 		w.visit(start, w.i, cls)
 	default:
+		start := w.i
 		for w.i < len(w.raw) && strings.IndexByte(",]} \t\r\n", w.raw[w.i]) < 0 {
 			w.i++
+		}
+		if c := w.raw[start]; w.number != nil && (c == '-' || isDigit(c)) {
+			w.number(start, w.i)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -288,7 +289,7 @@ func TestRedactJSONLeavesCleanDocumentsAlone(t *testing.T) {
 		"audio content block": `{"content":[{"type":"audio","data":"` + f.azureKey() + f.azureKey() + f.azureKey() + `","mimeType":"audio/wav"}]}`,
 		"resource blob":       `{"contents":[{"uri":"file:///a.bin","blob":"` + pngBase64(t, 16, 3) + `"}]}`,
 		"ids and digests": `{"sha":"3f786850e387550fdab836ed7e6dc881de23001b","id":"123e4567-e89b-12d3-a456-426614174000",` +
-			`"node_id":"MDQ6VXNlcjU4MzIzMQ==","etag":"W/\"a1b2c3\"","number":4111111111111111,"created_at":"2024-01-15T10:30:00Z"}`,
+			`"node_id":"MDQ6VXNlcjU4MzIzMQ==","etag":"W/\"a1b2c3\"","number":4111111111111112,"snowflake":1234567890123456789,"ms":1718000000000,"created_at":"2024-01-15T10:30:00Z"}`,
 		"tool schema": `{"tools":[{"name":"create_issue","inputSchema":{"type":"object","properties":{"token":{"type":"string",` +
 			`"description":"A GitHub token with repo scope"},"password":{"type":"string"}}}}]}`,
 		"empty":  `{}`,
@@ -443,6 +444,80 @@ func TestFindingsAreOrderedAndDisjoint(t *testing.T) {
 			if list[i].Start < list[i-1].End {
 				t.Errorf("%s: findings overlap or are out of order: %+v", p, list)
 			}
+		}
+	}
+}
+
+// TestRedactJSONCardNumbersWrittenAsNumbers checks a card number written as
+// a JSON number is found and replaced by its marker as a string (a number
+// cannot hold a marker, and any other number would pass as data), while
+// other numbers keep their exact spelling.
+func TestRedactJSONCardNumbersWrittenAsNumbers(t *testing.T) {
+	f := newFakes(12)
+	visa, amex := f.card("4", 16), f.card("37", 15)
+	raw := `{"payment":{"card":` + visa + `, "amount":12.50,"order":4111111111111112,"cards":[-` + amex + `,1e400]},"ts":1718000000000}`
+	want := `{"payment":{"card":"[redacted: card number]", "amount":12.50,"order":4111111111111112,"cards":["[redacted: card number]",1e400]},"ts":1718000000000}`
+	out, counts, err := RedactJSON([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Errorf("RedactJSON\n got %s\nwant %s", out, want)
+	}
+	if counts[KindCardNumber] != 2 {
+		t.Errorf("counts = %v", counts)
+	}
+	fs, err := ScanJSON([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []jsonFound
+	for _, fd := range fs {
+		got = append(got, jsonFound{fd.Kind, fd.Path, fd.Preview})
+	}
+	wantFound := []jsonFound{
+		{KindCardNumber, "payment.card", "…" + visa[12:]},
+		{KindCardNumber, "payment.cards[0]", "…" + amex[11:]},
+	}
+	if diff := cmp.Diff(wantFound, got); diff != "" {
+		t.Errorf("ScanJSON (-want +got):\n%s", diff)
+	}
+	if again, c, _ := RedactJSON(out); c != nil || !bytes.Equal(again, out) {
+		t.Errorf("not idempotent: %s", again)
+	}
+}
+
+// TestRedactJSONBase64Blobs checks a resource blob, or any other base64
+// value, that decodes to a secret is replaced whole, escapes and all,
+// while base64 images and cursors that hold none pass byte for byte.
+func TestRedactJSONBase64Blobs(t *testing.T) {
+	f := newFakes(13)
+	ghp, ant := f.github("ghp"), f.anthropicKey()
+	env := base64.StdEncoding.EncodeToString([]byte("REGION=eu-west-2\nGITHUB_TOKEN=" + ghp + "\n"))
+	escaped := strings.ReplaceAll(base64.StdEncoding.EncodeToString([]byte("ANTHROPIC_API_KEY="+ant+"\n#"+strings.Repeat("?", 40))), "/", `\/`)
+	if !strings.Contains(escaped, `\/`) {
+		t.Fatal("the escaped blob has no escape to test")
+	}
+	png := pngBase64(t, 24, 5)
+	raw := `{"contents":[{"uri":"file:///app/.env","mimeType":"text/plain","blob":"` + env + `"},` +
+		`{"uri":"file:///keys","blob":"` + escaped + `"},` +
+		`{"uri":"file:///logo.png","mimeType":"image/png","blob":"` + png + `"}],` +
+		`"nextCursor":"` + base64.StdEncoding.EncodeToString([]byte(`{"page":2}`)) + `"}`
+	want := strings.Replace(strings.Replace(raw, env, "[redacted: github token]", 1), escaped, "[redacted: anthropic api key]", 1)
+	out, counts, err := RedactJSON([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Errorf("RedactJSON\n got %s\nwant %s", out, want)
+	}
+	if diff := cmp.Diff(map[string]int{KindGitHubToken: 1, KindAnthropicKey: 1}, counts); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	fs, _ := ScanJSON([]byte(raw))
+	for _, fd := range fs {
+		if fd.Preview != "base64…" {
+			t.Errorf("finding %+v: a blob's preview shows part of it", fd)
 		}
 	}
 }

@@ -3,17 +3,21 @@
 // "[redacted: github token]".
 //
 // Detection is deliberately conservative about what counts as a secret:
-// vendor tokens with a recognisable shape (GitHub, AWS, Azure, Atlassian,
-// Slack, JWTs, PEM private keys), passwords in key=value text and URLs,
+// vendor tokens with a recognisable shape (GitHub, GitLab, AWS, Azure and
+// Azure DevOps, Atlassian, Slack, Google, Stripe, OpenAI, Anthropic, npm,
+// PyPI, Hugging Face, SendGrid, JWTs, PEM private keys), passwords in
+// key=value text and URLs,
 // UK National Insurance numbers and Luhn-valid card numbers are found
-// anywhere, but a merely random-looking value (a git SHA, a UUID, base64
+// anywhere, and so is a base64 value (a resource's "blob", a data: URL)
+// whose decoding holds any of them, but a merely random-looking value (a git SHA, a UUID, base64
 // image data) is only treated as a secret when it sits next to a
 // secret-like name such as "password", "client_secret" or "api_key".
 //
 // JSON is never re-encoded: [RedactJSON] splices markers into the string
-// literals that held a secret and leaves every other byte of the document
-// (number spelling, key order, whitespace, unknown fields, other escapes)
-// exactly as it was.
+// literals that held a secret, replaces a number that is a card number
+// with a marker string, and leaves every other byte of the document
+// (other numbers' spelling, key order, whitespace, unknown fields, other
+// escapes) exactly as it was.
 //
 // The package is pure: no I/O, no logging, no mutable global state, and
 // every function is safe for concurrent use. Scanning is linear in the
@@ -45,6 +49,16 @@ const (
 	KindSecret            = "secret"
 	KindNINumber          = "national insurance number"
 	KindCardNumber        = "card number"
+	KindAzureDevOpsPAT    = "azure devops token"
+	KindGitLabToken       = "gitlab token"
+	KindGoogleAPIKey      = "google api key"
+	KindStripeKey         = "stripe key"
+	KindOpenAIKey         = "openai api key"
+	KindAnthropicKey      = "anthropic api key"
+	KindNPMToken          = "npm token"
+	KindPyPIToken         = "pypi token"
+	KindHuggingFaceToken  = "hugging face token"
+	KindSendGridKey       = "sendgrid api key"
 )
 
 // ErrInvalidJSON is returned by [ScanJSON] and [RedactJSON] when their input
@@ -124,6 +138,9 @@ func findings(hits []hit, s, path string) []Finding {
 			End:     h.end,
 			Preview: preview(h.kind, s[h.start:h.end]),
 		}
+		if h.blob {
+			out[i].Preview = "base64…"
+		}
 	}
 	return out
 }
@@ -155,6 +172,12 @@ func preview(kind, v string) string {
 		return ell
 	}
 	prefix := ""
+	for _, p := range publicPrefixes[kind] {
+		if strings.HasPrefix(v, p) {
+			prefix = p
+			break
+		}
+	}
 	switch kind {
 	case KindGitHubToken:
 		if strings.HasPrefix(v, "github_pat_") {
@@ -181,4 +204,18 @@ func preview(kind, v string) string {
 		return prefix + ell
 	}
 	return prefix + ell + v[len(v)-2:]
+}
+
+// publicPrefixes are the parts of a vendor token that name its type and
+// carry no secret, which a preview may show.
+var publicPrefixes = map[string][]string{
+	KindGitLabToken:      {"glpat-", "gldt-", "glrt-", "glptt-", "gloas-", "glcbt-", "glimt-", "glft-", "glsoat-", "glffct-"},
+	KindGoogleAPIKey:     {"AIza"},
+	KindStripeKey:        {"sk_live_", "rk_live_"},
+	KindOpenAIKey:        {"sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"},
+	KindAnthropicKey:     {"sk-ant-"},
+	KindNPMToken:         {"npm_"},
+	KindPyPIToken:        {"pypi-"},
+	KindHuggingFaceToken: {"hf_"},
+	KindSendGridKey:      {"SG."},
 }

@@ -64,6 +64,9 @@ func (f *recordingFilter) ServerMessage(server string, m ServerMessage) json.Raw
 			part = "error"
 		}
 	}
+	if m.Members {
+		part = "members " + string(m.Payload)
+	}
 	f.mu.Lock()
 	f.messages = append(f.messages, fmt.Sprintf("%s %s %s %s", m.Kind, m.Method, m.CallID, part))
 	f.mu.Unlock()
@@ -282,6 +285,7 @@ func TestFilterSeesEveryServerMessage(t *testing.T) {
 		"notification notifications/message  params",
 		"notification notifications/progress " + callID + " params",
 		"request sampling/createMessage " + callID + " params",
+		`response prompts/get  members {"_extra":1}`,
 		"response prompts/get  result",
 		"response completion/complete  error",
 		"response resources/templates/list  result",

@@ -74,8 +74,10 @@ type Filter interface {
 	// app: its requests (sampling/createMessage, elicitation/create, ...),
 	// its notifications (notifications/message, notifications/progress,
 	// ...), and its answers to every request but tools/list, tools/call and
-	// resources/read, errors included. It returns the payload the AI app
-	// sees instead, or nil to pass the message on byte for byte.
+	// resources/read, errors included; and, for every message the server
+	// sends (those three answers too), its other top-level members (see
+	// ServerMessage.Members). It returns the payload the AI app sees
+	// instead, or nil to pass the message on byte for byte.
 	ServerMessage(server string, m ServerMessage) json.RawMessage
 }
 
@@ -95,6 +97,12 @@ type ServerMessage struct {
 	// or (when Error is set) the error of a response.
 	Payload json.RawMessage
 	Error   bool
+	// Members says Payload is instead an object of the message's other
+	// top-level members, those beside jsonrpc, id, method, params, result
+	// and error (a "_debug" or "_meta" a server added), each with its
+	// bytes as sent. The filter's replacement must keep the same members
+	// in the same order; only their contents may change.
+	Members bool
 }
 
 // Options configure a Relay.

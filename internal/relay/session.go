@@ -193,11 +193,16 @@ func (s *session) deliver(raw []byte, related, tok json.RawMessage) {
 
 // filterAnswer returns the server's answer to req as the host should see
 // it: under the host's id, with the filter's replacement of its result or
-// error spliced in. Every other byte is the server's.
+// error and of its other members spliced in. Every other byte is the
+// server's.
 func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
 	f := s.r.o.Filter
 	if f == nil {
 		return m.WithIDResult(req.hostID, nil)
+	}
+	m, ok := s.filterMembers(m, ServerMessage{Kind: jsonrpc.KindResponse, Method: req.method, CallID: req.callID, Error: m.Error != nil})
+	if !ok {
+		return jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, "Countersign withheld the server's answer: it could not be checked for secrets.")
 	}
 	var result, rpcError json.RawMessage
 	switch {
@@ -233,20 +238,26 @@ func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
 }
 
 // filterMessage returns a server request or notification as the host
-// should see it, with the filter's replacement of its params spliced in.
+// should see it, with the filter's replacement of its params and of its
+// other members spliced in.
 // It reports false when the message must not reach the host: the filter's
 // change would alter the progress token or request id the message is
 // routed by. A request withheld so is refused to the server.
 func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
 	f := s.r.o.Filter
-	if f == nil || m.Params == nil {
+	if f == nil {
 		return m.Raw, true
 	}
-	params := f.ServerMessage(s.srv.ID, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: s.callFor(related, tok), Payload: m.Params})
-	if params == nil {
+	callID := s.callFor(related, tok)
+	m, ok := s.filterMembers(m, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID})
+	var params json.RawMessage
+	if ok && m.Params != nil {
+		params = f.ServerMessage(s.srv.ID, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID, Payload: m.Params})
+	}
+	if ok && params == nil {
 		return m.Raw, true
 	}
-	if !json.Valid(params) || !sameRouting(m.Params, params) {
+	if !ok || !json.Valid(params) || !sameRouting(m.Params, params) {
 		s.r.log.Warn("withholding a server message: its filtered params are not JSON, or would change the ids it is routed by",
 			"server", s.srv.ID, "method", m.Method)
 		if m.Kind == jsonrpc.KindRequest {

@@ -116,6 +116,8 @@ func FuzzFilterMessage(f *testing.F) {
 		`{"jsonrpc":"2.0","id":"r","method":"elicitation/create","params":{"message":"api_key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0","_meta":{"progressToken":1}}}`,
 		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"token=abcdef0123456789abcdef","reason":"x"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/message","params":[1,"password=hunter22"]}`,
+		`{"jsonrpc":"2.0","method":"notifications/message","_debug":{"auth":"password=hunter22"}, "password=hunter22" : 1}`,
+		`{"jsonrpc":"2.0","id":"r","method":"ping","params":{},"_trace":"api_key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -130,7 +132,7 @@ func FuzzFilterMessage(f *testing.F) {
 		if !ok {
 			return
 		}
-		if redactPayload(m.Params) == nil {
+		if redactPayload(m.Params) == nil && redactPayload(otherMembers(t, raw)) == nil {
 			if !bytes.Equal(out, raw) {
 				t.Fatalf("clean message changed: %q → %q", raw, out)
 			}
@@ -143,7 +145,29 @@ func FuzzFilterMessage(f *testing.F) {
 		if got.Kind != m.Kind || !bytes.Equal(got.ID, m.ID) || got.Method != m.Method || !bytes.Equal(progressToken(got), progressToken(m)) {
 			t.Fatalf("framing changed: %q → %q", raw, out)
 		}
+		if left := redactPayload(otherMembers(t, out)); left != nil {
+			t.Fatalf("filtered %q into %q, whose other members still hold secrets", raw, out)
+		}
 	})
+}
+
+// otherMembers returns an object of a message's top-level members beside
+// jsonrpc, id, method, params, result and error.
+func otherMembers(t *testing.T, raw []byte) json.RawMessage {
+	ms, err := topMembers(raw, nil)
+	if err != nil {
+		t.Fatalf("members of %q: %v", raw, err)
+	}
+	obj := []byte{'{'}
+	for _, mb := range ms {
+		if !filteredMember(mb.name) {
+			if len(obj) > 1 {
+				obj = append(obj, ',')
+			}
+			obj = append(obj, raw[mb.start:mb.end]...)
+		}
+	}
+	return append(obj, '}')
 }
 
 // discardConn is an upstream that drops what the relay sends it.
