@@ -29,6 +29,7 @@ import (
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/pins"
+	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
@@ -118,6 +119,15 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		if ferr := bringForward(ctx, cfg.Port, token); ferr != nil {
+			if errors.Is(ferr, portproof.ErrNotCountersign) {
+				msg := fmt.Sprintf("Another program is using Countersign's port %d, so Countersign could not start. "+
+					"Quit that program, or choose another port in %s, then start Countersign again.", cfg.Port, o.ConfigPath)
+				log.Error(msg)
+				if o.Notifier != nil {
+					o.Notifier.Notify("Countersign could not start", msg)
+				}
+				return fmt.Errorf("could not start: %s", msg)
+			}
 			return fmt.Errorf("port %d is in use by another program (%v): set another port in %s", cfg.Port, ferr, o.ConfigPath)
 		}
 		log.Info("Countersign is already running: asked it to show its window")

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/portproof"
 )
 
 // showPath is where a second launch asks the running app to bring its
@@ -64,7 +66,9 @@ func bearer(authz, token string) bool {
 }
 
 // bringForward asks the Countersign listening on port to show its window.
-// It fails if whatever listens there is not Countersign with our token.
+// The token goes only on a connection whose listener first proved that it
+// knows the token; if it cannot, the error wraps portproof.ErrNotCountersign
+// and the listener never saw the token.
 func bringForward(ctx context.Context, port int, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -73,8 +77,8 @@ func bringForward(ctx context.Context, port int, token string) error {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	// Never through a proxy: the token must not leave the machine.
-	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	client := portproof.Client(port, token) // never through a proxy
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking the running Countersign to show itself: %w", err)
