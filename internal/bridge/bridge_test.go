@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -297,4 +298,46 @@ func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
 	if !bytes.Contains(seen, []byte("Countersign-Challenge")) {
 		t.Fatalf("the bridge did not ask who listens:\n%s", seen)
 	}
+}
+
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+type failingReader struct{ r io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if n, err := f.r.Read(p); err != io.EOF {
+		return n, err
+	}
+	return 0, errors.New("stdin went away")
+}
+
+// When the bridge can no longer talk to the AI app it stops with an error,
+// so that countersign-bridge exits non-zero, rather than reporting a clean
+// end.
+func TestRunFailsWhenTheAIAppCannotBeReached(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	url := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/servers/up/mcp"
+	ln.Close()
+
+	t.Run("stdout fails", func(t *testing.T) {
+		in := strings.NewReader(initMsg + "\n" + `{"jsonrpc":"2.0","id":2,"method":"tools/list"}` + "\n")
+		b := &Bridge{URL: url, Token: token, In: in, Out: brokenPipe{}, Log: quiet}
+		if err := b.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "broken pipe") {
+			t.Fatalf("Run = %v, want the write error", err)
+		}
+	})
+	t.Run("stdin fails", func(t *testing.T) {
+		b := &Bridge{URL: url, Token: token, In: &failingReader{strings.NewReader(initMsg + "\n")}, Out: io.Discard, Log: quiet}
+		if err := b.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "stdin went away") {
+			t.Fatalf("Run = %v, want the read error", err)
+		}
+	})
+	t.Run("stdin ends", func(t *testing.T) {
+		b := &Bridge{URL: url, Token: token, In: strings.NewReader(initMsg + "\n"), Out: io.Discard, Log: quiet}
+		if err := b.Run(context.Background()); err != nil {
+			t.Fatalf("Run = %v, want nil when the AI app closes stdin", err)
+		}
+	})
 }
