@@ -74,6 +74,8 @@ type Options struct {
 	Notifier notify.Notifier
 	// Keyring is the OS keychain; nil means the real one.
 	Keyring vault.Keyring
+
+	limits serverLimits // zero fields: defaultLimits; tests shorten them
 }
 
 // shutdownGrace is how long in-flight HTTP requests get to finish once
@@ -261,13 +263,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	uiRef.Store(&ui)
 
-	hs := &http.Server{
-		Handler:           &front{relay: r, show: ui.Show, token: token, port: cfg.Port},
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	lim := o.limits.orDefaults()
+	hs := newServer(&front{relay: r, show: ui.Show, token: token, port: cfg.Port}, lim)
 	serveErr := make(chan error, 1)
 	closeLn = false
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(limitListener(ln, lim)) }()
 	log.Info("Countersign is listening", "addr", ln.Addr().String(), "servers", serverList(set))
 	auditLog.Append(ctx, audit.Event{Kind: audit.KindAppStarted, Actor: audit.ActorApp})
 

@@ -26,6 +26,18 @@ type front struct {
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	switch {
+	case bearer(req.Header.Get("Authorization"), f.token):
+		// Its response may be held open while a person decides: the
+		// connection stays, without the read deadline that would cancel it.
+		authenticated(req.Context())
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+	case req.URL.Path != portproof.Path:
+		// Refused for want of the token: nothing more on this connection.
+		// (A challenge is answered on a connection kept for the request
+		// with the token that follows it.)
+		w.Header().Set("Connection", "close")
+	}
 	if req.URL.Path != showPath {
 		f.relay.ServeHTTP(w, req)
 		return
