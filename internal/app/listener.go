@@ -40,8 +40,8 @@ var defaultLimits = serverLimits{
 	ReadTimeout:        30 * time.Second,
 	IdleTimeout:        2 * time.Minute,
 	Unauthenticated:    10 * time.Second,
-	MaxUnauthenticated: 32,
-	MaxConns:           512,
+	MaxUnauthenticated: 128, // well above the connections an AI app opens at once
+	MaxConns:           1024,
 }
 
 // orDefaults fills the zero fields from defaultLimits.

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -130,11 +131,20 @@ func challenge(ctx context.Context, conn net.Conn, port int, token string) error
 		return fmt.Errorf("portproof: asking the program on port %d who it is: %w", port, err)
 	}
 	br := bufio.NewReaderSize(conn, 4096)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	var resp *http.Response
+	_, err := br.Peek(1) // a hang-up before the first byte is not an answer
+	if err == nil {
+		resp, err = http.ReadResponse(br, nil)
+	}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		// Closed without a word, as Countersign does while it quits: the
+		// token was not sent, and nothing says another program is there.
+		return fmt.Errorf("portproof: port %d closed the connection before answering: %w", port, err)
+	default:
 		return fmt.Errorf("portproof: port %d: %w (%v)", port, ErrNotCountersign, err)
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))

@@ -215,3 +215,26 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// A listener that closes the connection without answering (as Countersign
+// does while it quits) gets no token, and is not called another program.
+func TestAListenerThatHangsUpIsNotCalledAnotherProgram(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, err = get(t, ln.Addr().(*net.TCPAddr).Port)
+	if err == nil || errors.Is(err, ErrNotCountersign) {
+		t.Fatalf("error %v, want a hang-up that is not ErrNotCountersign", err)
+	}
+}
