@@ -40,10 +40,13 @@ func main() {
 
 	b, err := setup(*configPath, serverID)
 	if err != nil {
+		// Nothing can fix this while the bridge runs: answer the AI app
+		// until it gives up, then exit non-zero so it knows the server
+		// failed.
 		refuseAll(err)
-		return
+		os.Exit(1)
 	}
-	b.In, b.Out, b.Log = os.Stdin, os.Stdout, log
+	b.In, b.Out, b.Log, b.Stderr = os.Stdin, os.Stdout, log, os.Stderr
 	if err := b.Run(ctx); err != nil {
 		log.Error("bridge stopped", "err", err)
 		os.Exit(1)

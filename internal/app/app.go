@@ -29,6 +29,7 @@ import (
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/pins"
+	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
@@ -73,6 +74,8 @@ type Options struct {
 	Notifier notify.Notifier
 	// Keyring is the OS keychain; nil means the real one.
 	Keyring vault.Keyring
+
+	limits serverLimits // zero fields: defaultLimits; tests shorten them
 }
 
 // shutdownGrace is how long in-flight HTTP requests get to finish once
@@ -118,6 +121,15 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		if ferr := bringForward(ctx, cfg.Port, token); ferr != nil {
+			if errors.Is(ferr, portproof.ErrNotCountersign) {
+				msg := fmt.Sprintf("Another program is using Countersign's port %d, so Countersign could not start. "+
+					"Quit that program, or choose another port in %s, then start Countersign again.", cfg.Port, o.ConfigPath)
+				log.Error(msg)
+				if o.Notifier != nil {
+					o.Notifier.Notify("Countersign could not start", msg)
+				}
+				return fmt.Errorf("could not start: %s", msg)
+			}
 			return fmt.Errorf("port %d is in use by another program (%v): set another port in %s", cfg.Port, ferr, o.ConfigPath)
 		}
 		log.Info("Countersign is already running: asked it to show its window")
@@ -251,13 +263,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	uiRef.Store(&ui)
 
-	hs := &http.Server{
-		Handler:           &front{relay: r, show: ui.Show, token: token, port: cfg.Port},
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	lim := o.limits.orDefaults()
+	hs := newServer(&front{relay: r, show: ui.Show, token: token, port: cfg.Port}, lim)
 	serveErr := make(chan error, 1)
 	closeLn = false
-	go func() { serveErr <- hs.Serve(ln) }()
+	go func() { serveErr <- hs.Serve(limitListener(ln, lim)) }()
 	log.Info("Countersign is listening", "addr", ln.Addr().String(), "servers", serverList(set))
 	auditLog.Append(ctx, audit.Event{Kind: audit.KindAppStarted, Actor: audit.ActorApp})
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -289,26 +291,75 @@ func TestSingleInstance(t *testing.T) {
 			t.Errorf("the first was asked to show %d times, want 1", n)
 		}
 	})
-	t.Run("a port held by another program is an error", func(t *testing.T) {
-		other := httptest.NewUnstartedServer(http.NotFoundHandler())
+	t.Run("a port held by another program never gets the token", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		other.Listener = ln
-		other.Start()
+		rec := &recorder{Listener: ln}
+		// It answers every request as the real app answers a show request.
+		other := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Countersign-Proof", r.Header.Get("Countersign-Challenge"))
+			w.WriteHeader(http.StatusNoContent)
+		})}
+		go other.Serve(rec)
 		defer other.Close()
 		port := ln.Addr().(*net.TCPAddr).Port
 		cfg := filepath.Join(t.TempDir(), "settings.json")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
+		kr := vaulttest.NewKeyring()
+		token, _ := vault.Open(vault.Options{Keyring: kr}).LocalToken()
+		var notified []string
 		err = Run(context.Background(), Options{
-			ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: vaulttest.NewKeyring(), Logger: quietLog(),
-			NewUI: func(Core) (UI, error) { return &fakeUI{}, nil },
+			ConfigPath: cfg, PolicyPath: filepath.Join(filepath.Dir(cfg), "no-policy.json"), Keyring: kr, Logger: quietLog(),
+			NewUI:    func(Core) (UI, error) { return &fakeUI{}, nil },
+			Notifier: notifierFunc(func(title, msg string) error { notified = append(notified, title+": "+msg); return nil }),
 		})
-		if err == nil || errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), "in use by another program") {
-			t.Fatalf("Run = %v", err)
+		if seen := rec.bytes(); bytes.Contains(seen, []byte(token)) {
+			t.Fatalf("the program on the port received the token:\n%s", seen)
+		}
+		want := fmt.Sprintf("Another program is using Countersign's port %d, so Countersign could not start.", port)
+		if err == nil || errors.Is(err, ErrAlreadyRunning) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Run = %v, want an error saying %q", err, want)
+		}
+		if len(notified) != 1 || !strings.Contains(notified[0], want) {
+			t.Fatalf("notified %q, want one notification saying %q", notified, want)
 		}
 	})
+}
+
+// recorder is a listener that keeps every byte any connection sent it.
+type recorder struct {
+	net.Listener
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func (r *recorder) Accept() (net.Conn, error) {
+	c, err := r.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordedConn{Conn: c, r: r}, nil
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.got.Bytes())
+}
+
+type recordedConn struct {
+	net.Conn
+	r *recorder
+}
+
+func (c *recordedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.r.mu.Lock()
+	c.r.got.Write(p[:n])
+	c.r.mu.Unlock()
+	return n, err
 }
 
 func TestShowEndpoint(t *testing.T) {

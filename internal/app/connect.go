@@ -167,7 +167,14 @@ type ConnectPreview struct {
 	Changes []string
 	// Diff is the unified diff of the file, with the token masked.
 	Diff string
+	// Note is a sentence for the person about the file itself, such as it
+	// becoming readable only by them; empty when there is nothing to say.
+	Note string
 }
+
+// PrivateFileNote is the preview's Note when the file written holds the
+// local token, which makes Countersign write it readable only by its owner.
+const PrivateFileNote = "This file will be readable only by you, because it holds Countersign's access key."
 
 // ConnectResult is what a change wrote.
 type ConnectResult struct {
@@ -393,7 +400,11 @@ func (c *Connect) Preview(ctx context.Context, host string, servers []string) (C
 	if err != nil {
 		return ConnectPreview{}, err
 	}
-	return ConnectPreview{Host: host, Path: det.Path, Changes: cfg.Changes(), Diff: cfg.Diff()}, nil
+	p := ConnectPreview{Host: host, Path: det.Path, Changes: cfg.Changes(), Diff: cfg.Diff()}
+	if cfg.Changed() && cfg.HoldsToken() {
+		p.Note = PrivateFileNote
+	}
+	return p, nil
 }
 
 // Apply makes the change Preview showed: a backup of the file first, then

@@ -189,6 +189,9 @@ func TestConnectPreviewThenApply(t *testing.T) {
 	if _, err := os.Stat(e.cursor()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("preview wrote the file: %v", err)
 	}
+	if p.Note != "This file will be readable only by you, because it holds Countersign's access key." {
+		t.Errorf("preview note %q: the person is not told the file becomes private", p.Note)
+	}
 
 	r, err := e.c.Apply(ctx, "cursor", []string{"jira", "github"}, p.Diff)
 	if err != nil {
@@ -244,6 +247,9 @@ func TestConnectClaudeDesktopGetsBridgeEntries(t *testing.T) {
 	p, err := e.c.Preview(ctx, "claude-desktop", []string{"github"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.Note != "" {
+		t.Errorf("preview note %q for a file without the token", p.Note)
 	}
 	if _, err := e.c.Apply(ctx, "claude-desktop", []string{"github"}, p.Diff); err != nil {
 		t.Fatal(err)

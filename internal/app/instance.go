@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/portproof"
 )
 
 // showPath is where a second launch asks the running app to bring its
@@ -24,6 +26,18 @@ type front struct {
 }
 
 func (f *front) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	switch {
+	case bearer(req.Header.Get("Authorization"), f.token):
+		// Its response may be held open while a person decides: the
+		// connection stays, without the read deadline that would cancel it.
+		authenticated(req.Context())
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+	case req.URL.Path != portproof.Path:
+		// Refused for want of the token: nothing more on this connection.
+		// (A challenge is answered on a connection kept for the request
+		// with the token that follows it.)
+		w.Header().Set("Connection", "close")
+	}
 	if req.URL.Path != showPath {
 		f.relay.ServeHTTP(w, req)
 		return
@@ -64,7 +78,9 @@ func bearer(authz, token string) bool {
 }
 
 // bringForward asks the Countersign listening on port to show its window.
-// It fails if whatever listens there is not Countersign with our token.
+// The token goes only on a connection whose listener first proved that it
+// knows the token; if it cannot, the error wraps portproof.ErrNotCountersign
+// and the listener never saw the token.
 func bringForward(ctx context.Context, port int, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -73,8 +89,8 @@ func bringForward(ctx context.Context, port int, token string) error {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	// Never through a proxy: the token must not leave the machine.
-	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	client := portproof.Client(port, token) // never through a proxy
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("asking the running Countersign to show itself: %w", err)

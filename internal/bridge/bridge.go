@@ -15,11 +15,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
 )
 
@@ -33,8 +36,16 @@ type Bridge struct {
 	In    io.Reader
 	Out   io.Writer
 	Log   *slog.Logger
+	// Stderr gets a plain sentence for the person whenever a message from
+	// the AI app cannot be delivered (AI apps show or keep a stdio server's
+	// stderr); nil means only Log hears of it.
+	Stderr io.Writer
 
-	outMu sync.Mutex
+	outMu    sync.Mutex
+	writeErr error // the first failed write to Out; Run stops with it
+
+	client *http.Client // proves each connection before the token goes on it
+	port   int
 
 	conn        transport.Conn
 	initialize  []byte // the host's initialize request, for replay
@@ -47,6 +58,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if b.Log == nil {
 		b.Log = slog.Default()
 	}
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return fmt.Errorf("bridge: the app's address %q: %w", b.URL, err)
+	}
+	if b.port, err = strconv.Atoi(u.Port()); err != nil || u.Hostname() != "127.0.0.1" {
+		return fmt.Errorf("bridge: the app's address %q is not 127.0.0.1 with a port", b.URL)
+	}
+	b.client = portproof.Client(b.port, b.Token)
+	defer b.client.CloseIdleConnections()
 	sc := bufio.NewScanner(b.In)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	defer func() {
@@ -69,8 +89,22 @@ func (b *Bridge) Run(ctx context.Context) error {
 			continue
 		}
 		b.handle(ctx, m)
+		if err := b.failedWrite(); err != nil {
+			return err
+		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("bridge: reading from the AI app: %w", err)
+	}
+	return b.failedWrite()
+}
+
+// failedWrite is the first error writing to the AI app, if any: with no
+// way to answer, the bridge cannot go on.
+func (b *Bridge) failedWrite() error {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	return b.writeErr
 }
 
 func (b *Bridge) handle(ctx context.Context, m jsonrpc.Message) {
@@ -116,6 +150,7 @@ func (b *Bridge) ensureConn(ctx context.Context, replay bool) error {
 	}
 	conn := transport.NewStreamableHTTP(transport.HTTPOptions{
 		URL:    b.URL,
+		Client: b.client,
 		Header: http.Header{"Authorization": {"Bearer " + b.Token}},
 		Logger: b.Log,
 	})
@@ -163,10 +198,19 @@ func (b *Bridge) pump(conn transport.Conn, replayed chan struct{}) {
 // fail tells the host why a message could not be delivered.
 func (b *Bridge) fail(m jsonrpc.Message, err error) {
 	msg := "Countersign could not take the message: " + err.Error()
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	switch {
+	case errors.Is(err, portproof.ErrNotCountersign):
+		msg = fmt.Sprintf("Another program is using Countersign's port %d; Countersign is not running or could not start. "+
+			"Quit that program or choose another port in Countersign's settings, then start Countersign again.", b.port)
+	case errors.Is(err, syscall.ECONNREFUSED):
 		msg = "Countersign is not running. Start the Countersign app, then try again."
 	}
-	b.Log.Error(msg)
+	if b.Stderr != nil {
+		fmt.Fprintln(b.Stderr, "countersign-bridge: "+msg)
+		b.Log.Debug("delivering a message failed", "err", err)
+	} else {
+		b.Log.Error(msg)
+	}
 	if m.Kind == jsonrpc.KindRequest {
 		b.write(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeConnectionClosed, msg))
 	}
@@ -182,8 +226,14 @@ func (b *Bridge) write(msg []byte) {
 	}
 	b.outMu.Lock()
 	defer b.outMu.Unlock()
+	if b.writeErr != nil {
+		return
+	}
 	if _, err := b.Out.Write(append(msg, '\n')); err != nil {
-		b.Log.Error("writing to the AI app failed", "err", fmt.Sprint(err))
+		b.writeErr = fmt.Errorf("bridge: writing to the AI app: %w", err)
+		if b.Log != nil {
+			b.Log.Error("writing to the AI app failed", "err", fmt.Sprint(err))
+		}
 	}
 }
 
@@ -196,6 +246,9 @@ func (b *Bridge) Refuse(code int, message string) {
 		m, err := jsonrpc.Parse(bytes.TrimSpace(sc.Bytes()))
 		if err == nil && m.Kind == jsonrpc.KindRequest {
 			b.write(jsonrpc.ErrorResponse(m.ID, code, message))
+		}
+		if b.failedWrite() != nil {
+			return
 		}
 	}
 }

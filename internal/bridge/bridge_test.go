@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,4 +190,154 @@ func TestRefuseAnswersEveryRequest(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], `"id":1`) || !strings.Contains(lines[1], `"id":"x"`) || !strings.Contains(lines[1], "no settings") {
 		t.Fatalf("got %q", lines)
 	}
+}
+
+// recorder is a listener that keeps every byte any connection sent it.
+type recorder struct {
+	net.Listener
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func (r *recorder) Accept() (net.Conn, error) {
+	c, err := r.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordedConn{Conn: c, r: r}, nil
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.got.Bytes())
+}
+
+type recordedConn struct {
+	net.Conn
+	r *recorder
+}
+
+func (c *recordedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.r.mu.Lock()
+	c.r.got.Write(p[:n])
+	c.r.mu.Unlock()
+	return n, err
+}
+
+// lockedBuffer is a bytes.Buffer safe for the bridge's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Another local user can bind Countersign's port while the app is not
+// running. Whatever it answers, it must never receive the token, and the
+// person is told in plain words what is wrong.
+func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{Listener: ln}
+	// It plays an MCP server as well as it can without the token.
+	other := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Mcp-Session-Id", "s1")
+		w.Header().Set("Countersign-Proof", "AAAA")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"x","version":"1"}}}`)
+	})}
+	go other.Serve(rec)
+	t.Cleanup(func() { other.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr lockedBuffer
+	b := &Bridge{URL: "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/up/mcp", Token: token, In: inR, Out: outW, Log: quiet, Stderr: &stderr}
+	go func() {
+		b.Run(context.Background())
+		outW.Close()
+	}()
+	t.Cleanup(func() { inW.Close() })
+	h := &host{t: t, in: inW, out: bufio.NewScanner(outR)}
+	h.send(initMsg)
+	got := h.recv()
+	if seen := rec.bytes(); bytes.Contains(seen, []byte(token)) {
+		t.Fatalf("the other program received the token:\n%s", seen)
+	}
+	want := "Another program is using Countersign's port " + strconv.Itoa(port) + "; Countersign is not running or could not start."
+	if !strings.Contains(got, `"id":1`) || !strings.Contains(got, `"error"`) || !strings.Contains(got, want) {
+		t.Fatalf("the AI app got %s, want an error saying %q", got, want)
+	}
+	if !strings.Contains(stderr.String(), want) {
+		t.Fatalf("stderr has %q, want %q", stderr.String(), want)
+	}
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, want) {
+		t.Fatalf("second request got %s", got)
+	}
+	seen := rec.bytes()
+	if bytes.Contains(seen, []byte(token)) {
+		t.Fatalf("the other program received the token:\n%s", seen)
+	}
+	if !bytes.Contains(seen, []byte("Countersign-Challenge")) {
+		t.Fatalf("the bridge did not ask who listens:\n%s", seen)
+	}
+}
+
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+type failingReader struct{ r io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if n, err := f.r.Read(p); err != io.EOF {
+		return n, err
+	}
+	return 0, errors.New("stdin went away")
+}
+
+// When the bridge can no longer talk to the AI app it stops with an error,
+// so that countersign-bridge exits non-zero, rather than reporting a clean
+// end.
+func TestRunFailsWhenTheAIAppCannotBeReached(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	url := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/servers/up/mcp"
+	ln.Close()
+
+	t.Run("stdout fails", func(t *testing.T) {
+		in := strings.NewReader(initMsg + "\n" + `{"jsonrpc":"2.0","id":2,"method":"tools/list"}` + "\n")
+		b := &Bridge{URL: url, Token: token, In: in, Out: brokenPipe{}, Log: quiet}
+		if err := b.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "broken pipe") {
+			t.Fatalf("Run = %v, want the write error", err)
+		}
+	})
+	t.Run("stdin fails", func(t *testing.T) {
+		b := &Bridge{URL: url, Token: token, In: &failingReader{strings.NewReader(initMsg + "\n")}, Out: io.Discard, Log: quiet}
+		if err := b.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "stdin went away") {
+			t.Fatalf("Run = %v, want the read error", err)
+		}
+	})
+	t.Run("stdin ends", func(t *testing.T) {
+		b := &Bridge{URL: url, Token: token, In: strings.NewReader(initMsg + "\n"), Out: io.Discard, Log: quiet}
+		if err := b.Run(context.Background()); err != nil {
+			t.Fatalf("Run = %v, want nil when the AI app closes stdin", err)
+		}
+	})
 }

@@ -202,6 +202,18 @@ func (c *Config) Changed() bool {
 }
 
 // bytes is the file content Save would write.
+// HoldsToken reports whether the file, with the edits so far, holds one of
+// Countersign's local tokens: Save then makes it readable only by its owner.
+func (c *Config) HoldsToken() bool {
+	data := c.bytes()
+	for _, s := range c.secrets {
+		if bytes.Contains(data, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) bytes() []byte {
 	if c.bom {
 		return append(bytes.Clone(utf8BOM), c.cur...)

@@ -30,22 +30,83 @@ func loadConnect(t *testing.T, e *Editor, h Host, path string, ids ...string) *C
 	return cfg
 }
 
-func TestSaveKeepsTheFileMode(t *testing.T) {
+// A file that holds Countersign's token becomes readable only by its owner,
+// whatever mode the AI app gave it (VS Code and Cursor create mcp.json 0644);
+// a file with no token keeps its mode.
+func TestSaveMakesAFileWithTheTokenPrivateAndKeepsOtherModes(t *testing.T) {
 	for _, mode := range []os.FileMode{0o600, 0o640, 0o644, 0o664} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "mcp.json")
-		writeFile(t, path, unrelatedCursor)
-		if err := os.Chmod(path, mode); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadConnect(t, testEditor(t), Cursor, path, "github").Save(); err != nil {
-			t.Fatal(err)
-		}
-		assertMode(t, path, mode)
-		for _, b := range backups(t, dir) {
-			assertMode(t, b, 0o600)
-		}
+		t.Run(mode.String(), func(t *testing.T) {
+			dir := t.TempDir()
+
+			// Cursor reaches Countersign over HTTP: its entry carries the token.
+			withToken := filepath.Join(dir, "cursor", "mcp.json")
+			writeFile(t, withToken, unrelatedCursor)
+			if err := os.Chmod(withToken, mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg := loadConnect(t, testEditor(t), Cursor, withToken, "github")
+			if !cfg.HoldsToken() {
+				t.Fatal("HoldsToken = false for an HTTP entry")
+			}
+			if _, err := cfg.Save(); err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(withToken); !strings.Contains(string(data), "Bearer "+testToken) {
+				t.Fatalf("the test is wrong: no token in\n%s", data)
+			}
+			assertMode(t, withToken, 0o600)
+			for _, b := range backups(t, filepath.Dir(withToken)) {
+				assertMode(t, b, 0o600)
+			}
+
+			// Claude Desktop starts the bridge, which reads the token from
+			// the keychain: its file holds no token and keeps its mode.
+			noToken := filepath.Join(dir, "claude", "claude_desktop_config.json")
+			writeFile(t, noToken, unrelatedCursor)
+			if err := os.Chmod(noToken, mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg = loadConnect(t, testEditor(t), ClaudeDesktop, noToken, "github")
+			if cfg.HoldsToken() {
+				t.Fatal("HoldsToken = true for a bridge entry")
+			}
+			if _, err := cfg.Save(); err != nil {
+				t.Fatal(err)
+			}
+			assertMode(t, noToken, mode)
+		})
 	}
+}
+
+// Taking Countersign's entry out of a file leaves no token: the file keeps
+// the mode it has.
+func TestSaveWithoutTheTokenKeepsTheMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcp.json")
+	writeFile(t, path, unrelatedCursor)
+	e := testEditor(t)
+	if _, err := loadConnect(t, e, Cursor, path, "github").Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil { // the AI app rewrote it
+		t.Fatal(err)
+	}
+	cfg, err := e.Load(Cursor, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HoldsToken() {
+		t.Fatal("HoldsToken = true after removing the only entry")
+	}
+	if _, err := cfg.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), testToken) {
+		t.Fatalf("the token is still in\n%s", data)
+	}
+	assertMode(t, path, 0o644)
 }
 
 func TestSaveCreatesMissingFileAndDirectoryPrivately(t *testing.T) {

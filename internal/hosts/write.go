@@ -27,7 +27,12 @@ type Saved struct {
 // Save writes the edits: a backup of the previous file first (mode 0600,
 // next to it), then the new content atomically (a temporary file in the same
 // directory, synced, then renamed over the old one) with the old file's mode,
-// or 0600 for a new file. Symlinks are followed, so a linked file stays
+// or 0600 for a new file. A file that holds Countersign's token (see
+// [Config.HoldsToken]) is always written 0600, whatever its mode was: AI
+// apps create theirs readable by every user of the machine. (On Windows the
+// mode only sets the read-only flag; there the files live in the person's
+// profile, whose access list already keeps other users out, and the
+// temporary file inherits it.) Symlinks are followed, so a linked file stays
 // linked. When nothing changed it writes nothing. It fails with ErrChanged if
 // the file changed on disk since Load, and ErrReadOnly if the file is not
 // writable by its owner.
@@ -86,9 +91,14 @@ func (c *Config) Save() (Saved, error) {
 				return Saved{}, err
 			}
 		}
-		if err := writeAtomic(c.real, data, c.mode); err != nil {
+		mode := c.mode
+		if c.HoldsToken() {
+			mode = 0o600
+		}
+		if err := writeAtomic(c.real, data, mode); err != nil {
 			return Saved{}, err
 		}
+		c.mode = mode
 		out.Path = c.real
 	}
 	if !slices.EqualFunc(c.side, union, DisabledEntry.equal) {

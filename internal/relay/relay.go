@@ -24,6 +24,7 @@ import (
 
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
 )
 
@@ -279,6 +280,10 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusForbidden, "Origin not allowed")
 		return
 	}
+	if req.URL.Path == portproof.Path {
+		r.serveProof(w, req)
+		return
+	}
 	if !r.tokenValid(req.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
 		httpError(w, http.StatusUnauthorized, "missing or wrong Countersign token")
@@ -333,6 +338,26 @@ func (r *Relay) originAllowed(origin string) bool {
 		}
 	}
 	return false
+}
+
+// serveProof answers a client's challenge, so that it can tell this is
+// Countersign before it sends the token (see package portproof). The answer
+// is a MAC of the client's nonce under a label only this proof uses; the
+// relay never accepts such a MAC as a credential.
+func (r *Relay) serveProof(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		httpError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	proof, ok := portproof.Answer(r.o.Token, r.o.Port, req.Header.Get(portproof.ChallengeHeader))
+	if !ok {
+		httpError(w, http.StatusBadRequest, "missing or malformed challenge")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(portproof.ProofHeader, proof)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (r *Relay) tokenValid(authz string) bool {

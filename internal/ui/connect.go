@@ -275,6 +275,9 @@ func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	whyLabel.Importance = widget.LowImportance
 	objs = append(objs, container.NewBorder(nil, nil, container.NewHBox(preview, apply), nil, whyLabel))
 	if st.preview != nil && st.preview.Diff != "" {
+		if st.preview.Note != "" {
+			objs = append(objs, wrapped(st.preview.Note))
+		}
 		objs = append(objs, diffView(st.preview.Diff))
 	}
 	if st.result != "" {

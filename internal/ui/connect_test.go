@@ -88,7 +88,11 @@ func (f *fakeConnect) Preview(_ context.Context, host string, servers []string) 
 	if err != nil {
 		return app.ConnectPreview{}, err
 	}
-	return app.ConnectPreview{Host: host, Path: h.Path, Diff: diffFor(h, servers)}, nil
+	p := app.ConnectPreview{Host: host, Path: h.Path, Diff: diffFor(h, servers)}
+	if strings.Contains(p.Diff, "Bearer") {
+		p.Note = app.PrivateFileNote
+	}
+	return p, nil
 }
 
 func (f *fakeConnect) Apply(_ context.Context, host string, servers []string, previewed string) (app.ConnectResult, error) {
@@ -274,6 +278,9 @@ func TestConnectPreviewThenApply(t *testing.T) {
 	h.idle()
 	if !hasText(c.body, `+    "countersign-jira"`) || !hasText(c.body, "Bearer ********") {
 		t.Fatal("the preview does not show the diff")
+	}
+	if !hasText(c.body, "This file will be readable only by you, because it holds Countersign's access key.") {
+		t.Fatal("the preview does not say the file becomes readable only by the person")
 	}
 	assertMarkup(t, "connect_preview.xml", c.window().Canvas())
 	apply = connectButton(t, h, "Apply", 1)

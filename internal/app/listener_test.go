@@ -1,0 +1,222 @@
+package app
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/portproof"
+)
+
+// closedWithin reports whether the server closed c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	return !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// Connections from anyone on the machine that never carry the token are
+// closed: silent ones, ones refused for want of the token, and ones that
+// asked for the listener's proof and stayed. A call held for a person on a
+// connection with the token outlives all those timeouts.
+func TestConnectionsWithoutTheTokenAreClosed(t *testing.T) {
+	short := serverLimits{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond,
+		IdleTimeout: 300 * time.Millisecond, Unauthenticated: 300 * time.Millisecond, MaxUnauthenticated: 1000}
+	rn := startApp(t, func(o *Options) { o.limits = short })
+	port := strings.TrimPrefix(strings.TrimSuffix(rn.url, "/servers/up/mcp"), "http://127.0.0.1:")
+	answer := rn.callEcho(t)
+	call := waitPending(t, rn.ui.core.Queue)
+
+	nonce := strings.Repeat("A", 43)
+	kinds := map[string]string{
+		"refused":  "GET /servers/up/mcp HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\n",
+		"proof":    "GET " + portproof.Path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + portproof.ChallengeHeader + ": " + nonce + "\r\n\r\n",
+		"half":     "GET /servers/up/mcp HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n", // headers never end
+		"silent":   "",
+		"bad body": "POST /servers/up/mcp HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nContent-Length: 100\r\n\r\n{",
+	}
+	type idle struct {
+		kind string
+		c    net.Conn
+	}
+	var conns []idle
+	for i := range 200 {
+		kind := []string{"refused", "proof", "half", "silent", "bad body"}[i%5]
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, kinds[kind])
+		if kind == "refused" || kind == "proof" {
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			resp.Body.Close()
+			if want := map[string]int{"refused": 401, "proof": 204}[kind]; resp.StatusCode != want {
+				t.Fatalf("%s: status %d, want %d", kind, resp.StatusCode, want)
+			}
+		}
+		conns = append(conns, idle{kind, c})
+	}
+	for i, ic := range conns {
+		if !closedWithin(ic.c, 15*time.Second) { // generous: the limits are 300 ms
+			t.Fatalf("connection %d (%s) is still open", i, ic.kind)
+		}
+	}
+
+	// The held call was not cancelled by any of it.
+	select {
+	case got := <-answer:
+		t.Fatalf("the held call ended before the person decided: %s", got)
+	default:
+	}
+	if err := rn.ui.core.Queue.Decide(call.ID, gate.Decision{Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-answer:
+		if !strings.Contains(got, "echo: x") {
+			t.Fatalf("held call got %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held call never answered")
+	}
+}
+
+// The caps: unauthenticated connections beyond their cap close the oldest
+// of them; authenticated ones are never closed to make room; with no room
+// at all a newcomer is closed.
+func TestConnectionCaps(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitListener(ln, serverLimits{MaxUnauthenticated: 3, MaxConns: 5, Unauthenticated: time.Hour})
+	defer l.Close()
+	accepted := make(chan *limitedConn)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c.(*limitedConn)
+		}
+	}()
+	type pair struct {
+		client net.Conn
+		server *limitedConn
+	}
+	dial := func() pair {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return pair{c, <-accepted}
+	}
+	isOpen := func(p pair) bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_, ok := l.all[p.server]
+		return ok
+	}
+	wantOpen := func(all, unauth int) {
+		t.Helper()
+		if a, u := l.open(); a != all || u != unauth {
+			t.Fatalf("open %d (%d without the token), want %d (%d)", a, u, all, unauth)
+		}
+	}
+
+	var ps []pair
+	for range 5 {
+		ps = append(ps, dial())
+	}
+	wantOpen(3, 3)
+	for i, p := range ps {
+		if isOpen(p) != (i >= 2) {
+			t.Fatalf("connection %d open = %v: the oldest without the token should have gone", i, isOpen(p))
+		}
+		if i < 2 && !closedWithin(p.client, 10*time.Second) {
+			t.Fatalf("connection %d was dropped but not closed", i)
+		}
+	}
+
+	// Two carry the token; newcomers now fill the total cap of 5.
+	l.authenticate(ps[2].server)
+	l.authenticate(ps[3].server)
+	wantOpen(3, 1)
+	a, b := dial(), dial()
+	wantOpen(5, 3)
+	c := dial() // at the total cap: the oldest without the token goes
+	wantOpen(5, 3)
+	if isOpen(ps[4]) || !isOpen(a) || !isOpen(b) || !isOpen(c) || !isOpen(ps[2]) || !isOpen(ps[3]) {
+		t.Fatal("the wrong connection made room")
+	}
+
+	// All carry the token: a newcomer is closed, nobody else.
+	for _, p := range []pair{a, b, c} {
+		l.authenticate(p.server)
+	}
+	wantOpen(5, 0)
+	late, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if !closedWithin(late, 10*time.Second) {
+		t.Fatal("a connection beyond the cap stayed open")
+	}
+	wantOpen(5, 0)
+
+	// Closing one makes room again.
+	a.server.Close()
+	wantOpen(4, 0)
+	d := dial()
+	if !isOpen(d) {
+		t.Fatal("no room after a connection closed")
+	}
+	wantOpen(5, 1)
+}
+
+// An unauthenticated connection is closed after its time even when it
+// keeps sending challenges.
+func TestUnauthenticatedConnectionExpires(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitListener(ln, serverLimits{MaxUnauthenticated: 10, MaxConns: 10, Unauthenticated: 50 * time.Millisecond})
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !closedWithin(c, 10*time.Second) {
+		t.Fatal("still open")
+	}
+	if a, u := l.open(); a != 0 || u != 0 {
+		t.Fatalf("open %d, %d", a, u)
+	}
+}
