@@ -92,7 +92,16 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("no approval interface: refusing to start")
 	}
 	checks := appChecks()
-	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log})
+	// The settings service hears of changes made to the settings file
+	// outside the app; the watcher reports none before it runs, and it runs
+	// once the service exists.
+	var settings *Settings
+	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log,
+		OnOutsideChange: func(c config.OutsideChange) {
+			if settings != nil {
+				settings.outsideChanged(c)
+			}
+		}})
 	eff := watcher.Current()
 	if eff.SettingsErr != nil {
 		return fmt.Errorf("settings %s: %w", o.ConfigPath, eff.SettingsErr)
@@ -196,9 +205,9 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 
-	store := config.NewStore(o.ConfigPath, config.StoreOptions{Checks: checks, Logger: log,
+	store := config.NewStore(o.ConfigPath, config.StoreOptions{Checks: checks, Logger: log, Saved: watcher.Saved,
 		Guard: func(old, next *config.Config) error { return watcher.Current().CheckEdit(old, next) }})
-	settings := newSettings(settingsDeps{
+	settings = newSettings(settingsDeps{
 		store:   store,
 		current: watcher.Current,
 		reload:  watcher.Reload,
@@ -208,9 +217,11 @@ func Run(ctx context.Context, o Options) error {
 		problems: func(id string) string {
 			return built.Load().problems[id]
 		},
-		login: defaultAutostart(o.ConfigPath),
-		pins:  pinStore,
-		log:   log,
+		login:    defaultAutostart(o.ConfigPath),
+		pins:     pinStore,
+		outside:  watcher,
+		notifier: o.Notifier,
+		log:      log,
 	})
 
 	settings.reconcileLogin()

@@ -103,9 +103,9 @@ func (d *differ) global(old, next *Effective) {
 		d.add("", n < o, "Audit records kept for %d days instead of %d", n, o)
 	}
 	if o, n := old.StartAtLogin, next.StartAtLogin; o != n {
-		// Off means calls go nowhere until Countersign is started by hand;
-		// still, a protection switched off is the person's to confirm.
-		d.add("", !n, "Start at login turned %s", onOffWord(n))
+		// Neither way reaches anything: while Countersign is not running,
+		// AI apps' calls to it fail.
+		d.add("", false, "Start at login turned %s", onOffWord(n))
 	}
 	os, ns := settingsOrDefaults(old.Settings), settingsOrDefaults(next.Settings)
 	if os.Port != ns.Port {
@@ -212,6 +212,10 @@ func settingsOrDefaults(c *Config) *Config {
 	}
 	return c
 }
+
+// Equal reports whether two settings read the same once written (nil
+// reads as the defaults).
+func (c *Config) Equal(o *Config) bool { return sameSettings(c, o) }
 
 // sameSettings reports whether two settings read the same once written.
 func sameSettings(a, b *Config) bool {
