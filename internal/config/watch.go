@@ -264,8 +264,9 @@ func (w *Watcher) poll(force bool) {
 		changed = true
 	}
 	if s, ok := w.settings.next(look(w.settingsPath), force); ok {
-		w.applySettings(s)
-		changed = true
+		if w.applySettings(s) {
+			changed = true
+		}
 	}
 	if changed {
 		w.recomputeLocked(true)
@@ -332,19 +333,22 @@ func (w *Watcher) parseSettings(s snapshot) (*Config, bool) {
 // applySettings acts on a changed settings file: the app's own save
 // applies; an outside change applies if it only narrows, and otherwise
 // waits for the person. A file that can't be read keeps the settings in
-// force and withdraws a waiting change.
-func (w *Watcher) applySettings(s snapshot) {
+// force and withdraws a waiting change. It reports whether the effective
+// settings are to be recomputed and delivered: not for a change that only
+// waits.
+func (w *Watcher) applySettings(s snapshot) bool {
 	w.settings.applied = s.fp
+	hadErr := w.settingsErr != nil
 	c, ok := w.parseSettings(s)
 	if !ok {
 		w.withdrawLocked()
-		return
+		return true
 	}
 	if w.own != nil && s.fp.sum == *w.own {
 		w.own = nil
 		w.user = c
 		w.clearPendingLocked()
-		return
+		return true
 	}
 	changes := Diff(w.resolveLocked(w.user), w.resolveLocked(c))
 	switch {
@@ -366,7 +370,11 @@ func (w *Watcher) applySettings(s snapshot) {
 		w.pending = p
 		w.reports = append(w.reports, p.OutsideChange)
 		w.log.Warn("settings file changed outside Countersign: waiting for the person to confirm, as it widens", "changes", len(changes))
+		// The settings in force are as they were; only the error of an
+		// unreadable file before, if any, is gone.
+		return hadErr
 	}
+	return true
 }
 
 // clearPendingLocked drops the waiting change and returns its id (0 for

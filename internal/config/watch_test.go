@@ -360,6 +360,9 @@ func TestWatcherHoldsAWideningOutsideChange(t *testing.T) {
 		if got := hiddenOf(env.w.Current(), "gh"); got != "delete_repository" {
 			t.Fatalf("hidden tools in force = %q: the outside change applied without the person", got)
 		}
+		if u := env.update(); u != nil {
+			t.Fatal("new settings were delivered for a change that only waits")
+		}
 		want := []Change{{Server: "gh", Text: "GitHub: delete_repository is no longer hidden", Widens: true}}
 		got := rep.take()
 		if len(got) != 1 || !got[0].Waiting || got[0].ID == 0 || !cmp.Equal(got[0].Changes, want) {
@@ -378,6 +381,9 @@ func TestWatcherHoldsAWideningOutsideChange(t *testing.T) {
 		}
 		if got := hiddenOf(env.w.Current(), "gh"); got != "" {
 			t.Fatalf("hidden tools after confirming = %q", got)
+		}
+		if u := env.update(); u == nil || hiddenOf(u, "gh") != "" {
+			t.Fatalf("confirming delivered %+v, want the confirmed settings", u)
 		}
 		if _, ok := env.w.Pending(); ok {
 			t.Fatal("a change is still waiting after it was confirmed")
