@@ -27,7 +27,16 @@ type WatcherOptions struct {
 	// at once when it only narrows, or waiting for the person when it
 	// widens. It is called in order, without the watcher's lock held.
 	OnOutsideChange func(OutsideChange)
-	Logger          *slog.Logger
+	// InForce, when set, is the settings last in force, as the app kept
+	// them where other programs cannot write (Kept): a settings file that
+	// differs was changed while the app was not running, and is judged
+	// like any change made outside it. Nil takes the file as it is.
+	InForce *Config
+	// Kept, when set, is told the settings in force at start and whenever
+	// they change, without the watcher's lock held, so that the app can
+	// keep them for InForce at the next start.
+	Kept   func(*Config)
+	Logger *slog.Logger
 }
 
 // OutsideChange is a change of the settings file made outside Countersign:
@@ -75,6 +84,7 @@ type Watcher struct {
 	log          *slog.Logger
 	updates      chan *Effective
 	onOutside    func(OutsideChange)
+	kept         func(*Config)
 
 	// reportMu is held from a look at the files until what it found has
 	// been reported, so that reports arrive in order. Lock order: reportMu,
@@ -98,6 +108,8 @@ type Watcher struct {
 	// reports are outside changes found, to hand to onOutside once mu is
 	// released.
 	reports []OutsideChange
+	// keptUser is the settings in force last handed to kept.
+	keptUser *Config
 }
 
 // pendingChange is a widening outside change held back.
@@ -154,6 +166,7 @@ func NewWatcher(o WatcherOptions) *Watcher {
 		log:          o.Logger,
 		updates:      make(chan *Effective, 1),
 		onOutside:    o.OnOutsideChange,
+		kept:         o.Kept,
 	}
 	if w.policyPath == "" {
 		w.policyPath = AdminPolicyPath()
@@ -165,12 +178,36 @@ func NewWatcher(o WatcherOptions) *Watcher {
 		w.log = slog.Default()
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.user = Defaults()
 	w.applyPolicy(look(w.policyPath))
-	w.loadSettings(look(w.settingsPath))
+	if o.InForce != nil {
+		// Reported at the first look, once whoever hears is ready.
+		w.user = o.InForce.Clone()
+		w.applySettings(look(w.settingsPath))
+	} else {
+		w.loadSettings(look(w.settingsPath))
+	}
 	w.recomputeLocked(false)
+	w.mu.Unlock()
+	w.keep()
 	return w
+}
+
+// keep hands the settings in force to kept when they changed since it was
+// last told. Called without mu held, under reportMu except at start.
+func (w *Watcher) keep() {
+	if w.kept == nil {
+		return
+	}
+	w.mu.Lock()
+	user := w.user
+	if user == w.keptUser {
+		w.mu.Unlock()
+		return
+	}
+	w.keptUser = user
+	w.mu.Unlock()
+	w.kept(user.Clone())
 }
 
 // Current returns the latest effective settings.
@@ -226,15 +263,17 @@ func (w *Watcher) Confirm(id uint64) ([]Change, error) {
 	w.reportMu.Lock()
 	defer w.reportMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	p := w.pending
 	if p == nil || p.ID != id {
+		w.mu.Unlock()
 		return nil, ErrNoSuchChange
 	}
 	w.pending = nil
 	w.user = p.user
 	w.recomputeLocked(true)
+	w.mu.Unlock()
 	w.log.Info("settings change made outside Countersign confirmed", "changes", len(p.Changes))
+	w.keep()
 	return p.Changes, nil
 }
 
@@ -274,6 +313,7 @@ func (w *Watcher) poll(force bool) {
 	reports := w.reports
 	w.reports = nil
 	w.mu.Unlock()
+	w.keep()
 	if w.onOutside != nil {
 		for _, r := range reports {
 			w.onOutside(r)

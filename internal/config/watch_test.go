@@ -518,3 +518,63 @@ func TestWatcherTakesTheStoresOwnSaveAsThePersons(t *testing.T) {
 		}
 	})
 }
+
+// TestWatcherJudgesAFileChangedWhileTheAppWasNotRunning: with the settings
+// last in force kept outside the file (InForce), a file widened while the
+// app was not running waits for the person from the start; one narrowed
+// applies. Kept hears the settings in force at start and after a change.
+func TestWatcherJudgesAFileChangedWhileTheAppWasNotRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "settings.json")
+		os.WriteFile(path, []byte(unhiding), 0o600)
+		var rep reports
+		var keptMu sync.Mutex
+		var kept []string
+		w := NewWatcher(WatcherOptions{SettingsPath: path, PolicyPath: filepath.Join(dir, "none.json"), Logger: quiet,
+			InForce: mustParse(t, hiding), OnOutsideChange: rep.add,
+			Kept: func(c *Config) {
+				keptMu.Lock()
+				defer keptMu.Unlock()
+				kept = append(kept, strings.Join(c.Servers[0].HiddenTools, ","))
+			}})
+		if got := hiddenOf(w.Current(), "gh"); got != "delete_repository" {
+			t.Fatalf("hidden tools in force at start = %q", got)
+		}
+		p, ok := w.Pending()
+		if !ok || !slices.Equal(Texts(p.Changes), []string{"GitHub: delete_repository is no longer hidden"}) {
+			t.Fatalf("Pending = %+v, %v", p, ok)
+		}
+		w.Reload() // the first look hands over what start found
+		if got := rep.take(); len(got) != 1 || got[0].ID != p.ID || !got[0].Waiting {
+			t.Fatalf("reports = %+v", got)
+		}
+		if _, err := w.Confirm(p.ID); err != nil {
+			t.Fatal(err)
+		}
+		keptMu.Lock()
+		defer keptMu.Unlock()
+		if !slices.Equal(kept, []string{"delete_repository", ""}) {
+			t.Fatalf("kept = %q, want the settings in force at start, then the confirmed ones", kept)
+		}
+	})
+}
+
+func TestWatcherAppliesANarrowerFileAtStart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "settings.json")
+	os.WriteFile(path, []byte(narrower), 0o600)
+	var rep reports
+	w := NewWatcher(WatcherOptions{SettingsPath: path, PolicyPath: filepath.Join(dir, "none.json"), Logger: quiet,
+		InForce: mustParse(t, hiding), OnOutsideChange: rep.add})
+	if got := hiddenOf(w.Current(), "gh"); got != "delete_repository,create_*" {
+		t.Fatalf("hidden tools at start = %q", got)
+	}
+	if _, ok := w.Pending(); ok {
+		t.Fatal("a narrower file waits")
+	}
+	w.Reload()
+	if got := rep.take(); len(got) != 1 || got[0].Waiting || len(got[0].Changes) != 2 {
+		t.Fatalf("reports = %+v", got)
+	}
+}
