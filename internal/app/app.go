@@ -95,8 +95,12 @@ func Run(ctx context.Context, o Options) error {
 	// The settings service hears of changes made to the settings file
 	// outside the app; the watcher reports none before it runs, and it runs
 	// once the service exists.
+	// The settings last in force, kept in the keychain, judge a file changed
+	// while Countersign was not running.
 	var settings *Settings
+	inForce, keep := keptSettings(vault.Open(vault.Options{Keyring: o.Keyring, Dir: secretsDir(o)}), log)
 	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log,
+		InForce: inForce, Kept: keep,
 		OnOutsideChange: func(c config.OutsideChange) {
 			if settings != nil {
 				settings.outsideChanged(c)

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
 
 // notes collects notifications.
@@ -281,4 +284,53 @@ func TestASaveInTheAppNeverCarriesAnOutsideChange(t *testing.T) {
 			t.Fatal("the narrowing change was lost")
 		}
 	})
+}
+
+// TestAFileChangedWhileCountersignWasNotRunningWaits: the settings in force
+// are kept in the keychain, so a settings file widened while Countersign
+// was not running does not apply at the next start: it waits for the
+// person like any other outside change.
+func TestAFileChangedWhileCountersignWasNotRunningWaits(t *testing.T) {
+	rn := startAppWith(t, `"hiddenTools":["echo"]`)
+	var port int
+	if _, err := fmt.Sscanf(rn.url, "http://127.0.0.1:%d/", &port); err != nil {
+		t.Fatal(err)
+	}
+	rn.cancel()
+	if err := <-rn.done; err != nil {
+		t.Fatal(err)
+	}
+	rn.done <- nil // for the cleanup
+
+	rn.rewriteSettings(t, `"hiddenTools":["echo"]`, `"hiddenTools":[]`)
+	again := launch(t, rn.cfg, rn.kr, port)
+	s := again.ui.core.Settings
+	c, ok := s.PendingChange(context.Background())
+	if !ok || len(c.Changes) != 1 || c.Changes[0].Text != "Upstream: echo is no longer hidden" {
+		t.Fatalf("PendingChange at start = %+v, %v", c, ok)
+	}
+	if !echoIsHidden(t, again) {
+		t.Fatal("a hidden tool became callable through a file changed while Countersign was not running")
+	}
+	waitFor(t, "the audit event", func() bool { return len(again.settingsEvents(t)) > 0 })
+	wantEvents(t, again, []string{"settings file | Settings change waiting for confirmation: Upstream: echo is no longer hidden"})
+}
+
+// TestKeptSettingsFailClosed: none kept yet takes the file as it is; a
+// kept entry that can't be read puts nothing in force, so that everything
+// the file holds waits for the person.
+func TestKeptSettingsFailClosed(t *testing.T) {
+	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()})
+	if c, _ := keptSettings(v, discardLog()); c != nil {
+		t.Fatalf("nothing kept yet gave %+v", c)
+	}
+	v.Set(inForceSecret, []byte(`{"version":2,"servers":[{"id":"x"`))
+	c, keep := keptSettings(v, discardLog())
+	if c == nil || len(c.Servers) != 0 {
+		t.Fatalf("an unreadable entry gave %+v, want no servers in force", c)
+	}
+	keep(config.Defaults())
+	if b, err := v.Get(inForceSecret); err != nil || !strings.Contains(string(b), `"servers": []`) {
+		t.Fatalf("kept %s, %v", b, err)
+	}
 }

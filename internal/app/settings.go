@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/redact"
+	"github.com/countersign/countersign/internal/vault"
 )
 
 // settingsDeps is what the settings service is built on.
@@ -742,6 +744,52 @@ func (s *Settings) pendingRefusal() error {
 		return unavailable("Your settings file was changed outside Countersign. Apply those changes or keep your current settings first.")
 	}
 	return nil
+}
+
+// inForceSecret names the keychain entry holding the settings last in
+// force: other programs can write the settings file, but not the keychain
+// without asking it.
+const inForceSecret = "settings-in-force"
+
+// secretsDir is where the vault seals values too large for the keychain,
+// as Run opens it.
+func secretsDir(o Options) string {
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Dir(o.ConfigPath)
+	}
+	return filepath.Join(dataDir, "secrets")
+}
+
+// keptSettings reads the settings last in force from the keychain, for
+// config.WatcherOptions.InForce, and returns the function that keeps them
+// there (WatcherOptions.Kept). None kept yet (the first start) takes the
+// file as it is; an entry that can't be read fails closed: everything the
+// file holds waits for the person, as if added outside the app.
+func keptSettings(v *vault.Vault, log *slog.Logger) (*config.Config, func(*config.Config)) {
+	keep := func(c *config.Config) {
+		b, err := c.Marshal()
+		if err == nil {
+			err = v.Set(inForceSecret, b)
+		}
+		if err != nil {
+			log.Warn("keeping the settings in force in the keychain", "err", err)
+		}
+	}
+	b, err := v.Get(inForceSecret)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return nil, keep
+	case err != nil:
+		log.Error("the settings last in force can't be read: everything in the settings file waits for you", "err", err)
+		return config.Defaults(), keep
+	}
+	c, err := config.Parse(b)
+	if err != nil {
+		log.Error("the settings last in force can't be read: everything in the settings file waits for you", "err", err)
+		return config.Defaults(), keep
+	}
+	return c, keep
 }
 
 // SettingsChange is a change of the settings file made outside Countersign
