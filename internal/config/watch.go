@@ -116,7 +116,6 @@ type Watcher struct {
 type pendingChange struct {
 	OutsideChange
 	user *Config
-	sum  [sha256.Size]byte
 }
 
 // watched is what the watcher knows of one file.
@@ -403,7 +402,7 @@ func (w *Watcher) applySettings(s snapshot) bool {
 		w.log.Warn("settings file changed outside Countersign: applied, as it only narrows", "changes", len(changes))
 	default:
 		w.lastID++
-		p := &pendingChange{OutsideChange: OutsideChange{ID: w.lastID, Changes: changes, Waiting: true}, user: c, sum: s.fp.sum}
+		p := &pendingChange{OutsideChange: OutsideChange{ID: w.lastID, Changes: changes, Waiting: true}, user: c}
 		if w.pending != nil {
 			p.Replaced = w.pending.ID
 		}
