@@ -95,7 +95,20 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("no approval interface: refusing to start")
 	}
 	checks := appChecks()
-	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log})
+	// The settings service hears of changes made to the settings file
+	// outside the app; the watcher reports none before it runs, and it runs
+	// once the service exists.
+	// The settings last in force, kept in the keychain, judge a file changed
+	// while Countersign was not running.
+	var settings *Settings
+	inForce, keep := keptSettings(vault.Open(vault.Options{Keyring: o.Keyring, Dir: secretsDir(o)}), log)
+	watcher := config.NewWatcher(config.WatcherOptions{SettingsPath: o.ConfigPath, PolicyPath: o.PolicyPath, Checks: checks, Logger: log,
+		InForce: inForce, Kept: keep,
+		OnOutsideChange: func(c config.OutsideChange) {
+			if settings != nil {
+				settings.outsideChanged(c)
+			}
+		}})
 	eff := watcher.Current()
 	if eff.SettingsErr != nil {
 		return fmt.Errorf("settings %s: %w", o.ConfigPath, eff.SettingsErr)
@@ -208,9 +221,9 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 
-	store := config.NewStore(o.ConfigPath, config.StoreOptions{Checks: checks, Logger: log,
+	store := config.NewStore(o.ConfigPath, config.StoreOptions{Checks: checks, Logger: log, Saved: watcher.Saved,
 		Guard: func(old, next *config.Config) error { return watcher.Current().CheckEdit(old, next) }})
-	settings := newSettings(settingsDeps{
+	settings = newSettings(settingsDeps{
 		store:   store,
 		current: watcher.Current,
 		reload:  watcher.Reload,
@@ -220,9 +233,11 @@ func Run(ctx context.Context, o Options) error {
 		problems: func(id string) string {
 			return built.Load().problems[id]
 		},
-		login: defaultAutostart(o.ConfigPath),
-		pins:  pinStore,
-		log:   log,
+		login:    defaultAutostart(o.ConfigPath),
+		pins:     pinStore,
+		outside:  watcher,
+		notifier: o.Notifier,
+		log:      log,
 	})
 
 	settings.reconcileLogin()

@@ -74,6 +74,17 @@ func freePort(t *testing.T) int {
 // with an echo tool, and waits until it listens.
 func startApp(t *testing.T, opts ...func(*Options)) *running {
 	t.Helper()
+	return startAppWith(t, "", opts...)
+}
+
+// startAppWith is startApp with more members for the server's settings
+// entry, such as `"hiddenTools":["echo"]`.
+func startAppWith(t *testing.T, serverExtra string, opts ...func(*Options)) *running {
+	t.Helper()
+	version := ""
+	if serverExtra != "" {
+		version, serverExtra = `"version":2,`, ","+serverExtra
+	}
 	s := server.NewMCPServer("up", "1")
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("message")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("echo: " + r.GetString("message", "")), nil
@@ -83,7 +94,7 @@ func startApp(t *testing.T, opts ...func(*Options)) *running {
 
 	port := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "settings.json")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q}]}`, port, up.URL+"/mcp")), 0o600)
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{%s"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q%s}]}`, version, port, up.URL+"/mcp", serverExtra)), 0o600)
 	return launch(t, cfgPath, vaulttest.NewKeyring(), port, opts...)
 }
 

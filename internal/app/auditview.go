@@ -92,6 +92,7 @@ var actorWords = map[audit.Actor]string{
 	audit.ActorTimeout: "timeout",
 	audit.ActorPolicy:  "policy",
 	audit.ActorApp:     "Countersign",
+	audit.ActorFile:    "settings file",
 }
 
 // kinds is the log's filter for an event set; nil selects every kind.

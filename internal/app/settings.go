@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,9 +22,11 @@ import (
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/redact"
+	"github.com/countersign/countersign/internal/vault"
 )
 
 // settingsDeps is what the settings service is built on.
@@ -37,7 +40,16 @@ type settingsDeps struct {
 	problems func(id string) string   // why a server is not connected right now ("" if it is), from the lead's server build
 	login    autostart                // start at login (autostart.go)
 	pins     *pins.Store              // tool definitions seen; may be nil in tests
+	outside  outsideChanges           // settings file changes made outside the app (the config.Watcher); may be nil in tests
+	notifier notify.Notifier          // tells the person of a change waiting for them; may be nil
 	log      *slog.Logger
+}
+
+// outsideChanges is what the settings service needs of the config.Watcher
+// for changes of the settings file made outside the app.
+type outsideChanges interface {
+	Pending() (config.OutsideChange, bool)
+	Confirm(id uint64) ([]config.Change, error)
 }
 
 // Settings is the settings window's view of the app: the servers and their
@@ -52,6 +64,9 @@ type Settings struct {
 
 	formsMu sync.Mutex
 	forms   map[string]allowForm // server id → its allowlist's form, as last read off the UI goroutine
+
+	subsMu sync.Mutex
+	subs   map[chan struct{}]bool // OutsideChanges subscribers
 }
 
 func newSettings(d settingsDeps) *Settings {
@@ -64,7 +79,7 @@ func newSettings(d settingsDeps) *Settings {
 	if d.problems == nil {
 		d.problems = func(string) string { return "" }
 	}
-	return &Settings{settingsDeps: d, forms: map[string]allowForm{}}
+	return &Settings{settingsDeps: d, forms: map[string]allowForm{}, subs: map[chan struct{}]bool{}}
 }
 
 // unavailable is an error that reads as a sentence for the person and
@@ -509,7 +524,7 @@ func (s *Settings) SetAllowlist(ctx context.Context, serverID string, patterns [
 		mine[string(k)] = append(mine[string(k)], v)
 		count++
 	}
-	changed, err := s.update(func(c *config.Config) error {
+	changes, changed, err := s.updateDiff(func(c *config.Config) error {
 		i := slices.IndexFunc(c.Servers, func(x config.Server) bool { return x.ID == serverID })
 		if i < 0 {
 			return fmt.Errorf("there is no server %q in the settings file", serverID)
@@ -530,7 +545,7 @@ func (s *Settings) SetAllowlist(ctx context.Context, serverID string, patterns [
 	s.record(ctx, audit.Event{
 		Kind: audit.KindSettingsChanged, Server: serverID,
 		Reason: fmt.Sprintf("%s allowlist: %d %s of your own", name, count, plural(count, "entry", "entries")),
-		Detail: jsonDetail(map[string]any{"setting": "allowlist", "server": serverID, "entries": count, "allowlist": mine}),
+		Detail: changesDetail(map[string]any{"setting": "allowlist", "server": serverID, "entries": count, "allowlist": mine}, changes),
 	})
 	s.log.Info("allowlist changed", "server", serverID, "entries", count)
 	return nil
@@ -580,7 +595,7 @@ func (s *Settings) SetTimeout(ctx context.Context, d time.Duration) error {
 		return fmt.Errorf("the timeout can be at most %s", plainDuration(t.Max))
 	}
 	var from time.Duration
-	changed, err := s.update(func(c *config.Config) error {
+	changes, changed, err := s.updateDiff(func(c *config.Config) error {
 		from = time.Duration(c.ApprovalTimeout)
 		if from == d {
 			return errUnchanged
@@ -600,7 +615,7 @@ func (s *Settings) SetTimeout(ctx context.Context, d time.Duration) error {
 	s.record(ctx, audit.Event{
 		Kind:   audit.KindSettingsChanged,
 		Reason: "approval timeout: " + plainDuration(d),
-		Detail: jsonDetail(map[string]any{"setting": "approvalTimeout", "from": plainDuration(from), "to": plainDuration(d)}),
+		Detail: changesDetail(map[string]any{"setting": "approvalTimeout", "from": plainDuration(from), "to": plainDuration(d)}, changes),
 	})
 	s.log.Info("approval timeout changed", "timeout", d.String())
 	return nil
@@ -623,7 +638,7 @@ func (s *Settings) SetStartAtLogin(ctx context.Context, on bool) error {
 	if err := s.login.set(on); err != nil {
 		return err
 	}
-	changed, err := s.update(func(c *config.Config) error {
+	changes, changed, err := s.updateDiff(func(c *config.Config) error {
 		if c.StartAtLogin == on {
 			return errUnchanged
 		}
@@ -642,7 +657,7 @@ func (s *Settings) SetStartAtLogin(ctx context.Context, on bool) error {
 		s.record(ctx, audit.Event{
 			Kind:   audit.KindSettingsChanged,
 			Reason: "start at login: " + onOff(on),
-			Detail: jsonDetail(map[string]any{"setting": "startAtLogin", "on": on}),
+			Detail: changesDetail(map[string]any{"setting": "startAtLogin", "on": on}, changes),
 		})
 	}
 	return nil
@@ -669,11 +684,31 @@ func (s *Settings) reconcileLogin() {
 // written or audited.
 var errUnchanged = errors.New("settings unchanged")
 
+// errFileChanged ends an update when the file no longer holds the settings
+// in force: a program changed it, and the change has not been applied or
+// confirmed yet. Saving on top of it would pass it off as the person's own.
+var errFileChanged = errors.New("settings file changed outside the app")
+
 // update changes the settings file through the store, refusing what the
 // admin policy forbids, and applies the result at once. It reports whether
 // anything was written.
 func (s *Settings) update(change func(*config.Config) error) (bool, error) {
+	_, changed, err := s.updateDiff(change)
+	return changed, err
+}
+
+// updateDiff is update, also returning what changed in the settings in
+// force, in words for the audit. While a change made outside the app waits
+// for the person, or the file holds one not seen yet, nothing is saved.
+func (s *Settings) updateDiff(change func(*config.Config) error) ([]string, bool, error) {
+	if err := s.pendingRefusal(); err != nil {
+		return nil, false, err
+	}
+	before := s.current()
 	err := s.store.Update(func(c *config.Config) error {
+		if !c.Equal(before.Settings) || !c.Equal(s.current().Settings) {
+			return errFileChanged
+		}
 		old := c.Clone()
 		if err := change(c); err != nil {
 			return err
@@ -685,24 +720,258 @@ func (s *Settings) update(change func(*config.Config) error) (bool, error) {
 	})
 	switch {
 	case errors.Is(err, errUnchanged):
-		return false, nil
+		return nil, false, nil
+	case errors.Is(err, errFileChanged):
+		s.reload() // judge the outside change now: it applies, or waits for the person
+		if perr := s.pendingRefusal(); perr != nil {
+			return nil, false, perr
+		}
+		return nil, false, unavailable("The settings file was just changed outside Countersign, so nothing was saved. Look at your settings and try again.")
 	case err != nil:
-		return false, err
+		return nil, false, err
 	}
 	s.reload()
-	return true, nil
+	return config.Texts(config.Diff(before, s.current())), true, nil
 }
 
-// record appends an event the person caused to the audit log. A change
-// already made is not undone when the log fails; the failure is logged.
+// pendingRefusal is the error for a change in the app while a change made
+// outside it waits for the person, or nil.
+func (s *Settings) pendingRefusal() error {
+	if s.outside == nil {
+		return nil
+	}
+	if _, ok := s.outside.Pending(); ok {
+		return unavailable("Your settings file was changed outside Countersign. Apply those changes or keep your current settings first.")
+	}
+	return nil
+}
+
+// inForceSecret names the keychain entry holding the settings last in
+// force: other programs can write the settings file, but not the keychain
+// without asking it.
+const inForceSecret = "settings-in-force"
+
+// secretsDir is where the vault seals values too large for the keychain,
+// as Run opens it.
+func secretsDir(o Options) string {
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Dir(o.ConfigPath)
+	}
+	return filepath.Join(dataDir, "secrets")
+}
+
+// keptSettings reads the settings last in force from the keychain, for
+// config.WatcherOptions.InForce, and returns the function that keeps them
+// there (WatcherOptions.Kept). None kept yet (the first start) takes the
+// file as it is; an entry that can't be read fails closed: everything the
+// file holds waits for the person, as if added outside the app.
+func keptSettings(v *vault.Vault, log *slog.Logger) (*config.Config, func(*config.Config)) {
+	keep := func(c *config.Config) {
+		b, err := c.Marshal()
+		if err == nil {
+			err = v.Set(inForceSecret, b)
+		}
+		if err != nil {
+			log.Warn("keeping the settings in force in the keychain", "err", err)
+		}
+	}
+	b, err := v.Get(inForceSecret)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return nil, keep
+	case err != nil:
+		log.Error("the settings last in force can't be read: everything in the settings file waits for you", "err", err)
+		return config.Defaults(), keep
+	}
+	c, err := config.Parse(b)
+	if err != nil {
+		log.Error("the settings last in force can't be read: everything in the settings file waits for you", "err", err)
+		return config.Defaults(), keep
+	}
+	return c, keep
+}
+
+// SettingsChange is a change of the settings file made outside Countersign
+// that waits for the person: shown with Apply these changes and Keep my
+// current settings.
+type SettingsChange struct {
+	// ID names the change; the person's answer carries it, so an answer to
+	// a change since replaced applies nothing.
+	ID uint64
+	// Changes are what would change, in plain words, one per line.
+	Changes []SettingsChangeLine
+}
+
+// SettingsChangeLine is one change, marked when it widens what calls may
+// do or reach.
+type SettingsChangeLine struct {
+	Text   string
+	Widens bool
+}
+
+// PendingChange returns the change made outside Countersign that waits for
+// the person, if any.
+func (s *Settings) PendingChange(ctx context.Context) (SettingsChange, bool) {
+	if s.outside == nil {
+		return SettingsChange{}, false
+	}
+	p, ok := s.outside.Pending()
+	if !ok {
+		return SettingsChange{}, false
+	}
+	out := SettingsChange{ID: p.ID}
+	for _, c := range p.Changes {
+		out.Changes = append(out.Changes, SettingsChangeLine{Text: c.Text, Widens: c.Widens})
+	}
+	return out, true
+}
+
+// errChangedAgain is what the person hears when they answer a change that
+// has been replaced.
+var errChangedAgain = unavailable("The settings file changed again since these changes were shown. Look at the new changes.")
+
+// ApplyOutsideChange applies the change made outside Countersign that the
+// person was shown (id) and accepted. It is audited as the person's.
+func (s *Settings) ApplyOutsideChange(ctx context.Context, id uint64) error {
+	if s.outside == nil {
+		return errChangedAgain
+	}
+	changes, err := s.outside.Confirm(id)
+	if errors.Is(err, config.ErrNoSuchChange) {
+		return errChangedAgain
+	}
+	if err != nil {
+		return err
+	}
+	s.record(ctx, outsideEvent(audit.ActorPerson, "Settings changed outside Countersign applied", "applied", id, changes))
+	s.signal()
+	return nil
+}
+
+// KeepCurrentSettings refuses the change made outside Countersign that the
+// person was shown (id): the settings file is written back, atomically, to
+// the settings in force. It is audited as the person's.
+func (s *Settings) KeepCurrentSettings(ctx context.Context, id uint64) error {
+	if s.outside == nil {
+		return errChangedAgain
+	}
+	p, ok := s.outside.Pending()
+	if !ok || p.ID != id {
+		return errChangedAgain
+	}
+	if err := s.store.Replace(s.current().Settings); err != nil {
+		return fmt.Errorf("writing your current settings back: %w", err)
+	}
+	s.reload()
+	s.record(ctx, outsideEvent(audit.ActorPerson, "Settings changed outside Countersign refused: kept the current settings", "refused", id, p.Changes))
+	s.signal()
+	return nil
+}
+
+// outsideChanged hears of every change of the settings file made outside
+// the app (config.WatcherOptions.OnOutsideChange): it audits it, and a
+// change that waits is also told to the person and shown in the app.
+func (s *Settings) outsideChanged(c config.OutsideChange) {
+	ctx := context.Background()
+	switch {
+	case len(c.Changes) == 0:
+		s.record(ctx, outsideEvent(audit.ActorFile, "Settings change no longer waiting for confirmation: the file changed again", "withdrawn", c.Replaced, nil))
+	case c.Waiting:
+		ev := outsideEvent(audit.ActorFile, "Settings change waiting for confirmation", "waiting", c.ID, c.Changes)
+		s.record(ctx, ev)
+		if s.notifier != nil {
+			if err := s.notifier.Notify("Settings were changed outside Countersign", "Nothing changes until you look: "+firstLines(config.Texts(c.Changes), 2)); err != nil {
+				s.log.Warn("notifying of a settings change", "err", err)
+			}
+		}
+	default:
+		s.record(ctx, outsideEvent(audit.ActorFile, "Settings changed outside Countersign (applied at once, as it only narrows)", "applied", 0, c.Changes))
+	}
+	s.signal()
+}
+
+// outsideEvent is the audit event of a change made outside the app: what
+// changed, in words that never hold a token (config.Diff sees to that).
+func outsideEvent(actor audit.Actor, what, status string, id uint64, changes []config.Change) audit.Event {
+	texts := config.Texts(changes)
+	reason := what
+	if len(texts) > 0 {
+		reason += ": " + strings.Join(texts, "; ")
+	}
+	reason, _ = redact.Redact(reason)
+	detail := map[string]any{"setting": "file", "status": status}
+	if id != 0 {
+		detail["change"] = id
+	}
+	server := ""
+	for _, c := range changes {
+		if server == "" {
+			server = c.Server
+		} else if c.Server != server {
+			server = ""
+			break
+		}
+	}
+	return audit.Event{Kind: audit.KindSettingsChanged, Actor: actor, Server: server, Reason: reason, Detail: jsonDetail(detail)}
+}
+
+// firstLines joins up to n lines, saying how many more there are.
+func firstLines(lines []string, n int) string {
+	if len(lines) <= n {
+		return strings.Join(lines, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(lines[:n], "; "), len(lines)-n)
+}
+
+// OutsideChanges delivers a value whenever a change made outside the app
+// starts or stops waiting for the person, or was applied; stop ends the
+// delivery.
+func (s *Settings) OutsideChanges() (changes <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	s.subsMu.Lock()
+	s.subs[ch] = true
+	s.subsMu.Unlock()
+	return ch, func() {
+		s.subsMu.Lock()
+		delete(s.subs, ch)
+		s.subsMu.Unlock()
+	}
+}
+
+func (s *Settings) signal() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// record appends an event to the audit log, the person's unless it names
+// another actor. A change already made is not undone when the log fails;
+// the failure is logged.
 func (s *Settings) record(ctx context.Context, ev audit.Event) {
 	if s.audit == nil {
 		return
 	}
-	ev.Actor = audit.ActorPerson
+	if ev.Actor == "" {
+		ev.Actor = audit.ActorPerson
+	}
 	if _, err := s.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 		s.log.Error("writing the audit log", "kind", string(ev.Kind), "server", ev.Server, "err", err)
 	}
+}
+
+// changesDetail encodes an audit event's detail with what changed in the
+// settings in force, in words (config.Diff), when anything did.
+func changesDetail(detail map[string]any, changes []string) json.RawMessage {
+	if len(changes) > 0 {
+		detail["changes"] = changes
+	}
+	return jsonDetail(detail)
 }
 
 // jsonDetail encodes an audit event's detail; nil stays absent.

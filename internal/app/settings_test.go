@@ -68,7 +68,7 @@ func newSettingsEnv(t *testing.T, settings, policy string, opts ...envOption) *s
 	}
 	checks := appChecks()
 	w := config.NewWatcher(config.WatcherOptions{SettingsPath: env.path, PolicyPath: env.policyPath, Checks: checks, Interval: time.Hour, Logger: discardLog()})
-	store := config.NewStore(env.path, config.StoreOptions{Checks: checks, Logger: discardLog(),
+	store := config.NewStore(env.path, config.StoreOptions{Checks: checks, Logger: discardLog(), Saved: w.Saved,
 		Guard: func(old, next *config.Config) error { return w.Current().CheckEdit(old, next) }})
 	env.q = gate.New(gate.Options{Timeout: w.Current().ApprovalTimeout})
 	t.Cleanup(env.q.Close)
@@ -85,6 +85,7 @@ func newSettingsEnv(t *testing.T, settings, policy string, opts ...envOption) *s
 		queue:    env.q,
 		audit:    al,
 		problems: func(id string) string { return env.problems[id] },
+		outside:  w,
 		login:    autostart{file: filepath.Join(dir, "autostart", "countersign.desktop"), command: []string{"/opt/Count ersign/countersign", `-config`, `/tmp/a "b"$c\d%e`}},
 		log:      discardLog(),
 	}
@@ -577,12 +578,15 @@ func TestAllowlistRoundTrip(t *testing.T) {
 	wantEvents := []map[string]any{
 		{"server": "github", "reason": "GitHub allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "github", "entries": 3.0,
-			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}}}},
+			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}},
+			"changes":   []any{"GitHub: allowlist added other/x", "GitHub: allowlist added Mine/New-*"}}},
 		{"server": "atlassian", "reason": "atlassian allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "atlassian", "entries": 3.0,
-			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}}}},
+			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}},
+			"changes":   []any{"atlassian: allowlist added DOCS", "atlassian: allowlist added ~me", "atlassian: allowlist added ABC*"}}},
 		{"server": "github", "reason": "GitHub allowlist: 0 entries of your own", "detail": map[string]any{
-			"setting": "allowlist", "server": "github", "entries": 0.0, "allowlist": map[string]any{}}},
+			"setting": "allowlist", "server": "github", "entries": 0.0, "allowlist": map[string]any{},
+			"changes": []any{"GitHub: allowlist removed mine/old", "GitHub: allowlist removed other/x", "GitHub: allowlist removed Mine/New-*"}}},
 	}
 	if diff := cmp.Diff(wantEvents, got); diff != "" {
 		t.Errorf("audit (-want +got)\n%s", diff)
@@ -777,7 +781,7 @@ func TestSetTimeout(t *testing.T) {
 		}
 		evs := env.events(t, audit.KindSettingsChanged)
 		if len(evs) != 1 || evs[0].Reason != "approval timeout: 1m30s" ||
-			!cmp.Equal(detail(t, evs[0]), map[string]any{"setting": "approvalTimeout", "from": "5m", "to": "1m30s"}) {
+			!cmp.Equal(detail(t, evs[0]), map[string]any{"setting": "approvalTimeout", "from": "5m", "to": "1m30s", "changes": []any{"Approval timeout changed from 5 minutes to 1 minute 30 seconds"}}) {
 			t.Errorf("audit: %+v", evs)
 		}
 		if err := env.s.SetTimeout(context.Background(), 90*time.Second); err != nil {
@@ -892,7 +896,8 @@ func TestStartAtLogin(t *testing.T) {
 	for _, r := range env.events(t, audit.KindSettingsChanged) {
 		got = append(got, r.Reason+" "+string(r.Detail))
 	}
-	want := []string{`start at login: on {"on":true,"setting":"startAtLogin"}`, `start at login: off {"on":false,"setting":"startAtLogin"}`}
+	want := []string{`start at login: on {"changes":["Start at login turned on"],"on":true,"setting":"startAtLogin"}`,
+		`start at login: off {"changes":["Start at login turned off"],"on":false,"setting":"startAtLogin"}`}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit (-want +got)\n%s", diff)
 	}

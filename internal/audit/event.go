@@ -71,6 +71,7 @@ const (
 	ActorTimeout Actor = "timeout" // nobody decided before the deadline
 	ActorPolicy  Actor = "policy"  // policy decided without asking
 	ActorApp     Actor = "app"     // the app ended the call (shutdown, pause, lost connection) or wrote the event itself
+	ActorFile    Actor = "file"    // a program outside the app changed the settings file
 )
 
 // Event is one thing that happened, as the caller reports it. Empty fields

@@ -41,7 +41,10 @@
 // Resolve intersects the two into Effective settings, marking what the
 // policy locked and why. A policy that exists but cannot be used fails
 // closed (FailClosed): no server connects, and the app says why. A Watcher
-// reloads both files while the app runs.
+// reloads both files while the app runs. The settings file can be written
+// by any program the person runs, so the Watcher judges a change it did
+// not get from the app's Store with Diff: one that only narrows applies at
+// once, one that widens waits until the person confirms it.
 //
 // Errors name the field path and line ("line 7: servers[2].allowlist.jira-project[0]: …").
 // Catalog kinds, parameters and allowlist patterns are checked through the

@@ -17,7 +17,11 @@ type StoreOptions struct {
 	// Guard, when set, may refuse an edit, given the settings before and
 	// after it; the app passes the current Effective's CheckEdit so that
 	// the person cannot add what the admin policy forbids.
-	Guard  func(old, next *Config) error
+	Guard func(old, next *Config) error
+	// Saved, when set, is told what was written after each save, under the
+	// store's lock; the app passes the Watcher's Saved, so that the
+	// person's own change is not taken for one made outside the app.
+	Saved  func(b []byte)
 	Logger *slog.Logger
 }
 
@@ -29,6 +33,7 @@ type Store struct {
 	path   string
 	checks Checks
 	guard  func(old, next *Config) error
+	saved  func(b []byte)
 	log    *slog.Logger
 
 	mu sync.Mutex // serialises Update: read, change, write
@@ -40,7 +45,7 @@ func NewStore(path string, o StoreOptions) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{path: path, checks: o.Checks, guard: o.Guard, log: log}
+	return &Store{path: path, checks: o.Checks, guard: o.Guard, saved: o.Saved, log: log}
 }
 
 // Path is the settings file the store owns.
@@ -75,6 +80,26 @@ func (s *Store) Update(fn func(*Config) error) error {
 			return fmt.Errorf("not saving settings: %w", err)
 		}
 	}
+	return s.writeLocked(next)
+}
+
+// Replace writes c as the settings file, whatever the file holds now: the
+// app keeps the settings in force this way when the person refuses a change
+// made to the file outside Countersign. c is validated (without the
+// store's Checks and Guard: they were in force already) but not changed.
+func (s *Store) Replace(c *Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := c.Clone()
+	next.Version = CurrentVersion
+	next.setDefaults()
+	if err := next.Validate(); err != nil {
+		return fmt.Errorf("not saving settings: %w", err)
+	}
+	return s.writeLocked(next)
+}
+
+func (s *Store) writeLocked(next *Config) error {
 	b, err := next.Marshal()
 	if err != nil {
 		return err
@@ -83,6 +108,9 @@ func (s *Store) Update(fn func(*Config) error) error {
 		return fmt.Errorf("saving settings: %w", err)
 	}
 	s.log.Info("settings saved", "path", s.path, "servers", len(next.Servers))
+	if s.saved != nil {
+		s.saved(b)
+	}
 	return nil
 }
 

@@ -236,6 +236,7 @@ type fakeSettings struct {
 	failSave  error
 	allowSets [][]string
 	servers2  serverEdits // adding, removing and tokens (addserver_test.go)
+	outside   fakeOutside // a settings change made outside the app (outside_test.go)
 }
 
 func newFakeSettings() *fakeSettings {

@@ -47,6 +47,13 @@ type settingsWindow struct {
 	login        *widget.Check
 	loginWhy     *widget.Label
 	loading      bool // widgets are being set from loaded values
+
+	// outside shows a change made to the settings file outside
+	// Countersign while it waits for the person; hidden otherwise.
+	outside     *fyne.Container
+	pending     app.SettingsChange
+	havePending bool
+	shownID     uint64 // the last change that opened the window
 }
 
 func newSettingsWindow(d *Desktop) *settingsWindow {
@@ -113,7 +120,88 @@ func (s *settingsWindow) build() {
 		container.NewTabItem("Allowlists", allowTab),
 		container.NewTabItem("General", general),
 	)
-	s.content = container.NewBorder(nil, s.status, nil, nil, s.tabs)
+	s.outside = container.NewVBox()
+	s.outside.Hide()
+	s.content = container.NewBorder(s.outside, s.status, nil, nil, s.tabs)
+}
+
+// setPending shows the change made to the settings file outside
+// Countersign that waits for the person (ok), or hides the panel. It
+// reports whether the change is one the window has not been opened for.
+func (s *settingsWindow) setPending(c app.SettingsChange, ok bool) bool {
+	s.pending, s.havePending = c, ok
+	if !ok {
+		s.outside.Objects = nil
+		s.outside.Hide()
+		s.outside.Refresh()
+		return false
+	}
+	title := heading("Settings were changed outside Countersign")
+	title.Importance = widget.WarningImportance
+	intro := wrapped("A program on this computer changed your settings file. Your current settings stay in force until you choose:")
+	lines := container.NewVBox()
+	const most = 8
+	for i, line := range c.Changes {
+		if i == most {
+			lines.Add(wrapped(fmt.Sprintf("and %d more", len(c.Changes)-most)))
+			break
+		}
+		text := "• " + oneLine(line.Text, 200)
+		if line.Widens {
+			text += " (allows more)"
+		}
+		l := wrapped(text)
+		if line.Widens {
+			l.Importance = widget.WarningImportance
+		}
+		lines.Add(l)
+	}
+	id := c.ID
+	apply := widget.NewButton("Apply these changes", func() { s.answerPending(id, true) })
+	keep := widget.NewButton("Keep my current settings", func() { s.answerPending(id, false) })
+	keep.Importance = widget.HighImportance
+	s.outside.Objects = []fyne.CanvasObject{
+		container.NewBorder(nil, nil, widget.NewIcon(theme.WarningIcon()), nil, title),
+		intro, lines,
+		container.NewHBox(keep, apply),
+		widget.NewSeparator(),
+	}
+	s.outside.Show()
+	s.outside.Refresh()
+	if c.ID == s.shownID {
+		return false
+	}
+	s.shownID = c.ID
+	return true
+}
+
+// answerPending applies or refuses the change the person was shown.
+func (s *settingsWindow) answerPending(id uint64, apply bool) {
+	svc := s.d.o.Settings
+	busy, done := "Keeping your current settings…", "Kept your current settings: the settings file has them again."
+	if apply {
+		busy, done = "Applying the changes…", "Applied the changes made outside Countersign."
+	}
+	s.setStatus(busy, widget.MediumImportance)
+	s.d.background(func(ctx context.Context) func() {
+		var err error
+		if apply {
+			err = svc.ApplyOutsideChange(ctx, id)
+		} else {
+			err = svc.KeepCurrentSettings(ctx, id)
+		}
+		c, ok := svc.PendingChange(ctx)
+		return func() {
+			if err != nil {
+				s.setStatus(err.Error(), widget.DangerImportance)
+			} else {
+				s.setStatus(done, widget.SuccessImportance)
+			}
+			s.setPending(c, ok)
+			s.d.tray.setSettingsChange(ok)
+			s.reload()
+		}
+	})
 }
 
 func (s *settingsWindow) window() fyne.Window {

@@ -31,7 +31,11 @@ type tray struct {
 	// that signs in again.
 	again      []app.ServerStatus
 	againItems []*fyne.MenuItem
-	base       []*fyne.MenuItem // the menu without the sign-in items
+	// review is "Review settings change…", in the menu while a change made
+	// to the settings file outside Countersign waits for the person.
+	review        *fyne.MenuItem
+	reviewPending bool
+	base          []*fyne.MenuItem // the menu without the sign-in and review items
 
 	shown       string // the status and pause labels the tray last got
 	iconWaiting bool   // the icon the tray last got
@@ -58,9 +62,28 @@ func newTray(d *Desktop) *tray {
 		fyne.NewMenuItemSeparator(),
 		quit,
 	}
+	t.review = fyne.NewMenuItem("Review settings change…", d.showSettings)
 	t.menu = fyne.NewMenu("Countersign", t.base...)
 	t.labels()
 	return t
+}
+
+// setSettingsChange shows or removes "Review settings change…".
+func (t *tray) setSettingsChange(waiting bool) {
+	t.reviewPending = waiting
+	t.rebuild()
+}
+
+// rebuild lays out the menu: the status, the items that ask the person
+// to act, then the rest.
+func (t *tray) rebuild() {
+	items := []*fyne.MenuItem{t.base[0]}
+	if t.reviewPending {
+		items = append(items, t.review)
+	}
+	items = append(items, t.againItems...)
+	t.menu.Items = append(items, t.base[1:]...)
+	t.update()
 }
 
 // setServers records the servers' states: how many there are, and which
@@ -84,9 +107,7 @@ func (t *tray) setServers(servers []app.ServerStatus) {
 			}
 		}))
 	}
-	items := append([]*fyne.MenuItem{t.base[0]}, t.againItems...)
-	t.menu.Items = append(items, t.base[1:]...)
-	t.update()
+	t.rebuild()
 }
 
 // install puts the icon and menu in the system tray.
@@ -124,6 +145,9 @@ func (t *tray) statusText() string {
 	if n := len(t.again); n > 0 {
 		s += fmt.Sprintf(" · %d to sign in again", n)
 	}
+	if t.reviewPending {
+		s += " · settings change waiting"
+	}
 	return s
 }
 
@@ -139,6 +163,9 @@ func (t *tray) labels() {
 // menuKey is what the menu shows, to tell whether it must be sent again.
 func (t *tray) menuKey() string {
 	key := t.status.Label + "\x00" + t.pause.Label
+	if t.reviewPending {
+		key += "\x00" + t.review.Label
+	}
 	for _, it := range t.againItems {
 		key += "\x00" + it.Label
 	}

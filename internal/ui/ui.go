@@ -77,6 +77,17 @@ type SettingsService interface {
 	// Changes delivers a value whenever server states change (a sign-in
 	// ends, a refresh is refused); stop ends the delivery.
 	Changes() (changes <-chan struct{}, stop func())
+
+	// PendingChange returns the change made to the settings file outside
+	// Countersign that waits for the person, if any.
+	PendingChange(ctx context.Context) (app.SettingsChange, bool)
+	// ApplyOutsideChange applies the waiting change the person was shown.
+	ApplyOutsideChange(ctx context.Context, id uint64) error
+	// KeepCurrentSettings refuses it: the file gets the settings in force.
+	KeepCurrentSettings(ctx context.Context, id uint64) error
+	// OutsideChanges delivers a value whenever such a change starts or
+	// stops waiting; stop ends the delivery.
+	OutsideChanges() (changes <-chan struct{}, stop func())
 }
 
 // AuditService is what the audit viewer needs from the app. Every method
@@ -263,6 +274,21 @@ func (d *Desktop) start() {
 			}
 		}
 	})
+	d.outsideChanged()
+	outside, stopOutside := d.o.Settings.OutsideChanges()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer stopOutside()
+		for {
+			select {
+			case <-outside:
+				d.outsideChanged()
+			case <-d.bg.Done():
+				return
+			}
+		}
+	}()
 	changes, stopChanges := d.o.Settings.Changes()
 	d.wg.Add(1)
 	go func() {
@@ -294,6 +320,21 @@ func (d *Desktop) serversChanged() {
 				return
 			}
 			d.tray.setServers(servers)
+		}
+	})
+}
+
+// outsideChanged fetches the change made to the settings file outside
+// Countersign that waits for the person, and shows it: in the settings
+// window, which opens when a new one starts waiting, and in the tray.
+func (d *Desktop) outsideChanged() {
+	d.background(func(ctx context.Context) func() {
+		c, ok := d.o.Settings.PendingChange(ctx)
+		return func() {
+			if d.settings.setPending(c, ok) {
+				d.showSettings()
+			}
+			d.tray.setSettingsChange(ok)
 		}
 	})
 }

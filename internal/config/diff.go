@@ -1,0 +1,273 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/countersign/countersign/internal/redact"
+)
+
+// Change is one difference between two effective settings, in words a
+// person can read ("GitHub: allowlist added DEFRA/*"). Its text never holds
+// a secret: addresses lose their query, and command lines and parameters
+// pass through the redaction detectors.
+type Change struct {
+	// Server is the id of the server changed, "" for an app-wide setting.
+	Server string
+	// Text says what changed, starting with the server's name.
+	Text string
+	// Widens is set when the change may let something run, or reach
+	// something, that was refused before, or turns a protection off. A
+	// change Diff is not sure of widens.
+	Widens bool
+}
+
+// Widens reports whether any of the changes widens.
+func Widens(cs []Change) bool {
+	return slices.ContainsFunc(cs, func(c Change) bool { return c.Widens })
+}
+
+// Texts returns the changes' words, one per change.
+func Texts(cs []Change) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Text
+	}
+	return out
+}
+
+// Diff lists what differs from old to next, each change marked narrowing or
+// widening. Both should be resolved against the same admin policy, so that
+// only the person's settings differ. It fails closed: anything it does not
+// recognise is one widening change ("other settings changed").
+func Diff(old, next *Effective) []Change {
+	out := diffEffective(old, next)
+	if old.Policy != nil || next.Policy != nil || old.Err != nil || next.Err != nil {
+		// A change the policy hides now (an allowlist entry it does not
+		// apply) would take effect once the policy changes: it is listed
+		// too, as the person's own settings read without the policy.
+		raw := diffEffective(Resolve(old.Settings, nil, Checks{}), Resolve(next.Settings, nil, Checks{}))
+		for _, c := range raw {
+			if !c.Widens || slices.ContainsFunc(out, func(e Change) bool { return e.Text == c.Text }) {
+				continue
+			}
+			c.Text += " (not in force while your organisation's policy applies)"
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 && !sameSettings(old.Settings, next.Settings) {
+		// Something changed that this function does not know: say so, and
+		// let the person decide.
+		out = append(out, Change{Text: "Other settings changed", Widens: true})
+	}
+	return out
+}
+
+func diffEffective(old, next *Effective) []Change {
+	var d differ
+	d.global(old, next)
+	for _, os := range old.Servers {
+		ns, ok := next.Server(os.Server.ID)
+		if !ok || ns.Server.Kind != os.Server.Kind {
+			d.add("", false, "Removed server %s", serverLabel(os.Server))
+			continue
+		}
+		d.server(os, ns)
+	}
+	for _, ns := range next.Servers {
+		os, ok := old.Server(ns.Server.ID)
+		if !ok || os.Server.Kind != ns.Server.Kind {
+			d.add(ns.Server.ID, true, "Added server %s (%s)", serverLabel(ns.Server), serverWhere(ns.Server))
+		}
+	}
+	return d.out
+}
+
+type differ struct{ out []Change }
+
+func (d *differ) add(server string, widens bool, format string, a ...any) {
+	text := fmt.Sprintf(format, a...)
+	text, _ = redact.Redact(text)
+	d.out = append(d.out, Change{Server: server, Text: text, Widens: widens})
+}
+
+func (d *differ) global(old, next *Effective) {
+	if o, n := old.ApprovalTimeout, next.ApprovalTimeout; o != n {
+		d.add("", n > o, "Approval timeout changed from %s to %s", humanDuration(o), humanDuration(n))
+	}
+	if o, n := old.AuditRetentionDays, next.AuditRetentionDays; o != n {
+		d.add("", n < o, "Audit records kept for %d days instead of %d", n, o)
+	}
+	if o, n := old.StartAtLogin, next.StartAtLogin; o != n {
+		// Neither way reaches anything: while Countersign is not running,
+		// AI apps' calls to it fail.
+		d.add("", false, "Start at login turned %s", onOffWord(n))
+	}
+	os, ns := settingsOrDefaults(old.Settings), settingsOrDefaults(next.Settings)
+	if os.Port != ns.Port {
+		d.add("", true, "Port changed from %d to %d (applies when Countersign starts again)", os.Port, ns.Port)
+	}
+	added, removed := listDiff(os.AllowedOrigins, ns.AllowedOrigins)
+	for _, o := range added {
+		d.add("", true, "Browser origin allowed: %s", o)
+	}
+	for _, o := range removed {
+		d.add("", false, "Browser origin no longer allowed: %s", o)
+	}
+	if old.ExportEndpoint != next.ExportEndpoint {
+		d.add("", true, "Audit export changed")
+	}
+}
+
+func (d *differ) server(o, n EffectiveServer) {
+	id := n.Server.ID
+	name := serverLabel(o.Server)
+	if o.Server.Name != n.Server.Name {
+		// A name is what the review window shows: another one could pass
+		// a server off as a trusted one.
+		d.add(id, true, "%s: name changed to %q", name, n.Server.DisplayName())
+	}
+	if o.Connect != n.Connect {
+		if n.Connect {
+			d.add(id, true, "%s: can connect now", name)
+		} else {
+			d.add(id, false, "%s: no longer connects", name)
+		}
+	}
+	// Where the server is reached: any change widens.
+	if o.Server.Transport != n.Server.Transport || o.Server.URL != n.Server.URL {
+		d.add(id, true, "%s: address changed to %s", name, serverWhere(n.Server))
+	} else if o.Server.Command != n.Server.Command || !slices.Equal(o.Server.Args, n.Server.Args) {
+		d.add(id, true, "%s: command changed to %s", name, serverWhere(n.Server))
+	}
+	for _, k := range changedKeys(o.Server.Env, n.Server.Env) {
+		d.add(id, true, "%s: environment variable %s changed", name, k)
+	}
+	op, np := o.ParamValues(), n.ParamValues()
+	for _, k := range changedKeys(op, np) {
+		v, ok := np[k]
+		if !ok {
+			d.add(id, true, "%s: parameter %s removed", name, k)
+			continue
+		}
+		d.add(id, true, "%s: parameter %s set to %q", name, k, v)
+	}
+	if o.ClientID != n.ClientID || o.Tenant != n.Tenant {
+		d.add(id, true, "%s: sign-in settings changed", name)
+	}
+	if o.AllowWrite != n.AllowWrite {
+		if n.AllowWrite {
+			d.add(id, true, "%s: write tools turned on", name)
+		} else {
+			d.add(id, false, "%s: write tools turned off", name)
+		}
+	}
+	oa, na := o.Patterns(), n.Patterns()
+	for _, kind := range sortedKeys(mergeKeys(oa, na)) {
+		added, removed := listDiff(oa[kind], na[kind])
+		for _, p := range added {
+			d.add(id, true, "%s: allowlist added %s", name, p)
+		}
+		for _, p := range removed {
+			d.add(id, false, "%s: allowlist removed %s", name, p)
+		}
+	}
+	added, removed := listDiff(o.HiddenToolNames(), n.HiddenToolNames())
+	for _, t := range removed {
+		d.add(id, true, "%s: %s is no longer hidden", name, t)
+	}
+	for _, t := range added {
+		d.add(id, false, "%s: %s is now hidden", name, t)
+	}
+}
+
+// serverLabel names a server as the person knows it: its name, or its id.
+func serverLabel(s Server) string { return s.DisplayName() }
+
+// serverWhere says how a server is reached, without anything that could be
+// a credential: a URL loses user, query and fragment; a catalog server is
+// named by its kind.
+func serverWhere(s Server) string {
+	switch {
+	case s.Kind != "":
+		return "from the catalog: " + s.Kind
+	case s.Transport == TransportStdio:
+		return "runs " + strings.Join(append([]string{s.Command}, s.Args...), " ")
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return "an address that can't be read"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+func settingsOrDefaults(c *Config) *Config {
+	if c == nil {
+		return Defaults()
+	}
+	return c
+}
+
+// Equal reports whether two settings read the same once written (nil
+// reads as the defaults).
+func (c *Config) Equal(o *Config) bool { return sameSettings(c, o) }
+
+// sameSettings reports whether two settings read the same once written.
+func sameSettings(a, b *Config) bool {
+	ab, err1 := settingsOrDefaults(a).Marshal()
+	bb, err2 := settingsOrDefaults(b).Marshal()
+	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
+}
+
+// listDiff returns what next has that old has not, and the reverse, in
+// their own order.
+func listDiff(old, next []string) (added, removed []string) {
+	for _, v := range next {
+		if !slices.Contains(old, v) && !slices.Contains(added, v) {
+			added = append(added, v)
+		}
+	}
+	for _, v := range old {
+		if !slices.Contains(next, v) && !slices.Contains(removed, v) {
+			removed = append(removed, v)
+		}
+	}
+	return added, removed
+}
+
+// changedKeys returns the keys whose values differ, sorted.
+func changedKeys(a, b map[string]string) []string {
+	var out []string
+	for k := range mergeKeys(a, b) {
+		av, aok := a[k]
+		bv, bok := b[k]
+		if aok != bok || av != bv {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mergeKeys[V any](a, b map[string]V) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	for k := range maps.Keys(a) {
+		out[k] = true
+	}
+	for k := range maps.Keys(b) {
+		out[k] = true
+	}
+	return out
+}
+
+func onOffWord(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
