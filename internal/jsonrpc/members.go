@@ -73,6 +73,11 @@ func Members(raw []byte, names ...string) (map[string]json.RawMessage, error) {
 	return out, nil
 }
 
+// FoldsTo reports whether key is not name but encoding/json would match
+// it to a struct field called name: readers that match names loosely take
+// it for name, exact readers ignore it.
+func FoldsTo(key, name string) bool { return foldsTo(key, name) }
+
 // foldsTo reports whether key is not name but encoding/json would match it
 // to a struct field called name. encoding/json compares names folded with
 // unicode.ToUpper(unicode.ToLower(r)) for each non-ASCII rune; its comment
