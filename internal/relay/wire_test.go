@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -368,4 +370,49 @@ func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 			t.Errorf("upstream headers (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestHeadersOnTheWire sends a call through the real Streamable HTTP
+// transport to a server that records every byte of each POST: the
+// request metadata headers it gets are the approved message's.
+func TestHeadersOnTheWire(t *testing.T) {
+	type post struct {
+		header http.Header
+		body   string
+	}
+	var mu sync.Mutex
+	var posts []post
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, post{r.Header.Clone(), string(body)})
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":`+string(field(t, body, "id"))+`,"result":{"content":[]}}`)
+	}))
+	t.Cleanup(hs.Close)
+	e := newEnv(t, []Server{{ID: "wire", Name: "Wire", Dial: func(context.Context) (transport.Conn, error) {
+		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: hs.URL}), nil
+	}}})
+	readMessages(t, e.post(context.Background(), "wire", "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{},`+modern+`}}`,
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "delete_repository", "Mcp-Param-Owner", "evil-org"))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 1 {
+		t.Fatalf("the server got %d POSTs", len(posts))
+	}
+	if want := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{},` + modern + `}}`; posts[0].body != want {
+		t.Errorf("the server got %s, want %s", posts[0].body, want)
+	}
+	h := posts[0].header
+	mcp := http.Header{}
+	for k, v := range h {
+		if strings.HasPrefix(strings.ToLower(k), "mcp-") {
+			mcp[k] = v
+		}
+	}
+	want := http.Header{"Mcp-Protocol-Version": {"2026-07-28"}, "Mcp-Method": {"tools/call"}, "Mcp-Name": {"get_me"}}
+	if diff := cmp.Diff(want, mcp); diff != "" {
+		t.Errorf("the server's Mcp-* headers (-want +got):\n%s", diff)
+	}
 }
