@@ -227,6 +227,7 @@ func FuzzRouting(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deny_all","arguments":{}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"edit_me","arguments":{"region":"us"},"_meta":{"progressToken":1}}}`,
 		`{"jsonrpc":"2.0","id":"r","result":{"content":[]}}`,
+		`{"jsonrpc":"2.0","id":1e999999999,"result":{}}`,
 		`{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"repo://x/y"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
 		`[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"eu"}}}]`,

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/countersign/countersign/internal/jsonrpc"
@@ -95,17 +96,30 @@ func (s *session) takeServerRequest(id json.RawMessage) bool {
 }
 
 // idKey is a JSON-RPC id as a map key: equal ids written differently
-// ("\u0061" and "a", 1e2 and 100) get one key, a string and a number never
-// share one.
+// ("\u0061" and "a", 1e2 and 100, as a host that decodes and re-encodes
+// the id would write it back) get one key, a string and a number never
+// share one, and null matches nothing the server can send.
 func idKey(id json.RawMessage) string {
-	var str string
-	if json.Unmarshal(id, &str) == nil {
-		return "s" + str
+	raw := strings.TrimSpace(string(id))
+	switch {
+	case raw == "" || raw == "null":
+		return "z"
+	case raw[0] == '"':
+		var str string
+		if json.Unmarshal(id, &str) == nil {
+			return "s" + str
+		}
+	default:
+		if f, err := strconv.ParseFloat(raw, 64); err == nil {
+			if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				return "n" + strconv.FormatInt(int64(f), 10)
+			}
+			if strings.Trim(raw, "-0123456789") != "" {
+				return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+			}
+		}
 	}
-	if r, ok := new(big.Rat).SetString(strings.TrimSpace(string(id))); ok {
-		return "n" + r.RatString()
-	}
-	return "r" + string(id)
+	return "r" + raw
 }
 
 // callParams are the members of a tools/call's params the relay reads.

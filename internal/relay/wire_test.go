@@ -416,3 +416,18 @@ func TestHeadersOnTheWire(t *testing.T) {
 		t.Errorf("the server's Mcp-* headers (-want +got):\n%s", diff)
 	}
 }
+
+func TestIDKey(t *testing.T) {
+	same := [][2]string{{`"a"`, `"\u0061"`}, {`100`, `1e2`}, {`100`, `100.0`}, {`-0`, `0`}, {`12345678901234567890`, `12345678901234567890`}}
+	for _, p := range same {
+		if idKey(json.RawMessage(p[0])) != idKey(json.RawMessage(p[1])) {
+			t.Errorf("%s and %s got different keys", p[0], p[1])
+		}
+	}
+	differ := [][2]string{{`"1"`, `1`}, {`null`, `""`}, {`12345678901234567890`, `12345678901234567891`}, {`1e400`, `2e400`}, {`0.5`, `1`}}
+	for _, p := range differ {
+		if idKey(json.RawMessage(p[0])) == idKey(json.RawMessage(p[1])) {
+			t.Errorf("%s and %s got one key", p[0], p[1])
+		}
+	}
+}
