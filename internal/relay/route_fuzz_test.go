@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // answeringConn is an upstream that records every message it receives and
@@ -23,6 +24,7 @@ import (
 type answeringConn struct {
 	mu   sync.Mutex
 	got  [][]byte
+	hdrs []http.Header
 	in   chan transport.Incoming
 	done chan struct{}
 	once sync.Once
@@ -32,9 +34,10 @@ func newAnsweringConn() *answeringConn {
 	return &answeringConn{in: make(chan transport.Incoming, 256), done: make(chan struct{})}
 }
 
-func (c *answeringConn) Send(_ context.Context, msg []byte, _ http.Header) error {
+func (c *answeringConn) Send(_ context.Context, msg []byte, h http.Header) error {
 	c.mu.Lock()
 	c.got = append(c.got, append([]byte(nil), msg...))
+	c.hdrs = append(c.hdrs, h.Clone())
 	c.mu.Unlock()
 	m, err := jsonrpc.Parse(msg)
 	if err != nil || m.Kind != jsonrpc.KindRequest {
@@ -164,8 +167,9 @@ func readLoosely(msg []byte) toolCallSeen {
 }
 
 // routeOnce posts body to a fresh relay in front of answering upstreams
-// and returns every message the upstreams received.
-func routeOnce(t *testing.T, g *recordingGate, body []byte, sessionless bool) [][]byte {
+// and returns every message the upstreams received, with its headers.
+// hostName, when set, is the Mcp-Name header the AI app claims.
+func routeOnce(t *testing.T, g *recordingGate, body []byte, sessionless bool, hostName string) ([][]byte, []http.Header) {
 	var mu sync.Mutex
 	var conns []*answeringConn
 	srv := Server{ID: "s", Name: "S", Dial: func(context.Context) (transport.Conn, error) {
@@ -180,7 +184,7 @@ func routeOnce(t *testing.T, g *recordingGate, body []byte, sessionless bool) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(b []byte, sid string) string {
+	post := func(b []byte, sid string, extra http.Header) string {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1:1/servers/s/mcp", bytes.NewReader(b))
@@ -190,32 +194,42 @@ func routeOnce(t *testing.T, g *recordingGate, body []byte, sessionless bool) []
 		if sid != "" {
 			req.Header.Set("Mcp-Session-Id", sid)
 		}
+		for k, v := range extra {
+			req.Header[k] = v
+		}
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, req)
 		return w.Header().Get("Mcp-Session-Id")
 	}
 	sid := ""
 	if !sessionless {
-		sid = post([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`), "")
+		sid = post([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`), "", nil)
 	}
-	post(body, sid)
+	var claimed http.Header
+	if hostName != "" {
+		claimed = http.Header{"Mcp-Name": {hostName}, "Mcp-Method": {"tools/call"}, "Mcp-Param-Owner": {hostName}}
+	}
+	post(body, sid, claimed)
 	r.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	var all [][]byte
+	var hdrs []http.Header
 	for _, c := range conns {
 		c.mu.Lock()
 		all = append(all, c.got...)
+		hdrs = append(hdrs, c.hdrs...)
 		c.mu.Unlock()
 	}
-	return all
+	return all, hdrs
 }
 
 // FuzzRouting: no POST body — one message or a batch, with or without an
-// id, any method and params, in a session or not — makes a tools/call
-// reach the server without the gate's approval, or with a name or
-// arguments other than those the gate was shown (or the person's edit),
-// as read by an exact reader or by a loose one.
+// id, any method and params, in a session or not, with any Mcp-Name the AI
+// app claims — makes a tools/call reach the server without the gate's
+// approval, or with a name or arguments other than those the gate was
+// shown (or the person's edit), as read by an exact reader, by a loose
+// one, or from its Mcp-Name and Mcp-Param-* headers.
 func FuzzRouting(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{"a":1}}}`,
@@ -230,14 +244,16 @@ func FuzzRouting(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1e999999999,"result":{}}`,
 		`{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"repo://x/y"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{},` + modern + `}}`,
 		`[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"eu"}}}]`,
 	} {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		f.Add([]byte(s), false, "")
+		f.Add([]byte(s), true, "delete_repository")
 	}
-	f.Fuzz(func(t *testing.T, body []byte, sessionless bool) {
+	f.Fuzz(func(t *testing.T, body []byte, sessionless bool, hostName string) {
 		g := &recordingGate{}
-		for _, msg := range routeOnce(t, g, body, sessionless) {
+		msgs, hdrs := routeOnce(t, g, body, sessionless, hostName)
+		for i, msg := range msgs {
 			exact, loose := readExactly(msg), readLoosely(msg)
 			if !exact.isCall && !loose.isCall {
 				continue
@@ -250,6 +266,20 @@ func FuzzRouting(f *testing.F) {
 			}
 			if !g.take(exact.name, exact.args) {
 				t.Fatalf("a tools/call reached the server without an approval of exactly its name and arguments: %s", msg)
+			}
+			// Headers an intermediary may act on say the same.
+			if v := hdrs[i].Values("Mcp-Name"); len(v) > 0 {
+				if name, ok := mcp.DecodeHeaderValue(v[0]); !ok || len(v) != 1 || name != exact.name {
+					t.Fatalf("Mcp-Name %q for a call of %q: %s", v, exact.name, msg)
+				}
+			}
+			if v := hdrs[i].Values("Mcp-Method"); len(v) > 0 && (len(v) != 1 || v[0] != "tools/call") {
+				t.Fatalf("Mcp-Method %q for a tools/call", v)
+			}
+			for k := range hdrs[i] {
+				if strings.HasPrefix(k, "Mcp-Param-") && k != "Mcp-Param-Region" {
+					t.Fatalf("header %s reached the server, which declared only Region", k)
+				}
 			}
 		}
 	})
