@@ -50,7 +50,7 @@ func (s *session) drop(m jsonrpc.Message, reason string) {
 
 // Reasons a host message is dropped, for the audit.
 const (
-	reasonNotification = "The AI app sent a request without an id, as a notification, which gets no answer and so cannot be reviewed; Countersign did not pass it on."
+	reasonNotification = "The AI app sent a message without an id that is not a notification AI apps may send (a tool call sent that way would get no answer and could not be reviewed); Countersign did not pass it on."
 	reasonNoRequest    = "The AI app sent an answer to a request the server has not made, or has already had answered; Countersign did not pass it on."
 )
 
