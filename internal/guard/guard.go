@@ -61,8 +61,9 @@ type Guard struct {
 }
 
 var (
-	_ relay.Gate   = (*Guard)(nil)
-	_ relay.Filter = (*Guard)(nil)
+	_ relay.Gate        = (*Guard)(nil)
+	_ relay.Filter      = (*Guard)(nil)
+	_ relay.DropAuditor = (*Guard)(nil)
 )
 
 // callInfo is what the audit of a result repeats from its call.
@@ -265,6 +266,15 @@ func (g *Guard) CheckResource(server, method, uri string) string {
 		Detail: mustJSON(map[string]string{"uri": redactString(uri)}),
 	})
 	return d.Reason
+}
+
+// Dropped records a message from the AI app the relay did not pass on: a
+// request sent without an id, or an answer to no open server request.
+func (g *Guard) Dropped(server, method, reason string) {
+	g.record(context.Background(), audit.Event{
+		Kind: audit.KindPolicyDenied, Server: server, Tool: redactString(method),
+		Outcome: audit.OutcomeDenied, Actor: audit.ActorPolicy, Reason: reason,
+	})
 }
 
 // Forwarded records that an approved call was sent.

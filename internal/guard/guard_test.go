@@ -255,3 +255,13 @@ func TestResourceReadsFollowTheAllowlist(t *testing.T) {
 		t.Errorf("audit %+v", recs)
 	}
 }
+
+func TestDroppedMessagesAreAudited(t *testing.T) {
+	f := newFixture(t)
+	f.g.Dropped("github", "tools/call", "The AI app sent a request without an id.")
+	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindPolicyDenied}})
+	if len(recs) != 1 || recs[0].Server != "github" || recs[0].Tool != "tools/call" ||
+		recs[0].Outcome != audit.OutcomeDenied || recs[0].Reason != "The AI app sent a request without an id." {
+		t.Errorf("audit %+v", recs)
+	}
+}

@@ -161,7 +161,7 @@ var members = [...]string{"jsonrpc", "id", "method", "params", "result", "error"
 // under the Unicode case folding encoding/json uses for field names.
 func isCaseVariant(key string) bool {
 	for _, name := range members {
-		if key != name && strings.EqualFold(key, name) {
+		if foldsTo(key, name) {
 			return true
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/countersign/countersign/internal/catalog"
+	"github.com/countersign/countersign/internal/jsonrpc"
 )
 
 // args are a call's arguments, parsed only one level deep.
@@ -177,6 +178,10 @@ func (p *Policy) extract(tool string, a args) extraction {
 	if p.targetless[tool] {
 		return x
 	}
+	if key, name := foldedArg(a, p.namesRead(tool)); key != "" {
+		x.malformed = append(x.malformed, fmt.Sprintf("an argument is named %s, which some servers read as %s and others ignore", quoteShort(key), name))
+		return x
+	}
 	rules, known := p.rules[tool]
 	if !known {
 		x.addUnknown(fmt.Sprintf("Countersign's catalog has no rule for the tool %s", quoteShort(tool)))
@@ -198,6 +203,47 @@ func (p *Policy) extract(tool string, a args) extraction {
 		}
 	}
 	return x
+}
+
+// namesRead lists the argument names the rules for tool read.
+func (p *Policy) namesRead(tool string) []string {
+	var names []string
+	addTargets := func(trs []catalog.TargetRule) {
+		for _, tr := range trs {
+			for _, n := range tr.Args {
+				if !strings.HasPrefix(n, "$") {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	rules, known := p.rules[tool]
+	if !known {
+		addTargets(p.entry.Targets.Fallback)
+	}
+	for _, r := range rules {
+		if r.When != nil {
+			names = append(names, r.When.Arg)
+		}
+		addTargets(r.Targets)
+	}
+	return names
+}
+
+// foldedArg returns an argument name that is none of the names the rules
+// read but that encoding/json would take for one of them (such as "Owner"
+// or "ownerſ" beside owner), and that name. What the policy checks must be
+// the argument the server reads: servers matching names exactly ignore
+// such an argument, servers built on encoding/json take it.
+func foldedArg(a args, read []string) (key, name string) {
+	for k := range a {
+		for _, n := range read {
+			if jsonrpc.FoldsTo(k, n) {
+				return k, n
+			}
+		}
+	}
+	return "", ""
 }
 
 // value returns an argument, or a server parameter for "$name".

@@ -613,3 +613,28 @@ func BenchmarkCheckJQL(b *testing.B) {
 		}
 	}
 }
+
+// TestArgumentsTheServerReadsDifferently: an argument whose name only a
+// loose reader (encoding/json) takes for one the rules read is refused:
+// the policy would check one value while some server runs with another.
+func TestArgumentsTheServerReadsDifferently(t *testing.T) {
+	gh := newPolicy(t, "github", nil, map[catalog.Kind][]string{catalog.KindGitHubRepository: {"DEFRA/ffc-*"}})
+	runChecks(t, gh, []checkCase{
+		{name: "a capitalised owner alone", tool: "create_issue", args: `{"Owner":"evil-org","repo":"ffc-pay","title":"x"}`,
+			action: ActionDeny, reasonHas: `"Owner"`},
+		{name: "a capitalised owner beside the owner", tool: "create_issue", args: `{"owner":"DEFRA","repo":"ffc-pay","OWNER":"evil-org"}`,
+			action: ActionDeny, reasonHas: "some servers read as owner"},
+		{name: "an unknown tool's fallback arguments", tool: "delete_repository", args: `{"owner":"DEFRA","REPO":"secret"}`,
+			action: ActionDeny, reasonHas: "some servers read as repo"},
+		{name: "names the rules do not read may differ in case", tool: "create_issue", args: `{"owner":"DEFRA","repo":"ffc-pay","Title":"x","title":"y"}`,
+			action: ActionReview, targets: []string{"DEFRA/ffc-pay"}},
+		{name: "a targetless tool reads no names", tool: "get_me", args: `{"Owner":"x"}`, action: ActionReview},
+	})
+	at := newPolicy(t, "atlassian", nil, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC*"}})
+	runChecks(t, at, []checkCase{
+		{name: "the Kelvin sign in projectKey", tool: "createJiraIssue", args: `{"cloudId":"c","project\u212aey":"SECRET","projectKey":"FFC"}`,
+			action: ActionDeny, reasonHas: "some servers read as projectKey"},
+		{name: "jql in capitals", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"project = FFC","JQL":"project = SECRET"}`,
+			action: ActionDeny, reasonHas: "some servers read as jql"},
+	})
+}

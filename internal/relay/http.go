@@ -74,7 +74,7 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		return
 	}
 
-	header := forwardHeaders(req.Header, len(msgs) == 1)
+	header := forwardHeaders(req.Header)
 	if len(ids) == 0 {
 		for _, m := range msgs {
 			s.fromHost(m, nil, header)
@@ -298,19 +298,6 @@ func (r *Relay) handleDelete(w http.ResponseWriter, req *http.Request, srv *Serv
 }
 
 var errSessionDeleted = errors.New("the AI app ended the session")
-
-// forwardHeaders picks the host's per-message MCP headers to send upstream
-// with the message; they describe one message, so a batch gets none.
-func forwardHeaders(h http.Header, single bool) http.Header {
-	out := http.Header{}
-	for k, vs := range h {
-		ck := http.CanonicalHeaderKey(k)
-		if ck == mcp.HeaderProtocolVersion || (single && strings.HasPrefix(ck, "Mcp-") && ck != mcp.HeaderSessionID) {
-			out[ck] = vs
-		}
-	}
-	return out
-}
 
 // accepts reports whether the request's Accept header lists mediaType.
 func accepts(req *http.Request, mediaType string) bool {

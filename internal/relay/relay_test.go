@@ -272,6 +272,8 @@ func TestFaithfulPassThrough(t *testing.T) {
 	}
 
 	// Host notifications and answers to server requests pass unchanged.
+	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":"srv-1","method":"elicitation/create","params":{"message":"?","requestedSchema":{"type":"object"}}}`)}
+	waitServerRequest(t, e, "pipe", sid, `"srv-1"`)
 	for _, body := range []string{
 		`{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"_meta":{"a":[]}}}`,
 		`{"jsonrpc":"2.0","id":"srv-1","result":{"action":"accept","content":{"n":12345678901234567890}}}`,

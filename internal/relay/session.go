@@ -45,6 +45,14 @@ type session struct {
 	backlog  [][]byte
 	client   string    // the host app's name, from initialize
 	active   time.Time // when the host last did anything
+	// serverReqs holds the ids (by idKey) of the server's requests
+	// delivered to the host and not yet answered, oldest first in
+	// serverOrder: only their answers go back, once.
+	serverReqs  map[string]bool
+	serverOrder []string
+	// paramHeaders holds, by tool name, the Mcp-Param-* headers its
+	// arguments travel in, as the server's tools/list declared them.
+	paramHeaders map[string][]paramHeader
 }
 
 // idleSince says how long the session has had no open stream and nothing
@@ -163,6 +171,9 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
+		if req.method == "tools/list" && m.Result != nil {
+			s.learnParamHeaders(m.Result)
+		}
 		req.st.push(s.filterAnswer(req, m))
 		return
 	}
@@ -170,6 +181,11 @@ func (s *session) fromUpstream(in transport.Incoming) {
 	raw, ok := s.filterMessage(m, in.RelatedTo, tok)
 	if !ok {
 		return
+	}
+	if m.Kind == jsonrpc.KindRequest {
+		s.mu.Lock()
+		s.openServerRequestLocked(m.ID)
+		s.mu.Unlock()
 	}
 	s.deliver(raw, in.RelatedTo, tok)
 }
@@ -367,11 +383,11 @@ func progressToken(m jsonrpc.Message) json.RawMessage {
 	if m.Method != "notifications/progress" {
 		return nil
 	}
-	var p struct {
-		Token json.RawMessage `json:"progressToken"`
+	mm, err := jsonrpc.Members(m.Params, "progressToken")
+	if err != nil {
+		return nil
 	}
-	json.Unmarshal(m.Params, &p)
-	return p.Token
+	return mm["progressToken"]
 }
 
 // fromHost handles one message from the host that arrived on a POST whose
@@ -382,8 +398,16 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 	s.mu.Unlock()
 	switch m.Kind {
 	case jsonrpc.KindResponse:
+		if !s.takeServerRequest(m.ID) {
+			s.drop(m, reasonNoRequest)
+			return
+		}
 		s.send(m.Raw, header)
 	case jsonrpc.KindNotification:
+		if !clientNotifications[m.Method] {
+			s.drop(m, reasonNotification)
+			return
+		}
 		if m.Method == "notifications/cancelled" {
 			s.cancelRequest(m, header)
 			return
@@ -421,20 +445,25 @@ func (s *session) checkResource(m jsonrpc.Message) string {
 	if s.r.o.Filter == nil || (m.Method != "resources/read" && m.Method != "resources/subscribe") {
 		return ""
 	}
-	var p struct {
-		URI string `json:"uri"`
-	}
-	if err := json.Unmarshal(m.Params, &p); err != nil || p.URI == "" {
-		return "Countersign refused this request: it names no resource URI."
-	}
 	if err := jsonrpc.CheckUnambiguous(m.Params); err != nil {
 		return "Countersign refused this request: its parameters repeat a name or use two names that differ only in case."
 	}
-	return s.r.o.Filter.CheckResource(s.srv.ID, m.Method, p.URI)
+	if _, err := jsonrpc.Members(m.Params, "uri"); errors.Is(err, jsonrpc.ErrFoldedName) {
+		return "Countersign refused this request: its parameters use a name that differs from uri only in case, which servers read differently."
+	}
+	uri, ok := memberString(m.Params, "uri")
+	if !ok || uri == "" {
+		return "Countersign refused this request: it names no resource URI."
+	}
+	return s.r.o.Filter.CheckResource(s.srv.ID, m.Method, uri)
 }
 
-// send forwards a message that needs no answer.
+// send forwards a message that needs no answer, with the headers derived
+// from it.
 func (s *session) send(raw []byte, header http.Header) {
+	if m, err := jsonrpc.Parse(raw); err == nil {
+		header = s.upstreamHeaders(header, m)
+	}
 	if err := s.conn.Send(s.ctx, raw, header); err != nil {
 		s.r.log.Warn("forwarding a message to the server failed", "server", s.srv.ID, "err", err)
 	}
@@ -460,7 +489,7 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 	if f != nil && callID != "" {
 		f.Forwarded(s.srv.ID, callID)
 	}
-	if err := s.conn.Send(s.ctx, m.WithID(json.RawMessage(req.upID)), header); err != nil {
+	if err := s.conn.Send(s.ctx, m.WithID(json.RawMessage(req.upID)), s.upstreamHeaders(header, m)); err != nil {
 		s.mu.Lock()
 		_, still := s.inflight[req.upID]
 		delete(s.inflight, req.upID)
@@ -497,15 +526,12 @@ func (s *session) answer(req *request, msg []byte) {
 // hold waits for the person's decision on a tools/call, keeping the host
 // informed, then forwards or denies it.
 func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
-	var p struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-		Meta      struct {
-			ProgressToken json.RawMessage `json:"progressToken"`
-		} `json:"_meta"`
-	}
-	if err := json.Unmarshal(m.Params, &p); err != nil || p.Name == "" {
-		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInvalidParams, "tools/call needs params with a tool name"))
+	// Read by exact name, as servers do; a name they could read
+	// differently is refused.
+	p, err := readCall(m.Params)
+	if err != nil {
+		s.r.log.Warn("refusing a tool call whose parameters cannot be read one way", "server", s.srv.ID, "err", err)
+		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInvalidParams, callRefusal(err)))
 		return
 	}
 	// What the person reviews must be what the server runs: refuse params
@@ -596,12 +622,12 @@ func deniedResult(id json.RawMessage, message string) []byte {
 // cancelRequest handles notifications/cancelled from the host: a held call
 // is denied, a forwarded one is cancelled upstream under its upstream id.
 func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
-	var p struct {
-		RequestID json.RawMessage `json:"requestId"`
+	var requestID json.RawMessage
+	if mm, err := jsonrpc.Members(m.Params, "requestId"); err == nil {
+		requestID = mm["requestId"]
 	}
-	json.Unmarshal(m.Params, &p)
 	s.mu.Lock()
-	req := s.byHostID[s.hostKey(nil, p.RequestID)]
+	req := s.byHostID[s.hostKey(nil, requestID)]
 	var hold context.CancelCauseFunc
 	forwarded := false
 	if req != nil {

@@ -1,0 +1,104 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrFoldedName is returned by Members for an object with a member whose
+// name is not one the caller reads but equals one under the case folding
+// encoding/json uses to match struct fields ("Arguments", "ARGUMENTS",
+// "argumentſ" with U+017F, "\u212Aey" with the Kelvin sign).
+var ErrFoldedName = errors.New("jsonrpc: member name differs from one Countersign reads only in case")
+
+// ErrNotAnObject is returned by Members for a value that is not a JSON object.
+var ErrNotAnObject = errors.New("jsonrpc: value is not a JSON object")
+
+// Members reads one JSON object and returns the values of the members
+// named in names, matched by exact name as the MCP SDKs of TypeScript,
+// Python and Java match them. Members left out are absent from the map.
+//
+// Readers that match names loosely (Go's encoding/json, and so SDKs built
+// on it) would take a member such as "Arguments" for "arguments", while
+// exact readers ignore it: Members refuses such an object with
+// ErrFoldedName, and one that names any member twice with
+// ErrDuplicateKey, so every reader sees the same members it does.
+func Members(raw []byte, names ...string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, ErrNotAnObject
+	}
+	out := make(map[string]json.RawMessage, len(names))
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("jsonrpc: %w", err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return nil, fmt.Errorf("%w %q", ErrDuplicateKey, key)
+		}
+		seen[key] = true
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, fmt.Errorf("jsonrpc: member %q: %w", key, err)
+		}
+		for _, name := range names {
+			switch {
+			case key == name:
+				out[name] = val
+			case foldsTo(key, name):
+				return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // closing brace
+		return nil, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrTrailingBytes
+	}
+	return out, nil
+}
+
+// FoldsTo reports whether key is not name but encoding/json would match
+// it to a struct field called name: readers that match names loosely take
+// it for name, exact readers ignore it.
+func FoldsTo(key, name string) bool { return foldsTo(key, name) }
+
+// foldsTo reports whether key is not name but encoding/json would match it
+// to a struct field called name. encoding/json compares names folded with
+// unicode.ToUpper(unicode.ToLower(r)) for each non-ASCII rune; its comment
+// says that equals strings.EqualFold, and both are checked.
+func foldsTo(key, name string) bool {
+	return key != name && (strings.EqualFold(key, name) || goFold(key) == goFold(name))
+}
+
+func goFold(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			b.WriteRune(unicode.ToUpper(r))
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return b.String()
+}
+
+// IsNull reports whether raw is absent or the JSON literal null.
+func IsNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
+}
