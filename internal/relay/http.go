@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,7 +166,7 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			if !started && len(ids) == 1 && len(msgs) == 1 {
 				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && open[string(m.ID)] {
 					s.streamClosed(st, st.close())
-					writeJSON(w, http.StatusOK, msgs[0])
+					writeJSON(w, st.statusFor(m.ID), msgs[0])
 					return
 				}
 			}
@@ -224,7 +225,32 @@ func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, 
 		}
 	}
 	s.streamClosed(st, st.close())
-	writeJSON(w, http.StatusOK, joinBody(answers, isBatch))
+	status := http.StatusOK
+	if !isBatch && len(ids) == 1 {
+		status = st.statusFor(ids[0])
+	}
+	writeJSON(w, status, joinBody(answers, isBatch))
+}
+
+// hostStatus is the HTTP status for the host's answer when the server sent
+// its JSON-RPC error answer with HTTP status upstream: the status the
+// transport specification ties to that error, zero (200) otherwise. A 400
+// (bad request, unsupported version, header mismatch) carries over; a 404
+// only with -32601, the 2026-07-28 "method not found", and only to a host
+// without a session, which would otherwise take it for "session ended". An
+// upstream 401 or 403 is about Countersign's own access to the server and
+// never reaches the host as such.
+func hostStatus(upstream int, rpcError json.RawMessage, sessionless bool) int {
+	switch {
+	case upstream == http.StatusBadRequest:
+		return upstream
+	case upstream == http.StatusNotFound && sessionless:
+		var e map[string]json.RawMessage
+		if json.Unmarshal(rpcError, &e) == nil && string(e["code"]) == "-32601" {
+			return upstream
+		}
+	}
+	return 0
 }
 
 // handleGet opens the stream for server messages not tied to a request.

@@ -163,7 +163,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
-		req.st.push(s.filterAnswer(req, m))
+		req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == ""))
 		return
 	}
 	tok := progressToken(m)

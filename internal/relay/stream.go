@@ -15,6 +15,7 @@ type stream struct {
 	mu     sync.Mutex
 	queue  [][]byte
 	closed bool
+	status map[string]int // HTTP status for an answer, by the host's id
 }
 
 func newStream(sse bool) *stream {
@@ -36,6 +37,32 @@ func (s *stream) push(msg []byte) bool {
 	default:
 	}
 	return true
+}
+
+// pushAnswer queues the answer to the host's request id, with the HTTP
+// status the host's response should carry if it is answered alone (zero
+// for 200).
+func (s *stream) pushAnswer(msg []byte, id []byte, status int) bool {
+	if status != 0 {
+		s.mu.Lock()
+		if s.status == nil {
+			s.status = make(map[string]int)
+		}
+		s.status[string(id)] = status
+		s.mu.Unlock()
+	}
+	return s.push(msg)
+}
+
+// statusFor returns the HTTP status for the answer to id, 200 unless
+// pushAnswer said otherwise.
+func (s *stream) statusFor(id []byte) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.status[string(id)]; st != 0 {
+		return st
+	}
+	return 200
 }
 
 // take returns and clears what is queued.

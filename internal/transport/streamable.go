@@ -129,6 +129,19 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 		}
 		c.mu.Unlock()
 	}
+	if m.Kind == jsonrpc.KindRequest && resp.StatusCode >= 300 {
+		answer, err := c.errorAnswer(resp, m.ID)
+		if err != nil {
+			return err
+		}
+		// The server refused the request with a JSON-RPC error: that is
+		// its answer, not a failure to deliver it.
+		c.observe(answer)
+		if !c.deliver(c.in, Incoming{Raw: answer, RelatedTo: m.ID, Status: resp.StatusCode}) {
+			return c.Err()
+		}
+		return nil
+	}
 	if err := c.checkStatus(resp); err != nil {
 		return err
 	}
@@ -206,6 +219,71 @@ func (c *StreamableHTTP) checkStatus(resp *http.Response) error {
 		return ErrSessionLost
 	}
 	return &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
+}
+
+// maxErrorBody bounds the body of an HTTP error answer read for a JSON-RPC
+// error response.
+const maxErrorBody = 1 << 20
+
+// errorAnswer reads an HTTP error answer to request id. When its body is a
+// JSON-RPC error response to id (or to no id: the server could not read
+// it), it returns that response under id, every other byte as the server
+// sent it. Otherwise it returns checkStatus's error.
+func (c *StreamableHTTP) errorAnswer(resp *http.Response, id json.RawMessage) ([]byte, error) {
+	defer drain(resp)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	if err == nil && len(body) <= maxErrorBody && !(resp.StatusCode == http.StatusNotFound && c.SessionID() != "") {
+		ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if ct == "application/json" {
+			if answer := ErrorAnswer(body, id); answer != nil {
+				return answer, nil
+			}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return nil, c.checkStatus(resp)
+}
+
+// ErrorAnswer returns body when it is one JSON-RPC error response to id,
+// with an error object holding an integer code and a string message, else
+// nil. An error response whose id is null or absent is given id; any other
+// id, a success response, or a batch is not an answer to id.
+func ErrorAnswer(body []byte, id json.RawMessage) []byte {
+	m, err := jsonrpc.Parse(body)
+	if errors.Is(err, jsonrpc.ErrShape) && m.ID == nil && m.Error != nil {
+		// No id member: insert ours at the start of the object.
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			at := len(body) - len(trimmed) + 1
+			withID := append(append(append([]byte(nil), body[:at]...), `"id":`+string(id)+`,`...), body[at:]...)
+			m, err = jsonrpc.Parse(withID)
+		}
+	}
+	if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil {
+		return nil
+	}
+	switch {
+	case bytes.Equal(m.ID, id):
+	case string(m.ID) == "null":
+		m, err = jsonrpc.Parse(m.WithID(id))
+		if err != nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	// Read code and message by their exact names, as the host will.
+	var members map[string]json.RawMessage
+	if jsonrpc.CheckUnambiguous(m.Error) != nil || json.Unmarshal(m.Error, &members) != nil {
+		return nil
+	}
+	var code int64
+	var message string
+	if string(members["code"]) == "null" || string(members["message"]) == "null" ||
+		json.Unmarshal(members["code"], &code) != nil || json.Unmarshal(members["message"], &message) != nil {
+		return nil
+	}
+	return m.Raw
 }
 
 // readResponse reads the answer to request id, as one JSON body or as an

@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/countersign/countersign/internal/jsonrpc"
+)
+
+func TestErrorAnswer(t *testing.T) {
+	const id = `7`
+	cases := []struct {
+		name, body, want string // want "" means not an answer
+	}{
+		{"same id", `{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"m","data":{"x":1}}}`, `{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"m","data":{"x":1}}}`},
+		{"null id gets ours", `{"jsonrpc":"2.0","id":null,"error":{"code":-32601,"message":"m"}}`, `{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"m"}}`},
+		{"no id gets ours", " \n{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32022,\"message\":\"m\"}}\n", " \n{\"id\":7,\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32022,\"message\":\"m\"}}\n"},
+		{"other id", `{"jsonrpc":"2.0","id":8,"error":{"code":-32602,"message":"m"}}`, ""},
+		{"string id is another id", `{"jsonrpc":"2.0","id":"7","error":{"code":-32602,"message":"m"}}`, ""},
+		{"success", `{"jsonrpc":"2.0","id":7,"result":{}}`, ""},
+		{"batch", `[{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"m"}}]`, ""},
+		{"code not an integer", `{"jsonrpc":"2.0","id":7,"error":{"code":-32602.5,"message":"m"}}`, ""},
+		{"code null", `{"jsonrpc":"2.0","id":7,"error":{"code":null,"message":"m"}}`, ""},
+		{"no message", `{"jsonrpc":"2.0","id":7,"error":{"code":-32602}}`, ""},
+		{"message by another case", `{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"Message":"m"}}`, ""},
+		{"error not an object", `{"jsonrpc":"2.0","id":7,"error":"m"}`, ""},
+		{"two messages", "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":1,\"message\":\"m\"}}\n{\"jsonrpc\":\"2.0\",\"method\":\"x\"}", ""},
+		{"empty object", `{}`, ""},
+		{"not JSON", `Bad Request`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ErrorAnswer([]byte(tc.body), json.RawMessage(id)); string(got) != tc.want {
+				t.Errorf("ErrorAnswer(%q) = %q, want %q", tc.body, got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzErrorAnswer: whatever a server sends, an answer is one JSON-RPC error
+// response under our id, and everything after the id is the server's.
+func FuzzErrorAnswer(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"m"}}`), []byte(`7`))
+	f.Add([]byte(`{"jsonrpc":"2.0","error":{"code":1,"message":""}}`), []byte(`"a"`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":1,"message":"m","data":null}}`), []byte(`1`))
+	f.Fuzz(func(t *testing.T, body, id []byte) {
+		if !json.Valid(id) || (len(id) == 0 || (id[0] != '"' && id[0] != '-' && (id[0] < '0' || id[0] > '9'))) {
+			return
+		}
+		got := ErrorAnswer(body, id)
+		if got == nil {
+			return
+		}
+		m, err := jsonrpc.Parse(got)
+		if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil || !bytes.Equal(m.ID, id) {
+			t.Fatalf("ErrorAnswer(%q, %s) = %q: not an error response to the id (%v)", body, id, got, err)
+		}
+		if !bytes.HasSuffix(body, got[bytes.Index(got, m.Error):]) {
+			t.Fatalf("ErrorAnswer(%q) = %q changed bytes after the id", body, got)
+		}
+	})
+}
