@@ -42,6 +42,7 @@ type session struct {
 	inflight map[string]*request // forwarded, by upstream id
 	byHostID map[string]*request // held or forwarded, by hostKey
 	gets     []*stream           // open GET streams, newest last
+	resume   resumables          // a host session's streams, for Last-Event-ID
 	backlog  [][]byte
 	client   string    // the host app's name, from initialize
 	active   time.Time // when the host last did anything
@@ -480,7 +481,7 @@ func (s *session) answer(req *request, msg []byte) {
 	s.mu.Lock()
 	delete(s.byHostID, s.hostKey(req.st, req.hostID))
 	s.mu.Unlock()
-	req.st.push(msg)
+	req.st.pushAnswer(msg, req.hostID, 0)
 }
 
 // hold waits for the person's decision on a tools/call, keeping the host
