@@ -164,15 +164,17 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
+		m = s.listenAnswer(req, m)
 		req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == ""))
 		return
 	}
+	m, related := s.listenNotification(m, in.RelatedTo)
 	tok := progressToken(m)
-	raw, ok := s.filterMessage(m, in.RelatedTo, tok)
+	raw, ok := s.filterMessage(m, related, tok)
 	if !ok {
 		return
 	}
-	s.deliver(raw, in.RelatedTo, tok)
+	s.deliver(raw, related, tok)
 }
 
 // deliver queues a server request or notification on the best open host

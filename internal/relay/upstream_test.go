@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/transport"
 )
@@ -224,5 +226,78 @@ func TestUpstreamErrorAnswersAreFiltered(t *testing.T) {
 	want := `{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"bad password [redacted: password]","data":{"echo":"[redacted: password]"}}}`
 	if resp.StatusCode != http.StatusBadRequest || string(body) != want {
 		t.Errorf("host got HTTP %d %s, want 400 %s", resp.StatusCode, body, want)
+	}
+}
+
+// TestSubscriptionsListenArrives: a 2026-07-28 server answers
+// subscriptions/listen with an event stream that stays open: the
+// acknowledgement, change notifications, and at the end the closing
+// answer, each naming the subscription by the listen request's id. The
+// host gets each as it comes, naming its own id, every other byte the
+// server's.
+func TestSubscriptionsListenArrives(t *testing.T) {
+	release := make(chan struct{})
+	up := newHandPlayed(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.Method != http.MethodPost || !bytes.Contains(body, []byte(`"subscriptions/listen"`)) {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		id := upstreamID(t, body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":"+id+"},\"notifications\":{\"toolsListChanged\":true}}}\n\n")
+		io.WriteString(w, ":\r\n\r\n")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\",\"params\":{\"_meta\":{\"x\":[1],\"io.modelcontextprotocol/subscriptionId\" : "+id+" }}}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":"+id+",\"result\":{\"resultType\":\"complete\",\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":"+id+"}}}\n\n")
+	})
+	e := newEnv(t, []Server{up.server("hand")}, func(o *Options) { o.KeepAlive = time.Hour })
+	resp := e.post(context.Background(), "hand", "", `{"jsonrpc":"2.0","id":"listen-1","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},`+modern+`}}`,
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "subscriptions/listen")
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("listen answered %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	body := bufio.NewReader(resp.Body)
+	readExactly(t, body, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":\"listen-1\"},\"notifications\":{\"toolsListChanged\":true}}}\n\n")
+	readExactly(t, body, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\",\"params\":{\"_meta\":{\"x\":[1],\"io.modelcontextprotocol/subscriptionId\" : \"listen-1\" }}}\n\n")
+	close(release)
+	rest, _ := io.ReadAll(body)
+	if want := "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"listen-1\",\"result\":{\"resultType\":\"complete\",\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":\"listen-1\"}}}\n\n"; string(rest) != want {
+		t.Errorf("host got\n%q\nwant\n%q", rest, want)
+	}
+	reqs := up.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("upstream got %d requests", len(reqs))
+	}
+	if want := `{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` + modern + `}}`; string(reqs[0].Body) != want {
+		t.Errorf("upstream got %s, want %s", reqs[0].Body, want)
+	}
+}
+
+// TestSeveralMessagesInAJSONBodyAreRefused: Streamable HTTP allows one JSON
+// object in an application/json answer (2025-03-26 to 2026-07-28); several
+// messages come as an event stream. A body with several newline-separated
+// messages is not passed on in part: the host is told, in plain words.
+func TestSeveralMessagesInAJSONBodyAreRefused(t *testing.T) {
+	up := newHandPlayed(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		id := upstreamID(t, body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`+"\n"+
+			`{"jsonrpc":"2.0","id":`+id+`,"result":{"tools":[]}}`+"\n")
+	})
+	e := newEnv(t, []Server{up.server("hand")})
+	resp := e.post(context.Background(), "hand", "", `{"jsonrpc":"2.0","id":"t","method":"tools/list","params":{`+modern+`}}`,
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/list")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `{"jsonrpc":"2.0","id":"t","error":{"code":-32000,"message":"the server did not answer: it sent more than one message in a JSON response, which the MCP transport does not allow"}}`
+	if resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Errorf("host got %d %s, want %s", resp.StatusCode, body, want)
 	}
 }

@@ -307,10 +307,17 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 		if err != nil {
 			return "reading its response failed: " + err.Error()
 		}
-		if !c.deliverBody(body, id) {
-			return "its response held no answer to the request"
+		answered, trailing := c.deliverBody(body, id)
+		switch {
+		case answered:
+			return ""
+		case trailing:
+			// Streamable HTTP allows one JSON object (or, before
+			// 2025-06-18, one batch array) in an application/json
+			// answer; several messages come as an event stream.
+			return "it sent more than one message in a JSON response, which the MCP transport does not allow"
 		}
-		return ""
+		return "its response held no answer to the request"
 	case "text/event-stream":
 		answered, lastID, retry := c.readStream(resp.Body, id)
 		for !answered && lastID != "" && c.ctx.Err() == nil {
@@ -335,21 +342,24 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 }
 
 // deliverBody delivers a JSON body holding one message or a batch, and
-// reports whether it held the answer to id.
-func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered bool) {
+// reports whether it held the answer to id, and whether it held data after
+// its one message.
+func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered, trailing bool) {
 	msgs, _, err := jsonrpc.SplitBatch(body)
 	if err != nil {
 		c.o.Logger.Warn("server sent invalid JSON", "err", err)
-		return false
+		return false, false
 	}
 	for _, raw := range msgs {
-		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind == jsonrpc.KindResponse && bytes.Equal(m.ID, id) {
+		m, err := jsonrpc.Parse(raw)
+		if err == nil && m.Kind == jsonrpc.KindResponse && bytes.Equal(m.ID, id) {
 			answered = true
 		}
+		trailing = trailing || errors.Is(err, jsonrpc.ErrTrailingBytes)
 		c.observe(raw)
 		c.deliver(c.in, Incoming{Raw: raw, RelatedTo: id})
 	}
-	return answered
+	return answered, trailing
 }
 
 // readStream delivers the events of one stream. It reports whether the
