@@ -301,3 +301,41 @@ func TestSeveralMessagesInAJSONBodyAreRefused(t *testing.T) {
 		t.Errorf("host got %d %s, want %s", resp.StatusCode, body, want)
 	}
 }
+
+// TestClosingAListenStreamClosesItUpstream: on 2026-07-28 Streamable HTTP a
+// client cancels by closing the response stream, and sends no
+// notifications/cancelled. When the host closes its listen stream, the
+// server's stream is closed too, and the server gets nothing more.
+func TestClosingAListenStreamClosesItUpstream(t *testing.T) {
+	closed := make(chan struct{})
+	up := newHandPlayed(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if !bytes.Contains(body, []byte(`"subscriptions/listen"`)) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":"+upstreamID(t, body)+"},\"notifications\":{}}}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(closed)
+	})
+	e := newEnv(t, []Server{up.server("hand")}, func(o *Options) { o.KeepAlive = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	resp := e.post(ctx, "hand", "", `{"jsonrpc":"2.0","id":9,"method":"subscriptions/listen","params":{"notifications":{},`+modern+`}}`,
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "subscriptions/listen")
+	readExactly(t, bufio.NewReader(resp.Body), "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/subscriptions/acknowledged\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":9},\"notifications\":{}}}\n\n")
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server's listen stream stayed open after the host closed its own")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if reqs := up.requests(); len(reqs) != 1 {
+		for _, r := range reqs[1:] {
+			t.Errorf("upstream also got %s %s", r.Method, r.Body)
+		}
+	}
+}

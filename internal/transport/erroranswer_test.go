@@ -2,8 +2,13 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/jsonrpc"
 )
@@ -60,4 +65,60 @@ func FuzzErrorAnswer(f *testing.F) {
 			t.Fatalf("ErrorAnswer(%q) = %q changed bytes after the id", body, got)
 		}
 	})
+}
+
+// TestCancellingCarriesOnAsTheRevisionSays: a server we initialized
+// (before 2026-07-28) gets notifications/cancelled, and the answer stream
+// of the cancelled request closes; nobody is told "no answer".
+func TestCancellingCarriesOnAsTheRevisionSays(t *testing.T) {
+	closed := make(chan struct{})
+	rec := newRecorder(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case bytes.Contains(body, []byte(`"initialize"`)):
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}`)
+		case bytes.Contains(body, []byte(`"slow"`)):
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			close(closed)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	hs := httptest.NewServer(rec)
+	defer hs.Close()
+	c := NewStreamableHTTP(HTTPOptions{URL: hs.URL})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Send(ctx, []byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-c.Incoming()
+	if err := c.Send(ctx, []byte(`{"jsonrpc":"2.0","id":2,"method":"slow"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	const cancel = `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}`
+	if err := c.Send(ctx, []byte(cancel), nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled request's stream stayed open")
+	}
+	var got []string
+	for _, r := range rec.requests() {
+		got = append(got, r.Method+" "+string(r.Body))
+	}
+	if len(got) != 3 || got[2] != "POST "+cancel {
+		t.Errorf("server got %q, want the cancellation last", got)
+	}
+	select {
+	case in := <-c.Incoming():
+		t.Errorf("after the cancellation the transport delivered %s", in.Raw)
+	case <-time.After(100 * time.Millisecond):
+	}
 }

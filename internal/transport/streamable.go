@@ -50,6 +50,10 @@ type StreamableHTTP struct {
 	initIDs    map[string]bool // ids of initialize requests awaiting answers
 	getStarted bool
 	closing    bool // Close has begun: start no more goroutines
+	// responses are the open answer streams of our requests, by id, and
+	// cancelled the requests whose stream we closed to cancel them.
+	responses map[string]io.Closer
+	cancelled map[string]bool
 }
 
 // goLocked runs f on a goroutine that Close waits for, unless Close has
@@ -71,12 +75,14 @@ func NewStreamableHTTP(o HTTPOptions) *StreamableHTTP {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &StreamableHTTP{
-		life:    newLife(),
-		o:       o,
-		ctx:     ctx,
-		cancel:  cancel,
-		in:      make(chan Incoming, 64),
-		initIDs: make(map[string]bool),
+		life:      newLife(),
+		o:         o,
+		ctx:       ctx,
+		cancel:    cancel,
+		in:        make(chan Incoming, 64),
+		initIDs:   make(map[string]bool),
+		responses: make(map[string]io.Closer),
+		cancelled: make(map[string]bool),
 	}
 }
 
@@ -102,6 +108,9 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 	m, err := jsonrpc.Parse(msg)
 	if err != nil {
 		return err
+	}
+	if m.Kind == jsonrpc.KindNotification && m.Method == "notifications/cancelled" && c.cancelResponse(m.Params) {
+		return nil
 	}
 	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.o.URL, bytes.NewReader(msg))
 	if err != nil {
@@ -154,6 +163,9 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 	}
 	c.mu.Lock()
 	started := c.goLocked(func() { c.readResponse(resp, m.ID) })
+	if started {
+		c.responses[string(m.ID)] = resp.Body
+	}
 	c.mu.Unlock()
 	if !started {
 		drain(resp)
@@ -286,11 +298,53 @@ func ErrorAnswer(body []byte, id json.RawMessage) []byte {
 	return m.Raw
 }
 
+// cancelResponse handles our notifications/cancelled for a request whose
+// answer stream is open: it closes that stream, which is how a 2026-07-28
+// server is told, and reports whether that is all the server should get.
+// A server of an earlier revision (one we initialized) expects the
+// notification, and disconnecting is no cancellation to it.
+func (c *StreamableHTTP) cancelResponse(params json.RawMessage) (done bool) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(params, &members) != nil || members["requestId"] == nil {
+		return false
+	}
+	id := string(members["requestId"])
+	c.mu.Lock()
+	body := c.responses[id]
+	if body != nil {
+		delete(c.responses, id)
+		c.cancelled[id] = true
+	}
+	modern := c.version == "" || mcp.IsModernProtocol(c.version)
+	c.mu.Unlock()
+	if body != nil {
+		body.Close()
+	}
+	return body != nil && modern
+}
+
+// wasCancelled reports whether we closed the answer stream of request id
+// to cancel it, forgetting it when done.
+func (c *StreamableHTTP) wasCancelled(id json.RawMessage, forget bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.cancelled[string(id)]
+	if forget {
+		delete(c.cancelled, string(id))
+		delete(c.responses, string(id))
+	}
+	return was
+}
+
 // readResponse reads the answer to request id, as one JSON body or as an
 // event stream, resuming the stream if it breaks before the answer.
 func (c *StreamableHTTP) readResponse(resp *http.Response, id json.RawMessage) {
 	defer drain(resp)
-	if problem := c.readAnswer(resp, id); problem != "" && c.ctx.Err() == nil {
+	problem := c.readAnswer(resp, id)
+	if c.wasCancelled(id, true) {
+		return // we closed it: nobody waits for an answer
+	}
+	if problem != "" && c.ctx.Err() == nil {
 		// Never leave the request hanging: answer it with the reason.
 		c.o.Logger.Warn("no answer from the server", "problem", problem)
 		c.deliver(c.in, Incoming{Raw: jsonrpc.ErrorResponse(id, jsonrpc.CodeConnectionClosed, "the server did not answer: "+problem), RelatedTo: id})
@@ -320,7 +374,7 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 		return "its response held no answer to the request"
 	case "text/event-stream":
 		answered, lastID, retry := c.readStream(resp.Body, id)
-		for !answered && lastID != "" && c.ctx.Err() == nil {
+		for !answered && lastID != "" && c.ctx.Err() == nil && !c.wasCancelled(id, false) {
 			// The server closed the stream early; 2025-11-25 servers expect
 			// a GET with Last-Event-ID to resume it.
 			if !sleepCtx(c.ctx, retryDelay(retry)) {
