@@ -357,6 +357,14 @@ func (r *Relay) serveResumed(w http.ResponseWriter, req *http.Request, s *sessio
 		httpError(w, http.StatusConflict, "the stream is still open elsewhere")
 		return
 	}
+	if st.done() && !st.wroteAfter(after) {
+		// Nothing more will come on it: 204 is how an event stream tells
+		// a client to stop reconnecting (some reconnect after an error
+		// answer, which they do not count as the end of the stream).
+		s.streamClosed(st, st.close())
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -102,6 +102,14 @@ func TestHostResumesAPostStream(t *testing.T) {
 	if want := "id: 2-2\nevent: message\ndata: " + progress + "\n\n" + want; string(got) != want {
 		t.Fatalf("second resume:\n%q\nwant\n%q", got, want)
 	}
+	// After the last event of a finished stream: 204, which tells an
+	// event-stream client to stop reconnecting.
+	last := e.get(context.Background(), "pipe", sid, "Last-Event-ID", "2-3")
+	got, _ = io.ReadAll(last.Body)
+	last.Body.Close()
+	if last.StatusCode != http.StatusNoContent || len(got) != 0 {
+		t.Errorf("resuming a finished stream after its end: %d %q, want 204", last.StatusCode, got)
+	}
 	select {
 	case m := <-up.sent:
 		t.Errorf("resuming sent %s upstream", m)

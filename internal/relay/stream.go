@@ -300,6 +300,14 @@ func (s *stream) prime(w io.Writer) error {
 	return transport.WriteEvent(w, s.eventID(seq), "", nil)
 }
 
+// wroteAfter reports whether the stream keeps an event it wrote after
+// event number after.
+func (s *stream) wroteAfter(after int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sent) > 0 && s.sent[len(s.sent)-1].seq > after
+}
+
 // replay writes again the events the stream wrote after event number
 // after, with their ids.
 func (s *stream) replay(w io.Writer, after int) error {
