@@ -83,6 +83,7 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		return
 	}
 	st := newStream(accepts(req, "text/event-stream"))
+	st.call = len(msgs) == 1 && msgs[0].Method == "tools/call"
 	if st.sse && s.id != "" {
 		s.resume.track(st)
 	}
@@ -145,6 +146,7 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			started = true
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Accel-Buffering", "no")
 			w.WriteHeader(http.StatusOK)
 			if primes(req, st) {
 				werr = st.prime(w)
@@ -158,7 +160,17 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			flusher.Flush()
 		}
 	}
-	headers := time.NewTimer(headerDelay)
+	delay := headerDelay
+	if s.id == "" && len(ids) == 1 && st.call {
+		// Sessionless (2026-07-28): the HTTP status of an error answer
+		// means something (400 for a bad request, 404 for an unknown
+		// method). A tools/call reaches the server only once the person
+		// has decided, so wait for its first message before choosing a
+		// status, up to the keep-alive interval. (Other requests are
+		// sent before this runs, and an error status is known by then.)
+		delay = r.o.KeepAlive
+	}
+	headers := time.NewTimer(delay)
 	defer headers.Stop()
 	ticker := time.NewTicker(r.o.KeepAlive)
 	defer ticker.Stop()

@@ -38,6 +38,7 @@ type stream struct {
 	wake chan struct{} // buffered(1): something was queued
 	num  int           // number within the session; 0: not resumable
 	get  bool          // a GET stream (else a POST's)
+	call bool          // a POST of one tools/call
 
 	mu       sync.Mutex
 	queue    [][]byte

@@ -339,3 +339,24 @@ func TestClosingAListenStreamClosesItUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowUpstreamErrorKeepsItsStatus: a sessionless host's lone tools/call
+// (answered on another goroutine, after the person's decision) keeps the
+// HTTP status of the server's error answer even when the answer takes
+// longer than a quick one.
+func TestSlowUpstreamErrorKeepsItsStatus(t *testing.T) {
+	up := newHandPlayed(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"jsonrpc":"2.0","id":`+upstreamID(t, body)+`,"error":{"code":-32020,"message":"Header mismatch"}}`)
+	})
+	e := newEnv(t, []Server{up.server("hand")}, func(o *Options) { o.KeepAlive = 5 * time.Second })
+	resp := e.post(context.Background(), "hand", "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{},`+modern+`}}`,
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "echo")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"Header mismatch"}}`; resp.StatusCode != http.StatusBadRequest || string(body) != want {
+		t.Errorf("host got %d %q, want 400 %s", resp.StatusCode, body, want)
+	}
+}
