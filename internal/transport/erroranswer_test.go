@@ -122,3 +122,33 @@ func TestCancellingCarriesOnAsTheRevisionSays(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestLegacySSEErrorAnswer: a legacy HTTP+SSE server that refuses a POSTed
+// request with a JSON-RPC error body has answered it; the answer arrives
+// like any other, with the HTTP status.
+func TestLegacySSEErrorAnswer(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "event: endpoint\ndata: /messages?s=1\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"Invalid params","data":"x"}}`+"\n")
+	})
+	c, _ := dialLegacy(t, h, "/sse")
+	if err := c.Send(context.Background(), []byte(`{"jsonrpc":"2.0","id":"q","method":"tools/list"}`), nil); err != nil {
+		t.Fatalf("Send = %v, want the error delivered as the answer", err)
+	}
+	select {
+	case in := <-c.Incoming():
+		if want := `{"jsonrpc":"2.0","id":"q","error":{"code":-32602,"message":"Invalid params","data":"x"}}` + "\n"; string(in.Raw) != want || in.Status != http.StatusBadRequest {
+			t.Errorf("got %q with status %d, want %q with 400", in.Raw, in.Status, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer")
+	}
+}
