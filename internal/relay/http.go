@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/jsonrpc"
-	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -83,6 +83,10 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		return
 	}
 	st := newStream(accepts(req, "text/event-stream"))
+	st.call = len(msgs) == 1 && msgs[0].Method == "tools/call"
+	if st.sse && s.id != "" {
+		s.resume.track(st)
+	}
 	for _, m := range msgs {
 		s.fromHost(m, st, header)
 	}
@@ -131,14 +135,22 @@ func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*sessi
 // are held back until there is something to send or headerDelay passes: a
 // quick answer then leaves in a single write with the end of the response,
 // so clients that stop reading at the answer can reuse the connection.
+// A host session's stream is resumable (see stream).
 func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session, st *stream, ids [][]byte) {
+	st.expect(ids)
+	kick := st.startWriting()
 	started := false
+	var werr error
 	start := func() {
 		if !started {
 			started = true
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Accel-Buffering", "no")
 			w.WriteHeader(http.StatusOK)
+			if primes(req, st) {
+				werr = st.prime(w)
+			}
 		}
 	}
 	flusher, _ := w.(http.Flusher)
@@ -148,51 +160,99 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			flusher.Flush()
 		}
 	}
-	open := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		open[string(id)] = true
+	delay := headerDelay
+	if s.id == "" && len(ids) == 1 && st.call {
+		// Sessionless (2026-07-28): the HTTP status of an error answer
+		// means something (400 for a bad request, 404 for an unknown
+		// method). A tools/call reaches the server only once the person
+		// has decided, so wait for its first message before choosing a
+		// status, up to the keep-alive interval. (Other requests are
+		// sent before this runs, and an error status is known by then.)
+		delay = r.o.KeepAlive
 	}
-	headers := time.NewTimer(headerDelay)
+	headers := time.NewTimer(delay)
 	defer headers.Stop()
 	ticker := time.NewTicker(r.o.KeepAlive)
 	defer ticker.Stop()
-	for len(open) > 0 {
+	for !st.done() {
 		select {
 		case <-headers.C:
 			flush()
 		case <-st.wake:
 			msgs := st.take()
+			if len(msgs) == 0 {
+				continue
+			}
 			if !started && len(ids) == 1 && len(msgs) == 1 {
-				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && open[string(m.ID)] {
+				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && st.isOpen(m.ID) {
+					st.answered(msgs[0])
 					s.streamClosed(st, st.close())
-					writeJSON(w, http.StatusOK, msgs[0])
+					writeJSON(w, st.statusFor(m.ID), msgs[0])
 					return
 				}
 			}
 			start()
-			for _, msg := range msgs {
-				if err := transport.WriteEvent(w, "", "message", msg); err != nil {
-					s.streamClosed(st, st.close())
-					return
-				}
-				if m, err := jsonrpc.Parse(msg); err == nil && m.Kind == jsonrpc.KindResponse {
-					delete(open, string(m.ID))
-				}
+			if werr = writeAll(w, st, msgs, werr); werr != nil {
+				s.streamEnded(st)
+				return
 			}
-			if len(open) > 0 {
+			if !st.done() {
 				flush() // else the handler returns and net/http writes the rest with the end
 			}
 		case <-ticker.C:
 			start()
-			if _, err := io.WriteString(w, ": waiting\n\n"); err != nil {
-				s.streamClosed(st, st.close())
+			if werr == nil {
+				_, werr = io.WriteString(w, ": waiting\n\n")
+			}
+			if werr != nil {
+				s.streamEnded(st)
 				return
 			}
 			flush()
 		case <-req.Context().Done():
-			s.streamClosed(st, st.close())
+			s.streamEnded(st)
+			return
+		case <-kick:
+			s.streamEnded(st)
 			return
 		}
+	}
+	s.streamClosed(st, st.close())
+}
+
+// writeAll writes msgs as events, unless an earlier write failed. What it
+// could not write goes back to the stream's queue.
+func writeAll(w io.Writer, st *stream, msgs [][]byte, err error) error {
+	for i, msg := range msgs {
+		if err == nil {
+			err = st.write(w, msg)
+		}
+		if err != nil {
+			st.unshift(msgs[i:])
+			return err
+		}
+		st.answered(msg)
+	}
+	return nil
+}
+
+// primes reports whether a new event stream for req starts with a priming
+// event: an id and no data, which the 2025-11-25 revision has servers send
+// so that a client can resume even before the first message. Older
+// clients may not expect an event without data; 2026-07-28 streams are not
+// resumable.
+func primes(req *http.Request, st *stream) bool {
+	v := req.Header.Get(mcp.HeaderProtocolVersion)
+	return st.num != 0 && v >= "2025-11-25" && v < "2026"
+}
+
+// streamEnded is called when a host stream's response ended before the
+// stream was done: a resumable stream is detached, keeping its answers for
+// a resume, any other is closed.
+func (s *session) streamEnded(st *stream) {
+	if st.num != 0 {
+		s.streamClosed(st, st.detach())
+		return
 	}
 	s.streamClosed(st, st.close())
 }
@@ -224,7 +284,32 @@ func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, 
 		}
 	}
 	s.streamClosed(st, st.close())
-	writeJSON(w, http.StatusOK, joinBody(answers, isBatch))
+	status := http.StatusOK
+	if !isBatch && len(ids) == 1 {
+		status = st.statusFor(ids[0])
+	}
+	writeJSON(w, status, joinBody(answers, isBatch))
+}
+
+// hostStatus is the HTTP status for the host's answer when the server sent
+// its JSON-RPC error answer with HTTP status upstream: the status the
+// transport specification ties to that error, zero (200) otherwise. A 400
+// (bad request, unsupported version, header mismatch) carries over; a 404
+// only with -32601, the 2026-07-28 "method not found", and only to a host
+// without a session, which would otherwise take it for "session ended". An
+// upstream 401 or 403 is about Countersign's own access to the server and
+// never reaches the host as such.
+func hostStatus(upstream int, rpcError json.RawMessage, sessionless bool) int {
+	switch {
+	case upstream == http.StatusBadRequest:
+		return upstream
+	case upstream == http.StatusNotFound && sessionless:
+		var e map[string]json.RawMessage
+		if json.Unmarshal(rpcError, &e) == nil && string(e["code"]) == "-32601" {
+			return upstream
+		}
+	}
+	return 0
 }
 
 // handleGet opens the stream for server messages not tied to a request.
@@ -246,42 +331,100 @@ func (r *Relay) handleGet(w http.ResponseWriter, req *http.Request, srv *Server)
 		httpError(w, http.StatusNotFound, "session not found")
 		return
 	}
+	if last := req.Header.Get(mcp.HeaderLastEventID); last != "" {
+		if st, after, err := s.resume.find(last); err == nil {
+			r.serveResumed(w, req, s, st, after)
+			return
+		}
+		// An id the relay does not know, or a stream it no longer keeps:
+		// a new stream, as if the host had not asked to resume.
+	}
 	st := newStream(true)
+	st.get = true
+	s.resume.track(st)
+	kick := st.startWriting()
 	s.addGet(st)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	if primes(req, st) && st.prime(w) != nil {
+		s.streamEnded(st)
+		return
+	}
+	r.pump(w, req, s, st, kick)
+}
+
+// resumeWait bounds how long a resume waits for the stream's previous
+// response to let go of it.
+const resumeWait = 5 * time.Second
+
+// serveResumed answers a GET with Last-Event-ID: the events of the stream
+// after the one named, then the stream's further messages, as long as the
+// stream would have gone on.
+func (r *Relay) serveResumed(w http.ResponseWriter, req *http.Request, s *session, st *stream, after int) {
+	wait := time.NewTimer(resumeWait)
+	defer wait.Stop()
+	kick, ok := st.attach(wait.C)
+	if !ok {
+		httpError(w, http.StatusConflict, "the stream is still open elsewhere")
+		return
+	}
+	if st.done() && !st.wroteAfter(after) {
+		// Nothing more will come on it: 204 is how an event stream tells
+		// a client to stop reconnecting (some reconnect after an error
+		// answer, which they do not count as the end of the stream).
+		s.streamClosed(st, st.close())
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if err := st.replay(w, after); err != nil {
+		s.streamEnded(st)
+		return
+	}
+	if st.get {
+		s.addGet(st)
+	}
+	r.pump(w, req, s, st, kick)
+}
+
+// pump writes a stream's messages as events until a POST stream has
+// carried every answer it expects, or the response or session ends.
+func (r *Relay) pump(w http.ResponseWriter, req *http.Request, s *session, st *stream, kick <-chan struct{}) {
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {
 		flusher.Flush()
 	}
 	ticker := time.NewTicker(r.o.KeepAlive)
 	defer ticker.Stop()
-	for {
+	for !st.done() {
 		var err error
 		select {
 		case <-st.wake:
-			for _, msg := range st.take() {
-				if err = transport.WriteEvent(w, "", "message", msg); err != nil {
-					break
-				}
-			}
+			err = writeAll(w, st, st.take(), nil)
 		case <-ticker.C:
 			_, err = io.WriteString(w, ": keep-alive\n\n")
 		case <-req.Context().Done():
 			err = req.Context().Err()
 		case <-s.ctx.Done():
 			err = context.Cause(s.ctx)
+		case <-kick:
+			err = errResumedElsewhere
 		}
 		if err != nil {
-			s.streamClosed(st, st.close())
+			s.streamEnded(st)
 			return
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
 	}
+	s.streamClosed(st, st.close())
 }
+
+var errResumedElsewhere = errors.New("the AI app resumed the stream on another connection")
 
 // handleDelete ends a session at the host's request.
 func (r *Relay) handleDelete(w http.ResponseWriter, req *http.Request, srv *Server) {

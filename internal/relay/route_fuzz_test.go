@@ -126,9 +126,9 @@ type toolCallSeen struct {
 	args   string
 }
 
-// readExactly reads a message as the TypeScript and Python SDKs do: exact
+// readCallExactly reads a message as the TypeScript and Python SDKs do: exact
 // member names, the last of a repeated name.
-func readExactly(msg []byte) toolCallSeen {
+func readCallExactly(msg []byte) toolCallSeen {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(msg, &top) != nil {
 		return toolCallSeen{}
@@ -254,7 +254,7 @@ func FuzzRouting(f *testing.F) {
 		g := &recordingGate{}
 		msgs, hdrs := routeOnce(t, g, body, sessionless, hostName)
 		for i, msg := range msgs {
-			exact, loose := readExactly(msg), readLoosely(msg)
+			exact, loose := readCallExactly(msg), readLoosely(msg)
 			if !exact.isCall && !loose.isCall {
 				continue
 			}

@@ -42,6 +42,7 @@ type session struct {
 	inflight map[string]*request // forwarded, by upstream id
 	byHostID map[string]*request // held or forwarded, by hostKey
 	gets     []*stream           // open GET streams, newest last
+	resume   resumables          // a host session's streams, for Last-Event-ID
 	backlog  [][]byte
 	client   string    // the host app's name, from initialize
 	active   time.Time // when the host last did anything
@@ -174,11 +175,13 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		if req.method == "tools/list" && m.Result != nil {
 			s.learnParamHeaders(m.Result)
 		}
-		req.st.push(s.filterAnswer(req, m))
+		m = s.listenAnswer(req, m)
+		req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == ""))
 		return
 	}
+	m, related := s.listenNotification(m, in.RelatedTo)
 	tok := progressToken(m)
-	raw, ok := s.filterMessage(m, in.RelatedTo, tok)
+	raw, ok := s.filterMessage(m, related, tok)
 	if !ok {
 		return
 	}
@@ -187,7 +190,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		s.openServerRequestLocked(m.ID)
 		s.mu.Unlock()
 	}
-	s.deliver(raw, in.RelatedTo, tok)
+	s.deliver(raw, related, tok)
 }
 
 // deliver queues a server request or notification on the best open host
@@ -520,7 +523,7 @@ func (s *session) answer(req *request, msg []byte) {
 	s.mu.Lock()
 	delete(s.byHostID, s.hostKey(req.st, req.hostID))
 	s.mu.Unlock()
-	req.st.push(msg)
+	req.st.pushAnswer(msg, req.hostID, 0)
 }
 
 // hold waits for the person's decision on a tools/call, keeping the host

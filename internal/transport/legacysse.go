@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 
@@ -135,11 +136,24 @@ func (c *LegacySSE) Send(_ context.Context, msg []byte, header http.Header) erro
 	}
 	defer drain(resp)
 	if resp.StatusCode >= 300 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 		if resp.StatusCode == http.StatusNotFound {
 			c.end(ErrSessionLost)
 			c.cancel()
 			return ErrSessionLost
+		}
+		// A JSON-RPC error answering the request is its answer.
+		ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if m, err := jsonrpc.Parse(msg); err == nil && m.Kind == jsonrpc.KindRequest && ct == "application/json" && len(body) <= maxErrorBody {
+			if answer := ErrorAnswer(body, m.ID); answer != nil {
+				if !c.deliver(c.in, Incoming{Raw: answer, Status: resp.StatusCode}) {
+					return c.Err()
+				}
+				return nil
+			}
+		}
+		if len(body) > 512 {
+			body = body[:512]
 		}
 		return &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
 	}

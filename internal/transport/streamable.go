@@ -50,6 +50,10 @@ type StreamableHTTP struct {
 	initIDs    map[string]bool // ids of initialize requests awaiting answers
 	getStarted bool
 	closing    bool // Close has begun: start no more goroutines
+	// responses are the open answer streams of our requests, by id, and
+	// cancelled the requests whose stream we closed to cancel them.
+	responses map[string]io.Closer
+	cancelled map[string]bool
 }
 
 // goLocked runs f on a goroutine that Close waits for, unless Close has
@@ -71,12 +75,14 @@ func NewStreamableHTTP(o HTTPOptions) *StreamableHTTP {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &StreamableHTTP{
-		life:    newLife(),
-		o:       o,
-		ctx:     ctx,
-		cancel:  cancel,
-		in:      make(chan Incoming, 64),
-		initIDs: make(map[string]bool),
+		life:      newLife(),
+		o:         o,
+		ctx:       ctx,
+		cancel:    cancel,
+		in:        make(chan Incoming, 64),
+		initIDs:   make(map[string]bool),
+		responses: make(map[string]io.Closer),
+		cancelled: make(map[string]bool),
 	}
 }
 
@@ -102,6 +108,9 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 	m, err := jsonrpc.Parse(msg)
 	if err != nil {
 		return err
+	}
+	if m.Kind == jsonrpc.KindNotification && m.Method == "notifications/cancelled" && c.cancelResponse(m.Params) {
+		return nil
 	}
 	req, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.o.URL, bytes.NewReader(msg))
 	if err != nil {
@@ -129,6 +138,19 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 		}
 		c.mu.Unlock()
 	}
+	if m.Kind == jsonrpc.KindRequest && resp.StatusCode >= 300 {
+		answer, err := c.errorAnswer(resp, m.ID)
+		if err != nil {
+			return err
+		}
+		// The server refused the request with a JSON-RPC error: that is
+		// its answer, not a failure to deliver it.
+		c.observe(answer)
+		if !c.deliver(c.in, Incoming{Raw: answer, RelatedTo: m.ID, Status: resp.StatusCode}) {
+			return c.Err()
+		}
+		return nil
+	}
 	if err := c.checkStatus(resp); err != nil {
 		return err
 	}
@@ -141,6 +163,9 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 	}
 	c.mu.Lock()
 	started := c.goLocked(func() { c.readResponse(resp, m.ID) })
+	if started {
+		c.responses[string(m.ID)] = resp.Body
+	}
 	c.mu.Unlock()
 	if !started {
 		drain(resp)
@@ -208,11 +233,118 @@ func (c *StreamableHTTP) checkStatus(resp *http.Response) error {
 	return &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
 }
 
+// maxErrorBody bounds the body of an HTTP error answer read for a JSON-RPC
+// error response.
+const maxErrorBody = 1 << 20
+
+// errorAnswer reads an HTTP error answer to request id. When its body is a
+// JSON-RPC error response to id (or to no id: the server could not read
+// it), it returns that response under id, every other byte as the server
+// sent it. Otherwise it returns checkStatus's error.
+func (c *StreamableHTTP) errorAnswer(resp *http.Response, id json.RawMessage) ([]byte, error) {
+	defer drain(resp)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	if err == nil && len(body) <= maxErrorBody && !(resp.StatusCode == http.StatusNotFound && c.SessionID() != "") {
+		ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if ct == "application/json" {
+			if answer := ErrorAnswer(body, id); answer != nil {
+				return answer, nil
+			}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return nil, c.checkStatus(resp)
+}
+
+// ErrorAnswer returns body when it is one JSON-RPC error response to id,
+// with an error object holding an integer code and a string message, else
+// nil. An error response whose id is null or absent is given id; any other
+// id, a success response, or a batch is not an answer to id.
+func ErrorAnswer(body []byte, id json.RawMessage) []byte {
+	m, err := jsonrpc.Parse(body)
+	if errors.Is(err, jsonrpc.ErrShape) && m.ID == nil && m.Error != nil {
+		// No id member: insert ours at the start of the object.
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			at := len(body) - len(trimmed) + 1
+			withID := append(append(append([]byte(nil), body[:at]...), `"id":`+string(id)+`,`...), body[at:]...)
+			m, err = jsonrpc.Parse(withID)
+		}
+	}
+	if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil {
+		return nil
+	}
+	switch {
+	case bytes.Equal(m.ID, id):
+	case string(m.ID) == "null":
+		m, err = jsonrpc.Parse(m.WithID(id))
+		if err != nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	// Read code and message by their exact names, as the host will.
+	var members map[string]json.RawMessage
+	if jsonrpc.CheckUnambiguous(m.Error) != nil || json.Unmarshal(m.Error, &members) != nil {
+		return nil
+	}
+	var code int64
+	var message string
+	if string(members["code"]) == "null" || string(members["message"]) == "null" ||
+		json.Unmarshal(members["code"], &code) != nil || json.Unmarshal(members["message"], &message) != nil {
+		return nil
+	}
+	return m.Raw
+}
+
+// cancelResponse handles our notifications/cancelled for a request whose
+// answer stream is open: it closes that stream, which is how a 2026-07-28
+// server is told, and reports whether that is all the server should get.
+// A server of an earlier revision (one we initialized) expects the
+// notification, and disconnecting is no cancellation to it.
+func (c *StreamableHTTP) cancelResponse(params json.RawMessage) (done bool) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(params, &members) != nil || members["requestId"] == nil {
+		return false
+	}
+	id := string(members["requestId"])
+	c.mu.Lock()
+	body := c.responses[id]
+	if body != nil {
+		delete(c.responses, id)
+		c.cancelled[id] = true
+	}
+	modern := c.version == "" || mcp.IsModernProtocol(c.version)
+	c.mu.Unlock()
+	if body != nil {
+		body.Close()
+	}
+	return body != nil && modern
+}
+
+// wasCancelled reports whether we closed the answer stream of request id
+// to cancel it, forgetting it when done.
+func (c *StreamableHTTP) wasCancelled(id json.RawMessage, forget bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.cancelled[string(id)]
+	if forget {
+		delete(c.cancelled, string(id))
+		delete(c.responses, string(id))
+	}
+	return was
+}
+
 // readResponse reads the answer to request id, as one JSON body or as an
 // event stream, resuming the stream if it breaks before the answer.
 func (c *StreamableHTTP) readResponse(resp *http.Response, id json.RawMessage) {
 	defer drain(resp)
-	if problem := c.readAnswer(resp, id); problem != "" && c.ctx.Err() == nil {
+	problem := c.readAnswer(resp, id)
+	if c.wasCancelled(id, true) {
+		return // we closed it: nobody waits for an answer
+	}
+	if problem != "" && c.ctx.Err() == nil {
 		// Never leave the request hanging: answer it with the reason.
 		c.o.Logger.Warn("no answer from the server", "problem", problem)
 		c.deliver(c.in, Incoming{Raw: jsonrpc.ErrorResponse(id, jsonrpc.CodeConnectionClosed, "the server did not answer: "+problem), RelatedTo: id})
@@ -229,13 +361,20 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 		if err != nil {
 			return "reading its response failed: " + err.Error()
 		}
-		if !c.deliverBody(body, id) {
-			return "its response held no answer to the request"
+		answered, trailing := c.deliverBody(body, id)
+		switch {
+		case answered:
+			return ""
+		case trailing:
+			// Streamable HTTP allows one JSON object (or, before
+			// 2025-06-18, one batch array) in an application/json
+			// answer; several messages come as an event stream.
+			return "it sent more than one message in a JSON response, which the MCP transport does not allow"
 		}
-		return ""
+		return "its response held no answer to the request"
 	case "text/event-stream":
 		answered, lastID, retry := c.readStream(resp.Body, id)
-		for !answered && lastID != "" && c.ctx.Err() == nil {
+		for !answered && lastID != "" && c.ctx.Err() == nil && !c.wasCancelled(id, false) {
 			// The server closed the stream early; 2025-11-25 servers expect
 			// a GET with Last-Event-ID to resume it.
 			if !sleepCtx(c.ctx, retryDelay(retry)) {
@@ -257,21 +396,24 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 }
 
 // deliverBody delivers a JSON body holding one message or a batch, and
-// reports whether it held the answer to id.
-func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered bool) {
+// reports whether it held the answer to id, and whether it held data after
+// its one message.
+func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered, trailing bool) {
 	msgs, _, err := jsonrpc.SplitBatch(body)
 	if err != nil {
 		c.o.Logger.Warn("server sent invalid JSON", "err", err)
-		return false
+		return false, false
 	}
 	for _, raw := range msgs {
-		if m, err := jsonrpc.Parse(raw); err == nil && m.Kind == jsonrpc.KindResponse && bytes.Equal(m.ID, id) {
+		m, err := jsonrpc.Parse(raw)
+		if err == nil && m.Kind == jsonrpc.KindResponse && bytes.Equal(m.ID, id) {
 			answered = true
 		}
+		trailing = trailing || errors.Is(err, jsonrpc.ErrTrailingBytes)
 		c.observe(raw)
 		c.deliver(c.in, Incoming{Raw: raw, RelatedTo: id})
 	}
-	return answered
+	return answered, trailing
 }
 
 // readStream delivers the events of one stream. It reports whether the

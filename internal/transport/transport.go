@@ -21,6 +21,10 @@ type Incoming struct {
 	// RelatedTo is the id of our request whose HTTP response stream carried
 	// this message, nil when the transport cannot tell (stdio, GET stream).
 	RelatedTo json.RawMessage
+	// Status is the HTTP error status (4xx or 5xx) of the response whose
+	// body was this message: the server's JSON-RPC error answer to our
+	// request. Zero for everything else.
+	Status int
 }
 
 // Conn is a client connection to one MCP server session.
