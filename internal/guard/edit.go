@@ -1,0 +1,74 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/policy"
+)
+
+// refusal is a sentence the person reads about why their edit was refused.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+// judgeEdit runs the rules that decided a call on the arguments a person
+// edited for it: one unambiguous JSON object, the tool not hidden, every
+// target in the allowlist. It returns why they are refused, or "".
+func (g *Guard) judgeEdit(server, tool string, args json.RawMessage) string {
+	if !json.Valid(args) {
+		return "The edited arguments are not valid JSON."
+	}
+	if t := bytes.TrimSpace(args); len(t) == 0 || t[0] != '{' {
+		return "The arguments must be a JSON object: { … }."
+	}
+	if err := jsonrpc.CheckUnambiguous(args); err != nil {
+		return "A name appears twice (or twice in different case) in one object of the edited arguments: servers may read that differently, so remove one."
+	}
+	pol := g.policy(server)
+	if pol == nil {
+		return "Countersign no longer has rules for this server, so it cannot run the call with edited arguments."
+	}
+	d := pol.Check(policy.Call{Tool: tool, Arguments: args})
+	if d.Action == policy.ActionReview {
+		return ""
+	}
+	return "Your edit cannot be approved: " + editReason(d.Reason)
+}
+
+// editReason rewords a policy's refusal, written for the AI app, for the
+// person who made the edit.
+func editReason(reason string) string {
+	reason = strings.TrimPrefix(reason, "Countersign denied this call: ")
+	if i := strings.Index(reason, " Ask the user to add"); i >= 0 {
+		reason = reason[:i] + " Change it back, or add it in Countersign settings first."
+	}
+	if reason != "" {
+		reason = strings.ToUpper(reason[:1]) + reason[1:]
+	}
+	return reason
+}
+
+// editCheck returns the gate.Call Check of c: it judges edited arguments
+// and audits each refusal, with the edit, while the call keeps waiting.
+func (g *Guard) editCheck(ctx context.Context, c gate.Call, args json.RawMessage, target string) func(json.RawMessage) error {
+	server, tool := c.Server, c.Tool
+	return func(edited json.RawMessage) error {
+		why := g.judgeEdit(server, tool, edited)
+		if why == "" {
+			return nil
+		}
+		g.log.Info("edited arguments refused by policy", "server", server, "tool", tool, "call", c.ID)
+		g.record(ctx, audit.Event{
+			Kind: audit.KindPolicyDenied, Server: server, Tool: tool, Client: c.Client, CallID: c.ID, Target: target,
+			Actor: audit.ActorPolicy, Reason: "The person's edit was refused; the call still waits. " + why,
+			Arguments: args, EditedArguments: redactedArgs(edited),
+		})
+		return refusal(why)
+	}
+}
