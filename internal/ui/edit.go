@@ -106,6 +106,16 @@ func (e *editor) check(text string) {
 	}
 }
 
+// refuse shows why Countersign's rules refused the edit; approving waits
+// for the next change.
+func (e *editor) refuse(reason string) {
+	e.valid = nil
+	e.approve.Disable()
+	e.status.SetText(visible(reason))
+	e.status.Importance = widget.DangerImportance
+	e.status.Refresh()
+}
+
 // validate checks edited arguments and returns them compacted, or a
 // sentence saying what is wrong.
 func validate(schema *jsonschema.Schema, text string) ([]byte, string) {
