@@ -58,8 +58,8 @@ func retriedCall(id string, received time.Time) gate.Call {
 		ID: id, Server: "github", ServerName: "GitHub", Tool: "update_issue_state", Client: "Claude Desktop",
 		Arguments: []byte(`{"owner":"DEFRA","repo":"ffc-pay","state":"closed","all":true}`),
 		Received:  received, Deadline: received.Add(5 * time.Minute),
-		Info:      &gate.ToolInfo{Description: "Close or reopen issues.", DestructiveHint: ptr(true)},
-		Targets:   []string{"DEFRA/ffc-pay"},
+		Info:    &gate.ToolInfo{Description: "Close or reopen issues.", DestructiveHint: ptr(true)},
+		Targets: []string{"DEFRA/ffc-pay"},
 		InputResponses: []byte(`{"confirm_delete":{"action":"accept","content":{"confirm":true,"note":"ghp_…"}},` +
 			`"summary":{"role":"assistant","content":{"type":"text","text":"412 issues, the oldest from 2019."},"model":"claude-sonnet"},"other":{"action":"decline"}}`),
 		RequestState: []byte(`"state-1"`),
