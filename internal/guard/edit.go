@@ -19,8 +19,9 @@ func (r refusal) Error() string { return string(r) }
 
 // judgeEdit runs the rules that decided a call on the arguments a person
 // edited for it: one unambiguous JSON object, the tool not hidden, every
-// target in the allowlist. It returns why they are refused, or "".
-func (g *Guard) judgeEdit(server, tool string, args json.RawMessage) string {
+// target in the allowlist, and, when the call's own targets were known,
+// targets Countersign can still tell. It returns why they are refused, or "".
+func (g *Guard) judgeEdit(server, tool string, args json.RawMessage, targetsKnown bool) string {
 	if !json.Valid(args) {
 		return "The edited arguments are not valid JSON."
 	}
@@ -35,10 +36,14 @@ func (g *Guard) judgeEdit(server, tool string, args json.RawMessage) string {
 		return "Countersign no longer has rules for this server, so it cannot run the call with edited arguments."
 	}
 	d := pol.Check(policy.Call{Tool: tool, Arguments: args})
-	if d.Action == policy.ActionReview {
-		return ""
+	switch {
+	case d.Action != policy.ActionReview:
+		return "Your edit cannot be approved: " + editReason(d.Reason)
+	case d.TargetUnknown && targetsKnown:
+		return "Your edit cannot be approved: with it, Countersign can no longer tell which repository or project" +
+			" the call touches (" + strings.Join(d.Unknown, "; ") + "). Keep them as the AI app sent them."
 	}
-	return "Your edit cannot be approved: " + editReason(d.Reason)
+	return ""
 }
 
 // editReason rewords a policy's refusal, written for the AI app, for the
@@ -56,10 +61,10 @@ func editReason(reason string) string {
 
 // editCheck returns the gate.Call Check of c: it judges edited arguments
 // and audits each refusal, with the edit, while the call keeps waiting.
-func (g *Guard) editCheck(ctx context.Context, c gate.Call, args json.RawMessage, target string) func(json.RawMessage) error {
+func (g *Guard) editCheck(ctx context.Context, c gate.Call, args json.RawMessage, target string, targetsKnown bool) func(json.RawMessage) error {
 	server, tool := c.Server, c.Tool
 	return func(edited json.RawMessage) error {
-		why := g.judgeEdit(server, tool, edited)
+		why := g.judgeEdit(server, tool, edited, targetsKnown)
 		if why == "" {
 			return nil
 		}

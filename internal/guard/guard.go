@@ -126,7 +126,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 
 	// Edited arguments go through the same rules before the person's
 	// approval counts (gate.Decide calls Check).
-	c.Check = g.editCheck(ctx, c, args, target)
+	c.Check = g.editCheck(ctx, c, args, target, !d.TargetUnknown)
 	v := g.o.Queue.Submit(ctx, c)
 
 	ev := audit.Event{
@@ -143,7 +143,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	if v.Approved() && v.Arguments != nil {
 		// The gate checked the edit; check again whatever queue ran: the
 		// rules may have changed while the person decided.
-		if why := g.judgeEdit(c.Server, c.Tool, v.Arguments); why != "" {
+		if why := g.judgeEdit(c.Server, c.Tool, v.Arguments, !d.TargetUnknown); why != "" {
 			c.ID = v.CallID
 			return g.blockEdit(ctx, c, args, v.Arguments, target, why)
 		}

@@ -148,6 +148,8 @@ func TestEditedArgumentsAreHeldToThePolicy(t *testing.T) {
 		{`{"owner":"DEFRA","repo":"ffc-pay","Repo":"secret","title":"Fix login"}`, "A name appears twice"},
 		{`{"owner":"DEFRA","repo":"ffc-pay","repo":"secret","title":"Fix login"}`, "A name appears twice"},
 		{`["DEFRA","secret"]`, "must be a JSON object"},
+		{`{"owner":"DEFRA","title":"Fix login"}`, "can no longer tell which repository or project the call touches (the repo argument is not given)"},
+		{`{"owner":"DEFRA","repo":["secret"],"title":"Fix login"}`, "can no longer tell which repository"},
 	} {
 		err := rf.q.Decide(c.ID, gate.Decision{Approve: true, Arguments: json.RawMessage(tc.edit)})
 		var refused *gate.EditRefusedError
@@ -159,8 +161,8 @@ func TestEditedArgumentsAreHeldToThePolicy(t *testing.T) {
 		}
 	}
 	recs := rf.events(audit.Filter{Kinds: []audit.Kind{audit.KindPolicyDenied}})
-	if len(recs) != 4 {
-		t.Fatalf("%d refusals audited, want 4: %+v", len(recs), recs)
+	if len(recs) != 6 {
+		t.Fatalf("%d refusals audited, want 6: %+v", len(recs), recs)
 	}
 	for _, r := range recs {
 		if r.CallID != c.ID || !strings.Contains(r.Reason, "the call still waits") || len(r.EditedArguments) == 0 ||
@@ -285,5 +287,19 @@ func TestRetryShowsTheServersQuestionAndTheAnswer(t *testing.T) {
 	}
 	if len(c.Warnings) == 0 || c.Warnings[0].Kind != gate.WarnInputUnseen || !strings.Contains(c.Warnings[0].Text, "Countersign did not see the server's question") {
 		t.Fatalf("warnings %+v", c.Warnings)
+	}
+}
+
+// A call whose target was unknown to begin with can be edited freely
+// within the rules: the person already saw that warning.
+func TestEditOfACallWithUnknownTargetsIsJudgedByThePolicy(t *testing.T) {
+	f := newFixture(t)
+	got := f.submit(gate.Call{Server: "everything", ServerName: "Everything", Tool: "echo", Arguments: json.RawMessage(`{"message":"hi"}`)})
+	c := f.waitCall()
+	if err := f.q.Decide(c.ID, gate.Decision{Approve: true, Arguments: json.RawMessage(`{"message":"edited"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-got; !v.Approved() || string(v.Arguments) != `{"message":"edited"}` {
+		t.Fatalf("verdict %+v", v)
 	}
 }
