@@ -136,6 +136,9 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	if v.Arguments != nil {
 		ev.Arguments = args
 		ev.EditedArguments = redactedArgs(v.Arguments)
+		if findings, err := redact.ScanJSON(v.Arguments); err == nil && len(findings) > 0 {
+			ev.Reason = strings.TrimSpace(ev.Reason + " " + secretSentence("The edited arguments", findings))
+		}
 	}
 	if err := g.record(ctx, ev); err != nil && v.Approved() {
 		return auditFailure(c, err)

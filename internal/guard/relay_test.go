@@ -296,10 +296,17 @@ func TestEditOfACallWithUnknownTargetsIsJudgedByThePolicy(t *testing.T) {
 	f := newFixture(t)
 	got := f.submit(gate.Call{Server: "everything", ServerName: "Everything", Tool: "echo", Arguments: json.RawMessage(`{"message":"hi"}`)})
 	c := f.waitCall()
-	if err := f.q.Decide(c.ID, gate.Decision{Approve: true, Arguments: json.RawMessage(`{"message":"edited"}`)}); err != nil {
+	edit := `{"message":"` + ghToken + `"}`
+	if err := f.q.Decide(c.ID, gate.Decision{Approve: true, Arguments: json.RawMessage(edit)}); err != nil {
 		t.Fatal(err)
 	}
-	if v := <-got; !v.Approved() || string(v.Arguments) != `{"message":"edited"}` {
+	if v := <-got; !v.Approved() || string(v.Arguments) != edit {
 		t.Fatalf("verdict %+v", v)
+	}
+	// The audit keeps the edit, redacted, and notes the secret in it.
+	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallDecided}})
+	if len(recs) != 1 || strings.Contains(string(recs[0].EditedArguments), ghToken) || !strings.Contains(string(recs[0].EditedArguments), "redacted") ||
+		!strings.Contains(recs[0].Reason, "The edited arguments contain what looks like a secret") {
+		t.Fatalf("audit %+v", recs)
 	}
 }
