@@ -114,6 +114,11 @@ type Call struct {
 	// plain sentence), and the call keeps waiting. A call without Check
 	// cannot be approved with edited arguments.
 	Check func(args json.RawMessage) error
+	// Preview, when set, judges edited arguments as the person types,
+	// without recording anything: why the rules would refuse them (""
+	// if they would not), and what to weigh about them, such as a secret.
+	// It decides nothing; only Decide, through Check, does.
+	Preview func(args json.RawMessage) (refused string, warnings []Warning)
 }
 
 // Exchange is one question the server asked during a 2026-07-28 multi

@@ -127,6 +127,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	// Edited arguments go through the same rules before the person's
 	// approval counts (gate.Decide calls Check).
 	c.Check = g.editCheck(ctx, c, args, target, !d.TargetUnknown)
+	c.Preview = g.editPreview(c.Server, c.Tool, !d.TargetUnknown)
 	v := g.o.Queue.Submit(ctx, c)
 
 	ev := audit.Event{

@@ -141,6 +141,18 @@ func TestEditedArgumentsAreHeldToThePolicy(t *testing.T) {
 	answer := rf.call(7, `"name":"create_issue","arguments":{"owner":"DEFRA","repo":"ffc-pay","title":"Fix login"}`)
 	c := rf.waitCall()
 
+	// As the person types, the review window previews the same rules,
+	// recording nothing.
+	if why, _ := c.Preview(json.RawMessage(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)); !strings.Contains(why, "DEFRA/secret is not in the allowlist for GitHub") {
+		t.Errorf("preview of an edit outside the allowlist: %q", why)
+	}
+	if why, ws := c.Preview(json.RawMessage(`{"owner":"DEFRA","repo":"ffc-api","title":"` + ghToken + `"}`)); why != "" || len(ws) != 1 || ws[0].Kind != gate.WarnSecret {
+		t.Errorf("preview of an edit with a secret: %q, %+v", why, ws)
+	}
+	if recs := rf.events(audit.Filter{Kinds: []audit.Kind{audit.KindPolicyDenied}}); len(recs) != 0 {
+		t.Errorf("a preview was audited: %+v", recs)
+	}
+
 	for _, tc := range []struct {
 		edit, reason string
 	}{

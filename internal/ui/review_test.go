@@ -270,6 +270,34 @@ func TestReviewEdit(t *testing.T) {
 			t.Error("the editor is still open after the approval")
 		}
 	})
+	t.Run("Countersign's rules judge the edit as the person types", func(t *testing.T) {
+		c := createIssue("1", T0.Add(-12*time.Second))
+		c.Check = allowlistCheck
+		c.Preview = func(args json.RawMessage) (string, []gate.Warning) {
+			if err := allowlistCheck(args); err != nil {
+				return err.Error(), nil
+			}
+			if strings.Contains(string(args), "ghp_") {
+				return "", []gate.Warning{{Kind: gate.WarnSecret, Text: "The edited arguments contain what looks like a secret (github token). Approving sends it to the server."}}
+			}
+			return "", nil
+		}
+		h := newHarness(t, newFixedQueue(t, c))
+		h.d.showReview()
+		h.ready()
+		press(h.d.review.window(), fyne.KeyE)
+		e := h.d.review.editor
+		e.entry.SetText(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)
+		if e.status.Text != "Your edit cannot be approved: DEFRA/secret is not in the allowlist for GitHub." || !e.approve.Disabled() {
+			t.Errorf("outside the allowlist: status %q, approve enabled %v", e.status.Text, !e.approve.Disabled())
+		}
+		e.entry.SetText(`{"owner":"DEFRA","repo":"ffc-pay","title":"ghp_x"}`)
+		if want := "Valid: matches the tool's input schema. But: The edited arguments contain what looks like a secret (github token). Approving sends it to the server."; e.status.Text != want ||
+			e.status.Importance != widget.WarningImportance || e.approve.Disabled() {
+			t.Errorf("a secret: status %q (%v), approve enabled %v", e.status.Text, e.status.Importance, !e.approve.Disabled())
+		}
+		assertMarkup(t, "review_edit_warned.xml", h.d.review.window().Canvas())
+	})
 	t.Run("golden: an edit refused", func(t *testing.T) {
 		c := createIssue("1", T0.Add(-12*time.Second))
 		c.Check = allowlistCheck
