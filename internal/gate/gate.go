@@ -34,6 +34,21 @@ var (
 // instance one that already timed out.
 var ErrNotPending = errors.New("gate: call is not pending")
 
+// ErrEditRefused is wrapped by the error Decide returns when the rules
+// refuse arguments the person edited; the call keeps waiting.
+var ErrEditRefused = errors.New("gate: the edited arguments were refused")
+
+// EditRefusedError says why Decide refused edited arguments. Reason is one
+// plain sentence for the person.
+type EditRefusedError struct{ Reason string }
+
+func (e *EditRefusedError) Error() string {
+	return "gate: the edited arguments were refused: " + e.Reason
+}
+
+// Unwrap makes errors.Is(err, ErrEditRefused) hold.
+func (e *EditRefusedError) Unwrap() error { return ErrEditRefused }
+
 // Outcome says how a call ended.
 type Outcome int
 
@@ -84,6 +99,39 @@ type Call struct {
 	Info       *ToolInfo // the tool as the server listed it; nil if never listed
 	Targets    []string  // repositories/projects the call touches, as "DEFRA/ffc-pay"
 	Warnings   []Warning // things to weigh before deciding, most serious first
+
+	// A 2026-07-28 retry: the server answered an earlier call with an
+	// input_required result, and the AI app calls again with its answers.
+	InputResponses json.RawMessage // params.inputResponses exactly as sent; nil when absent
+	RequestState   json.RawMessage // params.requestState exactly as sent; nil when absent
+	// Exchanges pair each answer in InputResponses with the server's
+	// question it answers, secrets removed, for the person to read; filled
+	// in before Submit.
+	Exchanges []Exchange
+
+	// Check, set before Submit, runs the rules again on arguments the
+	// person edited: Decide refuses an edit it returns an error for (one
+	// plain sentence), and the call keeps waiting. A call without Check
+	// cannot be approved with edited arguments.
+	Check func(args json.RawMessage) error
+	// Preview, when set, judges edited arguments as the person types,
+	// without recording anything: why the rules would refuse them (""
+	// if they would not), and what to weigh about them, such as a secret.
+	// It decides nothing; only Decide, through Check, does.
+	Preview func(args json.RawMessage) (refused string, warnings []Warning)
+}
+
+// Exchange is one question the server asked during a 2026-07-28 multi
+// round-trip request, and the AI app's answer to it.
+type Exchange struct {
+	Key string // the server's name for the question
+	// Request is the server's input request ({"method":…,"params":…}) as
+	// Countersign saw it in the earlier input_required result, secrets
+	// removed; nil when Countersign did not see it.
+	Request json.RawMessage
+	// Response is the AI app's answer (an elicitation, sampling or roots
+	// result), secrets removed.
+	Response json.RawMessage
 }
 
 // ToolInfo describes a tool as the server listed it in tools/list.
@@ -120,6 +168,7 @@ const (
 	WarnToolChanged   WarningKind = "tool-changed"   // the tool's definition changed since first seen
 	WarnToolNew       WarningKind = "tool-new"       // the tool appeared after the server was first seen
 	WarnDestructive   WarningKind = "destructive"    // the tool may destroy or overwrite data
+	WarnInputUnseen   WarningKind = "input-unseen"   // answers to questions Countersign did not see the server ask
 )
 
 // Warning is something the person should weigh before deciding.
@@ -307,19 +356,49 @@ func outcomeFor(cause error) (Outcome, string) {
 }
 
 // Decide records a person's decision on a pending call. It returns
-// ErrNotPending if the call already ended.
+// ErrNotPending if the call already ended. Edited arguments are approved
+// only if the call's Check accepts them; otherwise Decide returns an
+// *EditRefusedError and the call keeps waiting.
 func (q *Queue) Decide(id string, d Decision) error {
 	outcome := OutcomeDenied
 	var args json.RawMessage
 	if d.Approve {
 		outcome = OutcomeApproved
 		args = d.Arguments
-		if args != nil && !json.Valid(args) {
-			return fmt.Errorf("gate: edited arguments are not valid JSON")
+		if args != nil {
+			if !json.Valid(args) {
+				return &EditRefusedError{Reason: "The edited arguments are not valid JSON."}
+			}
+			if err := q.checkEdit(id, args); err != nil {
+				return err
+			}
 		}
 	}
 	if !q.end(id, outcome, d.Reason, args) {
 		return fmt.Errorf("%w: %s", ErrNotPending, id)
+	}
+	return nil
+}
+
+// checkEdit runs the call's Check on edited arguments, outside the lock:
+// the rules may take a moment, and the call may end meanwhile (then end
+// reports it).
+func (q *Queue) checkEdit(id string, args json.RawMessage) error {
+	q.mu.Lock()
+	e, ok := q.pending[id]
+	var check func(json.RawMessage) error
+	if ok {
+		check = e.call.Check
+	}
+	q.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotPending, id)
+	}
+	if check == nil {
+		return &EditRefusedError{Reason: "Countersign cannot check edited arguments for this call, so it can only be approved as sent."}
+	}
+	if err := check(args); err != nil {
+		return &EditRefusedError{Reason: err.Error()}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -166,17 +167,73 @@ func TestEditedArgumentsTravelWithApproval(t *testing.T) {
 	q := New(Options{})
 	got := make(chan Verdict, 1)
 	go func() {
-		got <- q.Submit(context.Background(), Call{Arguments: json.RawMessage(`{"title":"x"}`)})
+		got <- q.Submit(context.Background(), Call{Arguments: json.RawMessage(`{"title":"x"}`),
+			Check: func(json.RawMessage) error { return nil }})
 	}()
 	c := waitPending(t, q)
-	if err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{`)}); err == nil {
-		t.Fatal("invalid edited JSON was accepted")
+	if err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{`)}); !errors.Is(err, ErrEditRefused) {
+		t.Fatalf("invalid edited JSON: err = %v, want a refusal", err)
 	}
 	if err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{"title":"y"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if v := <-got; string(v.Arguments) != `{"title":"y"}` {
 		t.Fatalf("arguments = %s", v.Arguments)
+	}
+}
+
+func TestEditedArgumentsTheRulesRefuseKeepTheCallWaiting(t *testing.T) {
+	q := New(Options{})
+	got := make(chan Verdict, 1)
+	var checked []string
+	go func() {
+		got <- q.Submit(context.Background(), Call{Arguments: json.RawMessage(`{"repo":"ffc-pay"}`),
+			Check: func(args json.RawMessage) error {
+				checked = append(checked, string(args))
+				if strings.Contains(string(args), "secret") {
+					return errors.New("DEFRA/secret is not in GitHub's allowlist.")
+				}
+				return nil
+			}})
+	}()
+	c := waitPending(t, q)
+	err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{"repo":"secret"}`)})
+	var refused *EditRefusedError
+	if !errors.As(err, &refused) || refused.Reason != "DEFRA/secret is not in GitHub's allowlist." {
+		t.Fatalf("err = %v, want the rules' refusal", err)
+	}
+	if p := q.Pending(); len(p) != 1 || p[0].ID != c.ID {
+		t.Fatalf("pending = %+v, want the call still waiting", p)
+	}
+	select {
+	case v := <-got:
+		t.Fatalf("the call ended: %+v", v)
+	default:
+	}
+	if err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{"repo":"ffc-api"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-got; !v.Approved() || string(v.Arguments) != `{"repo":"ffc-api"}` {
+		t.Fatalf("verdict %+v", v)
+	}
+	if want := []string{`{"repo":"secret"}`, `{"repo":"ffc-api"}`}; strings.Join(checked, " ") != strings.Join(want, " ") {
+		t.Fatalf("checked %q, want %q", checked, want)
+	}
+}
+
+func TestEditedArgumentsWithoutACheckAreRefused(t *testing.T) {
+	q := New(Options{})
+	got := make(chan Verdict, 1)
+	go func() { got <- q.Submit(context.Background(), Call{Arguments: json.RawMessage(`{}`)}) }()
+	c := waitPending(t, q)
+	if err := q.Decide(c.ID, Decision{Approve: true, Arguments: json.RawMessage(`{"a":1}`)}); !errors.Is(err, ErrEditRefused) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	if err := q.Decide(c.ID, Decision{Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-got; !v.Approved() || v.Arguments != nil {
+		t.Fatalf("verdict %+v", v)
 	}
 }
 

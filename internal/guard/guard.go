@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
@@ -55,9 +56,12 @@ type Guard struct {
 	o   Options
 	log *slog.Logger
 
+	now func() time.Time // the clock; a test seam
+
 	mu       sync.RWMutex
 	policies map[string]*policy.Policy // by server id
 	calls    map[string]callInfo       // approved calls awaiting their result, by call id
+	asked    map[string]asked          // questions of input_required results, by askedKey
 }
 
 var (
@@ -69,6 +73,7 @@ var (
 // callInfo is what the audit of a result repeats from its call.
 type callInfo struct {
 	server, tool, client, target string
+	args                         json.RawMessage // as the AI app sent them, which a retry repeats
 }
 
 // New returns a guard with no policies: every call is denied until
@@ -77,7 +82,7 @@ func New(o Options) *Guard {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Guard{o: o, log: o.Logger, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}}
+	return &Guard{o: o, log: o.Logger, now: time.Now, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}, asked: map[string]asked{}}
 }
 
 // SetPolicies replaces the policy of every server, as settings change.
@@ -110,15 +115,20 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 		return g.block(ctx, c, args, d.Targets, d.Reason)
 	}
 	g.annotate(&c, d)
+	g.annotateRetry(&c)
 
 	target := strings.Join(c.Targets, ", ")
 	if err := g.record(ctx, audit.Event{
 		Kind: audit.KindCallSubmitted, Server: c.Server, Tool: c.Tool, Client: c.Client,
-		CallID: c.ID, Target: target, Arguments: args, Reason: warningSummary(c.Warnings),
+		CallID: c.ID, Target: target, Arguments: args, Reason: warningSummary(c.Warnings), Detail: retryDetail(c),
 	}); err != nil {
 		return auditFailure(c, err)
 	}
 
+	// Edited arguments go through the same rules before the person's
+	// approval counts (gate.Decide calls Check).
+	c.Check = g.editCheck(ctx, c, args, target, !d.TargetUnknown)
+	c.Preview = g.editPreview(c.Server, c.Tool, !d.TargetUnknown)
 	v := g.o.Queue.Submit(ctx, c)
 
 	ev := audit.Event{
@@ -128,16 +138,40 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	if v.Arguments != nil {
 		ev.Arguments = args
 		ev.EditedArguments = redactedArgs(v.Arguments)
+		if findings, err := redact.ScanJSON(v.Arguments); err == nil && len(findings) > 0 {
+			ev.Reason = strings.TrimSpace(ev.Reason + " " + secretSentence("The edited arguments", findings))
+		}
 	}
 	if err := g.record(ctx, ev); err != nil && v.Approved() {
 		return auditFailure(c, err)
 	}
+	if v.Approved() && v.Arguments != nil {
+		// The gate checked the edit; check again whatever queue ran: the
+		// rules may have changed while the person decided.
+		if why := g.judgeEdit(c.Server, c.Tool, v.Arguments, !d.TargetUnknown); why != "" {
+			c.ID = v.CallID
+			return g.blockEdit(ctx, c, args, v.Arguments, target, why)
+		}
+	}
 	if v.Approved() {
 		g.mu.Lock()
-		g.calls[v.CallID] = callInfo{server: c.Server, tool: c.Tool, client: c.Client, target: target}
+		g.calls[v.CallID] = callInfo{server: c.Server, tool: c.Tool, client: c.Client, target: target, args: c.Arguments}
 		g.mu.Unlock()
 	}
 	return v
+}
+
+// blockEdit denies an approved call whose edited arguments the rules
+// refuse, recording why.
+func (g *Guard) blockEdit(ctx context.Context, c gate.Call, args, edited json.RawMessage, target, why string) gate.Verdict {
+	g.log.Warn("approved edited arguments refused by policy", "server", c.Server, "tool", c.Tool, "call", c.ID)
+	reason := "Countersign denied this call: the arguments the user edited break its rules. " + why
+	g.record(ctx, audit.Event{
+		Kind: audit.KindPolicyDenied, Server: c.Server, Tool: c.Tool, Client: c.Client, CallID: c.ID, Target: target,
+		Outcome: audit.OutcomeDenied, Actor: audit.ActorPolicy, Reason: reason,
+		Arguments: args, EditedArguments: redactedArgs(edited),
+	})
+	return gate.Verdict{CallID: c.ID, Outcome: gate.OutcomeBlocked, Reason: reason}
 }
 
 // block denies a call by policy, recording why.
@@ -323,6 +357,13 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 	ci := g.calls[callID]
 	delete(g.calls, callID)
 	g.mu.Unlock()
+	if result != nil && method == "tools/call" {
+		shown := result
+		if out != nil {
+			shown = out // what the AI app sees, secrets removed
+		}
+		g.rememberAsked(server, ci, shown)
+	}
 	ev := audit.Event{Kind: audit.KindCallResult, Server: server, Tool: ci.tool, Client: ci.client, CallID: callID,
 		Target: ci.target, ResultSize: int64(len(result)), Redactions: counts}
 	if rpcError != nil {
@@ -478,7 +519,10 @@ func targetText(ts []policy.Target) string {
 }
 
 // secretText says what secrets the arguments hold, in one sentence.
-func secretText(fs []redact.Finding) string {
+func secretText(fs []redact.Finding) string { return secretSentence("The arguments", fs) }
+
+// secretSentence says what secrets what holds, in one sentence.
+func secretSentence(what string, fs []redact.Finding) string {
 	kinds := map[string]bool{}
 	for _, f := range fs {
 		kinds[f.Kind] = true
@@ -488,7 +532,7 @@ func secretText(fs []redact.Finding) string {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	return "The arguments contain what looks like a secret (" + strings.Join(names, ", ") + "). Approving sends it to the server."
+	return what + " contain what looks like a secret (" + strings.Join(names, ", ") + "). Approving sends it to the server."
 }
 
 // secretDetail lists where each secret is, with a masked preview.

@@ -126,9 +126,18 @@ func TestDeniedCallNeverReachesUpstream(t *testing.T) {
 	}
 }
 
+// acceptEdits stands in for the guard's rules on edited arguments: the
+// gate refuses an edit to a call without a Check.
+type acceptEdits struct{ Gate }
+
+func (g acceptEdits) Submit(ctx context.Context, c gate.Call) gate.Verdict {
+	c.Check = func(json.RawMessage) error { return nil }
+	return g.Gate.Submit(ctx, c)
+}
+
 func TestEditedArgumentsAreWhatRuns(t *testing.T) {
 	var calls atomic.Int64
-	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))})
+	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&calls))}, func(o *Options) { o.Gate = acceptEdits{o.Gate} })
 	e.setDecider(func(gate.Call) *gate.Decision {
 		return &gate.Decision{Approve: true, Arguments: []byte(`{"message":"edited"}`)}
 	})

@@ -560,12 +560,15 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	if req.token != nil {
 		go s.reportWaiting(req, waiting)
 	}
+	responses, state := retryMembers(m.Params)
 	v := s.r.o.Gate.Submit(ctx, gate.Call{
-		Server:     s.srv.ID,
-		ServerName: s.srv.displayName(),
-		Tool:       p.Name,
-		Arguments:  p.Arguments,
-		Client:     client,
+		Server:         s.srv.ID,
+		ServerName:     s.srv.displayName(),
+		Tool:           p.Name,
+		Arguments:      p.Arguments,
+		Client:         client,
+		InputResponses: responses,
+		RequestState:   state,
 	})
 	close(waiting)
 	s.mu.Lock()
@@ -583,6 +586,11 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	s.mu.Unlock()
 	raw := m.Raw
 	if v.Arguments != nil {
+		if err := checkEdited(v.Arguments); err != nil {
+			s.r.log.Warn("refusing approved edited arguments", "server", s.srv.ID, "tool", p.Name, "err", err)
+			s.answer(req, deniedResult(req.hostID, "Not run: Countersign could not use the arguments the user edited."))
+			return
+		}
 		edited, err := setMember(m.Params, "arguments", v.Arguments)
 		if err != nil {
 			s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))

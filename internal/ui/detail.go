@@ -162,6 +162,10 @@ func (r *review) showDetail() {
 		}
 	}
 
+	if len(c.Exchanges) > 0 {
+		objs = append(objs, exchanges(c.Exchanges)...)
+	}
+
 	objs = append(objs, heading("What the tool does"))
 	if c.Info != nil && c.Info.Description != "" {
 		objs = append(objs, wrapped(visible(c.Info.Description)))
@@ -199,6 +203,37 @@ func (r *review) showDetail() {
 	r.detail.Objects = objs
 	r.detail.Refresh()
 	r.scroll.ScrollToTop()
+}
+
+// exchanges shows a retried call's questions from the server beside the AI
+// app's answers, which the server gets with the call.
+func exchanges(xs []gate.Exchange) []fyne.CanvasObject {
+	title := "The server asked a question, and the AI app answered"
+	if len(xs) > 1 {
+		title = fmt.Sprintf("The server asked %d questions, and the AI app answered", len(xs))
+	}
+	objs := []fyne.CanvasObject{heading(title),
+		wrapped("This call repeats an earlier one with the AI app's answers; the server acts on them if you approve.")}
+	for i, x := range xs {
+		asked, answered, seen := exchangeText(x)
+		var q *widget.Label
+		if seen {
+			q = wrapped(asked)
+		} else {
+			q = wrapped("Countersign did not see the server's question, so it cannot show what this answers.")
+			q.Importance = widget.WarningImportance
+		}
+		grid := container.New(layout.NewFormLayout(),
+			heading("The server asked"), q,
+			heading("The AI app answered"), wrapped(answered))
+		if len(xs) > 1 {
+			k := wrapped(exchangeKey(i, x))
+			k.Importance = widget.LowImportance
+			objs = append(objs, k)
+		}
+		objs = append(objs, grid)
+	}
+	return objs
 }
 
 // annotations says plainly, in colour, what the server claims the tool

@@ -82,14 +82,31 @@ func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *edito
 	return e
 }
 
-// check validates the text and says what, if anything, is wrong.
+// check validates the text and says what, if anything, is wrong: the
+// syntax and the schema here, then Countersign's rules (the call's
+// Preview) as they will judge the edit when it is approved.
 func (e *editor) check(text string) {
 	e.valid = nil
 	args, problem := validate(e.schema, text)
+	var notes []string
+	if problem == "" && e.call.Preview != nil {
+		refused, ws := e.call.Preview(args)
+		problem = refused
+		for _, w := range ws {
+			notes = append(notes, w.Text)
+		}
+	}
 	switch {
 	case problem != "":
-		e.status.SetText(problem)
+		e.status.SetText(visible(problem))
 		e.status.Importance = widget.DangerImportance
+	case len(notes) > 0:
+		status := "Valid: matches the tool's input schema."
+		if e.schema == nil {
+			status = "Valid JSON. " + e.noSchema
+		}
+		e.status.SetText(visible(status + " But: " + strings.Join(notes, " ")))
+		e.status.Importance = widget.WarningImportance
 	case e.schema == nil:
 		e.status.SetText("Valid JSON. " + e.noSchema)
 		e.status.Importance = widget.WarningImportance
@@ -104,6 +121,16 @@ func (e *editor) check(text string) {
 	} else {
 		e.approve.Disable()
 	}
+}
+
+// refuse shows why Countersign's rules refused the edit; approving waits
+// for the next change.
+func (e *editor) refuse(reason string) {
+	e.valid = nil
+	e.approve.Disable()
+	e.status.SetText(visible(reason))
+	e.status.Importance = widget.DangerImportance
+	e.status.Refresh()
 }
 
 // validate checks edited arguments and returns them compacted, or a

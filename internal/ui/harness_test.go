@@ -190,6 +190,14 @@ func (q *fixedQueue) Decide(id string, d gate.Decision) error {
 			if _, done := q.decided[id]; done {
 				return gate.ErrNotPending
 			}
+			if d.Approve && d.Arguments != nil { // as gate.Queue.Decide
+				if c.Check == nil {
+					return &gate.EditRefusedError{Reason: "no check"}
+				}
+				if err := c.Check(d.Arguments); err != nil {
+					return &gate.EditRefusedError{Reason: err.Error()}
+				}
+			}
 			q.decided[id] = d
 			return nil
 		}

@@ -523,9 +523,11 @@ func (r *review) ready() bool {
 	return true
 }
 
-// decide records a decision on calls and takes them out of the list.
-func (r *review) decide(calls []gate.Call, d gate.Decision) {
+// decide records a decision on calls and takes them out of the list. An
+// edit the rules refuse is returned, and its call stays.
+func (r *review) decide(calls []gate.Call, d gate.Decision) error {
 	done, gone := 0, 0
+	var refused error
 	for _, c := range calls {
 		err := r.d.o.Queue.Decide(c.ID, d)
 		switch {
@@ -533,6 +535,10 @@ func (r *review) decide(calls []gate.Call, d gate.Decision) {
 			done++
 		case errors.Is(err, gate.ErrNotPending):
 			gone++
+		case errors.Is(err, gate.ErrEditRefused):
+			r.d.log.Info("the rules refused an edit", "call", c.ID)
+			refused = err
+			continue
 		default:
 			r.d.log.Error("recording a decision failed", "call", c.ID, "err", err)
 			r.setNote("Countersign could not record that decision: " + err.Error())
@@ -555,6 +561,7 @@ func (r *review) decide(calls []gate.Call, d gate.Decision) {
 	}
 	r.refresh()
 	r.d.tray.update()
+	return refused
 }
 
 func (r *review) approve() {
@@ -624,9 +631,16 @@ func (r *review) edit() {
 	if len(t) != 1 || !r.ready() {
 		return
 	}
-	e := newEditor(t[0], func(args []byte) {
+	var e *editor
+	e = newEditor(t[0], func(args []byte) {
+		// The rules run again on an edit: a refusal keeps the editor open
+		// with the reason, and the call keeps waiting.
+		var refused *gate.EditRefusedError
+		if err := r.decide(t, gate.Decision{Approve: true, Arguments: args}); errors.As(err, &refused) {
+			e.refuse(refused.Reason)
+			return
+		}
 		r.closeDialog()
-		r.decide(t, gate.Decision{Approve: true, Arguments: args})
 	}, func() { r.closeDialog() })
 	dlg := dialog.NewCustomWithoutButtons("Edit, then approve: "+oneLine(t[0].Tool, 60), e.content, r.window())
 	dlg.Resize(fyne.NewSize(720, 520))

@@ -42,6 +42,43 @@ func TestReviewGoldens(t *testing.T) {
 		h.d.review.list.Select(1)
 		assertMarkup(t, "review_second.xml", h.d.review.window().Canvas())
 	})
+	t.Run("a 2026-07-28 retry: the server's questions and the AI app's answers", func(t *testing.T) {
+		h := newHarness(t, newFixedQueue(t, retriedCall("1", T0.Add(-4*time.Second))))
+		h.d.showReview()
+		assertMarkup(t, "review_retry.xml", h.d.review.window().Canvas())
+	})
+}
+
+// retriedCall is a retry as the guard fills it in (see the guard's
+// TestRetryShowsTheServersQuestionAndTheAnswer): the server asked for a
+// confirmation and a summary by its model; the AI app also answered a
+// question Countersign never saw.
+func retriedCall(id string, received time.Time) gate.Call {
+	return gate.Call{
+		ID: id, Server: "github", ServerName: "GitHub", Tool: "update_issue_state", Client: "Claude Desktop",
+		Arguments: []byte(`{"owner":"DEFRA","repo":"ffc-pay","state":"closed","all":true}`),
+		Received:  received, Deadline: received.Add(5 * time.Minute),
+		Info:    &gate.ToolInfo{Description: "Close or reopen issues.", DestructiveHint: ptr(true)},
+		Targets: []string{"DEFRA/ffc-pay"},
+		InputResponses: []byte(`{"confirm_delete":{"action":"accept","content":{"confirm":true,"note":"ghp_…"}},` +
+			`"summary":{"role":"assistant","content":{"type":"text","text":"412 issues, the oldest from 2019."},"model":"claude-sonnet"},"other":{"action":"decline"}}`),
+		RequestState: []byte(`"state-1"`),
+		Exchanges: []gate.Exchange{
+			{Key: "confirm_delete",
+				Request:  []byte(`{"method":"elicitation/create","params":{"mode":"form","message":"This deletes all 412 open issues in DEFRA/ffc-pay. Are you sure?","requestedSchema":{"type":"object","properties":{"confirm":{"type":"boolean","title":"Delete them all"},"note":{"type":"string"}},"required":["confirm"]}}}`),
+				Response: []byte(`{"action":"accept","content":{"confirm":true,"note":"[redacted: github token]"}}`)},
+			{Key: "other", Response: []byte(`{"action":"decline"}`)},
+			{Key: "summary",
+				Request:  []byte(`{"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"Summarise the open issues of DEFRA/ffc-pay in one line."}}],"maxTokens":100}}`),
+				Response: []byte(`{"role":"assistant","content":{"type":"text","text":"412 issues, the oldest from 2019."},"model":"claude-sonnet"}`)},
+		},
+		Warnings: []gate.Warning{
+			{Kind: gate.WarnSecret, Text: "The AI app's answers to the server's questions contain what looks like a secret (github token). Approving sends it to the server.",
+				Detail: "github token in inputResponses.confirm_delete.content.note: ghp_…(40 characters)\n"},
+			{Kind: gate.WarnInputUnseen, Text: "Countersign did not see the server's question for some of the AI app's answers below, so it cannot show what they answer."},
+			{Kind: gate.WarnDestructive, Text: "This tool may change or delete data."},
+		},
+	}
 }
 
 // ready moves the clock past the guard that protects a call that has just
@@ -152,7 +189,9 @@ func TestReviewEdit(t *testing.T) {
 	open := func(t *testing.T) (*harness, *realQueue, *editor) {
 		q := newRealQueue(t, time.Hour)
 		h := newHarness(t, q)
-		q.submit(createIssue("", time.Time{}))
+		c := createIssue("", time.Time{})
+		c.Check = allowlistCheck
+		q.submit(c)
 		h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 })
 		h.ready()
 		press(h.d.review.window(), fyne.KeyE)
@@ -201,6 +240,76 @@ func TestReviewEdit(t *testing.T) {
 			t.Fatalf("verdict %+v, arguments %s", v, v.Arguments)
 		}
 	})
+	t.Run("an edit the rules refuse keeps the call waiting, and says why", func(t *testing.T) {
+		h, q, e := open(t)
+		e.entry.SetText(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)
+		test.Tap(e.approve)
+		if h.d.review.editor != e || h.d.review.dlg == nil {
+			t.Fatal("the editor closed")
+		}
+		if want := "Your edit cannot be approved: DEFRA/secret is not in the allowlist for GitHub."; e.status.Text != want || e.status.Importance != widget.DangerImportance {
+			t.Errorf("status %q (%v), want %q", e.status.Text, e.status.Importance, want)
+		}
+		if !e.approve.Disabled() {
+			t.Error("approve stays enabled after a refusal")
+		}
+		if h.d.review.waiting() != 1 {
+			t.Errorf("%d calls waiting, want the call still there", h.d.review.waiting())
+		}
+		select {
+		case v := <-q.verdicts:
+			t.Fatalf("the call ended: %+v", v)
+		default:
+		}
+		e.entry.SetText(`{"owner":"DEFRA","repo":"ffc-api","title":"Fix login"}`)
+		test.Tap(e.approve)
+		if v := q.verdict(t); v.Outcome != gate.OutcomeApproved || string(v.Arguments) != `{"owner":"DEFRA","repo":"ffc-api","title":"Fix login"}` {
+			t.Fatalf("verdict %+v, arguments %s", v, v.Arguments)
+		}
+		if h.d.review.dlg != nil {
+			t.Error("the editor is still open after the approval")
+		}
+	})
+	t.Run("Countersign's rules judge the edit as the person types", func(t *testing.T) {
+		c := createIssue("1", T0.Add(-12*time.Second))
+		c.Check = allowlistCheck
+		c.Preview = func(args json.RawMessage) (string, []gate.Warning) {
+			if err := allowlistCheck(args); err != nil {
+				return err.Error(), nil
+			}
+			if strings.Contains(string(args), "ghp_") {
+				return "", []gate.Warning{{Kind: gate.WarnSecret, Text: "The edited arguments contain what looks like a secret (github token). Approving sends it to the server."}}
+			}
+			return "", nil
+		}
+		h := newHarness(t, newFixedQueue(t, c))
+		h.d.showReview()
+		h.ready()
+		press(h.d.review.window(), fyne.KeyE)
+		e := h.d.review.editor
+		e.entry.SetText(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)
+		if e.status.Text != "Your edit cannot be approved: DEFRA/secret is not in the allowlist for GitHub." || !e.approve.Disabled() {
+			t.Errorf("outside the allowlist: status %q, approve enabled %v", e.status.Text, !e.approve.Disabled())
+		}
+		e.entry.SetText(`{"owner":"DEFRA","repo":"ffc-pay","title":"ghp_x"}`)
+		if want := "Valid: matches the tool's input schema. But: The edited arguments contain what looks like a secret (github token). Approving sends it to the server."; e.status.Text != want ||
+			e.status.Importance != widget.WarningImportance || e.approve.Disabled() {
+			t.Errorf("a secret: status %q (%v), approve enabled %v", e.status.Text, e.status.Importance, !e.approve.Disabled())
+		}
+		assertMarkup(t, "review_edit_warned.xml", h.d.review.window().Canvas())
+	})
+	t.Run("golden: an edit refused", func(t *testing.T) {
+		c := createIssue("1", T0.Add(-12*time.Second))
+		c.Check = allowlistCheck
+		h := newHarness(t, newFixedQueue(t, c))
+		h.d.showReview()
+		h.ready()
+		press(h.d.review.window(), fyne.KeyE)
+		e := h.d.review.editor
+		e.entry.SetText(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)
+		test.Tap(e.approve)
+		assertMarkup(t, "review_edit_refused.xml", h.d.review.window().Canvas())
+	})
 	t.Run("approving unchanged runs the call as sent", func(t *testing.T) {
 		_, q, e := open(t)
 		test.Tap(e.approve)
@@ -233,6 +342,23 @@ func TestReviewEdit(t *testing.T) {
 		}
 	})
 }
+
+// allowlistCheck stands in for the guard's rules on an edit: only
+// DEFRA/ffc-* repositories.
+func allowlistCheck(args json.RawMessage) error {
+	var a struct {
+		Repo string `json:"repo"`
+	}
+	json.Unmarshal(args, &a)
+	if !strings.HasPrefix(a.Repo, "ffc-") {
+		return refusal("Your edit cannot be approved: DEFRA/" + a.Repo + " is not in the allowlist for GitHub.")
+	}
+	return nil
+}
+
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
 
 func TestReviewBatch(t *testing.T) {
 	t.Run("tick all and approve shows each call first", func(t *testing.T) {
