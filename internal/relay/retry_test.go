@@ -8,16 +8,21 @@ import (
 func TestRetryMembersAreReadByExactName(t *testing.T) {
 	tests := []struct {
 		params, responses, state string
+		refused                  bool
 	}{
-		{`{"name":"x","inputResponses":{"q":{"action":"accept"}},"requestState":"s"}`, `{"q":{"action":"accept"}}`, `"s"`},
-		{`{"name":"x","InputResponses":{"q":{}},"RequestState":"s"}`, ``, ``},
-		{`{"name":"x"}`, ``, ``},
-		{`[1]`, ``, ``},
+		{params: `{"name":"x","inputResponses":{"q":{"action":"accept"}},"requestState":"s"}`, responses: `{"q":{"action":"accept"}}`, state: `"s"`},
+		{params: `{"name":"x","InputResponses":{"q":{}}}`, refused: true},
+		{params: `{"name":"x","requestſtate":"s"}`, refused: true},
+		{params: `{"name":"x"}`},
 	}
 	for _, tt := range tests {
-		r, s := retryMembers(json.RawMessage(tt.params))
-		if string(r) != tt.responses || string(s) != tt.state {
-			t.Errorf("%s: got %s / %s, want %s / %s", tt.params, r, s, tt.responses, tt.state)
+		p, err := readCall(json.RawMessage(tt.params))
+		if (err != nil) != tt.refused {
+			t.Errorf("%s: err %v, want refused %v", tt.params, err, tt.refused)
+			continue
+		}
+		if string(p.InputResponses) != tt.responses || string(p.RequestState) != tt.state {
+			t.Errorf("%s: got %s / %s, want %s / %s", tt.params, p.InputResponses, p.RequestState, tt.responses, tt.state)
 		}
 	}
 }

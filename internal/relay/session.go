@@ -560,15 +560,14 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	if req.token != nil {
 		go s.reportWaiting(req, waiting)
 	}
-	responses, state := retryMembers(m.Params)
 	v := s.r.o.Gate.Submit(ctx, gate.Call{
 		Server:         s.srv.ID,
 		ServerName:     s.srv.displayName(),
 		Tool:           p.Name,
 		Arguments:      p.Arguments,
 		Client:         client,
-		InputResponses: responses,
-		RequestState:   state,
+		InputResponses: p.InputResponses,
+		RequestState:   p.RequestState,
 	})
 	close(waiting)
 	s.mu.Lock()

@@ -129,6 +129,10 @@ type callParams struct {
 	Meta      struct {
 		ProgressToken json.RawMessage // nil when absent
 	}
+	// InputResponses and RequestState are a 2026-07-28 client's retry
+	// after an input_required result, exactly as sent; nil when absent.
+	InputResponses json.RawMessage
+	RequestState   json.RawMessage
 }
 
 // errCallParams explains a tools/call whose params cannot be read.
@@ -136,7 +140,8 @@ var errCallParams = errors.New("relay: tools/call params")
 
 // readCall reads a tools/call's params by exact member name, as the
 // TypeScript, Python and Java SDKs do. It refuses params in which another
-// member would be taken for name, arguments, _meta or progressToken by a
+// member would be taken for name, arguments, _meta, progressToken,
+// inputResponses or requestState by a
 // reader that matches names loosely, as Go's encoding/json does: what the
 // person reviews must be what any server runs.
 func readCall(params json.RawMessage) (callParams, error) {
@@ -144,7 +149,7 @@ func readCall(params json.RawMessage) (callParams, error) {
 	if jsonrpc.IsNull(params) {
 		return p, fmt.Errorf("%w: none given", errCallParams)
 	}
-	top, err := jsonrpc.Members(params, "name", "arguments", "_meta")
+	top, err := jsonrpc.Members(params, "name", "arguments", "_meta", "inputResponses", "requestState")
 	if err != nil {
 		return p, fmt.Errorf("%w: %w", errCallParams, err)
 	}
@@ -152,6 +157,7 @@ func readCall(params json.RawMessage) (callParams, error) {
 		return p, fmt.Errorf("%w: no tool name", errCallParams)
 	}
 	p.Arguments = top["arguments"]
+	p.InputResponses, p.RequestState = top["inputResponses"], top["requestState"]
 	if meta := top["_meta"]; !jsonrpc.IsNull(meta) {
 		mm, err := jsonrpc.Members(meta, "progressToken")
 		if err != nil {
@@ -166,7 +172,7 @@ func readCall(params json.RawMessage) (callParams, error) {
 // readCall refused.
 func callRefusal(err error) string {
 	if errors.Is(err, jsonrpc.ErrFoldedName) {
-		return "Countersign refused this call: its parameters use a name that differs from name, arguments or _meta only in case, which servers read differently"
+		return "Countersign refused this call: its parameters use a name that differs from name, arguments, _meta, inputResponses or requestState only in case, which servers read differently"
 	}
 	if errors.Is(err, jsonrpc.ErrDuplicateKey) {
 		return "Countersign refused this call: its parameters repeat a name"
