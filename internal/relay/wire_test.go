@@ -289,7 +289,7 @@ func TestCallParamsAreReadByExactName(t *testing.T) {
 // approved, whatever headers the AI app sent; MCP-Protocol-Version passes.
 func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 	srv, conns := recServer("rec")
-	e := newEnv(t, []Server{srv})
+	e := newEnv(t, []Server{srv}, func(o *Options) { o.Gate = acceptEdits{o.Gate} })
 	e.setDecider(func(c gate.Call) *gate.Decision {
 		if strings.Contains(string(c.Arguments), `"region":"us-west1"`) {
 			// The person edits the region before approving.
