@@ -1,7 +1,8 @@
 'use strict';
 // Preload (node --require ./bearer.cjs ...) that adds
-// "Authorization: Bearer $BEARER_TOKEN" to every global fetch() and every
-// undici.request() that does not already carry an Authorization header.
+// "Authorization: Bearer $BEARER_TOKEN" to every global fetch(), every
+// undici.request() and every node:http request() that does not already
+// carry an Authorization header.
 // The conformance CLI has no option for extra headers; this supplies one.
 const token = process.env.BEARER_TOKEN;
 if (token) {
@@ -25,4 +26,21 @@ if (token) {
       return request(url, { ...opts, headers });
     };
   }
+
+  // node:http request(options[, cb]) or request(url[, options][, cb]), as
+  // conformance 0.2.0-alpha.12's header-validation scenarios send theirs.
+  const http = require('node:http');
+  const httpRequest = http.request;
+  http.request = function (...args) {
+    const i = typeof args[0] === 'string' || args[0] instanceof URL ? 1 : 0;
+    if (i === 1 && (typeof args[1] !== 'object' || args[1] === null)) args.splice(1, 0, {});
+    const opts = { ...args[i] };
+    if (!Array.isArray(opts.headers)) {
+      const headers = { ...opts.headers };
+      if (!Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers.authorization = auth;
+      opts.headers = headers;
+    }
+    args[i] = opts;
+    return httpRequest.apply(this, args);
+  };
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +64,7 @@ func startEverything(t *testing.T, dir, mode string) string {
 	port := freePort(t)
 	cmd := exec.Command("node", "--require", filepath.Join(dir, "loopback.cjs"), everythingJS(dir), mode)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	dieWithTest(cmd, syscall.SIGKILL)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -95,6 +96,8 @@ func startEverything(t *testing.T, dir, mode string) string {
 // approver is the scripted person: it approves every call and records what
 // it was asked.
 type approver struct {
+	token string // the local token the relay wants
+
 	mu    sync.Mutex
 	calls []gate.Call
 	ended []gate.Verdict
@@ -114,17 +117,23 @@ func (a *approver) tools() []string {
 // who approves everything after a short look, and returns its endpoint.
 func startRelay(t *testing.T, upstream relay.Server, decide func(gate.Call) gate.Decision) (string, *approver) {
 	t.Helper()
+	return startRelayWithToken(t, upstream, token, decide)
+}
+
+// startRelayWithToken is startRelay with the local token tok.
+func startRelayWithToken(t *testing.T, upstream relay.Server, tok string, decide func(gate.Call) gate.Decision) (string, *approver) {
+	t.Helper()
 	q := gate.New(gate.Options{})
 	hs := httptest.NewUnstartedServer(nil)
 	port := hs.Listener.Addr().(*net.TCPAddr).Port
-	r, err := relay.New(relay.Options{Servers: []relay.Server{upstream}, Gate: q, Token: token, Port: port, KeepAlive: time.Second,
+	r, err := relay.New(relay.Options{Servers: []relay.Server{upstream}, Gate: q, Token: tok, Port: port, KeepAlive: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs.Config.Handler = r
 	hs.Start()
-	a := &approver{}
+	a := &approver{token: tok}
 	sub := q.Subscribe()
 	go func() {
 		for ev := range sub.Events() {
@@ -197,23 +206,7 @@ func TestEverythingThroughRelay(t *testing.T) {
 	dir := peersDir(t)
 	for _, mode := range []string{"streamableHttp", "sse", "stdio"} {
 		t.Run(mode, func(t *testing.T) {
-			var upstream relay.Server
-			switch mode {
-			case "stdio":
-				upstream = relay.Server{ID: "everything", Dial: func(ctx context.Context) (transport.Conn, error) {
-					return transport.StartStdio(ctx, transport.StdioOptions{Command: "node", Args: []string{everythingJS(dir), "stdio"}})
-				}}
-			case "sse":
-				url := startEverything(t, dir, mode)
-				upstream = relay.Server{ID: "everything", Dial: func(ctx context.Context) (transport.Conn, error) {
-					return transport.DialLegacySSE(ctx, transport.HTTPOptions{URL: url})
-				}}
-			default:
-				url := startEverything(t, dir, mode)
-				upstream = relay.Server{ID: "everything", Dial: func(context.Context) (transport.Conn, error) {
-					return transport.NewStreamableHTTP(transport.HTTPOptions{URL: url}), nil
-				}}
-			}
+			upstream := everythingUpstream(t, dir, mode)
 			endpoint, person := startRelay(t, upstream, approveAll)
 			results := runClient(t, dir, endpoint, false, allScenarios...)
 			for _, s := range allScenarios {
@@ -250,61 +243,4 @@ func TestDeniedCallReachesRealClientAsError(t *testing.T) {
 	if r.OK || !bytes.Contains(r.Detail, []byte("Denied in Countersign by the user: test says no")) {
 		t.Fatalf("echo after denial: %+v", r)
 	}
-}
-
-// conformance runs the conformance scenarios against url and returns the
-// set that passed.
-func conformance(t *testing.T, dir, url string, bearer bool, scenarios ...string) map[string]bool {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(dir, "conformance.sh"), append([]string{url}, scenarios...)...)
-	cmd.Env = append(os.Environ(), "CONFORMANCE_TIMEOUT=60")
-	if bearer {
-		cmd.Env = append(cmd.Env, "BEARER_TOKEN="+token)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.Output()
-	passed := map[string]bool{}
-	ran := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		if name, ok := strings.CutPrefix(line, "PASS "); ok {
-			passed[name] = true
-			ran++
-		} else if strings.HasPrefix(line, "FAIL ") {
-			ran++
-		}
-	}
-	if ran == 0 {
-		t.Fatalf("conformance ran nothing:\n%s\n%s", out, stderr.String())
-	}
-	t.Logf("conformance against %s: %d of %d passed\n%s", url, len(passed), ran, stderr.String())
-	return passed
-}
-
-// TestConformanceThroughRelay: every server scenario that passes against
-// server-everything directly must pass through the relay, and DNS rebinding
-// protection, which fails directly, must pass.
-func TestConformanceThroughRelay(t *testing.T) {
-	dir := peersDir(t)
-	url := startEverything(t, dir, "streamableHttp")
-	direct := conformance(t, dir, url, false)
-	if direct["dns-rebinding-protection"] {
-		t.Log("server-everything now passes dns-rebinding-protection on its own")
-	}
-	upstream := relay.Server{ID: "everything", Dial: func(context.Context) (transport.Conn, error) {
-		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: url}), nil
-	}}
-	endpoint, _ := startRelay(t, upstream, approveAll)
-	var names []string
-	for name := range direct {
-		names = append(names, name)
-	}
-	names = append(names, "dns-rebinding-protection")
-	relayed := conformance(t, dir, endpoint, true, names...)
-	for _, name := range names {
-		if !relayed[name] {
-			t.Errorf("scenario %s passes directly but fails through the relay", name)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "conformance: %d scenarios pass directly; through the relay %d of those plus dns-rebinding-protection\n", len(direct), len(relayed))
 }

@@ -1,0 +1,15 @@
+package peers
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// dieWithTest has the kernel send sig to cmd's process when the test
+// process ends, so a test killed on timeout leaves no servers behind.
+func dieWithTest(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = sig
+}
