@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -332,5 +333,35 @@ func TestKeptSettingsFailClosed(t *testing.T) {
 	keep(config.Defaults())
 	if b, err := v.Get(inForceSecret); err != nil || !strings.Contains(string(b), `"servers": []`) {
 		t.Fatalf("kept %s, %v", b, err)
+	}
+}
+
+// TestKeptSettingsSealedFileDeleted: settings in force too large for the
+// keychain are sealed into a file beside the settings, which any program of
+// the person's can delete. Deleting it must not make the next start take
+// the settings file as it is (as if nothing had ever been kept): everything
+// the file holds waits for the person instead.
+func TestKeptSettingsSealedFileDeleted(t *testing.T) {
+	dir := t.TempDir()
+	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir})
+	_, keep := keptSettings(v, discardLog())
+	big := config.Defaults()
+	for i := range 40 {
+		big.Servers = append(big.Servers, config.Server{ID: fmt.Sprintf("server-%02d", i), Transport: config.TransportStdio,
+			Command: "npx", Args: []string{"-y", "@example/some-fairly-long-mcp-server-name"}})
+	}
+	keep(big)
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the settings in force were not sealed into a file (%v, %v): make them larger", files, err)
+	}
+	for _, f := range files {
+		if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := keptSettings(v, discardLog())
+	if c == nil || len(c.Servers) != 0 {
+		t.Fatalf("with the sealed file deleted, the settings in force are %+v; want none (fail closed), not the file as it is", c)
 	}
 }
