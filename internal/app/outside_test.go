@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // anyone being asked (the tool is hidden), or else approves it.
 func echoIsHidden(t *testing.T, rn *running) bool {
 	t.Helper()
+	hidden, got := echoOnce(t, rn)
+	if !hidden && !strings.Contains(got, "echo: x") {
+		t.Fatalf("approved echo got %s", got)
+	}
+	return hidden
+}
+
+// echoWhileSettingsChange calls echo, approving it if asked, while a
+// settings change is being applied: hidden when it was refused without
+// anyone being asked, ran when it was approved and ran. An approved call
+// that the session restart of the change ended is neither: ask again.
+func echoWhileSettingsChange(t *testing.T, rn *running) (hidden, ran bool) {
+	t.Helper()
+	hidden, got := echoOnce(t, rn)
+	switch {
+	case hidden:
+		return true, false
+	case strings.Contains(got, "echo: x"):
+		return false, true
+	case strings.Contains(got, "the server's settings changed in Countersign"):
+		return false, false
+	}
+	t.Fatalf("approved echo got %s", got)
+	return false, false
+}
+
+// echoOnce calls echo: hidden when it was refused without anyone being
+// asked, or else the answer to the call the person approved.
+func echoOnce(t *testing.T, rn *running) (hidden bool, approved string) {
+	t.Helper()
 	answer := rn.callEcho(t)
 	for i := 0; i < 400; i++ {
 		select {
@@ -100,22 +131,19 @@ func echoIsHidden(t *testing.T, rn *running) bool {
 			if !strings.Contains(got, `"isError":true`) && !strings.Contains(got, `"error"`) {
 				t.Fatalf("echo answered without review: %s", got)
 			}
-			return true
+			return true, ""
 		default:
 		}
 		if p := rn.ui.core.Queue.Pending(); len(p) > 0 {
 			if err := rn.ui.core.Queue.Decide(p[0].ID, gate.Decision{Approve: true}); err != nil {
 				t.Fatal(err)
 			}
-			if got := <-answer; !strings.Contains(got, "echo: x") {
-				t.Fatalf("approved echo got %s", got)
-			}
-			return false
+			return false, <-answer
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatal("echo was neither refused nor held for review")
-	return false
+	return false, ""
 }
 
 // TestOutsideChangeShowingAHiddenToolWaitsForThePerson is issue 11 finding
@@ -164,7 +192,7 @@ func TestOutsideChangeShowingAHiddenToolWaitsForThePerson(t *testing.T) {
 	if _, ok := s.PendingChange(context.Background()); ok {
 		t.Fatal("still waiting after the person applied it")
 	}
-	waitFor(t, "echo can be called", func() bool { return !echoIsHidden(t, rn) })
+	waitFor(t, "echo can be called", func() bool { _, ran := echoWhileSettingsChange(t, rn); return ran })
 	wantEvents(t, rn, []string{
 		"settings file | Settings change waiting for confirmation: Upstream: echo is no longer hidden",
 		"person | Settings changed outside Countersign applied: Upstream: echo is no longer hidden",
@@ -172,7 +200,7 @@ func TestOutsideChangeShowingAHiddenToolWaitsForThePerson(t *testing.T) {
 
 	// Narrowing applies at once.
 	rn.rewriteSettings(t, `"hiddenTools":[]`, `"hiddenTools":["echo"]`)
-	waitFor(t, "echo is hidden again", func() bool { return echoIsHidden(t, rn) })
+	waitFor(t, "echo is hidden again", func() bool { hidden, _ := echoWhileSettingsChange(t, rn); return hidden })
 	if _, ok := s.PendingChange(context.Background()); ok {
 		t.Fatal("a narrowing change waits for the person")
 	}
@@ -332,5 +360,35 @@ func TestKeptSettingsFailClosed(t *testing.T) {
 	keep(config.Defaults())
 	if b, err := v.Get(inForceSecret); err != nil || !strings.Contains(string(b), `"servers": []`) {
 		t.Fatalf("kept %s, %v", b, err)
+	}
+}
+
+// TestKeptSettingsSealedFileDeleted: settings in force too large for the
+// keychain are sealed into a file beside the settings, which any program of
+// the person's can delete. Deleting it must not make the next start take
+// the settings file as it is (as if nothing had ever been kept): everything
+// the file holds waits for the person instead.
+func TestKeptSettingsSealedFileDeleted(t *testing.T) {
+	dir := t.TempDir()
+	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir})
+	_, keep := keptSettings(v, discardLog())
+	big := config.Defaults()
+	for i := range 40 {
+		big.Servers = append(big.Servers, config.Server{ID: fmt.Sprintf("server-%02d", i), Transport: config.TransportStdio,
+			Command: "npx", Args: []string{"-y", "@example/some-fairly-long-mcp-server-name"}})
+	}
+	keep(big)
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the settings in force were not sealed into a file (%v, %v): make them larger", files, err)
+	}
+	for _, f := range files {
+		if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := keptSettings(v, discardLog())
+	if c == nil || len(c.Servers) != 0 {
+		t.Fatalf("with the sealed file deleted, the settings in force are %+v; want none (fail closed), not the file as it is", c)
 	}
 }

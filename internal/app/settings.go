@@ -778,6 +778,11 @@ func keptSettings(v *vault.Vault, log *slog.Logger) (*config.Config, func(*confi
 	}
 	b, err := v.Get(inForceSecret)
 	switch {
+	case errors.Is(err, vault.ErrSealedFileMissing):
+		// Kept, but its sealed file was deleted: any program can do that,
+		// so it is no sign of a first start.
+		log.Error("the settings last in force can't be read: everything in the settings file waits for you", "err", err)
+		return config.Defaults(), keep
 	case errors.Is(err, vault.ErrNotFound):
 		return nil, keep
 	case err != nil:

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/countersign/countersign/internal/redact"
 )
@@ -92,8 +94,29 @@ type differ struct{ out []Change }
 func (d *differ) add(server string, widens bool, format string, a ...any) {
 	text := fmt.Sprintf(format, a...)
 	text, _ = redact.Redact(text)
-	d.out = append(d.out, Change{Server: server, Text: text, Widens: widens})
+	d.out = append(d.out, Change{Server: server, Text: showable(text), Widens: widens})
 }
+
+// showable escapes every character of text the person would not see as
+// itself (a line break that starts a made-up line, a bidirectional
+// override that shows a command reversed), as Go writes it in a string.
+func showable(text string) string {
+	if !strings.ContainsFunc(text, hidden) {
+		return text
+	}
+	var b strings.Builder
+	for _, r := range text {
+		if hidden(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func hidden(r rune) bool { return r != ' ' && !unicode.IsGraphic(r) }
 
 func (d *differ) global(old, next *Effective) {
 	if o, n := old.ApprovalTimeout, next.ApprovalTimeout; o != n {

@@ -280,3 +280,34 @@ func TestDecodedAndNumericSecretsAreRedactedOnTheWay(t *testing.T) {
 		t.Errorf("tools/call answer\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestParamsBesideAnAnswerAreRedacted: an answer may carry a "params"
+// member too (JSON-RPC gives it no meaning there, and the relay does not
+// read it), which must be redacted like any other extra member rather than
+// skipped as if it were the payload.
+func TestParamsBesideAnAnswerAreRedacted(t *testing.T) {
+	f := newFixture(t)
+	pw := "Tr0ub4dor93xq!"
+	fromServer := map[string][]string{
+		"tools/call":  {`{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"done"}]},"params":{"upstreamAuth":"Bearer ` + ghToken + `"}}`},
+		"prompts/get": {`{"jsonrpc":"2.0","id":ID,"error":{"code":-32602,"message":"no such prompt"},"params":"password=` + pw + `"}`},
+	}
+	_, url, sid := handPlayedSession(t, f, fromServer)
+
+	answer := make(chan []string, 1)
+	go func() {
+		answer <- hostMessages(t, hostPost(t, url, sid, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}`))
+	}()
+	c := f.waitCall()
+	f.q.Decide(c.ID, gate.Decision{Approve: true})
+	got := <-answer
+	want := strings.ReplaceAll(strings.ReplaceAll(fromServer["tools/call"][0], ghToken, "[redacted: github token]"), `"id":ID`, `"id":7`)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("tools/call answer\n got %q\nwant %q", got, want)
+	}
+	got = hostMessages(t, hostPost(t, url, sid, `{"jsonrpc":"2.0","id":"p","method":"prompts/get","params":{"name":"x"}}`))
+	want = strings.ReplaceAll(strings.ReplaceAll(fromServer["prompts/get"][0], pw, "[redacted: password]"), `"id":ID`, `"id":"p"`)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("prompts/get answer\n got %q\nwant %q", got, want)
+	}
+}

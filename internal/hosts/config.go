@@ -201,7 +201,6 @@ func (c *Config) Changed() bool {
 	return !bytes.Equal(c.bytes(), c.orig) || !slices.EqualFunc(c.side, c.sideOrig, DisabledEntry.equal)
 }
 
-// bytes is the file content Save would write.
 // HoldsToken reports whether the file, with the edits so far, holds one of
 // Countersign's local tokens: Save then makes it readable only by its owner.
 func (c *Config) HoldsToken() bool {
@@ -214,6 +213,7 @@ func (c *Config) HoldsToken() bool {
 	return false
 }
 
+// bytes is the file content Save would write.
 func (c *Config) bytes() []byte {
 	if c.bom {
 		return append(bytes.Clone(utf8BOM), c.cur...)

@@ -188,6 +188,11 @@ func TestHoldsID(t *testing.T) {
 		{`"{0x0f8fad5b,0xd9cb,0x469f,{0xa1,0x65,0x70,0x86,0x77,0x28,0x95,0x0e}}"`, true},
 		{`42`, true},
 		{`["app", "0f8fad5b-d9cb-469f-a165-70867728950e"]`, true},
+		// .NET trims every Unicode white space around a GUID it parses.
+		{`"\n0f8fad5b-d9cb-469f-a165-70867728950e"`, true},
+		{`"\u00a00f8fad5b-d9cb-469f-a165-70867728950e"`, true},
+		{`"0f8fad5b-d9cb-469f-a165-70867728950e\u3000"`, true},
+		{`"\u000b{0f8fad5b-d9cb-469f-a165-70867728950e}\r"`, true},
 		{`"ffc-app"`, false},
 		{`"0f8fad5b-d9cb-469f-a165"`, false},
 		{`"Shared Queries/Bugs"`, false},

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/jsonrpc"
@@ -97,8 +98,8 @@ func (a args) present(name string) bool {
 // holdsID reports whether an argument is, or is a list holding, a number
 // or a string that could be read as a GUID. .NET, which Azure DevOps runs
 // on, reads GUIDs with or without hyphens, in braces or parentheses, and
-// as {0x…,…}; anything with 32 hexadecimal digits once those are removed,
-// or with 0x in it, counts.
+// as {0x…,…}, with any white space around; anything with 32 hexadecimal
+// digits once those are removed, or with 0x in it, counts.
 func (a args) holdsID(name string) bool {
 	raw, ok := a[name]
 	if !ok {
@@ -134,7 +135,8 @@ func couldBeGUID(s string) bool {
 		switch {
 		case strings.ContainsRune("0123456789abcdefABCDEF", r):
 			hex++
-		case strings.ContainsRune("{}()- \t", r):
+		case strings.ContainsRune("{}()-", r), unicode.IsSpace(r):
+			// .NET trims any Unicode white space around a GUID.
 		default:
 			return false
 		}

@@ -48,6 +48,9 @@ const label = "countersign loopback listener proof v1\x00"
 // nonceSize is the size of a challenge in bytes.
 const nonceSize = 32
 
+// maxAnswer bounds the bytes read for the answer to a challenge.
+const maxAnswer = 16 << 10
+
 // timeout bounds the challenge exchange on a new connection.
 const timeout = 5 * time.Second
 
@@ -130,7 +133,10 @@ func challenge(ctx context.Context, conn net.Conn, port int, token string) error
 	if _, err := io.WriteString(conn, req); err != nil {
 		return fmt.Errorf("portproof: asking the program on port %d who it is: %w", port, err)
 	}
-	br := bufio.NewReaderSize(conn, 4096)
+	// An answer is a few hundred bytes: a program on the port that sends
+	// more is not read for the whole timeout. Nothing is read through br
+	// once the answer is checked.
+	br := bufio.NewReaderSize(io.LimitReader(conn, maxAnswer), 4096)
 	var resp *http.Response
 	_, err := br.Peek(1) // a hang-up before the first byte is not an answer
 	if err == nil {

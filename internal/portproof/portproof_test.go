@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -236,5 +237,44 @@ func TestAListenerThatHangsUpIsNotCalledAnotherProgram(t *testing.T) {
 	_, err = get(t, ln.Addr().(*net.TCPAddr).Port)
 	if err == nil || errors.Is(err, ErrNotCountersign) {
 		t.Fatalf("error %v, want a hang-up that is not ErrNotCountersign", err)
+	}
+}
+
+// TestAnEndlessAnswerIsCutShort: a program on the port that answers the
+// challenge with a header that never ends is not read for the whole
+// timeout (memory grows with every byte read): the answer to a challenge
+// is small, and reading stops soon after that.
+func TestAnEndlessAnswerIsCutShort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	var sent atomic.Int64
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\nX-Endless: ")
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for {
+			n, err := c.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	_, err = Dialer(port, token)(context.Background(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if !errors.Is(err, ErrNotCountersign) {
+		t.Fatalf("error %v, want ErrNotCountersign", err)
+	}
+	// What the kernel buffers between the two ends comes on top of what
+	// the client read.
+	if n := sent.Load(); n > 16<<20 {
+		t.Fatalf("the client read %d bytes of an answer to a challenge", n)
 	}
 }

@@ -171,14 +171,30 @@ func skipValue(raw []byte, i int) (int, error) {
 	return j, nil
 }
 
-// filteredMember reports whether the filter sees a top-level member of a
-// server message some other way: jsonrpc, id and method route the message
-// and are never changed; params, result and error are the payload handed
-// to Filter.Result, ToolsListed or ServerMessage.
+// filteredMember reports whether name is one of JSON-RPC's own member
+// names, which a filter may never rename another member to.
 func filteredMember(name string) bool {
 	switch name {
 	case "jsonrpc", "id", "method", "params", "result", "error":
 		return true
+	}
+	return false
+}
+
+// seenElsewhere reports whether the filter sees a top-level member of a
+// server message of kind some other way: jsonrpc, id and method route the
+// message and are never changed; the payload handed to Filter.Result,
+// ToolsListed or ServerMessage is params in a request or notification,
+// and result or error in a response. A "params" beside an answer is
+// nobody's payload, so it is filtered as an extra member.
+func seenElsewhere(kind jsonrpc.Kind, name string) bool {
+	switch name {
+	case "jsonrpc", "id", "method":
+		return true
+	case "params":
+		return kind != jsonrpc.KindResponse
+	case "result", "error":
+		return kind == jsonrpc.KindResponse
 	}
 	return false
 }
@@ -213,7 +229,7 @@ func (s *session) filterMembers(m jsonrpc.Message, sm ServerMessage) (jsonrpc.Me
 	var others []member
 	size := 2
 	for _, mb := range all {
-		if !filteredMember(mb.name) {
+		if !seenElsewhere(m.Kind, mb.name) {
 			others = append(others, mb)
 			size += mb.end - mb.start + 1
 		}
@@ -249,7 +265,7 @@ func (s *session) filterMembers(m jsonrpc.Message, sm ServerMessage) (jsonrpc.Me
 	raw := make([]byte, 0, len(m.Raw)+len(repl)-len(obj))
 	last := 0
 	for i, mb := range others {
-		if filteredMember(got[i].name) {
+		if got[i].name != mb.name && filteredMember(got[i].name) {
 			return withhold("the filter renamed a member to one the message is routed by")
 		}
 		raw = append(raw, m.Raw[last:mb.start]...)
@@ -259,7 +275,8 @@ func (s *session) filterMembers(m jsonrpc.Message, sm ServerMessage) (jsonrpc.Me
 	raw = append(raw, m.Raw[last:]...)
 	out, err := jsonrpc.Parse(raw)
 	if err != nil || out.Kind != m.Kind || !bytes.Equal(out.ID, m.ID) || out.Method != m.Method ||
-		!bytes.Equal(out.Params, m.Params) || !bytes.Equal(out.Result, m.Result) || !bytes.Equal(out.Error, m.Error) {
+		(m.Kind != jsonrpc.KindResponse && !bytes.Equal(out.Params, m.Params)) ||
+		!bytes.Equal(out.Result, m.Result) || !bytes.Equal(out.Error, m.Error) {
 		return withhold("the filtered members would change its routing or payload")
 	}
 	return out, true

@@ -152,15 +152,20 @@ func FuzzFilterMessage(f *testing.F) {
 }
 
 // otherMembers returns an object of a message's top-level members beside
-// jsonrpc, id, method, params, result and error.
+// its routing (jsonrpc, id, method) and its payload (params, or result and
+// error).
 func otherMembers(t *testing.T, raw []byte) json.RawMessage {
 	ms, err := topMembers(raw, nil)
 	if err != nil {
 		t.Fatalf("members of %q: %v", raw, err)
 	}
+	m, err := jsonrpc.Parse(raw)
+	if err != nil {
+		t.Fatalf("parsing %q: %v", raw, err)
+	}
 	obj := []byte{'{'}
 	for _, mb := range ms {
-		if !filteredMember(mb.name) {
+		if !seenElsewhere(m.Kind, mb.name) {
 			if len(obj) > 1 {
 				obj = append(obj, ',')
 			}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -185,5 +186,26 @@ func capturePNG(t *testing.T, w fyne.Window, name string) {
 	defer f.Close()
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOutsideChangePanelShowsEveryWideningLine: a change that lists many
+// narrowing lines before the one that widens (hide eight tools on one
+// server, un-hide delete_repository on the next) cannot push that line
+// behind "and N more": every widening line shows, first, and only
+// narrowing ones are folded away.
+func TestOutsideChangePanelShowsEveryWideningLine(t *testing.T) {
+	h, _ := newTrayHarness(t, newFixedQueue(t))
+	c := app.SettingsChange{ID: 9}
+	for i := range 9 {
+		c.Changes = append(c.Changes, app.SettingsChangeLine{Text: fmt.Sprintf("Jira: tool_%d is now hidden", i)})
+	}
+	c.Changes = append(c.Changes, app.SettingsChangeLine{Text: "GitHub: delete_repository is no longer hidden", Widens: true})
+	h.settings.changeOutside(c)
+	s := h.d.settings
+	h.waitFor("the panel", func() bool { return s.havePending && s.win != nil && s.win.Content().Visible() })
+	h.settle()
+	if !hasText(s.outside, "delete_repository is no longer hidden") {
+		t.Fatal("the panel hides the change that widens behind the ones that narrow")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,13 +141,30 @@ func (s *settingsWindow) setPending(c app.SettingsChange, ok bool) bool {
 	title.Importance = widget.WarningImportance
 	intro := wrapped("A program on this computer changed your settings file. Your current settings stay in force until you choose:")
 	lines := container.NewVBox()
+	// Every line that widens shows, first and whole: a change cannot hide
+	// one behind narrowing lines or past the cut of a long line. Only
+	// narrowing lines beyond the first few are folded into "and N more".
 	const most = 8
-	for i, line := range c.Changes {
-		if i == most {
-			lines.Add(wrapped(fmt.Sprintf("and %d more", len(c.Changes)-most)))
+	ordered := slices.Clone(c.Changes)
+	slices.SortStableFunc(ordered, func(a, b app.SettingsChangeLine) int {
+		switch {
+		case a.Widens == b.Widens:
+			return 0
+		case a.Widens:
+			return -1
+		}
+		return 1
+	})
+	for i, line := range ordered {
+		if i >= most && !line.Widens {
+			lines.Add(wrapped(fmt.Sprintf("and %d more that only narrow", len(ordered)-i)))
 			break
 		}
-		text := "• " + oneLine(line.Text, 200)
+		limit := 200
+		if line.Widens {
+			limit = 2000
+		}
+		text := "• " + oneLine(line.Text, limit)
 		if line.Widens {
 			text += " (allows more)"
 		}

@@ -55,6 +55,13 @@ var ErrUnavailable = errors.New("the OS keychain is not available")
 // ErrNotFound means no secret is stored under the name.
 var ErrNotFound = errors.New("no such secret")
 
+// ErrSealedFileMissing means the keychain says a secret is sealed in a
+// file, but the file is gone. It wraps ErrNotFound (the secret can't be
+// had), but unlike a missing entry it says a secret was stored: any
+// program the person runs can delete the file, so a caller for whom "never
+// stored" is the permissive answer must tell the two apart.
+var ErrSealedFileMissing = fmt.Errorf("its sealed file is missing: %w", ErrNotFound)
+
 // ErrTampered means a sealed secret failed authentication: its file was
 // altered, swapped with another entry's, or sealed under another key.
 var ErrTampered = errors.New("sealed secret failed authentication")
@@ -322,7 +329,7 @@ func (v *Vault) readSealedLocked(name string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading secret %s: its sealed file is missing: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("reading secret %s: %w", name, ErrSealedFileMissing)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading sealed secret %s: %w", name, err)

@@ -251,8 +251,8 @@ func TestSealedFilesCannotBeSwappedOrAltered(t *testing.T) {
 		t.Fatalf("altered file: err = %v, want ErrTampered", err)
 	}
 	os.Remove(pa)
-	if _, err := v.Get("a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("missing file: err = %v, want ErrNotFound", err)
+	if _, err := v.Get("a"); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrSealedFileMissing) {
+		t.Fatalf("missing file: err = %v, want ErrNotFound and ErrSealedFileMissing", err)
 	}
 }
 
@@ -276,8 +276,8 @@ func TestStrayFileWithoutEntryIsNotRead(t *testing.T) {
 	v := Open(Options{Keyring: kr, Dir: dir})
 	v.Set("a", randomBytes(t, 3000))
 	delete(kr.m, Service+"/"+secretPrefix+"a")
-	if _, err := v.Get("a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("err = %v, want ErrNotFound: the keychain entry is the source of truth", err)
+	if _, err := v.Get("a"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrSealedFileMissing) {
+		t.Fatalf("err = %v, want ErrNotFound only: the keychain entry is the source of truth", err)
 	}
 }
 
