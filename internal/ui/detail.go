@@ -150,7 +150,13 @@ func (r *review) showDetail() {
 		heading("Waiting"), r.waited,
 		heading("Denied automatically"), r.left,
 	)
-	objs := []fyne.CanvasObject{title, facts, annotations(c.Info)}
+	objs := []fyne.CanvasObject{title}
+	// A retry is about the server's question: what the AI app answered is
+	// what approving sends, so it comes first.
+	if len(c.Exchanges) > 0 {
+		objs = append(objs, exchanges(c.Exchanges)...)
+	}
+	objs = append(objs, facts, annotations(c.Info))
 
 	if len(c.Warnings) > 0 {
 		objs = append(objs, heading("Warnings"))
@@ -160,10 +166,6 @@ func (r *review) showDetail() {
 		if trust := r.trustButton(*c); trust != nil {
 			objs = append(objs, trust)
 		}
-	}
-
-	if len(c.Exchanges) > 0 {
-		objs = append(objs, exchanges(c.Exchanges)...)
 	}
 
 	objs = append(objs, heading("What the tool does"))

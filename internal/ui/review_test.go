@@ -46,6 +46,7 @@ func TestReviewGoldens(t *testing.T) {
 		h := newHarness(t, newFixedQueue(t, retriedCall("1", T0.Add(-4*time.Second))))
 		h.d.showReview()
 		assertMarkup(t, "review_retry.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_retry.png")
 	})
 }
 
@@ -309,6 +310,7 @@ func TestReviewEdit(t *testing.T) {
 		e.entry.SetText(`{"owner":"DEFRA","repo":"secret","title":"Fix login"}`)
 		test.Tap(e.approve)
 		assertMarkup(t, "review_edit_refused.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_edit_refused.png")
 	})
 	t.Run("approving unchanged runs the call as sent", func(t *testing.T) {
 		_, q, e := open(t)
