@@ -88,8 +88,7 @@ func explained(old, next *Config) bool {
 // added or removed (no counterpart of the same kind in other), and, of a
 // server it compares, all but its id and kind. What is left (the order of
 // the servers compared, a second server of the same id, anything Diff does
-// not know) must read
-// the same on both sides once written.
+// not know) must read the same on both sides once written.
 func unexplained(c, other *Config) *Config {
 	c, other = settingsOrDefaults(c), settingsOrDefaults(other)
 	r := c.Clone()
