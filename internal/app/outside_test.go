@@ -392,3 +392,51 @@ func TestKeptSettingsSealedFileDeleted(t *testing.T) {
 		t.Fatalf("with the sealed file deleted, the settings in force are %+v; want none (fail closed), not the file as it is", c)
 	}
 }
+
+// TestKeptSettingsOlderSealedCopyPutBack: another program of the person's
+// saved the sealed settings in force while they were wider, and puts that
+// copy back (with a settings file to match) while Countersign is not
+// running. The next start must not take the older, wider settings as those
+// in force: the copy is refused, and everything the file holds waits for
+// the person.
+func TestKeptSettingsOlderSealedCopyPutBack(t *testing.T) {
+	dir := t.TempDir()
+	kr := vaulttest.NewKeyring()
+	v := vault.Open(vault.Options{Keyring: kr, Dir: dir})
+	_, keep := keptSettings(v, discardLog())
+	wide := config.Defaults()
+	for i := range 40 {
+		wide.Servers = append(wide.Servers, config.Server{ID: fmt.Sprintf("server-%02d", i), Transport: config.TransportStdio,
+			Command: "npx", Args: []string{"-y", "@example/some-fairly-long-mcp-server-name"}})
+	}
+	keep(wide)
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("the settings in force were not sealed into one file (%v, %v): make them larger", files, err)
+	}
+	sealed := filepath.Join(dir, files[0].Name())
+	saved, err := os.ReadFile(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrow := wide.Clone()
+	for i := range narrow.Servers {
+		narrow.Servers[i].HiddenTools = []string{"delete_*"}
+	}
+	keep(narrow)
+	if c, _ := keptSettings(v, discardLog()); c == nil || !c.Equal(narrow) {
+		t.Fatal("the narrower settings in force were not kept")
+	}
+
+	if err := os.WriteFile(sealed, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v = vault.Open(vault.Options{Keyring: kr, Dir: dir}) // the next start
+	c, _ := keptSettings(v, discardLog())
+	if c == nil {
+		t.Fatal("with an older sealed copy put back, the file is taken as it is, as at a first start; want nothing in force (fail closed)")
+	}
+	if len(c.Servers) != 0 {
+		t.Fatalf("with an older sealed copy put back, %d servers are in force (the older copy: %v); want none (fail closed)", len(c.Servers), c.Equal(wide))
+	}
+}

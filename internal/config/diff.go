@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,12 +63,49 @@ func Diff(old, next *Effective) []Change {
 			out = append(out, c)
 		}
 	}
-	if len(out) == 0 && !sameSettings(old.Settings, next.Settings) {
-		// Something changed that this function does not know: say so, and
-		// let the person decide.
+	if !sameSettings(old.Settings, next.Settings) && (len(out) == 0 || !explained(old.Settings, next.Settings)) {
+		// Something changed that the lines above do not account for: say
+		// so, and let the person decide, even when every line above
+		// narrows.
 		out = append(out, Change{Text: "Other settings changed", Widens: true})
 	}
 	return out
+}
+
+// explained reports whether every difference between old and next lies in
+// what diffEffective compares: the settings read the same once those parts
+// are set aside. A part is set aside by clearing it, so a field added to
+// Config or Server later counts as unexplained until Diff learns it (fail
+// closed).
+func explained(old, next *Config) bool {
+	a, err1 := unexplained(old, next).Marshal()
+	b, err2 := unexplained(next, old).Marshal()
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
+// unexplained returns c without what diffEffective, comparing c with
+// other, compares: the app-wide settings it lists, every server it lists as
+// added or removed (no counterpart of the same kind in other), and, of a
+// server it compares, all but its id and kind. What is left (the order of
+// the servers compared, a second server of the same id, anything Diff does
+// not know) must read the same on both sides once written.
+func unexplained(c, other *Config) *Config {
+	c, other = settingsOrDefaults(c), settingsOrDefaults(other)
+	r := c.Clone()
+	r.Port, r.ApprovalTimeout, r.AllowedOrigins, r.StartAtLogin, r.AuditRetentionDays = 0, 0, nil, false, 0
+	r.Servers = r.Servers[:0]
+	for _, s := range c.Servers {
+		// diffEffective pairs a server with the first of the same id.
+		i := slices.IndexFunc(other.Servers, func(o Server) bool { return o.ID == s.ID })
+		if i < 0 || other.Servers[i].Kind != s.Kind {
+			continue
+		}
+		s = s.clone()
+		s.Name, s.Params, s.Transport, s.URL, s.Command, s.Args, s.Env = "", nil, "", "", "", nil, nil
+		s.Allowlist, s.HiddenTools, s.AllowWrite = nil, nil, false
+		r.Servers = append(r.Servers, s)
+	}
+	return r
 }
 
 func diffEffective(old, next *Effective) []Change {
@@ -167,8 +206,22 @@ func (d *differ) server(o, n EffectiveServer) {
 	} else if o.Server.Command != n.Server.Command || !slices.Equal(o.Server.Args, n.Server.Args) {
 		d.add(id, true, "%s: command changed to %s", name, serverWhere(n.Server))
 	}
+	// An environment variable can change what the command runs
+	// (NODE_OPTIONS=--require …): any change widens, shown with its value.
 	for _, k := range changedKeys(o.Server.Env, n.Server.Env) {
-		d.add(id, true, "%s: environment variable %s changed", name, k)
+		v, ok := n.Server.Env[k]
+		switch {
+		case !ok:
+			d.add(id, true, "%s: environment %s removed", name, k)
+		case v == "":
+			d.add(id, true, "%s: environment %s set to an empty value", name, k)
+		case secretEnv.MatchString(k) || credentialEnv.MatchString(k):
+			// Its value may be a credential the detectors do not know
+			// the shape of: never shown.
+			d.add(id, true, "%s: environment %s set (its value is not shown)", name, k)
+		default:
+			d.add(id, true, "%s: environment %s set to %s", name, k, envValue(k, v))
+		}
 	}
 	op, np := o.ParamValues(), n.ParamValues()
 	for _, k := range changedKeys(op, np) {
@@ -206,6 +259,36 @@ func (d *differ) server(o, n EffectiveServer) {
 	for _, t := range added {
 		d.add(id, false, "%s: %s is now hidden", name, t)
 	}
+}
+
+// credentialEnv matches environment variable names beyond secretEnv (which
+// valid settings never hold) whose value may be a credential: a change
+// shows that they were set, not their value.
+var credentialEnv = regexp.MustCompile(`(?i)(key|auth|authorization|sig|signature|cookie|session|dsn|cert)($|_)`)
+
+// envValue is an environment variable's value as a change may show it:
+// redacted as a JSON member of that name, so that a name the redaction
+// detectors take as secret-like hides a value they alone would not
+// recognise. The change's text is then redacted and escaped as a whole
+// (differ.add).
+func envValue(name, value string) string {
+	const unshowable = "a value that can't be shown"
+	doc, err := json.Marshal(map[string]string{name: value})
+	if err != nil {
+		return unshowable
+	}
+	red, _, err := redact.RedactJSON(doc)
+	if err != nil {
+		return unshowable
+	}
+	var m map[string]string
+	if err := json.Unmarshal(red, &m); err != nil || len(m) != 1 {
+		return unshowable
+	}
+	for _, v := range m {
+		return v
+	}
+	return unshowable
 }
 
 // serverLabel names a server as the person knows it: its name, or its id.

@@ -2,12 +2,13 @@ package config
 
 import (
 	"encoding/json"
-
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
@@ -156,6 +157,33 @@ func TestDiff(t *testing.T) {
 			want: []Change{{Text: "Other settings changed", Widens: true}},
 		},
 		{
+			name: "a narrowing change beside one Diff does not know still widens",
+			old:  settings("", gh, local),
+			next: settings("", local, strings.Replace(gh, `["delete_repository"]`, `["delete_repository","create_*"]`, 1)),
+			want: []Change{{Server: "gh", Text: "GitHub: create_* is now hidden"}, {Text: "Other settings changed", Widens: true}},
+		},
+		{
+			name: "an allowlist reordered while an entry is removed only narrows",
+			old:  settings("", strings.Replace(gh, `["DEFRA/ffc-pay"]`, `["DEFRA/ffc-pay","DEFRA/ffc-doc","DEFRA/other"]`, 1)),
+			next: settings("", strings.Replace(gh, `["DEFRA/ffc-pay"]`, `["DEFRA/other","DEFRA/ffc-doc"]`, 1)),
+			want: []Change{{Server: "gh", Text: "GitHub: allowlist removed DEFRA/ffc-pay"}},
+		},
+		{
+			name: "an environment variable set widens, with its value",
+			old:  settings("", local),
+			next: settings("", strings.Replace(local, `"args"`, `"env":{"NODE_OPTIONS":"--require /tmp/x.js"},"args"`, 1)),
+			want: []Change{{Server: "local", Text: "local: environment NODE_OPTIONS set to --require /tmp/x.js", Widens: true}},
+		},
+		{
+			name: "an environment variable removed widens",
+			old:  settings("", strings.Replace(local, `"args"`, `"env":{"NODE_OPTIONS":"--disallow-code-generation-from-strings","DEBUG":""},"args"`, 1)),
+			next: settings("", strings.Replace(local, `"args"`, `"env":{"DEBUG":"mcp:*"},"args"`, 1)),
+			want: []Change{
+				{Server: "local", Text: "local: environment DEBUG set to mcp:*", Widens: true},
+				{Server: "local", Text: "local: environment NODE_OPTIONS removed", Widens: true},
+			},
+		},
+		{
 			name: "an entry the locked list drops still widens, said so",
 			pol:  `{"version":1,"servers":{"github":{"allowlist":{"github-repository":["DEFRA/ffc-pay"]},"lockAllowlist":true}}}`,
 			old:  settings("", gh),
@@ -211,6 +239,100 @@ func TestDiffTextHoldsNoToken(t *testing.T) {
 	for _, c := range append(Diff(old, next), Diff(next, old)...) {
 		if strings.Contains(c.Text, tok) {
 			t.Errorf("change text holds the token: %q", c.Text)
+		}
+	}
+}
+
+// TestDiffUnexplainedChangeWidens: a change Diff has no line for, made
+// beside changes it has lines for (here narrowing ones), is one more
+// widening change: the recognised lines alone would let it apply at once.
+func TestDiffUnexplainedChangeWidens(t *testing.T) {
+	base := Defaults()
+	base.Servers = []Server{
+		{ID: "gh", Kind: "github", HiddenTools: []string{"delete_repository"}},
+		{ID: "local", Transport: TransportStdio, Command: "node", Args: []string{"server.js"}},
+	}
+	narrowed := func(c *Config) *Config {
+		c.Servers[0].HiddenTools = append(c.Servers[0].HiddenTools, "create_*")
+		c.ApprovalTimeout = Duration(time.Minute)
+		return c
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"a second server of the same id, wider", func(c *Config) {
+			wide := c.Servers[0].clone()
+			wide.HiddenTools, wide.AllowWrite, wide.Allowlist = nil, true, map[string][]string{repo: {"*/*"}}
+			c.Servers = append(c.Servers, wide)
+		}},
+		{"servers reordered", func(c *Config) { c.Servers[0], c.Servers[1] = c.Servers[1], c.Servers[0] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			next := narrowed(base.Clone())
+			tt.edit(next)
+			changes := Diff(Resolve(base, nil, Checks{}), Resolve(next, nil, Checks{}))
+			if !Widens(changes) || !slices.Contains(Texts(changes), "Other settings changed") {
+				t.Fatalf("changes %q: the unexplained change does not widen", Texts(changes))
+			}
+			// The recognised changes alone narrow.
+			if alone := Diff(Resolve(base, nil, Checks{}), Resolve(narrowed(base.Clone()), nil, Checks{})); Widens(alone) || len(alone) != 2 {
+				t.Fatalf("the recognised changes alone: %q", Texts(alone))
+			}
+		})
+	}
+}
+
+// TestDiffEnvironmentValueHoldsNoToken: an environment variable's new
+// value is shown, but never a token in it, however it is named, and never
+// a character the window would not show as itself.
+func TestDiffEnvironmentValueHoldsNoToken(t *testing.T) {
+	const (
+		ghTok     = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+		anthropic = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOp-AbCdEfGhAA"
+		random    = "Zx9Qm2Lp8Rv4Tn6Wk1Hs3Jd5Fg7Cb0Ny"
+	)
+	old := &Config{Version: CurrentVersion, Servers: []Server{{ID: "local", Transport: TransportStdio, Command: "node"}}}
+	next := old.Clone()
+	next.Servers[0].Env = map[string]string{
+		"NODE_OPTIONS":  "--require /tmp/x.js --header=Authorization:" + ghTok,
+		"UPSTREAM":      "https://user:" + random + "@example.org/",
+		"EXTRA_HEADER":  "Bearer " + anthropic,
+		"SERVICE_KEY":   random,
+		"GITHUB_TOKEN":  ghTok,
+		"DB_PASSWORD":   "correct horse battery staple",
+		"ODD\u202eNAME": "line one\nline two \u202e",
+		"PLAIN":         "--verbose",
+	}
+	changes := Diff(Resolve(old, nil, Checks{}), Resolve(next, nil, Checks{}))
+	if len(changes) != len(next.Servers[0].Env) {
+		t.Fatalf("changes %q: want one per variable", Texts(changes))
+	}
+	for _, c := range changes {
+		if !c.Widens {
+			t.Errorf("%q does not widen", c.Text)
+		}
+		for _, secret := range []string{ghTok, anthropic, random, "correct horse", "ghp_", "sk-ant-"} {
+			if strings.Contains(c.Text, secret) {
+				t.Errorf("change text holds a secret (%s): %q", secret, c.Text)
+			}
+		}
+		for _, r := range c.Text {
+			if r != ' ' && !unicode.IsGraphic(r) {
+				t.Errorf("change text %q holds %U", c.Text, r)
+			}
+		}
+	}
+	for _, want := range []string{
+		"local: environment PLAIN set to --verbose",
+		`local: environment ODD\u202eNAME set to line one\nline two \u202e`,
+		"local: environment GITHUB_TOKEN set (its value is not shown)",
+		"local: environment SERVICE_KEY set (its value is not shown)",
+		"local: environment UPSTREAM set to https://user:[redacted: password]@example.org/",
+		"local: environment NODE_OPTIONS set to --require /tmp/x.js --header=Authorization:[redacted: github token]",
+	} {
+		if !slices.Contains(Texts(changes), want) {
+			t.Errorf("no change %q among %q", want, Texts(changes))
 		}
 	}
 }
@@ -298,6 +420,10 @@ func FuzzDiffNarrowingNeverAllowsMore(f *testing.F) {
 	for i := range uint64(8) {
 		f.Add(i, i*7+3)
 	}
+	// Pairs where a narrowing edit comes with one Diff has no line for.
+	for _, seed := range [][2]uint64{{1, 14}, {1, 21}, {2, 22}, {3, 12}} {
+		f.Add(seed[0], seed[1])
+	}
 	f.Fuzz(func(t *testing.T, a, b uint64) {
 		oldCfg := randomSettings(rand.New(rand.NewPCG(a, 1)))
 		nextCfg := randomSettings(rand.New(rand.NewPCG(b, 2)))
@@ -314,6 +440,17 @@ func FuzzDiffNarrowingNeverAllowsMore(f *testing.F) {
 		}
 		if Widens(changes) {
 			return
+		}
+		// A change Diff has no line for (servers in another order, a
+		// second server of an id) is never part of a narrowing one.
+		if !slices.Equal(commonIDs(oldCfg, nextCfg), commonIDs(nextCfg, oldCfg)) {
+			t.Fatalf("narrowing %v carried a change it does not name", Texts(changes))
+		}
+		for _, ns := range nextCfg.Servers {
+			i := slices.IndexFunc(oldCfg.Servers, func(o Server) bool { return o.ID == ns.ID })
+			if i >= 0 && !maps.Equal(oldCfg.Servers[i].Env, ns.Env) {
+				t.Fatalf("narrowing %v changed the environment of %s", Texts(changes), ns.ID)
+			}
 		}
 		if next.ApprovalTimeout > old.ApprovalTimeout || next.AuditRetentionDays < old.AuditRetentionDays {
 			t.Fatalf("narrowing %v lengthened the timeout or shortened retention", Texts(changes))
@@ -337,14 +474,49 @@ func FuzzDiffNarrowingNeverAllowsMore(f *testing.F) {
 	})
 }
 
-// mutate makes one or two small edits, either way.
+// commonIDs returns the ids of a's servers that b has too, in a's order.
+func commonIDs(a, b *Config) []string {
+	var out []string
+	for _, s := range a.Servers {
+		if slices.ContainsFunc(b.Servers, func(o Server) bool { return o.ID == s.ID }) {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// mutate makes one to three small edits, either way, some of which Diff
+// has no line for.
 func mutate(r *rand.Rand, c *Config) {
-	for range 1 + r.IntN(2) {
+	for range 1 + r.IntN(3) {
 		if len(c.Servers) == 0 {
 			return
 		}
 		s := &c.Servers[r.IntN(len(c.Servers))]
-		switch r.IntN(6) {
+		switch r.IntN(9) {
+		case 6:
+			i, j := r.IntN(len(c.Servers)), r.IntN(len(c.Servers))
+			c.Servers[i], c.Servers[j] = c.Servers[j], c.Servers[i]
+		case 7:
+			// A second server of the same id (settings that Validate
+			// refuses, which Diff must still see).
+			wide := s.clone()
+			wide.HiddenTools, wide.AllowWrite = nil, s.Kind != ""
+			if s.Kind != "" {
+				wide.Allowlist = map[string][]string{repo: {"*/*"}}
+			}
+			c.Servers = append(c.Servers, wide)
+		case 8:
+			if s.Kind == "" {
+				if s.Env == nil {
+					s.Env = map[string]string{}
+				}
+				if r.IntN(2) == 0 {
+					s.Env["NODE_OPTIONS"] = "--require /tmp/x.js"
+				} else {
+					delete(s.Env, "NODE_OPTIONS")
+				}
+			}
 		case 0:
 			if len(s.HiddenTools) > 0 {
 				s.HiddenTools = s.HiddenTools[1:]

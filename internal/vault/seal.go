@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,7 +22,10 @@ import (
 //
 // The entry name as associated data means a file copied over another
 // entry's fails to open; the key id tells "sealed under another key" apart
-// from tampering in the error.
+// from tampering in the error. The name does not tell one write of an entry
+// from the next: the keychain entry records the SHA-256 of the file each
+// write made (fileSum), and a read opens only that file, so an older copy
+// restored in its place (a rollback) fails too.
 const (
 	magic     = "CSv1"
 	keySize   = 32
@@ -30,7 +34,29 @@ const (
 	headerLen = len(magic) + keyIDSize + nonceSize
 )
 
-var errOtherKey = errors.New("sealed under a different data key")
+var (
+	errOtherKey       = errors.New("sealed under a different data key")
+	errNotThisVersion = errors.New("not the sealed file last written")
+)
+
+// fileSum is what a keychain entry records of its sealed file: the
+// SHA-256 of the whole file, hex.
+func fileSum(sealed []byte) string {
+	h := sha256.Sum256(sealed)
+	return hex.EncodeToString(h[:])
+}
+
+// sameSum reports whether sealed is the file whose fileSum is sum. An entry
+// recording no sum (written before sums were recorded) matches no file:
+// the version it meant can't be told.
+func sameSum(sum string, sealed []byte) bool {
+	want, err := hex.DecodeString(sum)
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256(sealed)
+	return subtle.ConstantTimeCompare(want, got[:]) == 1
+}
 
 func keyID(key []byte) []byte {
 	h := sha256.Sum256(append([]byte("countersign data key"), key...))

@@ -8,9 +8,11 @@
 // macOS about 3,000 — is sealed with AES-256-GCM under a random data key
 // that itself lives only in the keychain, and the ciphertext is written to
 // a file in the vault's directory. The keychain entry then records that the
-// value is sealed, so the keychain stays the single source of truth: a
-// sealed file without its entry is never read, and deleting the entry
-// deletes the file. Nothing secret is ever written to a file in the clear.
+// value is sealed and the SHA-256 of the file written, so the keychain stays
+// the single source of truth: a sealed file without its entry is never read,
+// an older sealed copy put back in place of the newest one fails to open
+// (ErrTampered), and deleting the entry deletes the file. Nothing secret is
+// ever written to a file in the clear.
 //
 // Every call may block on the keychain (a Secret Service prompt can wait
 // for the person): never call the vault from a UI goroutine.
@@ -45,7 +47,7 @@ const (
 	dataKeyKey    = "data-key"
 	secretPrefix  = "secret/"
 	plainTag      = "p:" // the keychain holds the value, base64
-	sealedTag     = "s:" // the value is sealed in a file
+	sealedTag     = "s:" // the value is sealed in a file; the SHA-256 of the file follows, hex
 )
 
 // ErrUnavailable means the OS keychain could not be used: it is locked,
@@ -63,7 +65,8 @@ var ErrNotFound = errors.New("no such secret")
 var ErrSealedFileMissing = fmt.Errorf("its sealed file is missing: %w", ErrNotFound)
 
 // ErrTampered means a sealed secret failed authentication: its file was
-// altered, swapped with another entry's, or sealed under another key.
+// altered, swapped with another entry's, replaced by an older copy of its
+// own, or sealed under another key.
 var ErrTampered = errors.New("sealed secret failed authentication")
 
 // Keyring is the keychain API the vault uses; go-keyring provides it.
@@ -192,8 +195,8 @@ func (v *Vault) Get(name string) ([]byte, error) {
 			return nil, fmt.Errorf("reading secret %s: the keychain entry is corrupt", name)
 		}
 		return b, nil
-	case raw == sealedTag:
-		return v.readSealedLocked(name)
+	case strings.HasPrefix(raw, sealedTag):
+		return v.readSealedLocked(name, raw[len(sealedTag):])
 	}
 	return nil, fmt.Errorf("reading secret %s: the keychain entry has an unknown format", name)
 }
@@ -216,10 +219,11 @@ func (v *Vault) Set(name string, value []byte) error {
 		}
 		// This keychain is smaller than we thought: seal it instead.
 	}
-	if err := v.writeSealedLocked(name, value); err != nil {
+	sum, err := v.writeSealedLocked(name, value)
+	if err != nil {
 		return err
 	}
-	if err := v.kr.Set(v.service, secretPrefix+name, sealedTag); err != nil {
+	if err := v.kr.Set(v.service, secretPrefix+name, sealedTag+sum); err != nil {
 		return fmt.Errorf("%w: storing secret %s: %v", ErrUnavailable, name, err)
 	}
 	return nil
@@ -303,26 +307,32 @@ func (v *Vault) dataKeyLocked(create bool) ([]byte, error) {
 	return k, nil
 }
 
-func (v *Vault) writeSealedLocked(name string, value []byte) error {
+// writeSealedLocked seals value into the entry's file and returns what
+// the keychain entry records of it (fileSum): every write seals under a
+// fresh random nonce, so no two writes' files share it.
+func (v *Vault) writeSealedLocked(name string, value []byte) (string, error) {
 	key, err := v.dataKeyLocked(true)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sealed, err := seal(key, name, value)
 	if err != nil {
-		return fmt.Errorf("sealing secret %s: %w", name, err)
+		return "", fmt.Errorf("sealing secret %s: %w", name, err)
 	}
 	p, err := v.sealedPathLocked(name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := writeAtomic(p, sealed); err != nil {
-		return fmt.Errorf("writing sealed secret %s: %w", name, err)
+		return "", fmt.Errorf("writing sealed secret %s: %w", name, err)
 	}
-	return nil
+	return fileSum(sealed), nil
 }
 
-func (v *Vault) readSealedLocked(name string) ([]byte, error) {
+// readSealedLocked opens the entry's sealed file, which must be the one
+// whose fileSum the keychain entry recorded (sum): another copy, even one
+// this vault wrote earlier for the same entry, is ErrTampered.
+func (v *Vault) readSealedLocked(name, sum string) ([]byte, error) {
 	p, err := v.sealedPathLocked(name)
 	if err != nil {
 		return nil, err
@@ -333,6 +343,9 @@ func (v *Vault) readSealedLocked(name string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading sealed secret %s: %w", name, err)
+	}
+	if !sameSum(sum, b) {
+		return nil, fmt.Errorf("reading secret %s: %w: %w", name, ErrTampered, errNotThisVersion)
 	}
 	key, err := v.dataKeyLocked(false)
 	if err != nil {

@@ -256,6 +256,60 @@ func TestSealedFilesCannotBeSwappedOrAltered(t *testing.T) {
 	}
 }
 
+// TestOlderSealedCopyDoesNotOpen: a sealed file is bound to the write that
+// made it, not only to its entry's name. Another program of the person's
+// that saved an older copy of the file can put it back (a rollback to
+// wider settings, an expired token); the vault refuses it, as it refuses
+// an entry that records no write at all.
+func TestOlderSealedCopyDoesNotOpen(t *testing.T) {
+	kr := newMem()
+	dir := t.TempDir()
+	v := Open(Options{Keyring: kr, Dir: dir})
+	older, newer := randomBytes(t, 3000), randomBytes(t, 3000)
+	if err := v.Set("a", older); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, fileName("a"))
+	saved, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Set("a", newer); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Get("a"); err != nil || !bytes.Equal(got, newer) {
+		t.Fatalf("the newest value: %d bytes, %v", len(got), err)
+	}
+	if err := os.WriteFile(p, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Get("a")
+	if !errors.Is(err, ErrTampered) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("an older copy put back: got %d bytes (the older value: %v), err = %v; want ErrTampered", len(got), bytes.Equal(got, older), err)
+	}
+	if got, err := Open(Options{Keyring: kr, Dir: dir}).Get("a"); !errors.Is(err, ErrTampered) {
+		t.Fatalf("an older copy put back, reopened: got %d bytes, err = %v; want ErrTampered", len(got), err)
+	}
+
+	// The same value written again is sealed afresh: its earlier file
+	// does not open either.
+	v.Set("b", older)
+	pb := filepath.Join(dir, fileName("b"))
+	first, _ := os.ReadFile(pb)
+	v.Set("b", older)
+	os.WriteFile(pb, first, 0o600)
+	if _, err := v.Get("b"); !errors.Is(err, ErrTampered) {
+		t.Fatalf("the same value's earlier file: err = %v; want ErrTampered", err)
+	}
+
+	// An entry that records no write opens no file.
+	v.Set("c", newer)
+	kr.m[Service+"/"+secretPrefix+"c"] = sealedTag
+	if _, err := v.Get("c"); !errors.Is(err, ErrTampered) {
+		t.Fatalf("an entry recording no write: err = %v; want ErrTampered", err)
+	}
+}
+
 func TestSealedUnderAnotherKeyIsNamed(t *testing.T) {
 	dir := t.TempDir()
 	v1 := Open(Options{Keyring: newMem(), Dir: dir})
@@ -263,8 +317,12 @@ func TestSealedUnderAnotherKeyIsNamed(t *testing.T) {
 	kr2 := newMem()
 	v2 := Open(Options{Keyring: kr2, Dir: dir})
 	v2.Set("other", randomBytes(t, 3000)) // creates a different data key
-	kr2.m[Service+"/"+secretPrefix+"a"] = sealedTag
-	_, err := v2.Get("a")
+	fa, err := os.ReadFile(filepath.Join(dir, fileName("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr2.m[Service+"/"+secretPrefix+"a"] = sealedTag + fileSum(fa)
+	_, err = v2.Get("a")
 	if !errors.Is(err, ErrTampered) || !errors.Is(err, errOtherKey) {
 		t.Fatalf("err = %v, want ErrTampered naming another key", err)
 	}
