@@ -198,3 +198,62 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// MakePrivate makes the file, as Load read it, readable only by its owner
+// when it holds one of Countersign's local tokens (those of its entries, or
+// any of tokens anywhere in it) and other users may read it: an AI app, an
+// older Countersign or the person may have written it 0644. Only the group
+// and other permission bits are cleared (0644 becomes 0600; a read-only file
+// stays read-only). It reports whether it changed the mode. It changes
+// nothing when the file no longer holds what Load read (ErrChanged), and
+// does nothing on Windows, where the mode only sets the read-only flag and
+// the files live in the person's profile, whose access list already keeps
+// other users out. The token is never logged.
+func (c *Config) MakePrivate(tokens ...string) (bool, error) {
+	if c.e.goos == "windows" || !c.exists {
+		return false, nil
+	}
+	f, err := os.Open(c.real)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("making %s private: %w", c.path, ErrChanged)
+	}
+	if err != nil {
+		return false, fmt.Errorf("making %s private: %w", c.path, err)
+	}
+	defer f.Close()
+	// Read, check and change the same open file, so a file swapped in
+	// after Load is never the one changed.
+	data, fi, err := readOpen(f, c.real)
+	if err != nil {
+		return false, fmt.Errorf("making %s private: %w", c.path, err)
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return false, nil
+	}
+	if !bytes.Equal(data, c.orig) {
+		return false, fmt.Errorf("making %s private: %w", c.path, ErrChanged)
+	}
+	if !holdsAny(data, c.secrets) && !holdsAny(data, tokens) {
+		return false, nil
+	}
+	private := perm &^ 0o077
+	if err := f.Chmod(private); err != nil {
+		return false, fmt.Errorf("making %s private: %w", c.path, err)
+	}
+	c.mode = private
+	c.e.log.Info("hosts: made an AI app's configuration file readable only by its owner, because it holds Countersign's access key",
+		"host", string(c.host), "path", c.real, "was", perm.String(), "now", private.String())
+	return true, nil
+}
+
+// holdsAny reports whether data contains one of tokens (each at least four
+// bytes long; shorter ones would match by chance).
+func holdsAny(data []byte, tokens []string) bool {
+	for _, t := range tokens {
+		if len(t) >= 4 && bytes.Contains(data, []byte(t)) {
+			return true
+		}
+	}
+	return false
+}
