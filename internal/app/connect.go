@@ -236,6 +236,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 		hs.State = "Not installed"
 		hs.Why = det.Name + " is not installed for this user."
 	case hosts.Malformed:
+		c.makeBrokenPrivate(det)
 		hs.State = "Its configuration file has a mistake"
 		hs.Why = "Countersign won't change this file until it is fixed. Correct it in " + det.Name + " or a text editor, then refresh."
 		hs.Problem = det.Err.Error()
@@ -336,14 +337,29 @@ func (c *Connect) MakeFilesPrivate(ctx context.Context) error {
 		return err
 	}
 	for _, det := range c.ed.Detect(env) {
-		if det.Status != hosts.Found {
-			continue
-		}
-		if _, err := c.loadFile(det); err != nil {
-			c.d.Log.Debug("reading an AI app's configuration file", "host", det.Name, "path", det.Path, "err", err)
+		switch det.Status {
+		case hosts.Found:
+			if _, err := c.loadFile(det); err != nil {
+				c.d.Log.Debug("reading an AI app's configuration file", "host", det.Name, "path", det.Path, "err", err)
+			}
+		case hosts.Malformed:
+			// Never edited, but it may hold the token all the same.
+			c.makeBrokenPrivate(det)
 		}
 	}
 	return nil
+}
+
+// makeBrokenPrivate makes the file det found, which does not parse,
+// readable only by its owner when it holds the local token.
+func (c *Connect) makeBrokenPrivate(det hosts.Detection) {
+	if c.d.Token == "" {
+		return
+	}
+	if _, err := c.ed.MakePrivate(det.Host, det.Path, c.d.Token); err != nil {
+		c.d.Log.Warn("an AI app's configuration file holds Countersign's access key and other users of this computer may read it; "+
+			"Countersign could not make it private", "host", det.Name, "path", det.Path, "err", err)
+	}
 }
 
 // load finds host id and loads its file, refusing hosts that cannot be

@@ -78,7 +78,10 @@ func TestStartMakesFilesWithTheTokenPrivate(t *testing.T) {
 	dir := t.TempDir()
 	without := filepath.Join(dir, "xdg", "Code", "User", "mcp.json")
 	writeTestFile(t, without, unrelatedForConnect)
-	for _, p := range []string{withToken, without} {
+	// VS Code Insiders: a mistake in the file, the token in it all the same.
+	broken := filepath.Join(dir, "xdg", "Code - Insiders", "User", "mcp.json")
+	writeTestFile(t, broken, strings.TrimSuffix(httpEntryWith("servers", port, token), "}"))
+	for _, p := range []string{withToken, without, broken} {
 		if err := os.Chmod(p, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -87,5 +90,6 @@ func TestStartMakesFilesWithTheTokenPrivate(t *testing.T) {
 	writeTestFile(t, cfgPath, fmt.Sprintf(`{"port":%d,"servers":[]}`, port))
 	launch(t, cfgPath, kr, port) // returns once the app listens
 	assertFileMode(t, withToken, 0o600)
+	assertFileMode(t, broken, 0o600)
 	assertFileMode(t, without, 0o644)
 }

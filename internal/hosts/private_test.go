@@ -116,3 +116,31 @@ func TestMakePrivateDoesNothingOnWindows(t *testing.T) {
 	}
 	assertMode(t, path, 0o644)
 }
+
+// A file with a mistake in it is never edited, but one that holds the token
+// is still made private; one without it is untouched.
+func TestEditorMakePrivateNeedsNoParse(t *testing.T) {
+	e := testEditor(t)
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.json")
+	writeFile(t, broken, `{"mcpServers": {"countersign-github": {"url": "http://127.0.0.1:39217/servers/github/mcp", "headers": {"Authorization": "Bearer `+testToken+`"}}`)
+	os.Chmod(broken, 0o644)
+	if _, err := e.Load(Cursor, broken); err == nil {
+		t.Fatal("the test is wrong: the file parses")
+	}
+	if changed, err := e.MakePrivate(Cursor, broken, testToken); !changed || err != nil {
+		t.Fatalf("changed %v, %v", changed, err)
+	}
+	assertMode(t, broken, 0o600)
+
+	plain := filepath.Join(dir, "plain.json")
+	writeFile(t, plain, `{"mcpServers": {`)
+	os.Chmod(plain, 0o644)
+	if changed, err := e.MakePrivate(Cursor, plain, testToken); changed || err != nil {
+		t.Fatalf("changed %v, %v", changed, err)
+	}
+	assertMode(t, plain, 0o644)
+	if changed, err := e.MakePrivate(Cursor, filepath.Join(dir, "missing.json"), testToken); changed || err != nil {
+		t.Fatalf("a missing file: changed %v, %v", changed, err)
+	}
+}
