@@ -272,6 +272,9 @@ func Run(ctx context.Context, o Options) error {
 		bridgeConfig, _ = filepath.Abs(o.ConfigPath)
 	}
 	connect := NewConnect(ConnectDeps{Current: watcher.Current, BridgePath: bridge, ConfigPath: bridgeConfig, Port: cfg.Port, Token: token, Log: log})
+	if err := connect.MakeFilesPrivate(ctx); err != nil {
+		log.Warn("checking AI apps' configuration files for Countersign's access key", "err", err)
+	}
 	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log})
 	if err != nil {
 		return fmt.Errorf("starting the interface: %w", err)

@@ -236,6 +236,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 		hs.State = "Not installed"
 		hs.Why = det.Name + " is not installed for this user."
 	case hosts.Malformed:
+		c.makeBrokenPrivate(det)
 		hs.State = "Its configuration file has a mistake"
 		hs.Why = "Countersign won't change this file until it is fixed. Correct it in " + det.Name + " or a text editor, then refresh."
 		hs.Problem = det.Err.Error()
@@ -249,7 +250,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 		if det.Status == hosts.ConfigMissing {
 			hs.State = "Installed, no MCP configuration yet: connecting creates the file"
 		}
-		cfg, err := c.ed.Load(det.Host, det.Path)
+		cfg, err := c.loadFile(det)
 		if err != nil {
 			// Changed between detection and now, or a bad sidecar file.
 			hs.Editable, hs.State = false, "Its configuration can't be read"
@@ -301,6 +302,66 @@ func (c *Connect) addUnavailable(h hosts.Host) string {
 	return ""
 }
 
+// loadFile loads the file det found and, when it holds the local token
+// but other users may read it, makes it readable only by its owner: an
+// older Countersign, or the person, may have left the token readable by
+// everyone on the machine.
+func (c *Connect) loadFile(det hosts.Detection) (*hosts.Config, error) {
+	cfg, err := c.ed.Load(det.Host, det.Path)
+	if err != nil {
+		return nil, err
+	}
+	var tokens []string
+	if c.d.Token != "" {
+		tokens = append(tokens, c.d.Token)
+	}
+	if _, err := cfg.MakePrivate(tokens...); err != nil {
+		c.d.Log.Warn("an AI app's configuration file holds Countersign's access key and other users of this computer may read it; "+
+			"Countersign could not make it private", "host", det.Name, "path", det.Path, "err", err)
+	}
+	return cfg, nil
+}
+
+// MakeFilesPrivate makes every AI app configuration file that holds the
+// local token readable only by its owner (Unix; see
+// [hosts.Config.MakePrivate]). The app runs it at start; the Connect window
+// does the same whenever it loads a file.
+func (c *Connect) MakeFilesPrivate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env, err := c.env()
+	if err != nil {
+		return err
+	}
+	for _, det := range c.ed.Detect(env) {
+		switch det.Status {
+		case hosts.Found:
+			if _, err := c.loadFile(det); err != nil {
+				c.d.Log.Debug("reading an AI app's configuration file", "host", det.Name, "path", det.Path, "err", err)
+			}
+		case hosts.Malformed:
+			// Never edited, but it may hold the token all the same.
+			c.makeBrokenPrivate(det)
+		}
+	}
+	return nil
+}
+
+// makeBrokenPrivate makes the file det found, which does not parse,
+// readable only by its owner when it holds the local token.
+func (c *Connect) makeBrokenPrivate(det hosts.Detection) {
+	if c.d.Token == "" {
+		return
+	}
+	if _, err := c.ed.MakePrivate(det.Host, det.Path, c.d.Token); err != nil {
+		c.d.Log.Warn("an AI app's configuration file holds Countersign's access key and other users of this computer may read it; "+
+			"Countersign could not make it private", "host", det.Name, "path", det.Path, "err", err)
+	}
+}
+
 // load finds host id and loads its file, refusing hosts that cannot be
 // edited.
 func (c *Connect) load(id string) (*hosts.Config, hosts.Detection, error) {
@@ -318,7 +379,7 @@ func (c *Connect) load(id string) (*hosts.Config, hosts.Detection, error) {
 		case hosts.Malformed, hosts.Unreadable:
 			return nil, det, fmt.Errorf("%s's configuration can't be changed: %w", det.Name, det.Err)
 		}
-		cfg, err := c.ed.Load(det.Host, det.Path)
+		cfg, err := c.loadFile(det)
 		if err != nil {
 			return nil, det, fmt.Errorf("%s's configuration can't be changed: %w", det.Name, err)
 		}

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/countersign/countersign/internal/peeruid"
 )
 
 // serverLimits bound what a client can hold open on the loopback listener.
@@ -28,20 +31,26 @@ type serverLimits struct {
 	// of package portproof and the request that follows it.
 	Unauthenticated time.Duration
 	// MaxUnauthenticated caps connections that have not yet carried the
-	// token; a new one beyond it closes the oldest of them.
+	// token; a new one beyond it closes one of them (see connLimiter).
 	MaxUnauthenticated int
+	// MaxUnauthenticatedPerUser caps the connections without the token
+	// that one user of the machine holds, where the user can be found: a
+	// new one beyond it closes that user's oldest, never another user's.
+	// Zero means no cap per user (limitListener alone; Run fills it).
+	MaxUnauthenticatedPerUser int
 	// MaxConns caps all connections; beyond it a new connection is closed
 	// at once unless an unauthenticated one can make room.
 	MaxConns int
 }
 
 var defaultLimits = serverLimits{
-	ReadHeaderTimeout:  10 * time.Second,
-	ReadTimeout:        30 * time.Second,
-	IdleTimeout:        2 * time.Minute,
-	Unauthenticated:    10 * time.Second,
-	MaxUnauthenticated: 128, // well above the connections an AI app opens at once
-	MaxConns:           1024,
+	ReadHeaderTimeout:         10 * time.Second,
+	ReadTimeout:               30 * time.Second,
+	IdleTimeout:               2 * time.Minute,
+	Unauthenticated:           10 * time.Second,
+	MaxUnauthenticated:        128, // well above the connections an AI app opens at once
+	MaxUnauthenticatedPerUser: 32,  // the same, for one user's AI apps together
+	MaxConns:                  1024,
 }
 
 // orDefaults fills the zero fields from defaultLimits.
@@ -58,6 +67,9 @@ func (l serverLimits) orDefaults() serverLimits {
 	set(&l.Unauthenticated, d.Unauthenticated)
 	if l.MaxUnauthenticated <= 0 {
 		l.MaxUnauthenticated = d.MaxUnauthenticated
+	}
+	if l.MaxUnauthenticatedPerUser <= 0 {
+		l.MaxUnauthenticatedPerUser = d.MaxUnauthenticatedPerUser
 	}
 	if l.MaxConns <= 0 {
 		l.MaxConns = d.MaxConns
@@ -94,22 +106,44 @@ func authenticated(ctx context.Context) {
 
 // limitListener caps the connections accepted from ln (see serverLimits).
 func limitListener(ln net.Listener, lim serverLimits) *connLimiter {
-	return &connLimiter{Listener: ln, lim: lim, all: make(map[*limitedConn]bool)}
+	return &connLimiter{Listener: ln, lim: lim, all: make(map[*limitedConn]bool), owner: connOwner, intn: rand.IntN}
 }
 
-// connLimiter is a net.Listener that enforces the connection caps.
+// connOwner finds the user of the machine who opened c (Linux only).
+func connOwner(c net.Conn) (uint32, bool) {
+	local, ok1 := c.LocalAddr().(*net.TCPAddr)
+	remote, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	uid, err := peeruid.Lookup(local.AddrPort(), remote.AddrPort())
+	return uid, err == nil
+}
+
+// connLimiter is a net.Listener that enforces the connection caps. Every
+// user of the machine can connect, so room for a newcomer is made at the
+// expense of whoever holds the most connections without the token: a
+// user's own oldest when they reach their cap, else at the total caps the
+// oldest of the user holding the most, or a random one of those whose user
+// is unknown. Picking at random where users are unknown means a flood of
+// connections cannot time the closing of an AI app's connection between
+// its proof challenge and its first request.
 type connLimiter struct {
 	net.Listener
 	lim serverLimits
+	// owner finds the user who opened a connection; ok is false where
+	// that cannot be known (other OSes, a client that already left).
+	owner func(c net.Conn) (uid uint32, ok bool)
+	intn  func(n int) int // a random number in [0, n)
 
 	mu     sync.Mutex
 	all    map[*limitedConn]bool // open connections: authenticated or not
 	unauth []*limitedConn        // not yet authenticated, oldest first
 }
 
-// Accept returns the next connection, making room for it by closing the
-// oldest unauthenticated one when a cap is reached, or closing it when
-// there is none to close.
+// Accept returns the next connection, making room for it by closing one
+// without the token when a cap is reached, or closing it when there is
+// none to close.
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -117,15 +151,15 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		lc := &limitedConn{Conn: c, l: l}
+		lc.uid, lc.known = l.owner(c)
 		l.mu.Lock()
-		var evict *limitedConn
-		if len(l.unauth) >= l.lim.MaxUnauthenticated || len(l.all) >= l.lim.MaxConns {
-			if len(l.unauth) == 0 {
-				l.mu.Unlock()
-				c.Close() // every connection carries the token: no room
-				continue
-			}
-			evict = l.unauth[0]
+		evict, room := l.makeRoomLocked(lc)
+		if !room {
+			l.mu.Unlock()
+			c.Close() // every connection carries the token: no room
+			continue
+		}
+		if evict != nil {
 			l.dropLocked(evict)
 		}
 		l.all[lc] = false
@@ -137,6 +171,53 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		return lc, nil
 	}
+}
+
+// makeRoomLocked picks the connection without the token to close so that
+// lc fits under the caps: nil when it fits already. room is false when it
+// cannot fit.
+func (l *connLimiter) makeRoomLocked(lc *limitedConn) (evict *limitedConn, room bool) {
+	if lc.known && l.lim.MaxUnauthenticatedPerUser > 0 {
+		var mine []*limitedConn
+		for _, u := range l.unauth {
+			if u.known && u.uid == lc.uid {
+				mine = append(mine, u)
+			}
+		}
+		if len(mine) >= l.lim.MaxUnauthenticatedPerUser {
+			return mine[0], true
+		}
+	}
+	if len(l.unauth) < l.lim.MaxUnauthenticated && len(l.all) < l.lim.MaxConns {
+		return nil, true
+	}
+	if len(l.unauth) == 0 {
+		return nil, false
+	}
+	if !lc.known {
+		return l.unauth[l.intn(len(l.unauth))], true
+	}
+	// The user holding the most goes first; those of unknown users count
+	// as one more user.
+	count := make(map[uint32]int)
+	var unknown []*limitedConn
+	for _, u := range l.unauth {
+		if u.known {
+			count[u.uid]++
+		} else {
+			unknown = append(unknown, u)
+		}
+	}
+	var top *limitedConn // oldest of the known user holding the most
+	for _, u := range l.unauth {
+		if u.known && (top == nil || count[u.uid] > count[top.uid]) {
+			top = u
+		}
+	}
+	if top == nil || len(unknown) >= count[top.uid] {
+		return unknown[l.intn(len(unknown))], true
+	}
+	return top, true
 }
 
 // open reports how many connections are open and how many of them have
@@ -181,6 +262,8 @@ func (l *connLimiter) removeUnauthLocked(lc *limitedConn) {
 type limitedConn struct {
 	net.Conn
 	l     *connLimiter
+	uid   uint32      // the user who opened it, when known
+	known bool        // whether uid is known
 	timer *time.Timer // closes it if it has not carried the token in time
 }
 

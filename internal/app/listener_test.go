@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,5 +220,181 @@ func TestUnauthenticatedConnectionExpires(t *testing.T) {
 	}
 	if a, u := l.open(); a != 0 || u != 0 {
 		t.Fatalf("open %d, %d", a, u)
+	}
+}
+
+// userListener is a limitListener whose connections' users the test
+// names: each dial says who is connecting, and waits for the accept.
+type userListener struct {
+	t        *testing.T
+	l        *connLimiter
+	accepted chan *limitedConn
+
+	mu    sync.Mutex
+	who   uint32
+	known bool
+}
+
+type userConn struct {
+	client net.Conn
+	server *limitedConn
+}
+
+func newUserListener(t *testing.T, lim serverLimits) *userListener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &userListener{t: t, l: limitListener(ln, lim), accepted: make(chan *limitedConn)}
+	u.l.owner = func(net.Conn) (uint32, bool) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.who, u.known
+	}
+	t.Cleanup(func() { u.l.Close() })
+	go func() {
+		for {
+			c, err := u.l.Accept()
+			if err != nil {
+				close(u.accepted)
+				return
+			}
+			u.accepted <- c.(*limitedConn)
+		}
+	}()
+	return u
+}
+
+// dial connects as user uid; known false is a user the lookup cannot find.
+func (u *userListener) dial(uid uint32, known bool) userConn {
+	u.t.Helper()
+	u.mu.Lock()
+	u.who, u.known = uid, known
+	u.mu.Unlock()
+	c, err := net.Dial("tcp", u.l.Addr().String())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Cleanup(func() { c.Close() })
+	return userConn{c, <-u.accepted}
+}
+
+func (u *userListener) isOpen(c userConn) bool {
+	u.l.mu.Lock()
+	defer u.l.mu.Unlock()
+	_, ok := u.l.all[c.server]
+	return ok
+}
+
+// unauthOf counts the open connections without the token of user uid.
+func (u *userListener) unauthOf(uid uint32) int {
+	u.l.mu.Lock()
+	defer u.l.mu.Unlock()
+	n := 0
+	for _, c := range u.l.unauth {
+		if c.known && c.uid == uid {
+			n++
+		}
+	}
+	return n
+}
+
+const (
+	person  uint32 = 1000 // the person, whose AI app is between its challenge and its first request
+	another uint32 = 1001 // another user of the machine, opening connections fast
+)
+
+// Another local user opening connections fast closes only their own: the
+// person's connection without the token yet stays open.
+func TestAnotherUserCannotCloseThePersonsConnection(t *testing.T) {
+	u := newUserListener(t, serverLimits{MaxUnauthenticated: 10, MaxUnauthenticatedPerUser: 3, MaxConns: 20, Unauthenticated: time.Hour})
+	app := u.dial(person, true)
+	var theirs []userConn
+	for range 50 {
+		theirs = append(theirs, u.dial(another, true))
+		if n := u.unauthOf(another); n > 3 {
+			t.Fatalf("the other user holds %d connections without the token, cap 3", n)
+		}
+	}
+	if !u.isOpen(app) {
+		t.Fatal("another user's connections closed the person's")
+	}
+	for i, c := range theirs {
+		if u.isOpen(c) != (i >= 47) {
+			t.Fatalf("their connection %d open = %v: their oldest should have gone", i, u.isOpen(c))
+		}
+	}
+	if !closedWithin(theirs[0].client, 10*time.Second) {
+		t.Fatal("an evicted connection was not closed")
+	}
+	// The person's own connections are capped the same way.
+	mine := []userConn{app}
+	for range 3 {
+		mine = append(mine, u.dial(person, true))
+	}
+	if u.isOpen(mine[0]) || !u.isOpen(mine[3]) || u.unauthOf(person) != 3 || u.unauthOf(another) != 3 {
+		t.Fatal("the person's fourth connection did not close their own oldest")
+	}
+}
+
+// Where users cannot be found, the total cap closes one at random, not the
+// oldest: a flood cannot predict which goes. A newcomer whose user is known
+// makes room from whoever holds the most, unknown users counting as one.
+func TestUnknownUsersAreEvictedAtRandom(t *testing.T) {
+	u := newUserListener(t, serverLimits{MaxUnauthenticated: 4, MaxUnauthenticatedPerUser: 3, MaxConns: 20, Unauthenticated: time.Hour})
+	var picks []int
+	pick := 0
+	u.l.intn = func(n int) int {
+		picks = append(picks, n)
+		return pick % n
+	}
+	app := u.dial(person, true) // the oldest
+	var unknown []userConn
+	for range 3 {
+		unknown = append(unknown, u.dial(0, false))
+	}
+	pick = 3
+	late := u.dial(0, false) // at the cap: one of the four at random
+	if len(picks) != 1 || picks[0] != 4 {
+		t.Fatalf("random picks %v, want one among 4", picks)
+	}
+	if !u.isOpen(app) || u.isOpen(unknown[2]) || !u.isOpen(unknown[0]) || !u.isOpen(late) {
+		t.Fatal("the connection picked at random was not the one closed")
+	}
+
+	// A known newcomer at the total cap: the unknown ones (3) outnumber the
+	// person's (1), so one of them goes, at random.
+	pick = 0
+	u.dial(another, true)
+	if len(picks) != 2 || picks[1] != 3 || u.isOpen(unknown[0]) || !u.isOpen(app) {
+		t.Fatalf("random picks %v; unknown[0] open %v, the person's %v", picks, u.isOpen(unknown[0]), u.isOpen(app))
+	}
+}
+
+// The real lookup finds this process's own user for a real loopback
+// connection on Linux.
+func TestConnectionOwnerIsFound(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the socket table is read on Linux only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitListener(ln, serverLimits{MaxUnauthenticated: 3, MaxConns: 5, Unauthenticated: time.Hour})
+	defer l.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lc := s.(*limitedConn)
+	if !lc.known || int(lc.uid) != os.Getuid() {
+		t.Fatalf("owner %d (known %v), want %d", lc.uid, lc.known, os.Getuid())
 	}
 }

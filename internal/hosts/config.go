@@ -169,6 +169,11 @@ func readLimited(path string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
+	return readOpen(f, path)
+}
+
+// readOpen reads the open file f (named path) as readLimited does.
+func readOpen(f *os.File, path string) ([]byte, fs.FileInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", path, err)

@@ -289,8 +289,9 @@ type Detection struct {
 
 // Editor loads, edits and saves host configuration files.
 type Editor struct {
-	log *slog.Logger
-	now func() time.Time // backup timestamps
+	log  *slog.Logger
+	now  func() time.Time // backup timestamps
+	goos string           // runtime.GOOS: MakePrivate does nothing on Windows
 }
 
 // NewEditor returns an Editor logging to log (nil means slog.Default()).
@@ -298,7 +299,7 @@ func NewEditor(log *slog.Logger) *Editor {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Editor{log: log, now: time.Now}
+	return &Editor{log: log, now: time.Now, goos: runtime.GOOS}
 }
 
 // Detect reports, for every known host, where its configuration is and

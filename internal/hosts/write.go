@@ -198,3 +198,94 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// MakePrivate makes the file, as Load read it, readable only by its owner
+// when it holds one of Countersign's local tokens (those of its entries, or
+// any of tokens anywhere in it) and other users may read it: an AI app, an
+// older Countersign or the person may have written it 0644. Only the group
+// and other permission bits are cleared (0644 becomes 0600; a read-only file
+// stays read-only). It reports whether it changed the mode. It changes
+// nothing when the file no longer holds what Load read (ErrChanged), and
+// does nothing on Windows, where the mode only sets the read-only flag and
+// the files live in the person's profile, whose access list already keeps
+// other users out. The token is never logged.
+func (c *Config) MakePrivate(tokens ...string) (bool, error) {
+	if !c.exists {
+		return false, nil
+	}
+	private, changed, err := c.e.makePrivate(c.host, c.path, c.real, func(data []byte) (bool, error) {
+		if !bytes.Equal(data, c.orig) {
+			return false, fmt.Errorf("making %s private: %w", c.path, ErrChanged)
+		}
+		return holdsAny(data, c.secrets) || holdsAny(data, tokens), nil
+	})
+	if changed {
+		c.mode = private
+	}
+	return changed, err
+}
+
+// MakePrivate makes host h's file at path readable only by its owner when
+// it holds any of tokens, as [Config.MakePrivate] does, without parsing it:
+// for a file Load refuses (a mistake in it) that still holds the token.
+// A missing file is left alone.
+func (e *Editor) MakePrivate(h Host, path string, tokens ...string) (bool, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("making %s private: %w", path, err)
+	}
+	_, changed, err := e.makePrivate(h, path, real, func(data []byte) (bool, error) {
+		return holdsAny(data, tokens), nil
+	})
+	return changed, err
+}
+
+// makePrivate clears the group and other bits of the file at real (path
+// as given) when holds says its content holds a token.
+func (e *Editor) makePrivate(h Host, path, real string, holds func([]byte) (bool, error)) (fs.FileMode, bool, error) {
+	if e.goos == "windows" {
+		return 0, false, nil
+	}
+	f, err := os.Open(real)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, fmt.Errorf("making %s private: %w", path, ErrChanged)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("making %s private: %w", path, err)
+	}
+	defer f.Close()
+	// Read, check and change the same open file, so a file swapped in
+	// meanwhile is never the one changed.
+	data, fi, err := readOpen(f, real)
+	if err != nil {
+		return 0, false, fmt.Errorf("making %s private: %w", path, err)
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return perm, false, nil
+	}
+	if ok, err := holds(data); err != nil || !ok {
+		return perm, false, err
+	}
+	private := perm &^ 0o077
+	if err := f.Chmod(private); err != nil {
+		return perm, false, fmt.Errorf("making %s private: %w", path, err)
+	}
+	e.log.Info("hosts: made an AI app's configuration file readable only by its owner, because it holds Countersign's access key",
+		"host", string(h), "path", real, "was", perm.String(), "now", private.String())
+	return private, true, nil
+}
+
+// holdsAny reports whether data contains one of tokens (each at least four
+// bytes long; shorter ones would match by chance).
+func holdsAny(data []byte, tokens []string) bool {
+	for _, t := range tokens {
+		if len(t) >= 4 && bytes.Contains(data, []byte(t)) {
+			return true
+		}
+	}
+	return false
+}
