@@ -14,12 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/portproof/prooftest"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -307,7 +307,7 @@ func TestSingleInstance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := &recorder{Listener: ln}
+		rec := prooftest.Record(ln)
 		// It answers every request as the real app answers a show request.
 		other := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Countersign-Proof", r.Header.Get("Countersign-Challenge"))
@@ -326,7 +326,7 @@ func TestSingleInstance(t *testing.T) {
 			NewUI:    func(Core) (UI, error) { return &fakeUI{}, nil },
 			Notifier: notifierFunc(func(title, msg string) error { notified = append(notified, title+": "+msg); return nil }),
 		})
-		if seen := rec.bytes(); bytes.Contains(seen, []byte(token)) {
+		if seen := rec.Bytes(); bytes.Contains(seen, []byte(token)) {
 			t.Fatalf("the program on the port received the token:\n%s", seen)
 		}
 		want := fmt.Sprintf("Another program is using Countersign's port %d, so Countersign could not start.", port)
@@ -337,40 +337,6 @@ func TestSingleInstance(t *testing.T) {
 			t.Fatalf("notified %q, want one notification saying %q", notified, want)
 		}
 	})
-}
-
-// recorder is a listener that keeps every byte any connection sent it.
-type recorder struct {
-	net.Listener
-	mu  sync.Mutex
-	got bytes.Buffer
-}
-
-func (r *recorder) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &recordedConn{Conn: c, r: r}, nil
-}
-
-func (r *recorder) bytes() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.got.Bytes())
-}
-
-type recordedConn struct {
-	net.Conn
-	r *recorder
-}
-
-func (c *recordedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.r.mu.Lock()
-	c.r.got.Write(p[:n])
-	c.r.mu.Unlock()
-	return n, err
 }
 
 func TestShowEndpoint(t *testing.T) {

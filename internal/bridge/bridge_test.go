@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/portproof/prooftest"
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -192,40 +193,6 @@ func TestRefuseAnswersEveryRequest(t *testing.T) {
 	}
 }
 
-// recorder is a listener that keeps every byte any connection sent it.
-type recorder struct {
-	net.Listener
-	mu  sync.Mutex
-	got bytes.Buffer
-}
-
-func (r *recorder) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &recordedConn{Conn: c, r: r}, nil
-}
-
-func (r *recorder) bytes() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.got.Bytes())
-}
-
-type recordedConn struct {
-	net.Conn
-	r *recorder
-}
-
-func (c *recordedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.r.mu.Lock()
-	c.r.got.Write(p[:n])
-	c.r.mu.Unlock()
-	return n, err
-}
-
 // lockedBuffer is a bytes.Buffer safe for the bridge's goroutines.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -252,7 +219,7 @@ func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{Listener: ln}
+	rec := prooftest.Record(ln)
 	// It plays an MCP server as well as it can without the token.
 	other := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -276,7 +243,7 @@ func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
 	h := &host{t: t, in: inW, out: bufio.NewScanner(outR)}
 	h.send(initMsg)
 	got := h.recv()
-	if seen := rec.bytes(); bytes.Contains(seen, []byte(token)) {
+	if seen := rec.Bytes(); bytes.Contains(seen, []byte(token)) {
 		t.Fatalf("the other program received the token:\n%s", seen)
 	}
 	want := "Another program is using Countersign's port " + strconv.Itoa(port) + "; Countersign is not running or could not start."
@@ -291,7 +258,7 @@ func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
 	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, want) {
 		t.Fatalf("second request got %s", got)
 	}
-	seen := rec.bytes()
+	seen := rec.Bytes()
 	if bytes.Contains(seen, []byte(token)) {
 		t.Fatalf("the other program received the token:\n%s", seen)
 	}

@@ -9,57 +9,24 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/countersign/countersign/internal/portproof/prooftest"
 )
 
 const token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// recorder is a listener that keeps every byte any connection sent it.
-type recorder struct {
-	net.Listener
-	mu  sync.Mutex
-	got bytes.Buffer
-}
-
-func (r *recorder) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &recordedConn{Conn: c, r: r}, nil
-}
-
-func (r *recorder) bytes() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.got.Bytes())
-}
-
-type recordedConn struct {
-	net.Conn
-	r *recorder
-}
-
-func (c *recordedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.r.mu.Lock()
-	c.r.got.Write(p[:n])
-	c.r.mu.Unlock()
-	return n, err
-}
-
 // serve runs the handler mk makes for its port on a recording loopback
 // listener and returns it with its port.
-func serve(t *testing.T, mk func(port int) http.Handler) (*recorder, int) {
+func serve(t *testing.T, mk func(port int) http.Handler) (*prooftest.Recorder, int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	rec := &recorder{Listener: ln}
+	rec := prooftest.Record(ln)
 	hs := &http.Server{Handler: mk(port)}
 	go hs.Serve(rec)
 	t.Cleanup(func() { hs.Close() })
@@ -121,7 +88,7 @@ func TestTheTokenGoesOnlyToAListenerThatProvesItKnowsIt(t *testing.T) {
 			if !errors.Is(err, ErrNotCountersign) {
 				t.Fatalf("error %v, want ErrNotCountersign", err)
 			}
-			got := rec.bytes()
+			got := rec.Bytes()
 			if bytes.Contains(got, []byte(token)) {
 				t.Fatalf("the listener received the token:\n%s", got)
 			}
@@ -142,7 +109,7 @@ func TestAListenerThatKnowsTheTokenGetsTheRequestOnTheProvedConnection(t *testin
 		t.Fatalf("got %q", got)
 	}
 	// One connection: the challenge, then the request on it.
-	if n := bytes.Count(rec.bytes(), []byte("\r\nHost: ")); n != 2 {
+	if n := bytes.Count(rec.Bytes(), []byte("\r\nHost: ")); n != 2 {
 		t.Fatalf("%d requests, want the challenge and the request", n)
 	}
 }
@@ -168,7 +135,7 @@ func TestAProofForAnotherPortIsRefused(t *testing.T) {
 	if _, err := get(t, port); !errors.Is(err, ErrNotCountersign) {
 		t.Fatalf("error %v, want ErrNotCountersign", err)
 	}
-	if bytes.Contains(rec.bytes(), []byte(token)) {
+	if bytes.Contains(rec.Bytes(), []byte(token)) {
 		t.Fatal("the relaying listener received the token")
 	}
 }
