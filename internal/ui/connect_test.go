@@ -283,6 +283,7 @@ func TestConnectPreviewThenApply(t *testing.T) {
 		t.Fatal("the preview does not say the file becomes readable only by the person")
 	}
 	assertMarkup(t, "connect_preview.xml", c.window().Canvas())
+	capturePNG(t, c.window(), "connect_preview.png")
 	apply = connectButton(t, h, "Apply", 1)
 	if apply.Disabled() {
 		t.Fatal("Apply is disabled after a preview with changes")
