@@ -46,6 +46,14 @@ func startApp(t *testing.T) *app {
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("message")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("echo: " + r.GetString("message", "")), nil
 	})
+	s.AddTool(mcp.NewTool("slow"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return mcp.NewToolResultText("slow: done"), nil
+	})
 	up := httptest.NewServer(server.NewStreamableHTTPServer(s))
 	t.Cleanup(up.Close)
 	a := &app{t: t, up: up.URL + "/mcp"}
@@ -340,4 +348,72 @@ func TestRunFailsWhenTheAIAppCannotBeReached(t *testing.T) {
 			t.Fatalf("Run = %v, want nil when the AI app closes stdin", err)
 		}
 	})
+}
+
+// TestBridgeAnswersInFlightAfterStdinCloses: an AI app (supergateway) that
+// sends a request and closes stdin still gets the answer on stdout before
+// the bridge exits.
+func TestBridgeAnswersInFlightAfterStdinCloses(t *testing.T) {
+	a := startApp(t)
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(a.port)+"/servers/up/mcp")
+	h.send(initMsg)
+	if got := h.recv(); !strings.Contains(got, `"id":1`) {
+		t.Fatalf("initialize answer: %s", got)
+	}
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{}}}`)
+	h.in.Close()
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "slow: done") {
+		t.Fatalf("answer after stdin closed: %q", got)
+	}
+}
+
+// TestBridgeDrainEndsOnSignal: waiting for answers after stdin closes ends
+// as soon as ctx does (SIGTERM, SIGINT), and it is bounded by DrainTimeout.
+func TestBridgeDrainEndsOnSignal(t *testing.T) {
+	a := startApp(t)
+	a.gate.Close() // nobody answers: the call waits for the person
+	g := gate.New(gate.Options{})
+	t.Cleanup(g.Close)
+	for _, tt := range []struct {
+		name   string
+		cancel bool
+		limit  time.Duration
+	}{{"signal", true, time.Hour}, {"timeout", false, 200 * time.Millisecond}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := relay.New(relay.Options{
+				Servers: []relay.Server{{ID: "up", Dial: func(context.Context) (transport.Conn, error) {
+					return transport.NewStreamableHTTP(transport.HTTPOptions{URL: a.up}), nil
+				}}},
+				Gate: g, Token: token, Port: a.port, Logger: quiet,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old := a.handler.Swap(r); old != nil {
+				old.Close()
+			}
+			in := strings.NewReader(initMsg + "\n" + `{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n" +
+				`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b := &Bridge{URL: "http://127.0.0.1:" + strconv.Itoa(a.port) + "/servers/up/mcp", Token: token,
+				In: in, Out: &lockedBuffer{}, Log: quiet, DrainTimeout: tt.limit}
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- b.Run(ctx) }()
+			if tt.cancel {
+				time.Sleep(300 * time.Millisecond)
+				cancel()
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the bridge did not stop")
+			}
+			if !tt.cancel && time.Since(start) < tt.limit {
+				t.Errorf("the bridge stopped after %v, before the call was answered or %v passed", time.Since(start), tt.limit)
+			}
+		})
+	}
 }
