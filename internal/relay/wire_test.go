@@ -409,7 +409,7 @@ func TestHeadersOnTheWire(t *testing.T) {
 		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: hs.URL}), nil
 	}}})
 	readMessages(t, e.post(context.Background(), "wire", "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{},`+modern+`}}`,
-		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "delete_repository", "Mcp-Param-Owner", "evil-org"))
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "get_me", "Mcp-Param-Owner", "evil-org"))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(posts) != 1 {
