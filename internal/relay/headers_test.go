@@ -255,3 +255,40 @@ func TestParamHeadersAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHostHeaders: whatever message and headers an AI app sends, a
+// 2026-07-28 request that checkHostHeaders lets through has one Mcp-Method
+// equal to its method and, where the method names something, one Mcp-Name
+// that decodes to exactly that name.
+func FuzzHostHeaders(f *testing.F) {
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "tools/call", "echo", "")
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x:y"}}`, "resources/read", "=?base64?eDp5?=", "2026-07-28")
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, " tools/list ", "", "2026-07-28")
+	f.Fuzz(func(t *testing.T, body, method, name, version string) {
+		m, err := jsonrpc.Parse([]byte(body))
+		if err != nil {
+			return
+		}
+		h := http.Header{}
+		if version != "" {
+			h.Set(mcp.HeaderProtocolVersion, version)
+		}
+		h.Set(mcp.HeaderMethod, method)
+		if name != "" {
+			h.Set(mcp.HeaderName, name)
+		}
+		if checkHostHeaders(h, m) != nil || m.Kind != jsonrpc.KindRequest || !mcp.IsModernProtocol(protocolVersion(h, m)) {
+			return
+		}
+		if trimOWS(method) != m.Method {
+			t.Fatalf("Mcp-Method %q let through for %q", method, m.Method)
+		}
+		if member := nameMember(m.Method); member != "" {
+			body, ok := memberString(m.Params, member)
+			got, _ := mcp.DecodeHeaderValue(trimOWS(name))
+			if !ok || got != body {
+				t.Fatalf("Mcp-Name %q let through for %q", name, body)
+			}
+		}
+	})
+}
