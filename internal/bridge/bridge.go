@@ -24,6 +24,7 @@ import (
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // replayID is the id of a replayed initialize; its answer is not passed on.
@@ -53,6 +54,8 @@ type Bridge struct {
 	pendMu   sync.Mutex
 	pending  map[string]bool // ids of the AI app's requests not yet answered
 	answered chan struct{}   // signalled when one is answered
+	lists    map[string]bool // ids of the AI app's tools/list requests
+	tools    map[string]*mcp.Tool
 
 	outMu    sync.Mutex
 	writeErr error // the first failed write to Out; Run stops with it
@@ -206,15 +209,80 @@ func (b *Bridge) handle(ctx context.Context, m jsonrpc.Message) {
 		b.fail(m, err)
 		return
 	}
-	err := b.conn.Send(ctx, m.Raw, nil)
+	header := b.headersFor(m)
+	err := b.conn.Send(ctx, m.Raw, header)
 	if errors.Is(err, transport.ErrSessionLost) && !isInit {
 		// The app restarted: open a new session and try once more.
 		if err = b.ensureConn(ctx, true); err == nil {
-			err = b.conn.Send(ctx, m.Raw, nil)
+			err = b.conn.Send(ctx, m.Raw, header)
 		}
 	}
 	if err != nil {
 		b.fail(m, err)
+	}
+}
+
+// headersFor returns the request metadata headers a 2026-07-28 request
+// carries over HTTP (Mcp-Method, Mcp-Name, and Mcp-Param-* for the tools
+// the server annotated), as an HTTP client sets them: a stdio AI app sends
+// none, and the app refuses a 2026-07-28 request without them. Other
+// messages get none.
+func (b *Bridge) headersFor(m jsonrpc.Message) http.Header {
+	if m.Kind != jsonrpc.KindRequest {
+		return nil
+	}
+	var p struct {
+		Name string                     `json:"name"`
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	json.Unmarshal(m.Params, &p)
+	var version string
+	json.Unmarshal(p.Meta[mcp.MetaKeyProtocolVersion], &version)
+	std := mcp.StandardHeaders(version, mcp.MCPMethod(m.Method), m.Params)
+	if std == nil {
+		return nil
+	}
+	h := http.Header{}
+	for k, v := range std {
+		h.Set(k, v)
+	}
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	switch m.Method {
+	case "tools/list":
+		if b.lists == nil {
+			b.lists = make(map[string]bool)
+		}
+		b.lists[string(bytes.TrimSpace(m.ID))] = true
+	case "tools/call":
+		if tool := b.tools[p.Name]; tool != nil {
+			for k, v := range mcp.GenerateParamHeaders(tool, m.Params) {
+				h.Set(k, v)
+			}
+		}
+	}
+	return h
+}
+
+// learnTools keeps the tools of an answer to a 2026-07-28 tools/list, for
+// their x-mcp-header annotations.
+func (b *Bridge) learnTools(m jsonrpc.Message) {
+	key := string(bytes.TrimSpace(m.ID))
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	if !b.lists[key] {
+		return
+	}
+	delete(b.lists, key)
+	var r mcp.ListToolsResult
+	if json.Unmarshal(m.Result, &r) != nil {
+		return
+	}
+	if b.tools == nil {
+		b.tools = make(map[string]*mcp.Tool)
+	}
+	for i := range r.Tools {
+		b.tools[r.Tools[i].Name] = &r.Tools[i]
 	}
 }
 
@@ -275,6 +343,7 @@ func (b *Bridge) pump(conn transport.Conn, replayed chan struct{}) {
 			}
 			b.write(in.Raw)
 			if isAnswer {
+				b.learnTools(m)
 				b.settle(m.ID)
 			}
 		case <-conn.Done():

@@ -46,6 +46,10 @@ func startApp(t *testing.T) *app {
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("message")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("echo: " + r.GetString("message", "")), nil
 	})
+	s.AddTool(mcp.NewToolWithRawSchema("sql", "", json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("sql in " + r.GetString("region", "")), nil
+		})
 	s.AddTool(mcp.NewTool("slow"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		select {
 		case <-time.After(500 * time.Millisecond):
@@ -415,5 +419,28 @@ func TestBridgeDrainEndsOnSignal(t *testing.T) {
 				t.Errorf("the bridge stopped after %v, before the call was answered or %v passed", time.Since(start), tt.limit)
 			}
 		})
+	}
+}
+
+// TestBridgeSendsTheHeadersOf2026Requests: a stdio AI app speaking
+// 2026-07-28 sends no HTTP headers; the bridge sets the Mcp-Method and
+// Mcp-Name the app requires of such a request, and the Mcp-Param-* of a
+// tool the server annotated, so the call is answered.
+func TestBridgeSendsTheHeadersOf2026Requests(t *testing.T) {
+	a := startApp(t)
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(a.port)+"/servers/up/mcp")
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"modern","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":1`) || !strings.Contains(got, `"echo"`) {
+		t.Fatalf("tools/list: %s", got)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "echo: hi") {
+		t.Fatalf("tools/call: %s", got)
+	}
+	// A tool with an x-mcp-header annotation: the call needs Mcp-Param-Region.
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sql","arguments":{"region":"eu"},` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":3`) || !strings.Contains(got, "sql in eu") {
+		t.Fatalf("annotated tools/call: %s", got)
 	}
 }
