@@ -24,10 +24,16 @@ import (
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // replayID is the id of a replayed initialize; its answer is not passed on.
 const replayID = `"countersign-bridge-replay"`
+
+// DefaultDrainTimeout is how long the bridge waits for answers still in
+// flight after its stdin closes: the app's default approval timeout, the
+// longest a call can wait for the person.
+const DefaultDrainTimeout = 5 * time.Minute
 
 // Bridge is one stdio host connected to one server endpoint of the app.
 type Bridge struct {
@@ -40,6 +46,16 @@ type Bridge struct {
 	// the AI app cannot be delivered (AI apps show or keep a stdio server's
 	// stderr); nil means only Log hears of it.
 	Stderr io.Writer
+	// DrainTimeout bounds how long the bridge, once the AI app has closed
+	// its stdin, waits for answers to requests already sent before it
+	// exits; zero means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+
+	pendMu   sync.Mutex
+	pending  map[string]bool // ids of the AI app's requests not yet answered
+	answered chan struct{}   // signalled when one is answered
+	lists    map[string]bool // ids of the AI app's tools/list requests
+	tools    map[string]*mcp.Tool
 
 	outMu    sync.Mutex
 	writeErr error // the first failed write to Out; Run stops with it
@@ -96,7 +112,74 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("bridge: reading from the AI app: %w", err)
 	}
+	b.drain(ctx)
 	return b.failedWrite()
+}
+
+// drain waits, once the AI app has closed stdin, until every request it
+// sent is answered (the answers go to stdout as they come), the session
+// ends, DrainTimeout passes or ctx ends (SIGTERM, SIGINT), whichever is
+// first: an AI app that closes its side after its last request still
+// gets the answer.
+func (b *Bridge) drain(ctx context.Context) {
+	limit := b.DrainTimeout
+	if limit <= 0 {
+		limit = DefaultDrainTimeout
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	var done <-chan struct{}
+	if b.conn != nil {
+		done = b.conn.Done()
+	}
+	for {
+		b.pendMu.Lock()
+		n, answered := len(b.pending), b.answered
+		b.pendMu.Unlock()
+		if n == 0 {
+			return
+		}
+		b.Log.Debug("stdin closed; waiting for answers still in flight", "requests", n)
+		select {
+		case <-answered:
+		case <-done:
+			return
+		case <-timer.C:
+			b.Log.Warn("stdin closed; giving up on answers still in flight", "requests", n)
+			return
+		case <-ctx.Done():
+			return
+		}
+		if b.failedWrite() != nil {
+			return
+		}
+	}
+}
+
+// track notes a request of the AI app as waiting for its answer.
+func (b *Bridge) track(id json.RawMessage) {
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	if b.pending == nil {
+		b.pending = make(map[string]bool)
+		b.answered = make(chan struct{}, 1)
+	}
+	b.pending[string(bytes.TrimSpace(id))] = true
+}
+
+// settle notes that the request id was answered.
+func (b *Bridge) settle(id json.RawMessage) {
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	key := string(bytes.TrimSpace(id))
+	if !b.pending[key] {
+		return
+	}
+	delete(b.pending, key)
+	select {
+	case b.answered <- struct{}{}:
+	default:
+	}
 }
 
 // failedWrite is the first error writing to the AI app, if any: with no
@@ -119,19 +202,87 @@ func (b *Bridge) handle(ctx context.Context, m jsonrpc.Message) {
 	if m.Kind == jsonrpc.KindNotification && m.Method == "notifications/initialized" {
 		b.initialized = m.Raw
 	}
+	if m.Kind == jsonrpc.KindRequest {
+		b.track(m.ID)
+	}
 	if err := b.ensureConn(ctx, !isInit); err != nil {
 		b.fail(m, err)
 		return
 	}
-	err := b.conn.Send(ctx, m.Raw, nil)
+	header := b.headersFor(m)
+	err := b.conn.Send(ctx, m.Raw, header)
 	if errors.Is(err, transport.ErrSessionLost) && !isInit {
 		// The app restarted: open a new session and try once more.
 		if err = b.ensureConn(ctx, true); err == nil {
-			err = b.conn.Send(ctx, m.Raw, nil)
+			err = b.conn.Send(ctx, m.Raw, header)
 		}
 	}
 	if err != nil {
 		b.fail(m, err)
+	}
+}
+
+// headersFor returns the request metadata headers a 2026-07-28 request
+// carries over HTTP (Mcp-Method, Mcp-Name, and Mcp-Param-* for the tools
+// the server annotated), as an HTTP client sets them: a stdio AI app sends
+// none, and the app refuses a 2026-07-28 request without them. Other
+// messages get none.
+func (b *Bridge) headersFor(m jsonrpc.Message) http.Header {
+	if m.Kind != jsonrpc.KindRequest {
+		return nil
+	}
+	var p struct {
+		Name string                     `json:"name"`
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	json.Unmarshal(m.Params, &p)
+	var version string
+	json.Unmarshal(p.Meta[mcp.MetaKeyProtocolVersion], &version)
+	std := mcp.StandardHeaders(version, mcp.MCPMethod(m.Method), m.Params)
+	if std == nil {
+		return nil
+	}
+	h := http.Header{}
+	for k, v := range std {
+		h.Set(k, v)
+	}
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	switch m.Method {
+	case "tools/list":
+		if b.lists == nil {
+			b.lists = make(map[string]bool)
+		}
+		b.lists[string(bytes.TrimSpace(m.ID))] = true
+	case "tools/call":
+		if tool := b.tools[p.Name]; tool != nil {
+			for k, v := range mcp.GenerateParamHeaders(tool, m.Params) {
+				h.Set(k, v)
+			}
+		}
+	}
+	return h
+}
+
+// learnTools keeps the tools of an answer to a 2026-07-28 tools/list, for
+// their x-mcp-header annotations.
+func (b *Bridge) learnTools(m jsonrpc.Message) {
+	key := string(bytes.TrimSpace(m.ID))
+	b.pendMu.Lock()
+	defer b.pendMu.Unlock()
+	if !b.lists[key] {
+		return
+	}
+	delete(b.lists, key)
+	var r mcp.ListToolsResult
+	if json.Unmarshal(m.Result, &r) != nil {
+		return
+	}
+	if b.tools == nil {
+		b.tools = make(map[string]*mcp.Tool)
+	}
+	for i := range r.Tools {
+		b.tools[r.Tools[i].Name] = &r.Tools[i]
 	}
 }
 
@@ -184,11 +335,17 @@ func (b *Bridge) pump(conn transport.Conn, replayed chan struct{}) {
 	for {
 		select {
 		case in := <-conn.Incoming():
-			if m, err := jsonrpc.Parse(in.Raw); err == nil && m.Kind == jsonrpc.KindResponse && string(m.ID) == replayID {
+			m, err := jsonrpc.Parse(in.Raw)
+			isAnswer := err == nil && m.Kind == jsonrpc.KindResponse
+			if isAnswer && string(m.ID) == replayID {
 				close(replayed)
 				continue
 			}
 			b.write(in.Raw)
+			if isAnswer {
+				b.learnTools(m)
+				b.settle(m.ID)
+			}
 		case <-conn.Done():
 			return
 		}
@@ -213,6 +370,7 @@ func (b *Bridge) fail(m jsonrpc.Message, err error) {
 	}
 	if m.Kind == jsonrpc.KindRequest {
 		b.write(jsonrpc.ErrorResponse(m.ID, jsonrpc.CodeConnectionClosed, msg))
+		b.settle(m.ID)
 	}
 }
 

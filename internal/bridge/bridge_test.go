@@ -47,6 +47,18 @@ func startApp(t *testing.T) *app {
 	s.AddTool(mcp.NewTool("echo", mcp.WithString("message")), func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("echo: " + r.GetString("message", "")), nil
 	})
+	s.AddTool(mcp.NewToolWithRawSchema("sql", "", json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)),
+		func(_ context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("sql in " + r.GetString("region", "")), nil
+		})
+	s.AddTool(mcp.NewTool("slow"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return mcp.NewToolResultText("slow: done"), nil
+	})
 	up := httptest.NewServer(server.NewStreamableHTTPServer(s))
 	t.Cleanup(up.Close)
 	a := &app{t: t, up: up.URL + "/mcp"}
@@ -307,4 +319,95 @@ func TestRunFailsWhenTheAIAppCannotBeReached(t *testing.T) {
 			t.Fatalf("Run = %v, want nil when the AI app closes stdin", err)
 		}
 	})
+}
+
+// TestBridgeAnswersInFlightAfterStdinCloses: an AI app (supergateway) that
+// sends a request and closes stdin still gets the answer on stdout before
+// the bridge exits.
+func TestBridgeAnswersInFlightAfterStdinCloses(t *testing.T) {
+	a := startApp(t)
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(a.port)+"/servers/up/mcp")
+	h.send(initMsg)
+	if got := h.recv(); !strings.Contains(got, `"id":1`) {
+		t.Fatalf("initialize answer: %s", got)
+	}
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{}}}`)
+	h.in.Close()
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "slow: done") {
+		t.Fatalf("answer after stdin closed: %q", got)
+	}
+}
+
+// TestBridgeDrainEndsOnSignal: waiting for answers after stdin closes ends
+// as soon as ctx does (SIGTERM, SIGINT), and it is bounded by DrainTimeout.
+func TestBridgeDrainEndsOnSignal(t *testing.T) {
+	a := startApp(t)
+	a.gate.Close() // nobody answers: the call waits for the person
+	g := gate.New(gate.Options{})
+	t.Cleanup(g.Close)
+	for _, tt := range []struct {
+		name   string
+		cancel bool
+		limit  time.Duration
+	}{{"signal", true, time.Hour}, {"timeout", false, 200 * time.Millisecond}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := relay.New(relay.Options{
+				Servers: []relay.Server{{ID: "up", Dial: func(context.Context) (transport.Conn, error) {
+					return transport.NewStreamableHTTP(transport.HTTPOptions{URL: a.up}), nil
+				}}},
+				Gate: g, Token: token, Port: a.port, Logger: quiet,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old := a.handler.Swap(r); old != nil {
+				old.Close()
+			}
+			in := strings.NewReader(initMsg + "\n" + `{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n" +
+				`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b := &Bridge{URL: "http://127.0.0.1:" + strconv.Itoa(a.port) + "/servers/up/mcp", Token: token,
+				In: in, Out: &lockedBuffer{}, Log: quiet, DrainTimeout: tt.limit}
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- b.Run(ctx) }()
+			if tt.cancel {
+				time.Sleep(300 * time.Millisecond)
+				cancel()
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the bridge did not stop")
+			}
+			if !tt.cancel && time.Since(start) < tt.limit {
+				t.Errorf("the bridge stopped after %v, before the call was answered or %v passed", time.Since(start), tt.limit)
+			}
+		})
+	}
+}
+
+// TestBridgeSendsTheHeadersOf2026Requests: a stdio AI app speaking
+// 2026-07-28 sends no HTTP headers; the bridge sets the Mcp-Method and
+// Mcp-Name the app requires of such a request, and the Mcp-Param-* of a
+// tool the server annotated, so the call is answered.
+func TestBridgeSendsTheHeadersOf2026Requests(t *testing.T) {
+	a := startApp(t)
+	h := startBridge(t, "http://127.0.0.1:"+strconv.Itoa(a.port)+"/servers/up/mcp")
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"modern","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":1`) || !strings.Contains(got, `"echo"`) {
+		t.Fatalf("tools/list: %s", got)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"},` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "echo: hi") {
+		t.Fatalf("tools/call: %s", got)
+	}
+	// A tool with an x-mcp-header annotation: the call needs Mcp-Param-Region.
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sql","arguments":{"region":"eu"},` + meta + `}}`)
+	if got := h.recv(); !strings.Contains(got, `"id":3`) || !strings.Contains(got, "sql in eu") {
+		t.Fatalf("annotated tools/call: %s", got)
+	}
 }

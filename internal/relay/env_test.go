@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -132,6 +134,9 @@ func (e *env) post(ctx context.Context, server, sid string, body string, extra .
 	for i := 0; i+1 < len(extra); i += 2 {
 		req.Header.Set(extra[i], extra[i+1])
 	}
+	if _, given := req.Header["Mcp-Method"]; !given {
+		standardHeaders(req.Header, body)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -226,4 +231,27 @@ func pipeServer(id string) (Server, chan *pipeConn) {
 		conns <- c
 		return c, nil
 	}}, conns
+}
+
+// standardHeaders sets Mcp-Method and Mcp-Name for a single 2026-07-28
+// message, as a conformant host does (mcp.StandardHeaders).
+func standardHeaders(h http.Header, body string) {
+	var m struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal([]byte(body), &m) != nil || m.Method == "" {
+		return
+	}
+	version := h.Get(mcp.HeaderProtocolVersion)
+	if version == "" {
+		var p struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		}
+		json.Unmarshal(m.Params, &p)
+		json.Unmarshal(p.Meta[mcp.MetaKeyProtocolVersion], &version)
+	}
+	for k, v := range mcp.StandardHeaders(version, mcp.MCPMethod(m.Method), m.Params) {
+		h.Set(k, v)
+	}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -100,6 +101,16 @@ func protocolVersion(h http.Header, m jsonrpc.Message) string {
 // ok is false when there is no such value, it is null, or it is of a type
 // no header carries.
 func argumentAt(args json.RawMessage, path []string) (any, bool) {
+	raw, ok := rawArgumentAt(args, path)
+	if !ok {
+		return nil, false
+	}
+	return headerPrimitive(raw)
+}
+
+// rawArgumentAt returns the value at path in a call's arguments, reading
+// every level by exact name; ok is false when there is none or it is null.
+func rawArgumentAt(args json.RawMessage, path []string) (json.RawMessage, bool) {
 	cur := args
 	for _, key := range path {
 		if jsonrpc.IsNull(cur) {
@@ -116,6 +127,16 @@ func argumentAt(args json.RawMessage, path []string) (any, bool) {
 		cur = v
 	}
 	if jsonrpc.IsNull(cur) {
+		return nil, false
+	}
+	return cur, true
+}
+
+// headerPrimitive decodes a JSON value a header may carry: a string, a
+// bool or an integer within JavaScript's safe range (as int64).
+func headerPrimitive(cur json.RawMessage) (any, bool) {
+	cur = json.RawMessage(strings.TrimSpace(string(cur)))
+	if len(cur) == 0 {
 		return nil, false
 	}
 	switch cur[0] {
@@ -257,4 +278,174 @@ func validHeaderToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkHostHeaders checks the request metadata headers the AI app sent
+// with m against m's body, as a 2026-07-28 server must (SEP-2243):
+// Mcp-Method is present once and names the method, and for tools/call,
+// prompts/get and resources/read Mcp-Name is present once and, decoded,
+// names the tool, prompt or resource URI exactly. Values are compared
+// case-sensitively after the optional whitespace around a field value
+// (RFC 9110 section 5.5). Requests of older revisions, notifications and
+// answers are not checked: the relay never forwards those headers, it
+// derives its own (upstreamHeaders).
+func checkHostHeaders(h http.Header, m jsonrpc.Message) error {
+	if m.Kind != jsonrpc.KindRequest || !mcp.IsModernProtocol(protocolVersion(h, m)) {
+		return nil
+	}
+	method, err := oneHeader(h, mcp.HeaderMethod)
+	if err != nil {
+		return err
+	}
+	if method != m.Method {
+		return mcp.HeaderMismatchError{Header: mcp.HeaderMethod, Reason: "does not name the method in the message"}
+	}
+	member := nameMember(m.Method)
+	if member == "" {
+		return nil
+	}
+	raw, err := oneHeader(h, mcp.HeaderName)
+	if err != nil {
+		return err
+	}
+	name, ok := mcp.DecodeHeaderValue(raw)
+	if !ok {
+		return mcp.HeaderMismatchError{Header: mcp.HeaderName, Reason: "invalid Base64 encoding"}
+	}
+	body, ok := memberString(m.Params, member)
+	if !ok || name != body {
+		return mcp.HeaderMismatchError{Header: mcp.HeaderName, Reason: "does not match params." + member + " in the message"}
+	}
+	return nil
+}
+
+// checkParamHeaders checks, for a 2026-07-28 tools/call, the Mcp-Param-*
+// headers of every x-mcp-header annotation the server declared for the
+// tool against the arguments in the body, as mcp-go's server does: an
+// argument that is present and not null needs its header, once, whose
+// decoded value equals the argument's header form (a number by value); an
+// absent or null argument allows no header with a value. A tool whose
+// annotations the relay has not seen is not checked here: the relay sends
+// the server headers derived from the body in any case.
+func (s *session) checkParamHeaders(h http.Header, m jsonrpc.Message) error {
+	if m.Kind != jsonrpc.KindRequest || m.Method != "tools/call" || !mcp.IsModernProtocol(protocolVersion(h, m)) {
+		return nil
+	}
+	tool, ok := memberString(m.Params, "name")
+	if !ok {
+		return nil // checkHostHeaders already refused it
+	}
+	s.mu.Lock()
+	bindings := s.paramHeaders[tool]
+	s.mu.Unlock()
+	if len(bindings) == 0 {
+		return nil
+	}
+	var args json.RawMessage
+	if top, err := jsonrpc.Members(m.Params, "arguments"); err == nil {
+		args = top["arguments"]
+	} else {
+		return mcp.HeaderMismatchError{Reason: "the call's arguments cannot be read"}
+	}
+	for _, b := range bindings {
+		name := mcp.HeaderParamPrefix + b.header
+		vs := h.Values(name)
+		raw, present := rawArgumentAt(args, b.path)
+		if !present {
+			if len(vs) > 0 && trimOWS(vs[0]) != "" {
+				return mcp.HeaderMismatchError{Header: name, Reason: "sent for an argument the call does not have"}
+			}
+			continue
+		}
+		got, err := oneHeader(h, name)
+		if err != nil {
+			return err
+		}
+		decoded, ok := mcp.DecodeHeaderValue(got)
+		if !ok {
+			return mcp.HeaderMismatchError{Header: name, Reason: "invalid Base64 encoding"}
+		}
+		want, ok := headerPrimitive(raw)
+		if !ok || !headerEqual(decoded, want) {
+			return mcp.HeaderMismatchError{Header: name, Reason: "does not match the argument in the message"}
+		}
+	}
+	return nil
+}
+
+// nameMember is the params member Mcp-Name mirrors for method, or "".
+func nameMember(method string) string {
+	switch method {
+	case "tools/call", "prompts/get":
+		return "name"
+	case "resources/read":
+		return "uri"
+	}
+	return ""
+}
+
+// oneHeader returns the value of a header sent exactly once, without the
+// optional whitespace around it.
+func oneHeader(h http.Header, name string) (string, error) {
+	switch vs := h.Values(name); len(vs) {
+	case 0:
+		return "", mcp.HeaderMismatchError{Header: name, Reason: "missing required header"}
+	case 1:
+		return trimOWS(vs[0]), nil
+	default:
+		return "", mcp.HeaderMismatchError{Header: name, Reason: "sent more than once"}
+	}
+}
+
+// trimOWS removes the optional whitespace (spaces and tabs) around a field
+// value.
+func trimOWS(v string) string { return strings.Trim(v, " \t") }
+
+// headerEqual reports whether a decoded header value stands for the body
+// value want (a string, bool or int64 from headerPrimitive): a number
+// compares by value, anything else by its exact header form.
+func headerEqual(decoded string, want any) bool {
+	switch w := want.(type) {
+	case int64:
+		f, err := strconv.ParseFloat(decoded, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f) || math.Abs(f) > 1<<53-1 {
+			return false
+		}
+		return int64(f) == w
+	case bool:
+		return decoded == strconv.FormatBool(w)
+	case string:
+		return decoded == w
+	}
+	return false
+}
+
+// refuseHeaders answers HTTP 400 with a -32020 (header mismatch) error, as
+// a 2026-07-28 server does, when check finds the headers of the AI app's
+// POST disagree with one of its messages, and reports whether it did.
+// Nothing of such a POST reaches the person or the server.
+func (r *Relay) refuseHeaders(w http.ResponseWriter, req *http.Request, srv *Server, msgs []jsonrpc.Message, check func(http.Header, jsonrpc.Message) error) bool {
+	for _, m := range msgs {
+		err := check(req.Header, m)
+		if err == nil {
+			continue
+		}
+		var mismatch mcp.HeaderMismatchError
+		header := ""
+		if errors.As(err, &mismatch) {
+			header = mismatch.Header
+		}
+		r.log.Warn("refusing a request whose headers disagree with its message", "server", srv.ID, "header", header)
+		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(m.ID, mcp.HEADER_MISMATCH, capitalize(err.Error())))
+		return true
+	}
+	return false
+}
+
+// capitalize upper-cases the first letter of an error for the AI app.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

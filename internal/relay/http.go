@@ -51,6 +51,9 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		}
 	}
 
+	if r.refuseHeaders(w, req, srv, msgs, checkHostHeaders) {
+		return
+	}
 	s, status, err := r.sessionFor(req, srv, hasInit)
 	if err != nil {
 		if status != http.StatusOK {
@@ -74,6 +77,9 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		return
 	}
 
+	if r.refuseHeaders(w, req, srv, msgs, s.checkParamHeaders) {
+		return
+	}
 	header := forwardHeaders(req.Header)
 	if len(ids) == 0 {
 		for _, m := range msgs {

@@ -453,7 +453,7 @@ func TestCancellation(t *testing.T) {
 	// Sessionless: closing the stream cancels the forwarded request.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		resp <- e.post(ctx, "pipe", "", `{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"x:z",`+modern+`}}`)
+		resp <- e.post(ctx, "pipe", "", `{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"x:z",`+modern+`}}`, "Mcp-Method", "resources/read", "Mcp-Name", "x:z")
 	}()
 	up2 := <-conns
 	got = up2.next(t)

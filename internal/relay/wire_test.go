@@ -286,7 +286,8 @@ func TestCallParamsAreReadByExactName(t *testing.T) {
 
 // TestUpstreamHeadersComeFromTheApprovedMessage: Mcp-Method, Mcp-Name and
 // Mcp-Param-* reaching the server describe the message the person
-// approved, whatever headers the AI app sent; MCP-Protocol-Version passes.
+// approved, not headers the AI app sent (those must agree with the AI
+// app's message, else it is refused); MCP-Protocol-Version passes.
 func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 	srv, conns := recServer("rec")
 	e := newEnv(t, []Server{srv}, func(o *Options) { o.Gate = acceptEdits{o.Gate} })
@@ -305,12 +306,17 @@ func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 		"Mcp-Param-Owner", "evil-org",
 		"Mcp-Extra", "x",
 	}
+	// The AI app's own headers agree with its message (e.post derives
+	// Mcp-Method and Mcp-Name); Mcp-Extra is not passed on.
+	honest := []string{"Mcp-Protocol-Version", "2026-07-28", "Mcp-Extra", "x"}
 	// Sessionless: every request goes to the one shared upstream session,
 	// dialled by the first.
 	var shared *recConn
-	post := func(body string) (*recConn, []byte, http.Header, []byte) {
+	post := func(body string, more ...string) (*recConn, []byte, http.Header, []byte) {
 		resp := make(chan *http.Response, 1)
-		go func() { resp <- e.post(context.Background(), "rec", "", body, lying...) }()
+		go func() {
+			resp <- e.post(context.Background(), "rec", "", body, append(append([]string(nil), honest...), more...)...)
+		}()
 		if shared == nil {
 			shared = <-conns
 		}
@@ -340,7 +346,7 @@ func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 		}
 	})
 	t.Run("edited arguments", func(t *testing.T) {
-		_, msg, h, _ := post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"us-west1","query":"SELECT 1"},` + modern + `}}`)
+		_, msg, h, _ := post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"us-west1","query":"SELECT 1"},`+modern+`}}`, "Mcp-Param-Region", "us-west1")
 		if !bytes.Contains(msg, []byte(`"region":"eu-west2"`)) {
 			t.Fatalf("upstream got %s", msg)
 		}
@@ -350,9 +356,17 @@ func TestUpstreamHeadersComeFromTheApprovedMessage(t *testing.T) {
 		}
 	})
 	t.Run("a value a header cannot carry plainly", func(t *testing.T) {
-		_, _, h, _ := post(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":" Zürich ","query":"q"},` + modern + `}}`)
+		_, _, h, _ := post(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":" Zürich ","query":"q"},`+modern+`}}`, "Mcp-Param-Region", "=?base64?IFrDvHJpY2gg?=")
 		if got := h.Get("Mcp-Param-Region"); got != "=?base64?IFrDvHJpY2gg?=" {
 			t.Errorf("Mcp-Param-Region = %q", got)
+		}
+	})
+	t.Run("headers that disagree with the message are refused", func(t *testing.T) {
+		resp := e.post(context.Background(), "rec", "", `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"get_me","arguments":{},`+modern+`}}`, lying...)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte(`"code":-32020`)) {
+			t.Errorf("HTTP %d %s, want 400 with -32020", resp.StatusCode, body)
 		}
 	})
 	t.Run("an older revision gets no derived headers", func(t *testing.T) {
@@ -395,7 +409,7 @@ func TestHeadersOnTheWire(t *testing.T) {
 		return transport.NewStreamableHTTP(transport.HTTPOptions{URL: hs.URL}), nil
 	}}})
 	readMessages(t, e.post(context.Background(), "wire", "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_me","arguments":{},`+modern+`}}`,
-		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "delete_repository", "Mcp-Param-Owner", "evil-org"))
+		"Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "get_me", "Mcp-Param-Owner", "evil-org"))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(posts) != 1 {

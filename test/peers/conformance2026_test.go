@@ -216,7 +216,8 @@ var mrtrTools = map[string]func(in map[string]json.RawMessage, state *string) ma
 }
 
 // TestConformance2026ThroughRelay runs 2026-07-28 scenarios that
-// server-everything cannot pass (caching hints, resource not found, MRTR)
+// server-everything cannot pass (caching hints, resource not found, MRTR,
+// SEP-2243 header validation)
 // against a hand-played 2026 server, directly and through the relay: each
 // must pass both ways, and through the relay every round of an
 // input-required tool call is held for the person.
@@ -274,19 +275,12 @@ func TestConformance2026ThroughRelay(t *testing.T) {
 		}
 	}
 
-	// SEP-2243 header validation passes directly; through the relay it
-	// waits on issue 11: the relay forwards the host's Mcp-Method and
-	// Mcp-Name upstream (finding 5) and rewraps the upstream's HTTP 400
-	// -32020 as HTTP 200 -32000 (finding 13), and it does not refuse a
-	// host whose headers disagree with the body or are missing. Reported,
-	// not yet required.
-	const headers = "http-header-validation"
-	if r := run(headers, paths[0]); !r.pass {
-		t.Errorf("%s on direct fails:\n  %s", headers, strings.Join(r.failed(), "\n  "))
-	}
-	if r := run(headers, paths[1]); r.pass {
-		t.Logf("%s now passes through the relay: make it required", headers)
-	} else {
-		t.Logf("%s through the relay, not yet required (issue 11 findings 5 and 13):\n  %s", headers, strings.Join(r.failed(), "\n  "))
+	// SEP-2243 header validation: the relay refuses a 2026-07-28 host
+	// whose Mcp-Method or Mcp-Name is missing or disagrees with the body
+	// with HTTP 400 and -32020, as the server behind it would.
+	for _, p := range paths {
+		if r := run("http-header-validation", p); !r.pass {
+			t.Errorf("http-header-validation on %s fails:\n  %s", p.name, strings.Join(r.failed(), "\n  "))
+		}
 	}
 }
