@@ -479,16 +479,26 @@ func field(t *testing.T, msg []byte, name string) json.RawMessage {
 // pipeSession opens a host session on a pipe upstream the test plays.
 func pipeSession(t *testing.T, e *env, conns chan *pipeConn) (string, *pipeConn) {
 	t.Helper()
+	var up *pipeConn
+	sid := playedSession(t, e, "pipe", func() *pipeConn { up = <-conns; return up })
+	return sid, up
+}
+
+// playedSession opens a 2025-06-18 host session on server, whose upstream
+// (taken by dial once the relay dials it) the test plays, and returns the
+// session id.
+func playedSession(t *testing.T, e *env, server string, dial func() *pipeConn) string {
+	t.Helper()
 	resp := make(chan *http.Response, 1)
 	go func() {
-		resp <- e.post(context.Background(), "pipe", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+		resp <- e.post(context.Background(), server, "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
 	}()
-	up := <-conns
+	up := dial()
 	up.next(t)
 	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
 	r := <-resp
 	readMessages(t, r)
-	return r.Header.Get("Mcp-Session-Id"), up
+	return r.Header.Get("Mcp-Session-Id")
 }
 
 func TestHostDisconnectDeniesHeldCall(t *testing.T) {

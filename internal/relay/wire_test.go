@@ -72,16 +72,9 @@ func (f *auditFilter) drops() []string {
 // recSession opens a 2025-06-18 host session on a recConn upstream.
 func recSession(t *testing.T, e *env, conns chan *recConn) (string, *recConn) {
 	t.Helper()
-	resp := make(chan *http.Response, 1)
-	go func() {
-		resp <- e.post(context.Background(), "rec", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
-	}()
-	up := <-conns
-	up.next(t)
-	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
-	r := <-resp
-	readMessages(t, r)
-	return r.Header.Get("Mcp-Session-Id"), up
+	var up *recConn
+	sid := playedSession(t, e, "rec", func() *pipeConn { up = <-conns; return up.pipeConn })
+	return sid, up
 }
 
 // sentinel sends a ping through the relay and waits for the upstream to get
