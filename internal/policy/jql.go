@@ -106,6 +106,11 @@ func jqlControl(c rune) bool {
 		(c >= 0x7f && c <= 0x9f) || (c >= 0xfdd0 && c <= 0xfdef) || c == 0xfffe || c == 0xffff
 }
 
+// jqlPunct maps the characters that are a token on their own to its kind.
+var jqlPunct = map[rune]jtokKind{
+	'(': jLParen, ')': jRParen, ',': jComma, '[': jLBracket, ']': jRBracket, '=': jOp, '~': jOp,
+}
+
 // lexQuery splits JQL or CQL into tokens. It refuses what Jira refuses
 // (reserved and control characters, bad escapes, an unclosed quote) and
 // anything that is not valid UTF-8.
@@ -117,26 +122,13 @@ func lexQuery(q string) ([]jtok, error) {
 	i := 0
 	for i < len(q) {
 		c, _ := utf8.DecodeRuneInString(q[i:])
+		if kind, ok := jqlPunct[c]; ok {
+			out = append(out, jtok{kind, string(c)})
+			i++
+			continue
+		}
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '(':
-			out = append(out, jtok{jLParen, "("})
-			i++
-		case c == ')':
-			out = append(out, jtok{jRParen, ")"})
-			i++
-		case c == ',':
-			out = append(out, jtok{jComma, ","})
-			i++
-		case c == '[':
-			out = append(out, jtok{jLBracket, "["})
-			i++
-		case c == ']':
-			out = append(out, jtok{jRBracket, "]"})
-			i++
-		case c == '=' || c == '~':
-			out = append(out, jtok{jOp, string(c)})
 			i++
 		case c == '!':
 			if i+1 < len(q) && (q[i+1] == '=' || q[i+1] == '~') {
