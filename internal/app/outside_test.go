@@ -257,12 +257,20 @@ func TestKeepMyCurrentSettingsWritesThemBack(t *testing.T) {
 	}
 }
 
+// wantEvents waits until the settings audit events are want, oldest first.
+// The watcher publishes new settings before it tells the audit of the
+// change, so an event may land a moment after the change shows: wait for
+// it, as waitFor does, then say what differs.
 func wantEvents(t *testing.T, rn *running, want []string) {
 	t.Helper()
-	got := rn.settingsEvents(t)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("settings audit events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	var got []string
+	for i := 0; i < 200; i++ {
+		if got = rn.settingsEvents(t); strings.Join(got, "\n") == strings.Join(want, "\n") {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	t.Fatalf("settings audit events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 }
 
 // TestASaveInTheAppNeverCarriesAnOutsideChange: a program changed the file
