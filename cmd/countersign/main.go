@@ -19,12 +19,11 @@ import (
 	"github.com/countersign/countersign/assets"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/buildinfo"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/vault"
 )
-
-var version = "dev"
 
 func main() {
 	configPath := flag.String("config", "", "settings file (default: the OS config directory)")
@@ -73,7 +72,7 @@ func main() {
 		}
 		fmt.Println(tok)
 	case "version":
-		fmt.Println("countersign", version)
+		fmt.Println("countersign", buildinfo.Version)
 	case "audit":
 		if flag.Arg(1) != "verify" || flag.NArg() > 3 {
 			flag.Usage()
