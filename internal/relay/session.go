@@ -77,6 +77,7 @@ type request struct {
 	method string
 	st     *stream                 // where its answer goes
 	token  json.RawMessage         // progressToken, if any
+	rising rising                  // the progress the host got under token; under session.mu
 	hold   context.CancelCauseFunc // set while the gate holds it
 	callID string                  // the gate's id, once a tool call is approved
 }
@@ -181,7 +182,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 	}
 	m, related := s.listenNotification(m, in.RelatedTo)
 	tok := progressToken(m)
-	raw, ok := s.filterMessage(m, related, tok)
+	raw, ok := s.messageForHost(m, related, tok)
 	if !ok {
 		return
 	}
@@ -191,6 +192,48 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		s.mu.Unlock()
 	}
 	s.deliver(raw, related, tok)
+}
+
+// messageForHost returns a server request or notification as the host
+// gets it: filtered (filterMessage), and a call's progress kept rising
+// (progressForHost). It reports false when the host must not get it.
+func (s *session) messageForHost(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
+	m, params, ok := s.filterMessage(m, related, tok)
+	if ok && tok != nil {
+		params, ok = s.progressForHost(tok, m, params)
+	}
+	if !ok {
+		return nil, false
+	}
+	if params != nil {
+		return m.WithParams(params), true
+	}
+	return m.Raw, true
+}
+
+// progressForHost passes a server's progress notification (m, with params
+// as the filter left them, nil for unchanged) through the rising sequence
+// of the tool call whose token it carries: see rising. Progress for
+// anything else goes as it is.
+func (s *session) progressForHost(tok json.RawMessage, m jsonrpc.Message, params json.RawMessage) (json.RawMessage, bool) {
+	if m.Method != "notifications/progress" {
+		return params, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, req := range s.byHostID {
+		if req.token != nil && string(req.token) == string(tok) {
+			if params == nil {
+				params = m.Params
+			}
+			out, ok := req.rising.server(params)
+			if ok && out == nil && !bytes.Equal(params, m.Params) {
+				out = params
+			}
+			return out, ok
+		}
+	}
+	return params, true
 }
 
 // deliver queues a server request or notification on the best open host
@@ -257,15 +300,16 @@ func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
 }
 
 // filterMessage returns a server request or notification as the host
-// should see it, with the filter's replacement of its params and of its
-// other members spliced in.
+// should see it: the message with the filter's replacement of its other
+// members spliced in, and the filter's replacement of its params (nil when
+// they go as they are).
 // It reports false when the message must not reach the host: the filter's
 // change would alter the progress token or request id the message is
 // routed by. A request withheld so is refused to the server.
-func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
+func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) (jsonrpc.Message, json.RawMessage, bool) {
 	f := s.r.o.Filter
 	if f == nil {
-		return m.Raw, true
+		return m, nil, true
 	}
 	callID := s.callFor(related, tok)
 	m, ok := s.filterMembers(m, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID})
@@ -274,7 +318,7 @@ func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage)
 		params = f.ServerMessage(s.srv.ID, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID, Payload: m.Params})
 	}
 	if ok && params == nil {
-		return m.Raw, true
+		return m, nil, true
 	}
 	if !ok || !json.Valid(params) || !sameRouting(m.Params, params) {
 		s.r.log.Warn("withholding a server message: its filtered params are not JSON, or would change the ids it is routed by",
@@ -286,9 +330,9 @@ func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage)
 				"Countersign withheld this request from the AI app: a secret in it could not be removed without changing its ids.")
 			go s.send(refusal, nil)
 		}
-		return nil, false
+		return m, nil, false
 	}
-	return m.WithParams(params), true
+	return m, params, true
 }
 
 // callFor returns the gate's id of the approved call a server message
@@ -556,9 +600,11 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		client = clientName(m.Params, false)
 	}
 
-	waiting := make(chan struct{})
+	waiting, reported := make(chan struct{}), make(chan struct{})
 	if req.token != nil {
-		go s.reportWaiting(req, waiting)
+		go func() { s.reportWaiting(req, waiting); close(reported) }()
+	} else {
+		close(reported)
 	}
 	v := s.r.o.Gate.Submit(ctx, gate.Call{
 		Server:         s.srv.ID,
@@ -570,8 +616,10 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		RequestState:   p.RequestState,
 	})
 	close(waiting)
+	<-reported // so the server's progress comes after the last of ours
 	s.mu.Lock()
 	req.hold = nil
+	req.rising.serverStarts()
 	s.mu.Unlock()
 
 	if !v.Approved() {
@@ -607,9 +655,12 @@ func (s *session) reportWaiting(req *request, done <-chan struct{}) {
 	defer t.Stop()
 	start := time.Now()
 	for {
+		s.mu.Lock()
+		progress := req.rising.next(time.Since(start))
+		s.mu.Unlock()
 		n, err := jsonrpc.Notification("notifications/progress", map[string]any{
 			"progressToken": req.token,
-			"progress":      int(time.Since(start).Seconds()),
+			"progress":      progress,
 			"message":       "Waiting for approval in Countersign",
 		})
 		if err == nil {
