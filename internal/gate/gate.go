@@ -259,10 +259,10 @@ type EventKind int
 
 // Event kinds.
 const (
-	EventAdded EventKind = iota + 1 // a call started waiting
-	EventEnded                      // a call got its verdict
-	EventHostGone                   // the AI app stopped waiting for a call that still waits (Call.HostGone)
-	EventHostBack                   // the AI app called again and waits for the call once more
+	EventAdded    EventKind = iota + 1 // a call started waiting
+	EventEnded                         // a call got its verdict
+	EventHostGone                      // the AI app stopped waiting for a call that still waits (Call.HostGone)
+	EventHostBack                      // the AI app called again and waits for the call once more
 )
 
 // Event is a change to the queue, delivered to subscribers in order.

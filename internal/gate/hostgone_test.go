@@ -75,7 +75,10 @@ func TestAGrantMatchesOnlyTheSameCall(t *testing.T) {
 			c.Arguments = json.RawMessage(`{"owner":"DEFRA","repo":"ffc-pay","private":false}`)
 			return c
 		}, 0},
-		{"a number written otherwise", func(c Call) Call { c.Arguments = json.RawMessage(`{"owner":"DEFRA","repo":"ffc-pay","n":1e0}`); return c }, 0},
+		{"a number written otherwise", func(c Call) Call {
+			c.Arguments = json.RawMessage(`{"owner":"DEFRA","repo":"ffc-pay","n":1e0}`)
+			return c
+		}, 0},
 		{"another tool", func(c Call) Call { c.Tool = "delete_repository"; return c }, 0},
 		{"another server", func(c Call) Call { c.Server = "github-2"; return c }, 0},
 		{"another AI app", func(c Call) Call { c.Client = "Cursor"; return c }, 0},
