@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) error {
 	authSvc := auth.New(auth.Options{Vault: v, OpenURL: openURL, Logger: log})
 	defer authSvc.Close()
 
-	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout})
+	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout, GrantWindow: eff.Policy.RetryWindow()})
 	g := guard.New(guard.Options{Queue: q, Audit: auditLog, Pins: pinStore, Logger: log,
 		AuditFailed: func(err error) {
 			if o.Notifier != nil {
@@ -195,6 +195,7 @@ func Run(ctx context.Context, o Options) error {
 		Token:          token,
 		Port:           cfg.Port,
 		AllowedOrigins: cfg.AllowedOrigins,
+		HostWait:       eff.Policy.HostWait(),
 		Logger:         log,
 	})
 	if err != nil {
@@ -256,6 +257,8 @@ func Run(ctx context.Context, o Options) error {
 					log.Error("applying new settings", "err", err)
 				}
 				q.SetTimeout(eff.ApprovalTimeout)
+				q.SetGrantWindow(eff.Policy.RetryWindow())
+				r.SetHostWait(eff.Policy.HostWait())
 				auditLog.SetRetentionDays(eff.AuditRetentionDays)
 				settings.reconcileLogin()
 				log.Info("settings applied", "servers", serverList(set))

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
@@ -302,7 +303,7 @@ func (b *Bridge) ensureConn(ctx context.Context, replay bool) error {
 	conn := transport.NewStreamableHTTP(transport.HTTPOptions{
 		URL:    b.URL,
 		Client: b.client,
-		Header: http.Header{"Authorization": {"Bearer " + b.Token}},
+		Header: http.Header{"Authorization": {"Bearer " + b.Token}, hostwait.ViaHeader: {string(hostwait.ViaBridge)}},
 		Logger: b.Log,
 	})
 	b.conn = conn

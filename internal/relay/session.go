@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -614,6 +615,7 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		Client:         client,
 		InputResponses: p.InputResponses,
 		RequestState:   p.RequestState,
+		HostBudget:     s.r.hostBudget(client, req.st, req.token != nil),
 	})
 	close(waiting)
 	<-reported // so the server's progress comes after the last of ours
@@ -646,6 +648,18 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		raw = m.WithParams(edited)
 	}
 	s.forward(raw, req, header)
+}
+
+// hostBudget is how long Countersign may hold a tool call from the AI app
+// named client before it must answer, so that the answer arrives before
+// the AI app gives up on its own (see package hostwait); zero: as long as
+// the gate holds it.
+func (r *Relay) hostBudget(client string, st *stream, progress bool) time.Duration {
+	t := r.hostWait.Load()
+	if t == nil || st == nil {
+		return 0
+	}
+	return hostwait.AnswerBy(t.Budget(client, st.via, progress))
 }
 
 // reportWaiting sends "waiting for approval" progress while a call is held,

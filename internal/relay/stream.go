@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 )
@@ -39,6 +40,7 @@ type stream struct {
 	num  int           // number within the session; 0: not resumable
 	get  bool          // a GET stream (else a POST's)
 	call bool          // a POST of one tools/call
+	via  hostwait.Via  // how the AI app reached Countersign (the POST's Countersign-Via)
 
 	mu       sync.Mutex
 	queue    [][]byte
