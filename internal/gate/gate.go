@@ -375,6 +375,13 @@ func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 		q.mu.Unlock()
 		return Verdict{CallID: c.ID, Outcome: outcome, Reason: reason, Decided: now}
 	}
+	if ctx.Err() != nil {
+		// Gone before it was held: nobody is shown a call whose AI app
+		// has left, and no decision can race the leaving.
+		q.mu.Unlock()
+		outcome, reason := outcomeFor(context.Cause(ctx))
+		return Verdict{CallID: c.ID, Outcome: outcome, Reason: reason, Decided: now}
+	}
 	key := callKey(c)
 	if v, ok := q.takeGrantLocked(key, c.ID, now); ok {
 		q.mu.Unlock()

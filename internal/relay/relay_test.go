@@ -745,3 +745,64 @@ func TestIdleSessionsAreClosed(t *testing.T) {
 		t.Errorf("status %d after reaping, want 404", r.StatusCode)
 	}
 }
+
+// TestACallWhoseHostLeftBeforeItWasHeldNeverRuns is issue 16's finding: a
+// host whose connection closes right after it sent a tool call, before the
+// gate holds the call, used to go unnoticed, so a quick approval ran the
+// call after the host had left. The call now ends as disconnected without
+// anyone being asked, and nothing reaches the server.
+func TestACallWhoseHostLeftBeforeItWasHeldNeverRuns(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}) // the person approves at once
+	sid, up := pipeSession(t, e, conns)
+
+	release := make(chan struct{})
+	holdStarts = func() { <-release }
+	defer func() { holdStarts = func() {} }()
+	ctx, cancel := context.WithCancel(context.Background())
+	resp := e.post(ctx, "pipe", sid, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"delete_repository","arguments":{}}}`)
+	cancel()
+	resp.Body.Close()
+	// Wait until the relay has seen the host go.
+	e.relay.mu.Lock()
+	s := e.relay.sessions[sid]
+	e.relay.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		gone := false
+		for _, req := range s.byHostID {
+			gone = gone || req.gone
+		}
+		s.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay never noticed the host leave")
+		}
+	}
+	close(release)
+	// The hold ends at once: the request is forgotten.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		left := len(s.byHostID)
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call whose host left is still held")
+		}
+	}
+	e.mu.Lock()
+	events := len(e.events)
+	e.mu.Unlock()
+	if events != 0 {
+		t.Fatalf("the person was shown a call whose host had left: %d gate events", events)
+	}
+	select {
+	case m := <-up.sent:
+		t.Fatalf("the server got %s after the host had left", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -81,7 +81,14 @@ type request struct {
 	rising rising                  // the progress the host got under token; under session.mu
 	hold   context.CancelCauseFunc // set while the gate holds it
 	callID string                  // the gate's id, once a tool call is approved
+	// gone is set when the host's stream closed before the gate held the
+	// call: it must not be held, let alone run.
+	gone bool
 }
+
+// holdStarts runs as a tool call's hold begins; a test seam for the moment
+// between a request's arrival and the gate holding it.
+var holdStarts = func() {}
 
 func newSessionID() string {
 	b := make([]byte, 16)
@@ -574,6 +581,7 @@ func (s *session) answer(req *request, msg []byte) {
 // hold waits for the person's decision on a tools/call, keeping the host
 // informed, then forwards or denies it.
 func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
+	holdStarts()
 	// Read by exact name, as servers do; a name they could read
 	// differently is refused.
 	p, err := readCall(m.Params)
@@ -596,7 +604,13 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	req.hold = cancel
 	req.token = p.Meta.ProgressToken
 	client := s.client
+	gone := req.gone
 	s.mu.Unlock()
+	if gone {
+		// The host left before the call was held: streamClosed found no
+		// hold to cancel. The gate ends it at once, as disconnected.
+		cancel(gate.ErrHostDisconnected)
+	}
 	if client == "" {
 		client = clientName(m.Params, false)
 	}
@@ -740,9 +754,12 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 		if req.st != st {
 			continue
 		}
+		_, forwarded := s.inflight[req.upID]
 		if req.hold != nil {
 			holds = append(holds, req.hold)
-		} else if _, ok := s.inflight[req.upID]; ok && s.id == "" {
+		} else if !forwarded && req.method == "tools/call" {
+			req.gone = true // not held yet: hold sees it
+		} else if forwarded && s.id == "" {
 			// Sessionless (2026-07-28): closing the stream is how the
 			// host cancels, so cancel upstream too.
 			abandoned = append(abandoned, req)
