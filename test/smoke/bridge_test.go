@@ -32,7 +32,11 @@ func TestBridgeStartsTheApp(t *testing.T) {
 		t.Skip("set COUNTERSIGN_SMOKE=1 to run the end-to-end test of the real app on Xvfb")
 	}
 	peers := needTools(t)
-	s := newSession(t, peers, filepath.Join("out", "bridge"))
+	outDir := "out-bridge"
+	if os.Getenv("COUNTERSIGN_INSTALLED") != "" {
+		outDir = "out-installed"
+	}
+	s := newSession(t, peers, outDir)
 	app, bridgeBin := s.binaries()
 	upstream := s.startUpstream()
 	port := freePort(t)

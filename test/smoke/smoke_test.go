@@ -145,12 +145,6 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestMain empties out, where each test keeps its screenshots and logs.
-func TestMain(m *testing.M) {
-	os.RemoveAll("out")
-	os.Exit(m.Run())
-}
-
 // needTools returns the path of test/peers once the tools the real app's
 // tests need are there; it skips the test (fails it under CI) otherwise.
 func needTools(t *testing.T) string {
@@ -177,10 +171,11 @@ func needTools(t *testing.T) string {
 }
 
 // newSession starts a private desktop whose logs and screenshots go to
-// outDir (relative to test/smoke).
+// outDir (relative to test/smoke), emptied first.
 func newSession(t *testing.T, peers, outDir string) *session {
 	dir := t.TempDir()
 	out, _ := filepath.Abs(outDir)
+	os.RemoveAll(out)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
