@@ -39,6 +39,8 @@ type Starter struct {
 	Timeout time.Duration
 	Log     *slog.Logger
 
+	lockFile string // serialises starts by the bridges of one user; "" for none
+
 	answers func(port int) bool                                 // something accepts connections on 127.0.0.1:port
 	command func(configPath string) (string, []string, error)   // the installed app's command, or ErrAppNotFound
 	start   func(path string, args []string) (*exec.Cmd, error) // starts it detached from the bridge
@@ -52,6 +54,7 @@ func NewStarter(port int, configPath string) *Starter {
 		Port:       port,
 		ConfigPath: configPath,
 		answers:    answers,
+		lockFile:   startLockFile(),
 		command:    appCommand,
 		start:      startDetached,
 		poll:       200 * time.Millisecond,
@@ -70,6 +73,20 @@ func (s *Starter) Ensure(ctx context.Context) error {
 	if s.answers(s.Port) {
 		return nil
 	}
+	limit := s.Timeout
+	if limit <= 0 {
+		limit = DefaultStartTimeout
+	}
+	// AI apps start all their servers at once: one bridge starts the app,
+	// and the others wait for its port instead of starting copies.
+	if unlock, err := s.lock(ctx, limit); err != nil {
+		log.Debug("starting without the start lock", "err", err)
+	} else {
+		defer unlock()
+	}
+	if s.answers(s.Port) {
+		return nil
+	}
 	path, args, err := s.command(s.ConfigPath)
 	if err != nil {
 		return err
@@ -82,10 +99,6 @@ func (s *Starter) Ensure(ctx context.Context) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	limit := s.Timeout
-	if limit <= 0 {
-		limit = DefaultStartTimeout
-	}
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(s.poll)
@@ -110,6 +123,52 @@ func (s *Starter) Ensure(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// lock takes the start lock, waiting up to limit for another bridge that
+// holds it. The OS releases it when the holder exits, so a bridge that
+// dies while starting the app leaves no stale lock.
+func (s *Starter) lock(ctx context.Context, limit time.Duration) (unlock func(), err error) {
+	if s.lockFile == "" {
+		return nil, errors.New("no place for the start lock")
+	}
+	if err := os.MkdirAll(filepath.Dir(s.lockFile), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(s.lockFile, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := tryLock(f)
+		switch {
+		case err != nil:
+			f.Close()
+			return nil, err
+		case ok:
+			return func() { f.Close() }, nil // closing releases it
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, errors.New("another bridge held the start lock too long")
+		}
+		select {
+		case <-time.After(s.poll):
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startLockFile is the start lock in the user's cache folder.
+func startLockFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "Countersign", "bridge-start.lock")
 }
 
 // answers reports whether something accepts connections on the app's

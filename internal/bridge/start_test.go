@@ -122,6 +122,7 @@ func fakeStarter(t *testing.T, running bool, upAfter int, app []string) (*Starte
 	var started, polls atomic.Int32
 	s := NewStarter(40000, "")
 	s.Log = slog.New(slog.DiscardHandler)
+	s.lockFile = filepath.Join(t.TempDir(), "start.lock")
 	s.poll = 10 * time.Millisecond
 	s.answers = func(int) bool {
 		if running {
@@ -171,6 +172,39 @@ func TestStarterStartsTheAppAndWaitsForIt(t *testing.T) {
 	}
 	if started.Load() != 1 {
 		t.Fatalf("started %d times", started.Load())
+	}
+}
+
+// TestConcurrentBridgesStartTheAppOnce: an AI app starts all its servers
+// at once; one bridge starts the app and the others wait for it.
+func TestConcurrentBridgesStartTheAppOnce(t *testing.T) {
+	lock := filepath.Join(t.TempDir(), "start.lock")
+	var up atomic.Bool
+	var starts atomic.Int32
+	errs := make(chan error, 5)
+	for range 5 {
+		s := NewStarter(40000, "")
+		s.Log = slog.New(slog.DiscardHandler)
+		s.lockFile = lock
+		s.poll = 10 * time.Millisecond
+		s.answers = func(int) bool { return up.Load() }
+		s.command = func(string) (string, []string, error) { return os.Args[0], nil, nil }
+		s.start = func(path string, args []string) (*exec.Cmd, error) {
+			starts.Add(1)
+			cmd := exec.Command(path, args...)
+			cmd.Env = append(os.Environ(), "BRIDGE_TEST_APP=exit")
+			time.AfterFunc(300*time.Millisecond, func() { up.Store(true) })
+			return cmd, cmd.Start()
+		}
+		go func() { errs <- s.Ensure(context.Background()) }()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := starts.Load(); n != 1 {
+		t.Errorf("the app was started %d times", n)
 	}
 }
 
