@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/countersign/countersign/internal/bridge"
 	"github.com/countersign/countersign/internal/config"
@@ -90,6 +91,9 @@ func setup(ctx context.Context, log *slog.Logger, configPath, serverID string) (
 	return &bridge.Bridge{
 		URL:   "http://127.0.0.1:" + strconv.Itoa(cfg.Port) + "/servers/" + serverID + "/mcp",
 		Token: tok,
+		// A call in flight when the AI app closes may wait for the person
+		// as long as the settings allow, then run.
+		DrainTimeout: max(time.Duration(cfg.ApprovalTimeout)+time.Minute, bridge.DefaultDrainTimeout),
 	}, nil
 }
 
