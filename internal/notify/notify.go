@@ -1,12 +1,16 @@
 // Package notify tells the person, with a native desktop notification, that
-// a tool call is waiting for their decision. Calls that arrive together
-// become one notification ("3 calls waiting"), and a notification never
-// carries a call's arguments.
+// a tool call is waiting for their decision, in plain words ("GitHub wants
+// to create issue in DEFRA/ffc-pay"). Calls that arrive together become one
+// notification, whose title counts every call waiting ("5 calls waiting"),
+// and a notification never carries a call's arguments.
 //
 // [Watch] reads the approval queue's events on its own goroutine and hands
 // the text to a [Notifier]; [Desktop] is the Notifier that uses the OS
-// (beeep: org.freedesktop.Notifications over D-Bus on Linux, toast
-// notifications on Windows, the notification centre on macOS).
+// (beeep: toast notifications on Windows, the notification centre on
+// macOS). On Linux Desktop is also a [Poster]: it talks to
+// org.freedesktop.Notifications itself, so a click on the notification
+// opens the review window and a notification whose calls were decided is
+// withdrawn.
 package notify
 
 import (
@@ -131,6 +135,10 @@ func doing(c gate.Call) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	s := strings.Join(strings.Fields(b.String()), " ")
+	// "Echo Tool" is a name, not something to do: "wants to echo".
+	if t, ok := strings.CutSuffix(s, " tool"); ok && t != "" {
+		s = t
+	}
 	if s == "" {
 		return "run a tool"
 	}
