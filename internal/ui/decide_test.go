@@ -281,6 +281,9 @@ func TestDecisionButtonsContrast(t *testing.T) {
 	h.ready()
 	r.denyWithReason() // the reason dialog's Deny too
 	reasonDeny := findButton(t, r.window().Canvas().Overlays().Top(), "Deny")
+	r.closeDialog()
+	r.edit()
+	editApprove := r.editor.approve
 	buttons := []struct {
 		name   string
 		b      *widget.Button
@@ -289,6 +292,7 @@ func TestDecisionButtonsContrast(t *testing.T) {
 		{"Approve", r.approveBtn, theme.ColorNameForegroundOnSuccess, theme.ColorNameSuccess},
 		{"Deny", r.denyBtn, theme.ColorNameForegroundOnError, theme.ColorNameError},
 		{"the reason dialog's Deny", reasonDeny, theme.ColorNameForegroundOnError, theme.ColorNameError},
+		{"the editor's Approve", editApprove, theme.ColorNameForegroundOnSuccess, theme.ColorNameSuccess},
 	}
 	for _, b := range buttons {
 		want := widget.SuccessImportance
