@@ -385,3 +385,22 @@ func TestNotesSitWithTheListNotAboveTheNextCall(t *testing.T) {
 		t.Errorf("the note (y %v) is above the list (y %v)", notePos.Y, listPos.Y)
 	}
 }
+
+func TestPausingShowsInTheOpenWindowAtOnce(t *testing.T) {
+	h := newHarness(t, newFixedQueue(t))
+	h.d.showReview()
+	r := h.d.review
+	h.d.setPaused(true)
+	if !r.pausedBox.Visible() || r.pausedBox.Size().Height == 0 {
+		t.Fatalf("the paused banner is not laid out (visible %v, size %v)", r.pausedBox.Visible(), r.pausedBox.Size())
+	}
+	all := texts(r.window())
+	if strings.Contains(all, "When an AI app wants to run a tool") || !strings.Contains(all, "Countersign is paused") {
+		t.Errorf("the empty pane contradicts the banner:\n%s", all)
+	}
+	capturePNG(t, r.window(), "paused.png")
+	h.d.setPaused(false)
+	if all := texts(r.window()); r.pausedBox.Visible() || !strings.Contains(all, "When an AI app wants to run a tool") {
+		t.Errorf("still paused after resuming:\n%s", all)
+	}
+}

@@ -173,7 +173,10 @@ func (r *review) showDetail() {
 	c := r.call(r.selected)
 	if c == nil {
 		msg := "No calls are waiting. When an AI app wants to run a tool, Countersign shows it here and sends a notification."
-		if len(r.calls) > 0 {
+		switch {
+		case r.d.paused:
+			msg = "Countersign is paused, so every tool call is denied without asking you. Press Resume to review calls again."
+		case len(r.calls) > 0:
 			msg = "Select a call on the left to see it in full."
 		}
 		r.detail.Objects = []fyne.CanvasObject{wrapped(msg)}

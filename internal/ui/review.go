@@ -433,11 +433,20 @@ func (r *review) title() string {
 	return "Countersign: review tool calls"
 }
 
+// showPaused shows or hides the paused banner at once, in an open window
+// too, and the empty pane says why no call comes.
 func (r *review) showPaused() {
+	if r.d.paused == r.pausedBox.Visible() {
+		return
+	}
 	if r.d.paused {
 		r.pausedBox.Show()
 	} else {
 		r.pausedBox.Hide()
+	}
+	r.content.Refresh() // lay the window out around the banner
+	if r.call(r.selected) == nil {
+		r.showDetail()
 	}
 }
 
