@@ -15,7 +15,6 @@ package notify
 
 import (
 	"fmt"
-	"image"
 	"strings"
 	"sync"
 	"unicode"
@@ -41,18 +40,6 @@ type Poster interface {
 	Post(replaces uint32, title, message string, open func()) (uint32, error)
 	// Withdraw takes a notification away.
 	Withdraw(id uint32) error
-}
-
-// Desktop sends native notifications with beeep. On Linux it is also a
-// [Poster], talking to org.freedesktop.Notifications itself.
-type Desktop struct {
-	appName string
-	icon    []byte
-
-	mu    sync.Mutex
-	fdo   desktopBus        // connected on the first Post; nil before
-	opens map[uint32]func() // what a click on each posted notification opens
-	image *image.RGBA       // icon, decoded for the image-data hint
 }
 
 var setAppName sync.Once

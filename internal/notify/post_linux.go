@@ -10,10 +10,23 @@ import (
 	"image/png"
 	"io"
 	"log"
+	"sync"
 
 	fdo "github.com/esiqveland/notify"
 	"github.com/godbus/dbus/v5"
 )
+
+// Desktop sends native notifications with beeep. On Linux it is also a
+// [Poster], talking to org.freedesktop.Notifications itself.
+type Desktop struct {
+	appName string
+	icon    []byte
+
+	mu    sync.Mutex
+	fdo   fdo.Notifier      // connected on the first Post; nil before
+	opens map[uint32]func() // what a click on each posted notification opens
+	image *image.RGBA       // icon, decoded for the image-data hint
+}
 
 // Post shows a notification through org.freedesktop.Notifications with a
 // default action, which the notification daemon invokes when the person
@@ -120,6 +133,3 @@ func toRGBA(b []byte) *image.RGBA {
 	draw.Draw(rgba, rgba.Bounds(), img, img.Bounds().Min, draw.Src)
 	return rgba
 }
-
-// desktopBus is the connection to the notification daemon.
-type desktopBus = fdo.Notifier

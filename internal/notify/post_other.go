@@ -2,5 +2,8 @@
 
 package notify
 
-// desktopBus is unused where beeep alone shows notifications.
-type desktopBus = any
+// Desktop sends native notifications with beeep.
+type Desktop struct {
+	appName string
+	icon    []byte
+}
