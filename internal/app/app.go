@@ -218,7 +218,13 @@ func Run(ctx context.Context, o Options) error {
 		sub := q.Subscribe()
 		wg.Go(func() {
 			defer sub.Close()
-			notify.Watch(context.Background(), sub.Events(), o.Notifier, notify.Options{Logger: log})
+			// A click on a notification opens the review window.
+			open := func() {
+				if p := uiRef.Load(); p != nil {
+					(*p).Show()
+				}
+			}
+			notify.Watch(context.Background(), sub.Events(), o.Notifier, notify.Options{Logger: log, Open: open})
 		})
 	}
 

@@ -70,7 +70,7 @@ func TestSmoke(t *testing.T) {
 	t.Logf("screenshot: %s", shot)
 	select {
 	case n := <-notes:
-		if !strings.Contains(n.text, "Everything wants to run echo") {
+		if !strings.Contains(n.text, "Everything wants to echo") {
 			t.Errorf("notification %q", n.text)
 		}
 		figures = append(figures, fmt.Sprintf("tools/call sent → notification on the bus: %v (includes the client's connect and initialize)", n.at.Sub(sent).Round(time.Millisecond)))
