@@ -109,8 +109,10 @@ type Call struct {
 	// that comes before Deadline; zero otherwise.
 	HostDeadline time.Time
 	// HostGone is set once the AI app has stopped waiting for the call:
-	// approving it lets the AI app's next identical call run, once.
-	HostGone bool
+	// approving it lets the AI app's next identical call run, once, within
+	// RetryWindow of the approval.
+	HostGone    bool
+	RetryWindow time.Duration
 	// AfterHostGone, when set, hears the verdict of a call that ends after
 	// the AI app stopped waiting for it, with no AI app waiting again: the
 	// person's decision, the timeout or a shutdown. Called without the

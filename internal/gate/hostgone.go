@@ -123,7 +123,7 @@ func (q *Queue) leave(e *entry, now time.Time) (Verdict, bool) {
 		return Verdict{}, false
 	}
 	e.waited = false
-	e.call.HostGone = true
+	e.call.HostGone, e.call.RetryWindow = true, q.window
 	q.publishLocked(Event{Kind: EventHostGone, Call: e.call})
 	return Verdict{CallID: e.call.ID, Outcome: OutcomeAskAgain, Reason: "the AI app stops waiting after " + e.call.HostBudget.String(), Decided: now}, true
 }

@@ -23,6 +23,7 @@ type callRow struct {
 	id       string
 	received time.Time
 	deadline time.Time
+	host     hostWait
 	tick     *widget.Check
 	warn     *widget.Icon
 	summary  *widget.Label
@@ -76,14 +77,59 @@ func (row *callRow) set(c gate.Call) {
 		who += " · " + targetText(c)
 	}
 	setText(row.who, who+" · asked by "+clientName(c))
-	row.received, row.deadline = c.Received, c.Deadline
+	row.received, row.deadline, row.host = c.Received, c.Deadline, hostWaitOf(c)
 	row.tickTime(r.d.o.Now())
+}
+
+// hostWait is what a call's row and detail say about the AI app's own
+// time limit.
+type hostWait struct {
+	gone     bool      // the AI app stopped waiting (gate.Call.HostGone)
+	deadline time.Time // when it stops waiting; zero when it waits as long as Countersign
+	window   time.Duration
+}
+
+func hostWaitOf(c gate.Call) hostWait {
+	return hostWait{gone: c.HostGone, deadline: c.HostDeadline, window: c.RetryWindow}
+}
+
+// rowText is the row's word on the AI app's wait, with a trailing " · ",
+// or "" when there is nothing to say.
+func (h hostWait) rowText(now time.Time) string {
+	switch {
+	case h.gone:
+		return "AI app stopped waiting · "
+	case !h.deadline.IsZero() && h.deadline.After(now):
+		return "AI app waits " + countdown(h.deadline.Sub(now)) + " more · "
+	}
+	return ""
+}
+
+// goneText tells the person what approving a call the AI app stopped
+// waiting for does.
+func (h hostWait) goneText() string {
+	within := ""
+	if h.window > 0 {
+		within = " (if it asks within " + humanWindow(h.window) + ")"
+	}
+	return "The AI app stopped waiting for an answer. If you approve, the call runs when the AI app asks for it again with the same details" + within + ". Deny it if you don't want it to run."
+}
+
+// humanWindow says a duration in whole minutes, or seconds when shorter.
+func humanWindow(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		if d == time.Minute {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
 }
 
 // tickTime shows the row's age and time left at now.
 func (row *callRow) tickTime(now time.Time) {
 	left := row.deadline.Sub(now)
-	setText(row.when, "waiting "+age(now.Sub(row.received))+" · denied automatically in "+countdown(left))
+	setText(row.when, row.host.rowText(now)+"waiting "+age(now.Sub(row.received))+" · denied automatically in "+countdown(left))
 	if imp := urgency(left); row.when.Importance != imp {
 		row.when.Importance = imp
 		row.when.Refresh()
@@ -110,6 +156,16 @@ func leftText(c gate.Call, now time.Time) string {
 		s = "in " + countdown(left) + ": decide now, or the AI app is told no"
 	}
 	return s
+}
+
+// setHostLeft shows how long the AI app still waits for its answer.
+func setHostLeft(l *widget.Label, h hostWait, now time.Time) {
+	left := h.deadline.Sub(now)
+	if left <= 0 {
+		setText(l, "no longer: it is told to ask again once you approve")
+		return
+	}
+	setText(l, countdown(left)+" more; then it is told to ask again once you approve")
 }
 
 // setLeft shows the countdown with its urgency.
@@ -191,7 +247,15 @@ func (r *review) showDetail() {
 	title := wrapped(Summary(call))
 	title.TextStyle.Bold = true
 	title.SizeName = theme.SizeNameSubHeadingText
-	objs := []fyne.CanvasObject{title, annotations(c.Info)}
+	objs := []fyne.CanvasObject{title}
+	host := hostWaitOf(*c)
+	if host.gone {
+		gone := wrapped(host.goneText())
+		gone.Importance = widget.WarningImportance
+		gone.TextStyle.Bold = true
+		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.NewWarningThemedResource(theme.HistoryIcon())), nil, gone))
+	}
+	objs = append(objs, annotations(c.Info))
 	// A retry is about the server's question: what the AI app answered is
 	// what approving sends, so it comes first.
 	if len(c.Exchanges) > 0 {
@@ -241,6 +305,7 @@ func (r *review) showDetail() {
 	r.waited = widget.NewLabel(age(now.Sub(c.Received)))
 	r.left = widget.NewLabel("")
 	setLeft(r.left, *c, now)
+	r.hostLeft = nil
 	targets := "Unknown: Countersign could not tell which repository or project this call touches."
 	if len(c.Targets) > 0 {
 		targets = ""
@@ -259,6 +324,14 @@ func (r *review) showDetail() {
 		heading("Waiting"), r.waited,
 		heading("Denied automatically"), r.left,
 	))
+	if !host.gone && !c.HostDeadline.IsZero() {
+		// Two clocks: the AI app's own limit comes first.
+		r.hostLeft = widget.NewLabel("")
+		setHostLeft(r.hostLeft, host, now)
+		form := objs[len(objs)-1].(*fyne.Container)
+		form.Add(heading("The AI app waits"))
+		form.Add(r.hostLeft)
+	}
 
 	if len(c.Warnings) > 0 {
 		objs = append(objs, heading("Warnings"))

@@ -61,6 +61,7 @@ type review struct {
 	scroll    *container.Scroll
 	waited    *widget.Label // in the detail: how long the call has waited
 	left      *widget.Label // in the detail: time to auto-deny
+	hostLeft  *widget.Label // in the detail: how long the AI app still waits; nil when it waits as long
 
 	approveBtn, denyBtn, reasonBtn, editBtn *widget.Button
 	why                                     *widget.Label
@@ -245,6 +246,19 @@ func (r *review) add(c gate.Call, initial bool) {
 	}
 	if r.selected == "" {
 		r.choose(c.ID, true)
+	}
+}
+
+// update shows what changed about a waiting call: the AI app stopped
+// waiting for it, or asked for it again.
+func (r *review) update(c gate.Call) {
+	i := r.indexOf(c.ID)
+	if i < 0 {
+		return
+	}
+	r.calls[i] = c
+	if r.selected == c.ID {
+		r.showDetail()
 	}
 }
 
@@ -477,6 +491,9 @@ func (r *review) tick() {
 	if c := r.call(r.selected); c != nil && r.waited != nil {
 		setText(r.waited, age(now.Sub(c.Received)))
 		setLeft(r.left, *c, now)
+		if r.hostLeft != nil {
+			setHostLeft(r.hostLeft, hostWaitOf(*c), now)
+		}
 	}
 }
 

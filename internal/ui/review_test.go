@@ -523,3 +523,44 @@ func TestArgumentsShownAsJSON(t *testing.T) {
 		t.Fatalf("the pretty JSON does not parse: %v", err)
 	}
 }
+
+// TestTheAIAppsOwnClock (issue 14): a call whose AI app gives up before
+// Countersign does shows both clocks; once the AI app has stopped waiting,
+// the call says so, and what approving it does.
+func TestTheAIAppsOwnClock(t *testing.T) {
+	waits := createIssue("1", T0.Add(-12*time.Second))
+	waits.HostBudget, waits.HostDeadline = 55*time.Second, waits.Received.Add(55*time.Second)
+	gone := listIssues("2", T0.Add(-70*time.Second))
+	gone.HostBudget, gone.HostDeadline, gone.HostGone, gone.RetryWindow = 55*time.Second, gone.Received.Add(55*time.Second), true, 10*time.Minute
+
+	t.Run("the AI app still waits", func(t *testing.T) {
+		h := newHarness(t, newFixedQueue(t, waits))
+		h.d.showReview()
+		assertMarkup(t, "review_host_waits.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_host_waits.png")
+		if got := h.d.review.hostLeft; got == nil || !strings.Contains(got.Text, "0:43 more") {
+			t.Fatalf("the AI app's clock: %v", got)
+		}
+	})
+	t.Run("the AI app stopped waiting", func(t *testing.T) {
+		h := newHarness(t, newFixedQueue(t, gone))
+		h.d.showReview()
+		assertMarkup(t, "review_host_gone.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_host_gone.png")
+	})
+	t.Run("the mark follows the queue", func(t *testing.T) {
+		q := newRealQueue(t, time.Hour)
+		h := newHarness(t, q)
+		c := listIssues("", T0)
+		c.HostBudget = 50 * time.Millisecond
+		q.submit(c)
+		if v := q.verdict(t); v.Outcome != gate.OutcomeAskAgain {
+			t.Fatalf("verdict %+v", v)
+		}
+		const want = "The AI app stopped waiting for an answer. If you approve, the call runs when the AI app asks for it again"
+		h.waitFor("the mark", func() bool { return strings.Contains(texts(h.d.review.window()), want) })
+		if !strings.Contains(texts(h.d.review.window()), "AI app stopped waiting · waiting") {
+			t.Fatalf("the list row does not say the AI app stopped waiting:\n%s", texts(h.d.review.window()))
+		}
+	})
+}

@@ -380,6 +380,8 @@ func (d *Desktop) apply(batch []gate.Event) {
 			arrived = true
 		case gate.EventEnded:
 			d.review.ended(ev.Call, ev.Verdict)
+		case gate.EventHostGone, gate.EventHostBack:
+			d.review.update(ev.Call)
 		}
 	}
 	d.review.refresh()
