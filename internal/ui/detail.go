@@ -112,6 +112,8 @@ func (r *review) showDetail() {
 		msg := "No calls are waiting. When an AI app wants to run a tool, Countersign shows it here and sends a notification."
 		if len(r.calls) > 0 {
 			msg = "Select a call on the left to see it in full."
+		} else if r.d.paused {
+			msg = "No calls are waiting. While Countersign is paused, every call an AI app makes is denied at once, without asking you."
 		}
 		r.detail.Objects = []fyne.CanvasObject{wrapped(msg)}
 		r.detail.Refresh()
