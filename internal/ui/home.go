@@ -266,3 +266,26 @@ func (d *Desktop) quit() {
 	d.quitAsk.Resize(fyne.NewSize(420, 180))
 	d.quitAsk.Show()
 }
+
+// mainMenu is every window's menu bar: what the tray menu offers, for a
+// desktop with no tray, and so that Settings is one click away from any
+// window.
+func (d *Desktop) mainMenu() *fyne.MainMenu {
+	quit := fyne.NewMenuItem("Quit", d.quit) // asks first while calls wait
+	quit.IsQuit = true
+	return fyne.NewMainMenu(
+		fyne.NewMenu("Countersign",
+			fyne.NewMenuItem("Review…", d.showReview),
+			fyne.NewMenuItem("Settings…", d.showSettings),
+			fyne.NewMenuItem("Connect your AI app…", d.showConnect),
+			fyne.NewMenuItem("Audit…", d.showAudit),
+			fyne.NewMenuItemSeparator(),
+			fyne.NewMenuItem("Main window", d.home.show),
+			fyne.NewMenuItemSeparator(),
+			quit),
+		fyne.NewMenu("Help",
+			fyne.NewMenuItem("Getting started…", d.showGuide),
+			fyne.NewMenuItem("Help", d.showHelp),
+			fyne.NewMenuItem("About Countersign", d.showAbout)),
+	)
+}

@@ -372,3 +372,49 @@ func TestPausedBannerShowsAtOnce(t *testing.T) {
 		t.Error("resuming left the paused banner or message")
 	}
 }
+
+// TestEveryWindowReachesSettings: every window has a menu bar with
+// Settings… (and the rest of the tray menu), so no window strands the
+// person, tray or not; its Quit asks while calls wait.
+func TestEveryWindowReachesSettings(t *testing.T) {
+	h, ta := newTrayHarness(t, newFixedQueue(t, createIssue("1", T0)))
+	d := h.d
+	opens := map[string]func(){
+		"review": d.showReview, "settings": d.showSettings, "audit": d.showAudit, "connect": d.showConnect,
+		"main": d.home.show, "getting started": d.showGuide, "help": d.showHelp, "about": d.showAbout,
+	}
+	for _, open := range opens {
+		open()
+		h.settle()
+	}
+	wins := []fyne.Window{d.review.win, d.settings.win, d.audit.win, d.connect.win, d.home.win, d.guide.win, d.help.win, d.about.win}
+	for i, w := range wins {
+		if w == nil {
+			t.Fatalf("window %d did not open", i)
+		}
+		m := w.MainMenu()
+		if m == nil {
+			t.Errorf("window %q has no menu bar", w.Title())
+			continue
+		}
+		var settings, quit *fyne.MenuItem
+		for _, menu := range m.Items {
+			for _, it := range menu.Items {
+				switch it.Label {
+				case "Settings…":
+					settings = it
+				case "Quit":
+					quit = it
+				}
+			}
+		}
+		if settings == nil || quit == nil || !quit.IsQuit {
+			t.Errorf("window %q: its menu bar lacks Settings… or a Quit marked as such", w.Title())
+		}
+	}
+	menu := d.review.window().MainMenu().Items[0]
+	menu.Items[len(menu.Items)-1].Action() // Quit
+	if ta.hasQuit() {
+		t.Error("the menu bar's Quit quit without asking while a call waits")
+	}
+}

@@ -254,10 +254,10 @@ func (g *guideWindow) render() {
 func guideRow(s guideStep, known, next bool) fyne.CanvasObject {
 	mark := widget.NewIcon(theme.RadioButtonIcon())
 	state := widget.NewLabel("To do")
-	state.Importance = widget.LowImportance
 	switch {
 	case !known:
 		state.SetText("Checking…")
+		state.Importance = widget.LowImportance
 	case s.Done:
 		mark.SetResource(theme.NewSuccessThemedResource(theme.ConfirmIcon()))
 		state.SetText("Done")

@@ -453,5 +453,6 @@ func (d *Desktop) newWindow(title string, size fyne.Size) fyne.Window {
 	w := d.app.NewWindow(title)
 	w.Resize(size)
 	w.SetCloseIntercept(w.Hide)
+	w.SetMainMenu(d.mainMenu()) // every window reaches Settings, tray or not
 	return w
 }
