@@ -21,6 +21,19 @@ const guideIntro = "Countersign stands between your AI apps and the work tools t
 const guideTryText = "Ask your AI app to do something small with the server you added, such as " +
 	"\"list my open issues\". Countersign shows you the call: read it, then approve or deny it."
 
+// guideReady says that every step is done.
+const guideReady = "You're all set: from now on, every call your AI apps make waits here for you."
+
+// allDone reports whether every step is done.
+func allDone(steps []guideStep) bool {
+	for _, s := range steps {
+		if !s.Done {
+			return false
+		}
+	}
+	return true
+}
+
 // guidePoll is how many clock ticks pass between two looks at the state
 // while "Getting started" is open: AI apps' files change behind its back.
 const guidePoll = 3
@@ -233,8 +246,15 @@ func personDecided(ctx context.Context, a AuditService) bool {
 // render lays out the steps with their marks.
 func (g *guideWindow) render() {
 	objs := []fyne.CanvasObject{wrapped(guideIntro), widget.NewSeparator()}
+	steps := g.steps(g.state)
+	if allDone(steps) {
+		ready := wrapped(guideReady)
+		ready.TextStyle.Bold = true
+		ready.Importance = widget.SuccessImportance
+		objs = []fyne.CanvasObject{wrapped(guideIntro), ready, widget.NewSeparator()}
+	}
 	next := true // the first step to do gets the prominent button
-	for _, s := range g.steps(g.state) {
+	for _, s := range steps {
 		first := next && !s.Done && s.Disabled == ""
 		if first {
 			next = false

@@ -109,6 +109,9 @@ func TestGettingStartedSteps(t *testing.T) {
 		if diff := cmp.Diff(st.want, marks(g)); diff != "" {
 			t.Errorf("%s: marks (-want +got)\n%s", st.name, diff)
 		}
+		if ready := hasText(g.content, guideReady); ready != (st.name == "guide_done.xml") {
+			t.Errorf("%s: says all set = %v", st.name, ready)
+		}
 		assertMarkup(t, st.name, g.window().Canvas())
 		capturePNG(t, g.window(), st.name[:len(st.name)-len(".xml")]+".png")
 	}
