@@ -141,16 +141,16 @@ func (t *tray) setServers(servers []app.ServerStatus) {
 }
 
 // install puts the icon and menu in the system tray. The menu goes first:
-// Fyne's tray starts with it, and an icon set before that is refused
-// ("tray not ready yet") on Windows.
+// Fyne's tray starts with it, and an icon or tooltip set before that is
+// refused ("tray not ready yet") on Windows.
 func (t *tray) install(da TrayHost) {
 	t.da = da
 	t.labels()
 	t.shown = t.menuKey()
-	t.setTooltip()
 	da.SetSystemTrayMenu(t.menu)
 	t.icond = t.icon()
 	da.SetSystemTrayIcon(t.icond)
+	t.setTooltip()
 	t.last = t.d.o.Now()
 }
 
