@@ -20,3 +20,16 @@ var Tray []byte
 //
 //go:embed icon-tray-waiting.png
 var TrayWaiting []byte
+
+// TrayPaused is the tray icon while Countersign is paused and denies every
+// call: greyed, with a pause badge; 64×64 PNG, made from icon-tray.png with
+// ImageMagick:
+//
+//	convert icon-tray.png -colorspace Gray -fill white -colorize 25% \
+//	  \( -size 64x64 xc:none -fill '#E8A317' -stroke white -strokewidth 3 \
+//	     -draw "circle 47,17 47,3" -stroke none -fill '#202020' \
+//	     -draw "rectangle 41,10 44,24" -draw "rectangle 50,10 53,24" \) \
+//	  -compose over -composite -define png:color-type=6 icon-tray-paused.png
+//
+//go:embed icon-tray-paused.png
+var TrayPaused []byte

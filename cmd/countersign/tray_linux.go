@@ -5,6 +5,7 @@ package main
 import (
 	"fyne.io/fyne/v2"
 	"fyne.io/systray"
+	"github.com/godbus/dbus/v5"
 
 	"github.com/countersign/countersign/internal/ui"
 )
@@ -21,7 +22,7 @@ type sniTray struct {
 
 // trayHost is the tray the interface uses; Run has checked that there is
 // a session bus.
-func trayHost() ui.TrayHost { return &sniTray{} }
+func trayHost(fyne.App) ui.TrayHost { return &sniTray{} }
 
 // SetSystemTrayIcon shows icon, a PNG, in the tray.
 func (t *sniTray) SetSystemTrayIcon(icon fyne.Resource) {
@@ -57,4 +58,28 @@ func (t *sniTray) SetSystemTrayMenu(m *fyne.Menu) {
 			}
 		}()
 	}
+}
+
+// SetSystemTrayTooltip shows text when the pointer rests on the icon.
+func (t *sniTray) SetSystemTrayTooltip(text string) {
+	systray.SetTooltip(text)
+}
+
+// TrayShown reports whether a tray host shows the item: a
+// StatusNotifierWatcher is on the session bus (the item registers with it,
+// and again whenever a new one starts) and says a host is registered. Stock
+// GNOME has neither, and the item then goes nowhere: systray only logs
+// "failed to register".
+func (t *sniTray) TrayShown() bool {
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return false
+	}
+	v, err := conn.Object("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher").
+		GetProperty("org.kde.StatusNotifierWatcher.IsStatusNotifierHostRegistered")
+	if err != nil {
+		return false
+	}
+	on, _ := v.Value().(bool)
+	return on
 }

@@ -24,11 +24,12 @@ func newUI(c app.Core) (app.UI, error) {
 		Audit:    c.Audit,
 		Connect:  c.Connect,
 		Tray:     trayAvailable(),
+		FirstRun: c.FirstRun,
 		Release:  releaseMemory,
 		Logger:   c.Logger,
 	}
 	if o.Tray {
-		o.TrayHost = trayHost()
+		o.TrayHost = trayHost(a)
 	}
 	return ui.New(a, o), nil
 }

@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -55,6 +57,9 @@ type Core struct {
 	Audit    *AuditView
 	Connect  *Connect // "Connect your AI app": entries in the AI apps' config files
 	Logger   *slog.Logger
+	// FirstRun is set when Countersign started with no settings file: the
+	// interface shows "Getting started".
+	FirstRun bool
 }
 
 // Options configure Run.
@@ -95,6 +100,8 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("no approval interface: refusing to start")
 	}
 	checks := appChecks()
+	_, statErr := os.Stat(o.ConfigPath)
+	firstRun := errors.Is(statErr, fs.ErrNotExist)
 	// The settings service hears of changes made to the settings file
 	// outside the app; the watcher reports none before it runs, and it runs
 	// once the service exists.
@@ -248,6 +255,9 @@ func Run(ctx context.Context, o Options) error {
 	})
 
 	settings.reconcileLogin()
+	if firstRun {
+		settings.welcome(ctx)
+	}
 
 	// Settings and policy changes apply without a restart.
 	wg.Go(func() { watcher.Run(ctx) })
@@ -284,7 +294,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := connect.MakeFilesPrivate(ctx); err != nil {
 		log.Warn("checking AI apps' configuration files for Countersign's access key", "err", err)
 	}
-	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log})
+	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log, FirstRun: firstRun})
 	if err != nil {
 		return fmt.Errorf("starting the interface: %w", err)
 	}

@@ -663,6 +663,21 @@ func (s *Settings) SetStartAtLogin(ctx context.Context, on bool) error {
 	return nil
 }
 
+// welcome sets up a first run, when there was no settings file: Countersign
+// starts at login unless the person turns it off in Settings. Where this
+// system offers no way to set that, the installer does, and nothing is
+// written.
+func (s *Settings) welcome(ctx context.Context) {
+	err := s.SetStartAtLogin(ctx, true)
+	switch {
+	case errors.Is(err, ErrNotAvailable):
+	case err != nil:
+		s.log.Warn("turning on start at login for a first run", "err", err)
+	default:
+		s.log.Info("first run: Countersign now starts at login")
+	}
+}
+
 // reconcileLogin makes starting at login match the settings file, at
 // start-up and whenever the file changes: the file may have been edited by
 // hand or by device management, or Countersign moved since the entry was

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -1008,4 +1009,30 @@ func BenchmarkCheckAllowEntry(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestWelcomeTurnsOnStartAtLogin: a first run (no settings file) starts
+// Countersign at login from then on, and writes that in a new settings
+// file, so the next start is not a first run.
+func TestWelcomeTurnsOnStartAtLogin(t *testing.T) {
+	env := newSettingsEnv(t, "", "")
+	if _, err := os.Stat(env.path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the settings file exists before the first run: %v", err)
+	}
+	env.s.welcome(context.Background())
+	if l, err := env.s.StartAtLogin(context.Background()); err != nil || !l.On {
+		t.Fatalf("start at login after a first run = %+v, %v; want on", l, err)
+	}
+	if got := env.file(t)["startAtLogin"]; got != true {
+		t.Errorf("startAtLogin in the new settings file = %v, want true", got)
+	}
+
+	t.Run("where it can't be set, nothing is written", func(t *testing.T) {
+		env := newSettingsEnv(t, "", "")
+		env.s.login = autostart{unavailable: "not here"}
+		env.s.welcome(context.Background())
+		if _, err := os.Stat(env.path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a settings file was written: %v", err)
+		}
+	})
 }

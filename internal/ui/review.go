@@ -154,11 +154,8 @@ func (r *review) window() fyne.Window {
 		return r.win
 	}
 	w := r.d.newWindow("Countersign: review tool calls", fyne.NewSize(1040, 680))
-	if r.d.o.Tray {
-		w.SetCloseIntercept(func() { r.visible = false; w.Hide() })
-	} else {
-		w.SetCloseIntercept(r.d.quit) // the main window: closing it quits
-	}
+	// Closing hides it: the main window or the tray stays to reach it.
+	w.SetCloseIntercept(func() { r.visible = false; w.Hide() })
 	w.SetContent(r.content)
 	mod, _ := modifier()
 	c := w.Canvas()

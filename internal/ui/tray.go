@@ -17,6 +17,31 @@ const trayRefresh = 250 * time.Millisecond
 var (
 	iconIdle    = fyne.NewStaticResource("countersign.png", assets.Tray)
 	iconWaiting = fyne.NewStaticResource("countersign-waiting.png", assets.TrayWaiting)
+	iconPaused  = fyne.NewStaticResource("countersign-paused.png", assets.TrayPaused)
+)
+
+// TrayTooltip is a TrayHost that also shows a tooltip over its icon.
+type TrayTooltip interface {
+	SetSystemTrayTooltip(text string)
+}
+
+// TrayProbe is a TrayHost that can tell whether a tray actually shows its
+// icon: on Linux a desktop may have no tray host at all (stock GNOME), and
+// the icon and menu then go nowhere without an error.
+type TrayProbe interface {
+	// TrayShown reports whether a tray shows the icon now. It may block
+	// briefly (a D-Bus round trip) and is never called on the UI goroutine.
+	TrayShown() bool
+}
+
+// How long Countersign waits for a tray to show its icon before it opens
+// the main window instead (a panel may start after it at login), how often
+// it looks meanwhile, and how often it looks afterwards, in case the tray
+// goes away or comes back.
+const (
+	trayGrace   = 10 * time.Second
+	trayPoll    = 500 * time.Millisecond
+	trayRecheck = 5 * time.Second
 )
 
 // tray is the system tray icon and its menu.
@@ -37,10 +62,11 @@ type tray struct {
 	reviewPending bool
 	base          []*fyne.MenuItem // the menu without the sign-in and review items
 
-	shown       string // the status and pause labels the tray last got
-	iconWaiting bool   // the icon the tray last got
-	last        time.Time
-	scheduled   bool
+	shown     string        // the status and pause labels the tray last got
+	icond     fyne.Resource // the icon the tray last got
+	tooltip   string        // the tooltip the tray last got
+	last      time.Time
+	scheduled bool
 }
 
 func newTray(d *Desktop) *tray {
@@ -57,6 +83,10 @@ func newTray(d *Desktop) *tray {
 		fyne.NewMenuItem("Settings…", d.showSettings),
 		fyne.NewMenuItem("Connect your AI app…", d.showConnect),
 		fyne.NewMenuItem("Audit…", d.showAudit),
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Getting started…", d.showGuide),
+		fyne.NewMenuItem("Help", d.showHelp),
+		fyne.NewMenuItem("About Countersign", d.showAbout),
 		fyne.NewMenuItemSeparator(),
 		t.pause,
 		fyne.NewMenuItemSeparator(),
@@ -110,15 +140,34 @@ func (t *tray) setServers(servers []app.ServerStatus) {
 	t.rebuild()
 }
 
-// install puts the icon and menu in the system tray.
+// install puts the icon and menu in the system tray. The menu goes first:
+// Fyne's tray starts with it, and an icon or tooltip set before that is
+// refused ("tray not ready yet") on Windows.
 func (t *tray) install(da TrayHost) {
 	t.da = da
 	t.labels()
 	t.shown = t.menuKey()
-	t.iconWaiting = t.d.review.waiting() > 0
-	da.SetSystemTrayIcon(t.icon())
 	da.SetSystemTrayMenu(t.menu)
+	t.icond = t.icon()
+	da.SetSystemTrayIcon(t.icond)
+	t.setTooltip()
 	t.last = t.d.o.Now()
+}
+
+// tooltipText is what the icon's tooltip says: the state, in one line.
+func (t *tray) tooltipText() string {
+	return "Countersign — " + t.statusText()
+}
+
+func (t *tray) setTooltip() {
+	tt, ok := t.da.(TrayTooltip)
+	if !ok {
+		return
+	}
+	if s := t.tooltipText(); s != t.tooltip {
+		t.tooltip = s
+		tt.SetSystemTrayTooltip(s)
+	}
 }
 
 // statusText is the first line of the menu: what is going on.
@@ -137,6 +186,8 @@ func (t *tray) statusText() string {
 	}
 	switch t.servers {
 	case -1:
+	case 0:
+		s += " · no servers yet"
 	case 1:
 		s += " · 1 server"
 	default:
@@ -151,6 +202,8 @@ func (t *tray) statusText() string {
 	return s
 }
 
+// labels brings the menu's labels, and the main window's status, which
+// says the same, up to date.
 func (t *tray) labels() {
 	t.status.Label = t.statusText()
 	if t.d.paused {
@@ -158,6 +211,7 @@ func (t *tray) labels() {
 	} else {
 		t.pause.Label = "Pause all calls"
 	}
+	t.d.home.setStatus(t.status.Label, t.d.review.waiting(), t.d.paused)
 }
 
 // menuKey is what the menu shows, to tell whether it must be sent again.
@@ -172,8 +226,12 @@ func (t *tray) menuKey() string {
 	return key
 }
 
+// icon is the tray icon for the state: paused, calls waiting, or idle.
 func (t *tray) icon() fyne.Resource {
-	if t.d.review.waiting() > 0 {
+	switch {
+	case t.d.paused:
+		return iconPaused
+	case t.d.review.waiting() > 0:
 		return iconWaiting
 	}
 	return iconIdle
@@ -185,10 +243,11 @@ func (t *tray) update() {
 	if t.da == nil {
 		return
 	}
-	if waiting := t.d.review.waiting() > 0; waiting != t.iconWaiting {
-		t.iconWaiting = waiting
-		t.da.SetSystemTrayIcon(t.icon())
+	if icon := t.icon(); icon != t.icond {
+		t.icond = icon
+		t.da.SetSystemTrayIcon(icon)
 	}
+	t.setTooltip()
 	shown := t.menuKey()
 	if shown == t.shown {
 		return
@@ -208,4 +267,49 @@ func (t *tray) update() {
 	t.shown = shown
 	t.last = t.d.o.Now()
 	t.da.SetSystemTrayMenu(t.menu)
+}
+
+// trayWatch is what the interface knows of the tray: whether one shows
+// the icon, and how watchTray looks (tests shorten the waits).
+type trayWatch struct {
+	known                bool // watchTray has found out, or there is no tray at all
+	missing              bool // no tray shows the icon: the main window stands in for it
+	grace, poll, recheck time.Duration
+}
+
+// watchTray checks that a tray shows the icon, where the host can tell:
+// if none does within trayGrace, or a tray goes away later, the main window
+// opens, so the person is never left with no way to Settings or Quit.
+func (d *Desktop) watchTray(host TrayHost) {
+	probe, ok := host.(TrayProbe)
+	if !ok {
+		return
+	}
+	grace, poll, recheck := d.trayw.grace, d.trayw.poll, d.trayw.recheck
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		start := time.Now()
+		told, shown := false, false // whether and what the interface was told
+		for {
+			now := probe.TrayShown()
+			switch {
+			case now && (!told || !shown):
+				told, shown = true, true
+				d.do(func() { d.setNoTray(false) })
+			case !now && (told && shown || !told && time.Since(start) >= grace):
+				told, shown = true, false
+				d.do(func() { d.setNoTray(true) })
+			}
+			wait := recheck
+			if !told {
+				wait = poll // retry: the tray may not be ready yet
+			}
+			select {
+			case <-time.After(wait):
+			case <-d.bg.Done():
+				return
+			}
+		}
+	}()
 }

@@ -114,7 +114,8 @@ func TestTray(t *testing.T) {
 	q := newRealQueue(t, time.Hour)
 	h, ta := newTrayHarness(t, q)
 
-	want := []string{"No calls waiting · 2 servers (disabled)", "—", "Review…", "Settings…", "Connect your AI app…", "Audit…", "—", "Pause all calls", "—", "Quit"}
+	want := []string{"No calls waiting · 2 servers (disabled)", "—", "Review…", "Settings…", "Connect your AI app…", "Audit…", "—",
+		"Getting started…", "Help", "About Countersign", "—", "Pause all calls", "—", "Quit"}
 	if diff := cmp.Diff(want, labels(h.d.tray.menu)); diff != "" {
 		t.Errorf("menu (-want +got)\n%s", diff)
 	}
@@ -181,6 +182,15 @@ func TestTrayItems(t *testing.T) {
 	if h.d.audit.win == nil {
 		t.Error("Audit… did not open the audit viewer")
 	}
+	item("Getting started…").Action()
+	if !h.d.guide.visible {
+		t.Error("Getting started… did not open it")
+	}
+	item("Help").Action()
+	item("About Countersign").Action()
+	if h.d.help.win == nil || h.d.about.win == nil {
+		t.Error("Help or About Countersign did not open its window")
+	}
 	q := item("Quit")
 	if !q.IsQuit {
 		t.Error("Quit is not marked as the quit item")
@@ -192,7 +202,7 @@ func TestTrayItems(t *testing.T) {
 }
 
 func TestRunAndShow(t *testing.T) {
-	t.Run("without a tray the review window is the main window", func(t *testing.T) {
+	t.Run("without a tray the main window opens", func(t *testing.T) {
 		a := test.NewTempApp(t)
 		q := newFixedQueue(t)
 		ui := &uiQueue{wake: make(chan struct{}, 1)}
@@ -200,17 +210,17 @@ func TestRunAndShow(t *testing.T) {
 		if err := d.Run(context.Background()); err != nil { // the test app's Run returns at once
 			t.Fatal(err)
 		}
-		if !d.review.visible {
-			t.Error("the review window is not shown")
+		if !d.home.visible {
+			t.Error("the main window is not shown")
 		}
 	})
-	t.Run("a second launch shows the review window", func(t *testing.T) {
+	t.Run("a second launch shows the main window", func(t *testing.T) {
 		h := newHarness(t, newFixedQueue(t))
-		if h.d.review.visible {
+		if h.d.home.visible || h.d.review.visible {
 			t.Fatal("a window is open at start")
 		}
 		go h.d.Show() // from the loopback handler's goroutine
-		h.waitFor("the review window", func() bool { return h.d.review.visible })
+		h.waitFor("the main window", func() bool { return h.d.home.visible })
 	})
 	t.Run("ending the context quits", func(t *testing.T) {
 		ta := newTrayApp(t)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 
 	"github.com/countersign/countersign/assets"
@@ -122,6 +123,9 @@ type Options struct {
 	// life, so on Linux the program passes one that only talks D-Bus and
 	// the graphics stack loads when the first window opens.
 	TrayHost TrayHost
+	// FirstRun shows "Getting started" at start: Countersign has no
+	// settings yet.
+	FirstRun bool
 	// Release, if set, runs off the UI goroutine a few seconds after start,
 	// to hand memory that start-up used back to the OS.
 	Release func()
@@ -162,6 +166,13 @@ type Desktop struct {
 	audit    *auditWindow
 	connect  *connectWindow
 	tray     *tray
+	home     *homeWindow
+	guide    *guideWindow
+	help     *helpWindow
+	about    *aboutWindow
+
+	trayw   trayWatch     // whether a tray shows the icon
+	quitAsk dialog.Dialog // the open "Quit Countersign?" question
 
 	paused bool
 	bg     context.Context // ends when the interface stops; background work uses it
@@ -185,13 +196,16 @@ func New(a fyne.App, o Options) *Desktop {
 	if o.Go == nil {
 		o.Go = func(f func()) { go f() }
 	}
-	d := &Desktop{app: a, o: o, log: o.Logger}
+	d := &Desktop{app: a, o: o, log: o.Logger, trayw: trayWatch{grace: trayGrace, poll: trayPoll, recheck: trayRecheck}}
 	d.bg, d.stopBg = context.WithCancel(context.Background())
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
 	d.review = newReview(d)
 	d.settings = newSettingsWindow(d)
 	d.audit = newAuditWindow(d)
 	d.connect = newConnectWindow(d)
+	d.home = newHomeWindow(d)
+	d.guide = newGuideWindow(d)
+	d.help, d.about = &helpWindow{d: d}, &aboutWindow{d: d}
 	d.tray = newTray(d)
 	return d
 }
@@ -216,17 +230,22 @@ func (d *Desktop) Run(ctx context.Context) error {
 	}
 	if d.o.Tray && host != nil {
 		d.tray.install(host)
+		d.watchTray(host)
 	} else {
-		d.showReview()
+		d.setNoTray(true)
+	}
+	if d.o.FirstRun {
+		d.showGuide()
 	}
 	d.app.Run()
 	return nil
 }
 
-// Show brings the review window forward; another launch of Countersign
-// asks for it. It is safe to call from any goroutine.
+// Show brings the main window forward, and the review window when calls
+// wait; another launch of Countersign asks for it. It is safe to call
+// from any goroutine.
 func (d *Desktop) Show() {
-	d.do(d.showReview)
+	d.do(d.showFront)
 }
 
 // OpenURL opens u in the person's browser through the OS, for signing in.
@@ -256,7 +275,7 @@ func (d *Desktop) start() {
 		for {
 			select {
 			case <-t.C:
-				d.do(d.review.tick)
+				d.do(d.tick)
 			case <-d.bg.Done():
 				return
 			}
@@ -415,6 +434,12 @@ func (d *Desktop) setPaused(on bool) {
 	d.paused = on
 	d.o.Queue.SetPaused(on)
 	d.review.showPaused()
+	// A container shown or hidden is laid out again only on a refresh: the
+	// banner must appear at once in an open window.
+	d.review.content.Refresh()
+	if d.review.waiting() == 0 {
+		d.review.showDetail() // the empty pane says what pausing does
+	}
 	d.tray.update()
 }
 
@@ -425,14 +450,11 @@ func (d *Desktop) showAudit()    { d.audit.show() }
 // showConnect opens "Connect your AI app".
 func (d *Desktop) showConnect() { d.connect.show() }
 
-// quit ends the app; Run returns and the core shuts down, denying every
-// call still waiting.
-func (d *Desktop) quit() { d.app.Quit() }
-
 // newWindow makes a window that hides when closed, to be shown again later.
 func (d *Desktop) newWindow(title string, size fyne.Size) fyne.Window {
 	w := d.app.NewWindow(title)
 	w.Resize(size)
 	w.SetCloseIntercept(w.Hide)
+	w.SetMainMenu(d.mainMenu()) // every window reaches Settings, tray or not
 	return w
 }
