@@ -234,8 +234,6 @@ func (r *review) showDetail() {
 			msg = "Countersign is paused, so every tool call is denied without asking you. Press Resume to review calls again."
 		case len(r.calls) > 0:
 			msg = "Select a call on the left to see it in full."
-		} else if r.d.paused {
-			msg = "No calls are waiting. While Countersign is paused, every call an AI app makes is denied at once, without asking you."
 		}
 		r.detail.Objects = []fyne.CanvasObject{wrapped(msg)}
 		r.detail.Refresh()
