@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/redact"
 )
 
 // CatalogChoice is one catalog server the person may add, as the settings
@@ -87,9 +88,9 @@ func signInWords(e catalog.Entry) string {
 	case catalog.AuthOAuthPreregistered, catalog.AuthOAuthDynamic, catalog.AuthOAuthEntra:
 		return "Sign in with your browser"
 	case catalog.AuthBearerToken:
-		return "Paste an access token (a policy exception: kept in the keychain)"
+		return "Paste an access token from its website (your organisation is told, as it prefers browser sign-in)"
 	case catalog.AuthSigV4:
-		return "AWS request signing"
+		return "Signs in with your AWS account"
 	case catalog.AuthNone:
 		return "Runs on this computer and signs in by itself"
 	}
@@ -274,7 +275,17 @@ func (s *Settings) SetToken(ctx context.Context, serverID, token string) error {
 	if s.problems(serverID) != "" || !es.Connect {
 		return unavailable("A token can be entered once the server can be connected: " + lowerFirst(s.status(es).State) + ".")
 	}
-	if err := s.auth.SetBearerToken(serverID, strings.TrimSpace(token)); err != nil {
+	token = strings.TrimSpace(token)
+	if err := s.auth.CheckBearerToken(ctx, serverID, token); err != nil {
+		name := es.Server.DisplayName()
+		if as, serr := s.auth.Status(serverID); serr == nil && as.Name != "" {
+			name = as.Name
+		}
+		detail, _ := redact.Redact(err.Error())
+		s.log.Warn("the token was not accepted", "server", serverID, "err", detail)
+		return &Problem{Message: auth.Explain(name, err), Detail: detail, err: err}
+	}
+	if err := s.auth.SetBearerToken(serverID, token); err != nil {
 		return err
 	}
 	s.record(ctx, audit.Event{Kind: audit.KindSignIn, Server: serverID,

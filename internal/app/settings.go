@@ -82,6 +82,22 @@ func newSettings(d settingsDeps) *Settings {
 	return &Settings{settingsDeps: d, forms: map[string]allowForm{}, subs: map[chan struct{}]bool{}}
 }
 
+// Problem is a failure told in plain words: Message says what happened and
+// what to do; Detail is the technical account behind "Technical details",
+// with anything that looks like a secret redacted. It unwraps to the
+// failure itself, so callers can still branch on it.
+type Problem struct {
+	Message string
+	Detail  string
+	err     error
+}
+
+// Error is the plain message.
+func (p *Problem) Error() string { return p.Message }
+
+// Unwrap is the failure behind the message.
+func (p *Problem) Unwrap() error { return p.err }
+
 // unavailable is an error that reads as a sentence for the person and
 // matches ErrNotAvailable.
 type unavailable string
@@ -203,7 +219,7 @@ func authState(as auth.Status) string {
 		return "Signing in…"
 	case auth.StateSignedIn:
 		if as.PolicyException {
-			return with("Signed in with a token (a policy exception)")
+			return with("Signed in with a token you pasted")
 		}
 		return with("Signed in")
 	case auth.StateSignInAgain:
@@ -300,7 +316,11 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if err != nil {
 		reason, _ := redact.Redact(err.Error())
 		s.record(ctx, audit.Event{Kind: audit.KindSignInFailed, Server: serverID, Reason: reason})
-		return fmt.Errorf("signing in to %s: %w", name, err)
+		s.log.Warn("sign-in failed", "server", serverID, "err", reason)
+		if as, err := s.auth.Status(serverID); err == nil && as.Name != "" {
+			name = as.Name // the name the server's state speaks of, so the two agree
+		}
+		return &Problem{Message: auth.Explain(name, err), Detail: "signing in to " + name + ": " + reason, err: err}
 	}
 	var detail any
 	if as, err := s.auth.Status(serverID); err == nil && len(as.Scopes) > 0 {

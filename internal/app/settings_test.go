@@ -164,7 +164,7 @@ const manyServers = `{
 
 func TestServersWithoutSignIn(t *testing.T) {
 	env := newSettingsEnv(t, manyServers, "")
-	env.problems["aws"] = "aws: AWS signs every request with SigV4, which Countersign does not support yet."
+	env.problems["aws"] = "aws: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."
 	got, err := env.s.Servers(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -180,8 +180,8 @@ func TestServersWithoutSignIn(t *testing.T) {
 		{ID: "azure", Name: "azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
 			State: "No sign-in needed", SignInUnavailable: local},
 		{ID: "aws", Name: "aws", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
-			State:             "Not connected: AWS signs every request with SigV4, which Countersign does not support yet.",
-			SignInUnavailable: "AWS signs every request with SigV4, which Countersign does not support yet."},
+			State:             "Not connected: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer.",
+			SignInUnavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 		{ID: "local", Name: "local", Transport: "stdio", Endpoint: "node server.js --token [redacted: github token]",
 			State: "No sign-in needed", SignInUnavailable: local},
 		{ID: "remote", Name: "remote", Transport: "streamable-http", Endpoint: "https://mcp.example.com/mcp",
@@ -275,7 +275,7 @@ func TestDescribeSignIn(t *testing.T) {
 		{"a token not yet entered", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut, PolicyException: true}, nil, "",
 			want{state: "Not signed in", token: true}},
 		{"an entered token can be signed out of", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedIn, PolicyException: true}, nil, "",
-			want{state: "Signed in with a token (a policy exception)", signedIn: true, token: true}},
+			want{state: "Signed in with a token you pasted", signedIn: true, token: true}},
 		{"a token server that can't connect takes no token", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut}, auth.ErrUnknownServer, "no organisation",
 			want{state: "Not connected: no organisation", unavailable: "Signing in is possible once the server can be connected."}},
 	}
@@ -402,8 +402,12 @@ func TestSignInAndOut(t *testing.T) {
 
 	as.refuse.Store(true)
 	err := env.s.SignIn(ctx, "atlassian")
-	if err == nil || !strings.Contains(err.Error(), "signing in to atlassian") || !strings.Contains(err.Error(), "access_denied") {
-		t.Errorf("a refused sign-in: %v", err)
+	var p *Problem
+	if !errors.As(err, &p) || !strings.Contains(p.Message, "was declined in the browser") || strings.Contains(p.Message, "access_denied") ||
+		!strings.Contains(p.Detail, "access_denied") {
+		t.Errorf("a refused sign-in: %v (%#v)", err, p)
+	} else if st := state(); st.SignedIn || !strings.Contains(st.State, p.Message) {
+		t.Errorf("after a refused sign-in the state %q does not agree with the error %q", st.State, p.Message)
 	}
 
 	br.stall.Store(true)

@@ -254,7 +254,7 @@ func (a *addServer) submit() {
 			if shown == "" {
 				shown = c.Name
 			}
-			a.s.setStatus("Added "+shown+" as "+id+". Sign in, then add what it may touch under Allowlists.", widget.SuccessImportance)
+			a.s.setStatus("Added "+shown+". Sign in, then add what it may touch under Allowlists.", widget.SuccessImportance)
 			a.s.allowServer = id
 			a.s.reload()
 		}

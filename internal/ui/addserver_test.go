@@ -43,7 +43,7 @@ var testCatalog = []app.CatalogChoice{
 			{Name: "organization", Label: "Organisation", Kind: "text", Required: true, Hint: "letters, digits and dashes"},
 			{Name: "region", Label: "Region", Kind: "choice", Choices: []string{"eu", "us"}, Default: "eu", Locked: "Set by your organisation's policy.", Value: "eu"},
 		}},
-	{Kind: "aws", Name: "AWS", Description: "AWS MCP Server.", Unavailable: "AWS signs every request with SigV4, which Countersign does not support yet."},
+	{Kind: "aws", Name: "AWS", Description: "AWS MCP Server.", Unavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 }
 
 func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
@@ -130,7 +130,7 @@ func TestAddServerFromCatalog(t *testing.T) {
 	if len(choose) != 3 || choose[0].Disabled() || !choose[2].Disabled() {
 		t.Fatalf("Choose buttons: want GitHub and Azure DevOps enabled, AWS disabled")
 	}
-	if !hasText(s.adding.view, "SigV4") {
+	if !hasText(s.adding.view, "AWS yet") {
 		t.Error("AWS does not say why it can't be added")
 	}
 
@@ -207,7 +207,7 @@ func TestRemoveServer(t *testing.T) {
 		t.Fatal("no confirmation before removing")
 	}
 	test.Tap(buttons(overlay, "Yes")[0])
-	h.waitFor("the removal", func() bool { return s.status.Text == "Removed local." })
+	h.waitFor("the removal", func() bool { return s.status.Text == "Removed Local files." })
 	if diff := cmp.Diff([]string{"local"}, h.settings.servers2.removed); diff != "" {
 		t.Errorf("RemoveServer calls (-want +got)\n%s", diff)
 	}
@@ -229,8 +229,8 @@ func TestEnterToken(t *testing.T) {
 	}
 	test.Tap(enter[0])
 	overlay := s.window().Canvas().Overlays().Top()
-	if overlay == nil || !hasText(overlay, "policy exception") {
-		t.Fatal("the token dialog does not say a token is a policy exception")
+	if overlay == nil || !hasText(overlay, "noted in the audit log") || hasText(overlay, "policy exception") {
+		t.Fatal("the token dialog does not say, in plain words, that a token is an exception")
 	}
 	assertMarkup(t, "settings_token.xml", s.window().Canvas())
 	const token = "squ_0123456789abcdef"
@@ -240,7 +240,7 @@ func TestEnterToken(t *testing.T) {
 	}
 	test.Type(es[0], token)
 	test.Tap(buttons(overlay, "Save")[0])
-	h.waitFor("the token to be saved", func() bool { return strings.HasPrefix(s.status.Text, "Token saved for sonar") })
+	h.waitFor("the token to be saved", func() bool { return hasText(s.serverBox, "Signed in to SonarQube with your token.") })
 	if got := h.settings.servers2.tokens["sonar"]; got != token {
 		t.Errorf("SetToken got %q, want %q", got, token)
 	}
@@ -271,7 +271,7 @@ func TestSignInAgainInTray(t *testing.T) {
 		t.Error("the open settings window does not show the new state")
 	}
 	tr.menu.Items[1].Action()
-	h.waitFor("signing in", func() bool { return h.d.settings.status.Text == "Signed in to github." })
+	h.waitFor("signing in", func() bool { return hasText(h.d.settings.serverBox, "Signed in to GitHub.") })
 }
 
 func (f *fakeSettings) AcceptTool(_ context.Context, server, tool, definition string) error {

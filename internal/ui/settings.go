@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,6 +29,22 @@ type settingsWindow struct {
 	content fyne.CanvasObject
 	tabs    *container.AppTabs
 	status  *widget.Label // the outcome of the last change, or a load error
+	// statusTab is the tab the status speaks of: it shows only there, so
+	// a message never follows the person onto another tab or form.
+	statusTab int
+
+	// notes are the servers' own messages, shown on their cards: a
+	// sign-in under way, its outcome, and the technical detail of a
+	// failure behind a toggle. By server id.
+	notes map[string]cardNote
+
+	// readMu and readSeq number the reads of the servers' states in the
+	// order they were made; shownSeq is the newest one shown (UI
+	// goroutine). An older read arriving late is dropped, so a row never
+	// goes back to "Signing in…" after the sign-in ended.
+	readMu   sync.Mutex
+	readSeq  uint64
+	shownSeq uint64
 
 	servers     []app.ServerStatus
 	serverBox   *fyne.Container
@@ -57,8 +74,15 @@ type settingsWindow struct {
 	shownID     uint64 // the last change that opened the window
 }
 
+// cardNote is a message on a server's card.
+type cardNote struct {
+	text   string
+	detail string // technical detail, behind "Technical details"; may be empty
+	imp    widget.Importance
+}
+
 func newSettingsWindow(d *Desktop) *settingsWindow {
-	s := &settingsWindow{d: d}
+	s := &settingsWindow{d: d, notes: map[string]cardNote{}}
 	s.build()
 	return s
 }
@@ -121,9 +145,19 @@ func (s *settingsWindow) build() {
 		container.NewTabItem("Allowlists", allowTab),
 		container.NewTabItem("General", general),
 	)
+	s.tabs.OnSelected = func(*container.TabItem) { s.showStatusOnItsTab() }
 	s.outside = container.NewVBox()
 	s.outside.Hide()
 	s.content = container.NewBorder(s.outside, s.status, nil, nil, s.tabs)
+}
+
+// showStatusOnItsTab shows the status only on the tab it speaks of.
+func (s *settingsWindow) showStatusOnItsTab() {
+	if s.tabs.SelectedIndex() == s.statusTab && s.status.Text != "" {
+		s.status.Show()
+	} else {
+		s.status.Hide()
+	}
 }
 
 // setPending shows the change made to the settings file outside
@@ -240,6 +274,7 @@ func (s *settingsWindow) show() {
 
 // showAdding switches the Servers tab between the list and the add panel.
 func (s *settingsWindow) showAdding(on bool) {
+	s.setStatus("", widget.MediumImportance) // the message was about the other view
 	if on {
 		s.serverList.Hide()
 		s.adding.view.Show()
@@ -252,13 +287,34 @@ func (s *settingsWindow) showAdding(on bool) {
 func (s *settingsWindow) setStatus(text string, imp widget.Importance) {
 	s.status.Importance = imp
 	s.status.SetText(text)
+	s.statusTab = s.tabs.SelectedIndex()
+	s.showStatusOnItsTab()
+}
+
+// readServers reads the servers' states, numbered in the order read.
+func (s *settingsWindow) readServers(ctx context.Context) ([]app.ServerStatus, uint64, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.readSeq++
+	servers, err := s.d.o.Settings.Servers(ctx)
+	return servers, s.readSeq, err
+}
+
+// fresh reports whether the read numbered seq is newer than the states
+// shown, and if so takes it as the one shown. UI goroutine only.
+func (s *settingsWindow) fresh(seq uint64) bool {
+	if seq < s.shownSeq {
+		return false
+	}
+	s.shownSeq = seq
+	return true
 }
 
 // reload fetches everything the window shows.
 func (s *settingsWindow) reload() {
 	svc := s.d.o.Settings
 	s.d.background(func(ctx context.Context) func() {
-		servers, err := svc.Servers(ctx)
+		servers, seq, err := s.readServers(ctx)
 		timeout, terr := svc.Timeout(ctx)
 		login, lerr := svc.StartAtLogin(ctx)
 		return func() {
@@ -268,7 +324,9 @@ func (s *settingsWindow) reload() {
 				s.setStatus("Could not load the servers: "+err.Error(), widget.DangerImportance)
 				servers = nil
 			}
-			s.setServers(servers)
+			if err != nil || s.fresh(seq) {
+				s.setServers(servers)
+			}
 			if terr != nil {
 				s.setStatus("Could not load the timeout: "+terr.Error(), widget.DangerImportance)
 			} else {
@@ -323,8 +381,23 @@ func (s *settingsWindow) setServerCards(servers []app.ServerStatus) {
 	s.serverBox.Refresh()
 }
 
+// pickName is a server as the allowlist picker names it: its display
+// name, made unique by a number when two servers share one.
 func (s *settingsWindow) pickName(srv app.ServerStatus) string {
-	return oneLine(srv.Name, 40) + " (" + oneLine(srv.ID, 40) + ")"
+	name := oneLine(srv.Name, 40)
+	n, nth := 0, 0
+	for _, o := range s.servers {
+		if oneLine(o.Name, 40) == name {
+			n++
+			if o.ID == srv.ID {
+				nth = n
+			}
+		}
+	}
+	if n > 1 {
+		name += fmt.Sprintf(" (%d)", nth)
+	}
+	return name
 }
 
 func (s *settingsWindow) indexOf(id string) int {
@@ -349,8 +422,7 @@ func (s *settingsWindow) pickedServer() string {
 // sign-in buttons (disabled, with the reason, when sign-in cannot be used).
 func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	name := heading(oneLine(srv.Name, 60))
-	where := wrapped(oneLine(srv.Transport, 20) + " · " + oneLine(srv.Endpoint, 200))
-	state := "State: " + oneLine(srv.State, 80)
+	state := oneLine(srv.State, 600)
 	if len(srv.Scopes) > 0 {
 		state += " · scopes: " + oneLine(strings.Join(srv.Scopes, " "), 200)
 	}
@@ -377,7 +449,10 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	if srv.NeedsSignIn {
 		stateLabel.Importance = widget.WarningImportance
 	}
-	objs := []fyne.CanvasObject{name, where, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
+	objs := []fyne.CanvasObject{name, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
+	if n, ok := s.notes[id]; ok {
+		objs = append(objs, noteWithDetail(n))
+	}
 	if srv.SignInUnavailable != "" {
 		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(srv.SignInUnavailable)))
 	}
@@ -387,43 +462,93 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	return container.NewVBox(objs...)
 }
 
+// noteWithDetail is a card's message, with its technical detail behind a
+// "Technical details" toggle.
+func noteWithDetail(n cardNote) fyne.CanvasObject {
+	l := wrapped(n.text)
+	l.Importance = n.imp
+	if n.detail == "" {
+		return l
+	}
+	detail := widget.NewLabel(visible(n.detail))
+	detail.Wrapping = fyne.TextWrapBreak
+	detail.TextStyle.Monospace = true
+	detail.Selectable = true
+	detail.Hide()
+	var toggle *widget.Button
+	toggle = widget.NewButtonWithIcon("Technical details", theme.MenuDropDownIcon(), func() {
+		if detail.Visible() {
+			detail.Hide()
+			toggle.SetIcon(theme.MenuDropDownIcon())
+		} else {
+			detail.Show()
+			toggle.SetIcon(theme.MenuDropUpIcon())
+		}
+	})
+	toggle.Importance = widget.LowImportance
+	return container.NewVBox(l, container.NewHBox(toggle), detail)
+}
+
 // sign signs in to or out of a server; it may open a browser and wait for
 // the person, so it runs in the background.
 func (s *settingsWindow) sign(id string, in bool) {
-	verb := "Signing in to "
-	if !in {
-		verb = "Signing out of "
-	}
 	svc := s.d.o.Settings
+	name := id
+	if i := s.indexOf(id); i >= 0 {
+		name = oneLine(s.servers[i].Name, 60)
+	}
 	if in {
-		s.serverAction(verb+id+"…", "", "Signed in to "+id+".", func(ctx context.Context) error { return svc.SignIn(ctx, id) })
+		s.serverAction(id, "Signing in to "+name+"… Finish in the browser window that opens.", "", "Signed in to "+name+".",
+			func(ctx context.Context) error { return svc.SignIn(ctx, id) })
 	} else {
-		s.serverAction(verb+id+"…", "", "Signed out of "+id+".", func(ctx context.Context) error { return svc.SignOut(ctx, id) })
+		s.serverAction(id, "Signing out of "+name+"…", "", "Signed out of "+name+".",
+			func(ctx context.Context) error { return svc.SignOut(ctx, id) })
 	}
 }
 
-// serverAction runs work on a server in the background with busy as the
-// status, then shows done or the error (after failed) and the servers'
-// new states.
-func (s *settingsWindow) serverAction(busy, failed, done string, work func(ctx context.Context) error) {
-	s.setStatus(busy, widget.MediumImportance)
-	svc := s.d.o.Settings
+// serverAction runs work on the server id in the background with busy on
+// its card, then shows there done or the error (after failed) and the
+// servers' new states. The message stays with its server: another
+// server's outcome never takes its place.
+func (s *settingsWindow) serverAction(id, busy, failed, done string, work func(ctx context.Context) error) {
+	s.setNote(id, cardNote{text: busy, imp: widget.MediumImportance})
 	s.d.background(func(ctx context.Context) func() {
 		err := work(ctx)
-		servers, lerr := svc.Servers(ctx)
+		servers, seq, lerr := s.readServers(ctx)
 		return func() {
 			if err != nil {
-				s.setStatus(failed+err.Error(), widget.DangerImportance)
+				n := cardNote{text: failed + err.Error(), imp: widget.DangerImportance}
+				var p *app.Problem
+				if errors.As(err, &p) {
+					n.detail = p.Detail
+				}
+				s.notes[id] = n
 			} else {
-				s.setStatus(done, widget.SuccessImportance)
+				s.notes[id] = cardNote{text: done, imp: widget.SuccessImportance}
 			}
-			if lerr == nil {
+			if lerr == nil && s.fresh(seq) {
 				s.loading = true
 				s.setServers(servers)
 				s.loading = false
+			} else {
+				s.setServerCards(s.servers)
+			}
+			if s.indexOf(id) < 0 { // removed: its card is gone, so the window says it
+				delete(s.notes, id)
+				if err != nil {
+					s.setStatus(failed+err.Error(), widget.DangerImportance)
+				} else {
+					s.setStatus(done, widget.SuccessImportance)
+				}
 			}
 		}
 	})
+}
+
+// setNote shows a message on a server's card.
+func (s *settingsWindow) setNote(id string, n cardNote) {
+	s.notes[id] = n
+	s.setServerCards(s.servers)
 }
 
 // askToken asks for the access token of a server that takes one instead of
@@ -438,8 +563,8 @@ func (s *settingsWindow) askToken(srv app.ServerStatus) {
 		}
 		return nil
 	}
-	note := wrapped("Your organisation prefers browser sign-in, so a pasted token is recorded as a policy exception. " +
-		"It is kept in this computer's keychain, never in a file.")
+	note := wrapped("Countersign tries the token with " + oneLine(srv.Name, 40) + " before keeping it. Your organisation " +
+		"prefers browser sign-in, so using a token is noted in the audit log. The token is kept safely on this computer, never in a file.")
 	items := []*widget.FormItem{widget.NewFormItem("Token", entry), widget.NewFormItem("", note)}
 	d := dialog.NewForm("Access token for "+oneLine(srv.Name, 40), "Save", "Cancel", items, func(ok bool) {
 		token := entry.Text
@@ -455,8 +580,8 @@ func (s *settingsWindow) askToken(srv app.ServerStatus) {
 // saveToken hands a pasted token to the settings service.
 func (s *settingsWindow) saveToken(srv app.ServerStatus, token string) {
 	svc := s.d.o.Settings
-	id := srv.ID
-	s.serverAction("Saving the token for "+id+"…", "Token not saved: ", "Token saved for "+id+": it is in the keychain.",
+	id, name := srv.ID, oneLine(srv.Name, 60)
+	s.serverAction(id, "Checking the token with "+name+"…", "Token not saved: ", "Signed in to "+name+" with your token.",
 		func(ctx context.Context) error { return svc.SetToken(ctx, id, token) })
 }
 
@@ -466,14 +591,14 @@ func (s *settingsWindow) confirmRemove(srv app.ServerStatus) {
 		"and its sign-in is forgotten. Its audit history stays."
 	dialog.ShowConfirm("Remove server", msg, func(ok bool) {
 		if ok {
-			s.remove(srv.ID)
+			s.remove(srv.ID, oneLine(srv.Name, 60))
 		}
 	}, s.window())
 }
 
-func (s *settingsWindow) remove(id string) {
+func (s *settingsWindow) remove(id, name string) {
 	svc := s.d.o.Settings
-	s.serverAction("Removing "+id+"…", "", "Removed "+id+".", func(ctx context.Context) error { return svc.RemoveServer(ctx, id) })
+	s.serverAction(id, "Removing "+name+"…", "", "Removed "+name+".", func(ctx context.Context) error { return svc.RemoveServer(ctx, id) })
 }
 
 func (s *settingsWindow) loadAllowlist(id string) {

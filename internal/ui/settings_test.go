@@ -35,6 +35,16 @@ func hasText(o fyne.CanvasObject, s string) bool {
 	return false
 }
 
+// shows reports whether a visible label inside o shows text containing s.
+func shows(o fyne.CanvasObject, s string) bool {
+	for _, x := range test.LaidOutObjects(o) {
+		if l, ok := x.(*widget.Label); ok && l.Visible() && strings.Contains(l.Text, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // buttons finds the buttons with a label inside a settings tab.
 func buttons(o fyne.CanvasObject, label string) []*widget.Button {
 	var out []*widget.Button
@@ -67,7 +77,7 @@ func TestSettingsSignIn(t *testing.T) {
 		t.Error("the disabled button does not say why")
 	}
 	test.Tap(signIn[0])
-	h.waitFor("signing in", func() bool { return s.status.Text == "Signed in to github." })
+	h.waitFor("signing in", func() bool { return hasText(s.serverBox, "Signed in to GitHub.") })
 	if out := buttons(s.serverBox, "Sign out"); out[0].Disabled() {
 		t.Error("Sign out is disabled once signed in")
 	}
@@ -117,7 +127,7 @@ func TestSettingsAllowlist(t *testing.T) {
 		t.Errorf("status %q", s.status.Text)
 	}
 
-	s.serverPick.SetSelected("Local files (local)")
+	s.serverPick.SetSelected("Local files")
 	h.waitFor("the local server's allowlist", func() bool { return s.allowServer == "local" })
 	if !s.allowEntry.Disabled() || !hasText(s.allowBox, "does not touch repositories") {
 		t.Error("an allowlist that cannot be edited is editable, or does not say why")
@@ -170,5 +180,68 @@ func TestSettingsStartAtLogin(t *testing.T) {
 	h.waitFor("the setting to be unavailable", func() bool { return s.login.Disabled() })
 	if s.loginWhy.Text != "Not on this system." || !s.loginWhy.Visible() {
 		t.Errorf("why %q shown %v", s.loginWhy.Text, s.loginWhy.Visible())
+	}
+}
+
+// A failed sign-in says on the server's own card what happened and what to
+// do, with the raw error only behind "Technical details"; the message does
+// not follow the person onto another tab.
+func TestSettingsSignInFailureIsPlainAndStaysOnItsCard(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	const plain = "Countersign couldn't reach GitHub. Check your network or VPN, then press Sign in again."
+	const raw = `signing in to GitHub: reading protected resource metadata: Get "https://api.githubcopilot.com/.well-known/oauth-protected-resource/mcp": dial tcp: lookup api.githubcopilot.com on 10.255.255.53:53: no such host`
+	h.settings.mu.Lock()
+	h.settings.signInErr = &app.Problem{Message: plain, Detail: raw}
+	h.settings.mu.Unlock()
+	test.Tap(buttons(s.serverBox, "Sign in")[0])
+	h.waitFor("the failure", func() bool { return hasText(s.serverBox, plain) })
+	if shows(s.serverBox, "dial tcp") || hasText(s.status, "dial tcp") {
+		t.Fatal("the raw error is shown before Technical details is pressed")
+	}
+	if s.status.Visible() && s.status.Text != "" {
+		t.Errorf("the window's status line repeats the card's message: %q", s.status.Text)
+	}
+	details := buttons(s.serverBox, "Technical details")
+	if len(details) != 1 {
+		t.Fatalf("%d Technical details buttons, want one", len(details))
+	}
+	test.Tap(details[0])
+	if !shows(s.serverBox, "10.255.255.53") {
+		t.Error("Technical details does not show the raw error")
+	}
+
+	// A message of the Allowlists tab stays there.
+	s.tabs.SelectIndex(1)
+	s.setStatus("Added DEFRA/ffc-pay. Saved.", widget.SuccessImportance)
+	s.tabs.SelectIndex(2)
+	if s.status.Visible() {
+		t.Error("the Allowlists tab's message follows the person onto General")
+	}
+	s.tabs.SelectIndex(1)
+	if !s.status.Visible() {
+		t.Error("the Allowlists tab's message is gone when coming back to it")
+	}
+}
+
+// A read of the servers' states that arrives after a newer one is shown is
+// dropped: a row does not go back to "Signing in…" after the sign-in ended.
+func TestSettingsDropsAnOlderReadOfTheServers(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	ctx := context.Background()
+	h.settings.mu.Lock()
+	h.settings.servers[0].State = "Signing in…"
+	h.settings.mu.Unlock()
+	_, older, _ := s.readServers(ctx)
+	h.settings.mu.Lock()
+	h.settings.servers[0].State = "Not signed in: Countersign couldn't reach GitHub."
+	h.settings.mu.Unlock()
+	_, newer, _ := s.readServers(ctx)
+	if !s.fresh(newer) {
+		t.Fatal("the newest read is refused")
+	}
+	if s.fresh(older) {
+		t.Fatal("an older read would replace the newer one shown")
 	}
 }
