@@ -10,9 +10,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/hosts"
@@ -45,7 +47,10 @@ type ConnectDeps struct {
 	// Matchers recognise direct connections to vendor servers; nil means
 	// [DirectMatchers].
 	Matchers []hosts.Matcher
-	Log      *slog.Logger // nil means slog.Default()
+	// Audit records every change made to an AI app's file; nil records
+	// nothing (tests).
+	Audit *audit.Log
+	Log   *slog.Logger // nil means slog.Default()
 }
 
 // Connect is "Connect your AI app": it finds Claude Desktop, VS Code and
@@ -486,7 +491,11 @@ func (c *Connect) Apply(ctx context.Context, host string, servers []string, prev
 	case diff != previewed:
 		return ConnectResult{}, ErrPreviewStale
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "connected", cfg, r, map[string]any{"servers": servers})
+	}
+	return r, err
 }
 
 func (c *Connect) save(cfg *hosts.Config, host string) (ConnectResult, error) {
@@ -520,7 +529,11 @@ func (c *Connect) Disable(ctx context.Context, host string, names []string) (Con
 	if err := cfg.Disable(names...); err != nil {
 		return ConnectResult{}, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "turned off direct connections", cfg, r, map[string]any{"disabled": names})
+	}
+	return r, err
 }
 
 // Enable puts entries Disable turned off back where they were.
@@ -537,5 +550,104 @@ func (c *Connect) Enable(ctx context.Context, host string, names []string) (Conn
 	if err := cfg.Enable(names...); err != nil {
 		return ConnectResult{}, fmt.Errorf("turning entries back on in %s: %w", cfg.Path(), err)
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "turned direct connections back on", cfg, r, map[string]any{"enabled": names})
+	}
+	return r, err
+}
+
+// RouteAll sends every AI app's calls through Countersign: in each app
+// whose file can be changed, every direct connection to a vendor is turned
+// off, and Countersign's servers for the same vendors are connected in its
+// place, so the app keeps its tools but each call waits for review. It
+// returns what was written, one result per app changed; the first failure
+// stops it (apps already changed stay changed and are audited).
+func (c *Connect) RouteAll(ctx context.Context) ([]ConnectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env, err := c.env()
+	if err != nil {
+		return nil, err
+	}
+	var out []ConnectResult
+	for _, det := range c.ed.Detect(env) {
+		if det.Status != hosts.Found {
+			continue
+		}
+		cfg, _, err := c.load(string(det.Host))
+		if err != nil {
+			return out, err
+		}
+		direct := cfg.FindDirect(c.d.Matchers)
+		if len(direct) == 0 {
+			continue
+		}
+		servers := cfg.Connected()
+		var names []string
+		for _, d := range direct {
+			names = append(names, d.Name)
+			for _, es := range c.d.Current().Servers {
+				if es.Server.Kind == d.Server && es.Connect && !slices.Contains(servers, es.Server.ID) {
+					servers = append(servers, es.Server.ID)
+				}
+			}
+		}
+		if err := cfg.Disable(names...); err != nil {
+			return out, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+		}
+		if err := c.plan(cfg, det, servers); err != nil {
+			return out, err
+		}
+		r, err := c.save(cfg, string(det.Host))
+		if err != nil {
+			return out, err
+		}
+		c.record(ctx, "sent every call through Countersign", cfg, r, map[string]any{"disabled": names, "servers": servers})
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// record puts a change made to an AI app's file in the audit log: the app,
+// the file, the backup, what changed in words and the diff, with
+// Countersign's token masked wherever it could appear.
+func (c *Connect) record(ctx context.Context, what string, cfg *hosts.Config, r ConnectResult, extra map[string]any) {
+	if c.d.Audit == nil || (r.Path == "" && r.Sidecar == "") {
+		return
+	}
+	mask := func(s string) string {
+		if c.d.Token == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, c.d.Token, "••••")
+	}
+	detail := map[string]any{"setting": "connect", "app": cfg.Host().Name(), "file": cfg.Path()}
+	if r.Backup != "" {
+		detail["backup"] = r.Backup
+	}
+	if r.Sidecar != "" {
+		detail["turnedOffKeptIn"] = r.Sidecar
+	}
+	var changes []string
+	for _, ch := range r.Changes {
+		changes = append(changes, mask(ch))
+	}
+	if len(changes) > 0 {
+		detail["changes"] = changes
+	}
+	if r.Diff != "" {
+		detail["diff"] = mask(r.Diff)
+	}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	ev := audit.Event{Kind: audit.KindSettingsChanged, Actor: audit.ActorPerson,
+		Reason: what + " in " + cfg.Host().Name(), Detail: jsonDetail(detail)}
+	if _, err := c.d.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		c.d.Log.Error("writing the audit log", "kind", string(ev.Kind), "err", err)
+	}
 }
