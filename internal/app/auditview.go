@@ -194,7 +194,7 @@ func (v *AuditView) Verify(ctx context.Context) (Integrity, error) {
 	if err != nil {
 		return Integrity{}, err
 	}
-	in := Integrity{OK: rep.OK(), Checked: rep.Events}
+	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID}
 	if b := rep.Break; b != nil {
 		in.Problem = fmt.Sprintf("event %d (%s): %s.", b.ID, b.Problem, b.Detail)
 	}

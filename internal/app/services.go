@@ -169,6 +169,7 @@ type AuditInfo struct {
 type Integrity struct {
 	OK      bool
 	Checked int64 // events that verified, in order, before any problem
+	LastID  int64 // the id of the last event verified; 0 when none
 	// Problem is the first problem found, as a sentence, when not OK.
 	Problem string
 	// Pruned says that older events were removed by the retention period,
