@@ -64,6 +64,8 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 			c.Unavailable = sentence(e.Unsupported)
 		} else if ok, why := eff.CanAdd(e.ID); !ok {
 			c.Unavailable = sentence(why)
+		} else if name, added := addedAlready(eff, e); added {
+			c.Unavailable = "Already added as " + name + "."
 		}
 		rules := fixed[e.ID]
 		for _, p := range e.Params {
@@ -80,6 +82,22 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// addedAlready reports whether a server of catalog entry e is in the
+// settings and a second one could not differ from it: e takes no
+// organisation, site or other required value that tells two apart. It
+// returns the name it was added as.
+func addedAlready(eff *config.Effective, e catalog.Entry) (string, bool) {
+	if slices.ContainsFunc(e.Params, func(p catalog.Param) bool { return p.Required }) {
+		return "", false
+	}
+	for _, es := range eff.Servers {
+		if !es.Server.Custom() && es.Server.Kind == e.ID {
+			return displayName(es.Server), true
+		}
+	}
+	return "", false
 }
 
 // signInWords says how a catalog server is signed in to.
@@ -103,7 +121,7 @@ func (s *Settings) CheckServerParam(kind, name, value string) error {
 	if strings.TrimSpace(value) == "" {
 		return nil // whether it is required is AddServer's question
 	}
-	return checkParam(kind, name, strings.TrimSpace(value))
+	return checkParam(kind, name, forgiveParam(kind, name, value))
 }
 
 // AddServer adds a catalog server with the person's parameters and an
@@ -127,7 +145,7 @@ func (s *Settings) AddServer(ctx context.Context, kind, name string, params map[
 	}
 	given := map[string]string{}
 	for k, v := range params {
-		if v = strings.TrimSpace(v); v != "" {
+		if v = forgiveParam(kind, k, v); v != "" {
 			given[k] = v
 		}
 	}
@@ -222,7 +240,7 @@ func (s *Settings) RemoveServer(ctx context.Context, serverID string) error {
 	if err != nil {
 		return err
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	changed, err := s.update(func(c *config.Config) error {
 		i := slices.IndexFunc(c.Servers, func(x config.Server) bool { return x.ID == serverID })
 		if i < 0 {
@@ -270,14 +288,14 @@ func (s *Settings) SetToken(ctx context.Context, serverID, token string) error {
 		return err
 	}
 	if !s.takesToken(es) {
-		return unavailable(es.Server.DisplayName() + " signs in with the browser, not with a pasted token.")
+		return unavailable(displayName(es.Server) + " signs in with the browser, not with a pasted token.")
 	}
 	if s.problems(serverID) != "" || !es.Connect {
 		return unavailable("A token can be entered once the server can be connected: " + lowerFirst(s.status(es).State) + ".")
 	}
 	token = strings.TrimSpace(token)
 	if err := s.auth.CheckBearerToken(ctx, serverID, token); err != nil {
-		name := es.Server.DisplayName()
+		name := displayName(es.Server)
 		if as, serr := s.auth.Status(serverID); serr == nil && as.Name != "" {
 			name = as.Name
 		}

@@ -66,6 +66,20 @@ func TestCatalogChoices(t *testing.T) {
 			t.Errorf("sonarqube-cloud SignIn = %q, want the token marked, in plain words, as an exception", got)
 		}
 	})
+	t.Run("a server already added is not offered again", func(t *testing.T) {
+		env := newSettingsEnv(t, `{"version": 2, "servers": [{"id": "github", "kind": "github"},
+			{"id": "azure-devops", "kind": "azure-devops", "params": {"organization": "defra"}}]}`, "")
+		cs, err := env.s.Catalog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := choice(t, cs, "github"); c.Unavailable != "Already added as GitHub." {
+			t.Errorf("github: Unavailable = %q, want already added", c.Unavailable)
+		}
+		if c := choice(t, cs, "azure-devops"); c.Unavailable != "" {
+			t.Errorf("azure-devops: Unavailable = %q: another organisation may be added", c.Unavailable)
+		}
+	})
 	t.Run("the policy narrows and fixes", func(t *testing.T) {
 		env := newSettingsEnv(t, `{"version": 2}`, `{"version": 1, "approvedServers": ["github", "azure-devops"],
 			"servers": {"azure-devops": {"params": {"organization": "defra"}}, "github": {"readOnly": true}}}`)

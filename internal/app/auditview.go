@@ -212,7 +212,7 @@ func serverNames(eff *config.Effective) map[string]string {
 		return m
 	}
 	for _, s := range eff.Settings.Servers {
-		m[s.ID] = s.DisplayName()
+		m[s.ID] = displayName(s)
 	}
 	return m
 }

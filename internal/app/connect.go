@@ -215,7 +215,7 @@ func (c *Connect) Overview(ctx context.Context) (ConnectOverview, error) {
 	}
 	var out ConnectOverview
 	for _, es := range c.d.Current().Servers {
-		s := ConnectServer{ID: es.Server.ID, Name: es.Server.DisplayName()}
+		s := ConnectServer{ID: es.Server.ID, Name: displayName(es.Server)}
 		if !es.Connect {
 			s.Note = "Countersign can't connect it now: " + es.Why
 		}

@@ -420,7 +420,7 @@ func TestConnectServersNoLongerInSettingsCanOnlyBeRemoved(t *testing.T) {
 	e := newConnectEnv(t, `{"version": 2, "servers": [{"id": "github", "kind": "github"}]}`)
 	writeTestFile(t, e.cursor(), `{"mcpServers": {"countersign-old": {"url": "http://127.0.0.1:39217/servers/old/mcp"}}}`)
 	ov := e.overview(t)
-	want := []ConnectServer{{ID: "github", Name: "github"}, {ID: "old", Name: "old", Removed: true}}
+	want := []ConnectServer{{ID: "github", Name: "GitHub"}, {ID: "old", Name: "old", Removed: true}}
 	if diff := cmp.Diff(want, ov.Servers, cmpopts.IgnoreFields(ConnectServer{}, "Note")); diff != "" {
 		t.Errorf("servers (-want +got):\n%s", diff)
 	}

@@ -141,7 +141,7 @@ func (s *Settings) status(es config.EffectiveServer) ServerStatus {
 // know it) and why it is not connected (problem, "" when it is).
 func describe(es config.EffectiveServer, as auth.Status, asErr error, problem string) ServerStatus {
 	srv := es.Server
-	st := ServerStatus{ID: srv.ID, Name: srv.DisplayName()}
+	st := ServerStatus{ID: srv.ID, Name: displayName(srv)}
 	var entry catalog.Entry
 	inCatalog := false
 	if !srv.Custom() {
@@ -305,7 +305,7 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if st.TakesToken {
 		return unavailable(st.Name + " signs in with an access token: paste it with Enter token.")
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	err = s.auth.SignIn(ctx, serverID)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// auth stops waiting but keeps the browser sign-in open; nobody
@@ -342,7 +342,7 @@ func (s *Settings) SignOut(ctx context.Context, serverID string) error {
 		return unavailable("Signing in is not available right now, so there is nothing to sign out of.")
 	}
 	if _, err := s.auth.Status(serverID); err != nil {
-		return unavailable(es.Server.DisplayName() + " has no sign-in to sign out of.")
+		return unavailable(displayName(es.Server) + " has no sign-in to sign out of.")
 	}
 	err = s.auth.SignOut(ctx, serverID)
 	ev := audit.Event{Kind: audit.KindSignOut, Server: serverID}
@@ -426,6 +426,7 @@ func (f allowForm) parse(text string) (catalog.Kind, string, error) {
 	case len(f.kinds) == 0:
 		return "", "", unavailable(f.why)
 	case f.prefixes == nil:
+		text = forgiveEntry(f.kinds[0], text)
 		return f.kinds[0], text, policy.ValidatePattern(f.kinds[0], text)
 	}
 	if p, rest, ok := strings.Cut(text, ":"); ok {
@@ -561,7 +562,7 @@ func (s *Settings) SetAllowlist(ctx context.Context, serverID string, patterns [
 	if err != nil || !changed {
 		return err
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	s.record(ctx, audit.Event{
 		Kind: audit.KindSettingsChanged, Server: serverID,
 		Reason: fmt.Sprintf("%s allowlist: %d %s of your own", name, count, plural(count, "entry", "entries")),

@@ -173,13 +173,13 @@ func TestServersWithoutSignIn(t *testing.T) {
 	want := []ServerStatus{
 		{ID: "github", Name: "GitHub", Transport: "streamable-http", Endpoint: "https://api.githubcopilot.com/mcp/readonly",
 			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
-		{ID: "atlassian", Name: "atlassian", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp",
+		{ID: "atlassian", Name: "Atlassian (Jira and Confluence)", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp",
 			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
-		{ID: "ado", Name: "ado", Transport: "streamable-http", Endpoint: "https://mcp.dev.azure.com/{organization}",
+		{ID: "ado", Name: "Azure DevOps", Transport: "streamable-http", Endpoint: "https://mcp.dev.azure.com/{organization}",
 			State: "Not connected: Organisation is required", SignInUnavailable: "Organisation is required."},
-		{ID: "azure", Name: "azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
+		{ID: "azure", Name: "Azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
 			State: "No sign-in needed", SignInUnavailable: local},
-		{ID: "aws", Name: "aws", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
+		{ID: "aws", Name: "AWS", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
 			State:             "Not connected: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer.",
 			SignInUnavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 		{ID: "local", Name: "local", Transport: "stdio", Endpoint: "node server.js --token [redacted: github token]",
@@ -584,7 +584,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 			"setting": "allowlist", "server": "github", "entries": 3.0,
 			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}},
 			"changes":   []any{"GitHub: allowlist added other/x", "GitHub: allowlist added Mine/New-*"}}},
-		{"server": "atlassian", "reason": "atlassian allowlist: 3 entries of your own", "detail": map[string]any{
+		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "atlassian", "entries": 3.0,
 			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}},
 			"changes":   []any{"atlassian: allowlist added DOCS", "atlassian: allowlist added ~me", "atlassian: allowlist added ABC*"}}},

@@ -59,9 +59,8 @@ type settingsWindow struct {
 	allowAdd    *widget.Button
 
 	timeout      app.TimeoutSetting
-	timeoutEntry *widget.Entry
+	timeoutPick  *widget.Select // the choices of timeoutChoices, in words
 	timeoutCheck *widget.Label
-	timeoutSave  *widget.Button
 	login        *widget.Check
 	loginWhy     *widget.Label
 	loading      bool // widgets are being set from loaded values
@@ -119,11 +118,12 @@ func (s *settingsWindow) build() {
 			container.NewBorder(nil, nil, nil, s.allowAdd, s.allowEntry), s.allowCheck),
 		nil, nil, container.NewVScroll(s.allowBox))
 
-	s.timeoutEntry = widget.NewEntry()
-	s.timeoutEntry.OnChanged = s.checkTimeout
-	s.timeoutEntry.OnSubmitted = func(string) { s.saveTimeout() }
+	s.timeoutPick = widget.NewSelect(nil, func(string) {
+		if !s.loading {
+			s.saveTimeout()
+		}
+	})
 	s.timeoutCheck = wrapped("")
-	s.timeoutSave = widget.NewButton("Save", s.saveTimeout)
 	s.login = widget.NewCheck("Start Countersign when I log in", func(on bool) {
 		if !s.loading {
 			s.setLogin(on)
@@ -132,8 +132,8 @@ func (s *settingsWindow) build() {
 	s.loginWhy = wrapped("")
 	general := container.NewVBox(
 		heading("Approval timeout"),
-		wrapped("A call nobody decides within this time is denied. Write it like 90s, 5m or 1h."),
-		container.NewBorder(nil, nil, nil, s.timeoutSave, s.timeoutEntry),
+		wrapped("A call nobody decides within this time is denied, and the AI app is told so."),
+		container.NewBorder(nil, nil, widget.NewLabel("Wait for"), nil, s.timeoutPick),
 		s.timeoutCheck,
 		widget.NewSeparator(),
 		heading("Start at login"),
@@ -748,65 +748,89 @@ func (s *settingsWindow) saveAllowlist(patterns []string, done string) {
 	})
 }
 
+// timeoutChoices are the approval timeouts offered.
+var timeoutChoices = []time.Duration{
+	30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour,
+}
+
+// longDuration writes a timeout in words: "90 seconds", "5 minutes",
+// "1 hour 30 minutes".
+func longDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	h, m, sec := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
+	var parts []string
+	if h > 0 {
+		parts = append(parts, unit(h, "hour"))
+	}
+	if m > 0 {
+		parts = append(parts, unit(m, "minute"))
+	}
+	if sec > 0 || len(parts) == 0 {
+		parts = append(parts, unit(sec, "second"))
+	}
+	return strings.Join(parts, " ")
+}
+
+// timeoutOptions are the choices within t's bounds, with t's value among
+// them even when it is not one of the usual ones.
+func timeoutOptions(t app.TimeoutSetting) []time.Duration {
+	var out []time.Duration
+	for _, d := range timeoutChoices {
+		if (t.Min == 0 || d >= t.Min) && (t.Max == 0 || d <= t.Max) {
+			out = append(out, d)
+		}
+	}
+	if t.Value > 0 && !slices.Contains(out, t.Value) {
+		out = append(out, t.Value)
+		slices.Sort(out)
+	}
+	return out
+}
+
 func (s *settingsWindow) setTimeout(t app.TimeoutSetting) {
 	s.timeout = t
-	s.timeoutEntry.SetText(shortDuration(t.Value))
+	var words []string
+	for _, d := range timeoutOptions(t) {
+		words = append(words, longDuration(d))
+	}
+	was := s.loading
+	s.loading = true
+	s.timeoutPick.Options = words
+	s.timeoutPick.SetSelected(longDuration(t.Value))
+	s.loading = was
 	if t.Locked != "" {
-		s.timeoutEntry.Disable()
-		s.timeoutSave.Disable()
+		s.timeoutPick.Disable()
 		s.timeoutCheck.Importance = widget.LowImportance
 		s.timeoutCheck.SetText(t.Locked)
 		return
 	}
-	s.timeoutEntry.Enable()
-	s.checkTimeout(s.timeoutEntry.Text)
+	s.timeoutPick.Enable()
+	s.timeoutCheck.Importance = widget.LowImportance
+	s.timeoutCheck.SetText("Calls arriving from now on wait this long; changes are saved at once.")
 }
 
-// parseTimeout reads a timeout as typed and checks it against the bounds.
-func parseTimeout(text string, t app.TimeoutSetting) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(text))
-	if err != nil {
-		return 0, fmt.Errorf("write a time such as 90s, 5m or 1h")
+// pickedTimeout is the timeout chosen in the list.
+func (s *settingsWindow) pickedTimeout() (time.Duration, bool) {
+	for _, d := range timeoutOptions(s.timeout) {
+		if longDuration(d) == s.timeoutPick.Selected {
+			return d, true
+		}
 	}
-	if t.Min > 0 && d < t.Min {
-		return 0, fmt.Errorf("at least %s, so there is time to read a call", shortDuration(t.Min))
-	}
-	if t.Max > 0 && d > t.Max {
-		return 0, fmt.Errorf("at most %s", shortDuration(t.Max))
-	}
-	return d, nil
-}
-
-func (s *settingsWindow) checkTimeout(text string) {
-	if s.timeout.Locked != "" {
-		return
-	}
-	d, err := parseTimeout(text, s.timeout)
-	switch {
-	case err != nil:
-		s.timeoutCheck.Importance = widget.DangerImportance
-		s.timeoutCheck.SetText("Not saved: " + err.Error() + ".")
-		s.timeoutSave.Disable()
-	case d == s.timeout.Value:
-		s.timeoutCheck.Importance = widget.LowImportance
-		s.timeoutCheck.SetText("Currently " + shortDuration(d) + ". Type a new time to change it.")
-		s.timeoutSave.Disable()
-	default:
-		s.timeoutCheck.Importance = widget.MediumImportance
-		s.timeoutCheck.SetText("Calls arriving from now on will wait " + shortDuration(d) + ". Press Save or Enter.")
-		s.timeoutSave.Enable()
-	}
+	return 0, false
 }
 
 func (s *settingsWindow) saveTimeout() {
-	if s.timeoutSave.Disabled() {
+	d, ok := s.pickedTimeout()
+	if !ok || d == s.timeout.Value || s.timeout.Locked != "" {
 		return
 	}
-	d, err := parseTimeout(s.timeoutEntry.Text, s.timeout)
-	if err != nil {
-		return
-	}
-	s.timeoutSave.Disable()
+	s.timeoutPick.Disable()
 	svc := s.d.o.Settings
 	s.d.background(func(ctx context.Context) func() {
 		err := svc.SetTimeout(ctx, d)
@@ -815,11 +839,12 @@ func (s *settingsWindow) saveTimeout() {
 			if err != nil {
 				s.setStatus("Timeout not saved: "+err.Error(), widget.DangerImportance)
 			} else {
-				s.setStatus("Saved: calls now wait "+shortDuration(d)+" for a decision.", widget.SuccessImportance)
+				s.setStatus("Saved: calls now wait "+longDuration(d)+" for a decision.", widget.SuccessImportance)
 			}
-			if terr == nil {
-				s.setTimeout(t)
+			if terr != nil {
+				t = s.timeout
 			}
+			s.setTimeout(t)
 		}
 	})
 }
@@ -860,16 +885,4 @@ func (s *settingsWindow) setLogin(on bool) {
 			s.setLoginSetting(l)
 		}
 	})
-}
-
-// shortDuration writes 5m0s as 5m and 1h30m0s as 1h30m.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -137,31 +137,28 @@ func TestSettingsAllowlist(t *testing.T) {
 func TestSettingsTimeout(t *testing.T) {
 	h := openSettings(t)
 	s := h.d.settings
-	steps := []struct {
-		text, check string
-		canSave     bool
-	}{
-		{"5m", "Currently 5m. Type a new time to change it.", false},
-		{"soon", "Not saved: write a time such as 90s, 5m or 1h.", false},
-		{"1s", "Not saved: at least 10s, so there is time to read a call.", false},
-		{"48h", "Not saved: at most 24h.", false},
-		{"90s", "Calls arriving from now on will wait 1m30s. Press Save or Enter.", true},
+	want := []string{"30 seconds", "1 minute", "2 minutes", "5 minutes", "10 minutes", "15 minutes", "30 minutes",
+		"1 hour", "2 hours", "4 hours", "8 hours", "24 hours"}
+	if diff := cmp.Diff(want, s.timeoutPick.Options); diff != "" {
+		t.Errorf("timeouts offered (-want +got)\n%s", diff)
 	}
-	for _, st := range steps {
-		s.timeoutEntry.SetText(st.text)
-		if s.timeoutCheck.Text != st.check || s.timeoutSave.Disabled() == st.canSave {
-			t.Errorf("typing %q: %q, Save enabled %v", st.text, s.timeoutCheck.Text, !s.timeoutSave.Disabled())
-		}
+	if s.timeoutPick.Selected != "5 minutes" {
+		t.Errorf("selected %q, want the current 5 minutes", s.timeoutPick.Selected)
 	}
-	s.timeoutEntry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
-	h.waitFor("the timeout to be saved", func() bool { return s.timeout.Value == 90*time.Second })
-	if s.status.Text != "Saved: calls now wait 1m30s for a decision." {
+	s.timeoutPick.SetSelected("1 hour")
+	h.waitFor("the timeout to be saved", func() bool { return s.timeout.Value == time.Hour })
+	if s.status.Text != "Saved: calls now wait 1 hour for a decision." {
 		t.Errorf("status %q", s.status.Text)
 	}
 
+	// A value set elsewhere that is not one of the usual ones is kept.
+	h.settings.timeout.Value = 90 * time.Second
+	h.d.settings.reload()
+	h.waitFor("the odd timeout", func() bool { return s.timeoutPick.Selected == "1 minute 30 seconds" })
+
 	h.settings.timeout.Locked = "Your organisation sets the timeout."
 	h.d.settings.reload()
-	h.waitFor("the locked timeout", func() bool { return s.timeoutEntry.Disabled() })
+	h.waitFor("the locked timeout", func() bool { return s.timeoutPick.Disabled() })
 	if s.timeoutCheck.Text != "Your organisation sets the timeout." {
 		t.Errorf("locked: %q", s.timeoutCheck.Text)
 	}
