@@ -33,17 +33,17 @@ type addedServer struct {
 }
 
 var testCatalog = []app.CatalogChoice{
-	{Kind: "github", Name: "GitHub", Description: "GitHub's remote MCP server.", SignIn: "Sign in with your browser",
+	{Kind: "github", Name: "GitHub", Description: "GitHub online: repositories, issues and pull requests.", SignIn: "Sign in with your browser",
 		Params: []app.ParamField{
 			{Name: "toolsets", Label: "Toolsets", Kind: "list", Choices: []string{"repos", "issues"}, Help: "Empty means GitHub's default set."},
 			{Name: "write", Label: "Allow write tools", Kind: "bool", Default: "false"},
 		}},
-	{Kind: "azure-devops", Name: "Azure DevOps", Description: "Azure DevOps remote MCP server.", SignIn: "Sign in with your browser",
+	{Kind: "azure-devops", Name: "Azure DevOps", Description: "Azure DevOps online: work items, repositories, pipelines.", SignIn: "Sign in with your browser",
 		Params: []app.ParamField{
 			{Name: "organization", Label: "Organisation", Kind: "text", Required: true, Hint: "letters, digits and dashes"},
 			{Name: "region", Label: "Region", Kind: "choice", Choices: []string{"eu", "us"}, Default: "eu", Locked: "Set by your organisation's policy.", Value: "eu"},
 		}},
-	{Kind: "aws", Name: "AWS", Description: "AWS MCP Server.", Unavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
+	{Kind: "aws", Name: "AWS", Description: "AWS: its services and documentation.", Unavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 }
 
 func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
@@ -136,7 +136,7 @@ func TestAddServerFromCatalog(t *testing.T) {
 
 	test.Tap(choose[1]) // Azure DevOps
 	add := buttons(s.adding.view, "Add server")[0]
-	if !add.Disabled() || !hasText(s.adding.view, "organisation is required") {
+	if !add.Disabled() || !hasText(s.adding.view, "To add the server, fill in Organisation above.") {
 		t.Error("Add is enabled, or silent, before the required organisation is given")
 	}
 	es := entries(s.adding.view) // name, organisation
@@ -155,6 +155,7 @@ func TestAddServerFromCatalog(t *testing.T) {
 		t.Error("the region fixed by the policy is not shown as locked")
 	}
 	assertMarkup(t, "settings_add_form.xml", s.window().Canvas())
+	capturePNG(t, s.window(), "settings_add_form.png")
 	test.Type(es[0], "DEFRA DevOps")
 	test.Tap(add)
 	test.Type(es[1], "x") // typing while it is being added
