@@ -77,6 +77,7 @@ type settingsWindow struct {
 type cardNote struct {
 	text   string
 	detail string // technical detail, behind "Technical details"; may be empty
+	open   bool   // the detail is shown
 	imp    widget.Importance
 }
 
@@ -427,6 +428,9 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 		state += " · scopes: " + oneLine(strings.Join(srv.Scopes, " "), 200)
 	}
 	id := srv.ID
+	if n, ok := s.notes[id]; ok && n.imp == widget.DangerImportance && n.text != "" {
+		state = strings.Replace(state, ": "+n.text, "", 1) // the note below says it; once is enough
+	}
 	signIn := widget.NewButton("Sign in", func() { s.sign(id, true) })
 	if srv.TakesToken {
 		signIn = widget.NewButton("Enter token…", func() { s.askToken(srv) })
@@ -451,7 +455,10 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	}
 	objs := []fyne.CanvasObject{name, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
 	if n, ok := s.notes[id]; ok {
-		objs = append(objs, noteWithDetail(n))
+		objs = append(objs, noteWithDetail(n, func() {
+			n.open = !n.open
+			s.setNote(id, n)
+		}))
 	}
 	if srv.SignInUnavailable != "" {
 		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(srv.SignInUnavailable)))
@@ -463,30 +470,47 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 }
 
 // noteWithDetail is a card's message, with its technical detail behind a
-// "Technical details" toggle.
-func noteWithDetail(n cardNote) fyne.CanvasObject {
+// "Technical details" toggle, which calls toggle.
+func noteWithDetail(n cardNote, toggle func()) fyne.CanvasObject {
 	l := wrapped(n.text)
 	l.Importance = n.imp
 	if n.detail == "" {
 		return l
 	}
-	detail := widget.NewLabel(visible(n.detail))
-	detail.Wrapping = fyne.TextWrapBreak
-	detail.TextStyle.Monospace = true
-	detail.Selectable = true
-	detail.Hide()
-	var toggle *widget.Button
-	toggle = widget.NewButtonWithIcon("Technical details", theme.MenuDropDownIcon(), func() {
-		if detail.Visible() {
-			detail.Hide()
-			toggle.SetIcon(theme.MenuDropDownIcon())
-		} else {
-			detail.Show()
-			toggle.SetIcon(theme.MenuDropUpIcon())
+	label, icon := "Technical details", theme.MenuDropDownIcon()
+	if n.open {
+		label, icon = "Hide technical details", theme.MenuDropUpIcon()
+	}
+	b := widget.NewButtonWithIcon(label, icon, toggle)
+	b.Importance = widget.LowImportance
+	objs := []fyne.CanvasObject{l, container.NewHBox(b)}
+	if n.open {
+		// Broken into lines here: a wrapped label in a list of cards is
+		// given too little height and overlaps the card below.
+		detail := widget.NewLabel(hardWrap(visible(n.detail), 80))
+		detail.TextStyle.Monospace = true
+		detail.Selectable = true
+		objs = append(objs, detail)
+	}
+	return container.NewVBox(objs...)
+}
+
+// hardWrap breaks s into lines of at most width runes.
+func hardWrap(s string, width int) string {
+	var b strings.Builder
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
 		}
-	})
-	toggle.Importance = widget.LowImportance
-	return container.NewVBox(l, container.NewHBox(toggle), detail)
+		r := []rune(line)
+		for len(r) > width {
+			b.WriteString(string(r[:width]))
+			b.WriteByte('\n')
+			r = r[width:]
+		}
+		b.WriteString(string(r))
+	}
+	return b.String()
 }
 
 // sign signs in to or out of a server; it may open a browser and wait for

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,17 @@ func shows(o fyne.CanvasObject, s string) bool {
 		}
 	}
 	return false
+}
+
+// labelsText is the text of every visible label inside o.
+func labelsText(o fyne.CanvasObject) []string {
+	var out []string
+	for _, x := range test.LaidOutObjects(o) {
+		if l, ok := x.(*widget.Label); ok && l.Visible() {
+			out = append(out, l.Text)
+		}
+	}
+	return out
 }
 
 // buttons finds the buttons with a label inside a settings tab.
@@ -190,11 +202,15 @@ func TestSettingsSignInFailureIsPlainAndStaysOnItsCard(t *testing.T) {
 	const raw = `signing in to GitHub: reading protected resource metadata: Get "https://api.githubcopilot.com/.well-known/oauth-protected-resource/mcp": dial tcp: lookup api.githubcopilot.com on 10.255.255.53:53: no such host`
 	h.settings.mu.Lock()
 	h.settings.signInErr = &app.Problem{Message: plain, Detail: raw}
+	h.settings.servers[0].State = "Not signed in: " + plain // as the app reports the state after the failure
 	h.settings.mu.Unlock()
 	test.Tap(buttons(s.serverBox, "Sign in")[0])
 	h.waitFor("the failure", func() bool { return hasText(s.serverBox, plain) })
 	if shows(s.serverBox, "dial tcp") || hasText(s.status, "dial tcp") {
 		t.Fatal("the raw error is shown before Technical details is pressed")
+	}
+	if n := strings.Count(fmt.Sprint(labelsText(s.serverBox)), plain); n != 1 {
+		t.Errorf("the message is shown %d times on the card, want once", n)
 	}
 	if s.status.Visible() && s.status.Text != "" {
 		t.Errorf("the window's status line repeats the card's message: %q", s.status.Text)
@@ -203,7 +219,9 @@ func TestSettingsSignInFailureIsPlainAndStaysOnItsCard(t *testing.T) {
 	if len(details) != 1 {
 		t.Fatalf("%d Technical details buttons, want one", len(details))
 	}
+	capturePNG(t, s.window(), "signin_error.png")
 	test.Tap(details[0])
+	capturePNG(t, s.window(), "signin_error_details.png")
 	if !shows(s.serverBox, "10.255.255.53") {
 		t.Error("Technical details does not show the raw error")
 	}
