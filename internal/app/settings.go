@@ -316,7 +316,6 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if err != nil {
 		reason, _ := redact.Redact(err.Error())
 		s.record(ctx, audit.Event{Kind: audit.KindSignInFailed, Server: serverID, Reason: reason})
-		s.log.Warn("sign-in failed", "server", serverID, "err", reason)
 		if as, err := s.auth.Status(serverID); err == nil && as.Name != "" {
 			name = as.Name // the name the server's state speaks of, so the two agree
 		}

@@ -347,10 +347,3 @@ func onOff(on bool) string {
 	}
 	return "Off"
 }
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
-}
