@@ -47,6 +47,17 @@ type Allowlist struct {
 	// Unavailable says why this allowlist cannot be edited; empty when it
 	// can.
 	Unavailable string
+	// Kinds are what one list holds when it holds several (Jira projects
+	// and Confluence spaces), for the person to choose from; an entry of
+	// one is written Prefix + ":" + pattern. Empty when there is one kind.
+	Kinds []AllowKind
+}
+
+// AllowKind is one kind of thing an allowlist with several holds.
+type AllowKind struct {
+	Prefix  string // "jira"
+	Noun    string // "Jira project"
+	Example string // "FFC*"
 }
 
 // AllowEntry is one allowlist pattern.

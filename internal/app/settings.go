@@ -484,6 +484,13 @@ func (s *Settings) Allowlist(ctx context.Context, serverID string) (Allowlist, e
 		return Allowlist{Kind: "repositories or projects", Unavailable: f.why}, nil
 	}
 	al := Allowlist{Kind: kindList(f.kinds), Example: f.example(), Unavailable: f.why}
+	for i, k := range f.prefixes {
+		ak := AllowKind{Prefix: k, Noun: string(f.kinds[i])}
+		if info, ok := catalog.LookupKind(f.kinds[i]); ok {
+			ak.Noun, ak.Example = info.Noun, info.Example
+		}
+		al.Kinds = append(al.Kinds, ak)
+	}
 	for _, k := range f.kinds {
 		for _, e := range es.Allowlist[string(k)] {
 			al.Entries = append(al.Entries, AllowEntry{Pattern: f.show(k, e.Value), Locked: e.Locked})

@@ -549,7 +549,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 	al, _ = env.s.Allowlist(ctx, "atlassian")
 	wantAtl := Allowlist{Kind: "Jira projects or Confluence spaces", Example: "jira:FFC* or confluence:ENG", Entries: []AllowEntry{
 		{Pattern: "jira:FFC", Locked: true}, {Pattern: "jira:ABC*"}, {Pattern: "confluence:DOCS"}, {Pattern: "confluence:~me"},
-	}}
+	}, Kinds: []AllowKind{{Prefix: "jira", Noun: "Jira project", Example: "FFC*"}, {Prefix: "confluence", Noun: "Confluence space", Example: "ENG"}}}
 	if diff := cmp.Diff(wantAtl, al); diff != "" {
 		t.Errorf("atlassian (-want +got)\n%s", diff)
 	}

@@ -55,6 +55,7 @@ type settingsWindow struct {
 	allow       app.Allowlist
 	allowBox    *fyne.Container
 	allowEntry  *widget.Entry
+	allowKind   *widget.Select // what the entry names, when the list holds several kinds
 	allowCheck  *widget.Label
 	allowAdd    *widget.Button
 
@@ -107,6 +108,11 @@ func (s *settingsWindow) build() {
 	s.serverPick.PlaceHolder = "Choose a server"
 	s.allowBox = container.NewVBox()
 	s.allowEntry = widget.NewEntry()
+	s.allowKind = widget.NewSelect(nil, func(string) {
+		s.setAllowHint()
+		s.checkEntry(s.allowEntry.Text)
+	})
+	s.allowKind.Hide()
 	s.allowCheck = wrapped("")
 	s.allowAdd = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addEntry)
 	s.allowEntry.OnChanged = s.checkEntry
@@ -116,7 +122,7 @@ func (s *settingsWindow) build() {
 			wrapped("Calls may only touch what a server's allowlist names. Entries set by your organisation are locked."),
 			container.NewBorder(nil, nil, widget.NewLabel("Server"), nil, s.serverPick)),
 		container.NewVBox(widget.NewSeparator(),
-			container.NewBorder(nil, nil, nil, s.allowAdd, s.allowEntry), s.allowCheck),
+			container.NewBorder(nil, nil, s.allowKind, s.allowAdd, s.allowEntry), s.allowCheck),
 		nil, nil, container.NewVScroll(s.allowBox))
 
 	s.timeoutPick = widget.NewSelect(nil, func(string) {
@@ -654,7 +660,7 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 			"repository or project are denied until you add one."))
 	}
 	for _, e := range al.Entries {
-		pattern := oneLine(e.Pattern, 200)
+		pattern := oneLine(s.shownEntry(e.Pattern), 200)
 		var action fyne.CanvasObject
 		if e.Locked {
 			lock := widget.NewLabel("Locked: set by your organisation")
@@ -672,15 +678,21 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 	}
 	s.allowBox.Objects = objs
 	s.allowBox.Refresh()
-	kind := al.Kind
-	if kind == "" {
-		kind = "repositories or projects"
-	}
-	if al.Example != "" {
-		s.allowEntry.SetPlaceHolder("Add " + kind + ", e.g. " + al.Example)
+	if len(al.Kinds) > 0 {
+		var nouns []string
+		for _, k := range al.Kinds {
+			nouns = append(nouns, k.Noun)
+		}
+		s.allowKind.Options = nouns
+		if !slices.Contains(nouns, s.allowKind.Selected) {
+			s.allowKind.Selected = nouns[0]
+		}
+		s.allowKind.Refresh()
+		s.allowKind.Show()
 	} else {
-		s.allowEntry.SetPlaceHolder("Add " + kind)
+		s.allowKind.Hide()
 	}
+	s.setAllowHint()
 	if editable {
 		s.allowEntry.Enable()
 	} else {
@@ -688,6 +700,57 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 	}
 	s.allowEntry.SetText("")
 	s.checkEntry("")
+}
+
+// allowKindPicked is the kind chosen for a new entry of a list that holds
+// several; ok is false for a list of one kind.
+func (s *settingsWindow) allowKindPicked() (app.AllowKind, bool) {
+	for _, k := range s.allow.Kinds {
+		if k.Noun == s.allowKind.Selected {
+			return k, true
+		}
+	}
+	return app.AllowKind{}, false
+}
+
+// setAllowHint puts a short example in the entry, for the kind chosen.
+func (s *settingsWindow) setAllowHint() {
+	if k, ok := s.allowKindPicked(); ok {
+		s.allowEntry.SetPlaceHolder("e.g. " + k.Example)
+		return
+	}
+	if s.allow.Example != "" {
+		s.allowEntry.SetPlaceHolder("e.g. " + s.allow.Example)
+	} else {
+		s.allowEntry.SetPlaceHolder("")
+	}
+}
+
+// typedEntry is the entry as the settings service takes it: with the
+// chosen kind's prefix when the list holds several kinds.
+func (s *settingsWindow) typedEntry(text string) string {
+	p := strings.TrimSpace(text)
+	k, ok := s.allowKindPicked()
+	if !ok || p == "" {
+		return p
+	}
+	for _, other := range s.allow.Kinds {
+		if strings.HasPrefix(strings.ToLower(p), other.Prefix+":") {
+			return p // written with its prefix already
+		}
+	}
+	return k.Prefix + ":" + p
+}
+
+// shownEntry is an entry as the list shows it: "FFC (Jira project)"
+// rather than "jira:FFC".
+func (s *settingsWindow) shownEntry(pattern string) string {
+	for _, k := range s.allow.Kinds {
+		if rest, ok := strings.CutPrefix(pattern, k.Prefix+":"); ok {
+			return rest + " (" + k.Noun + ")"
+		}
+	}
+	return pattern
 }
 
 // checkEntry validates a new allowlist entry as it is typed.
@@ -702,7 +765,7 @@ func (s *settingsWindow) checkEntry(text string) {
 		s.allowCheck.SetText("Type an entry to add it.")
 		return
 	}
-	p := strings.TrimSpace(text)
+	p := s.typedEntry(text)
 	for _, e := range s.allow.Entries {
 		if e.Pattern == p {
 			s.allowCheck.Importance = widget.WarningImportance
@@ -724,8 +787,8 @@ func (s *settingsWindow) addEntry() {
 	if s.allowAdd.Disabled() {
 		return
 	}
-	p := strings.TrimSpace(s.allowEntry.Text)
-	s.saveAllowlist(append(s.ownEntries(), p), "Added "+p+".")
+	p := s.typedEntry(s.allowEntry.Text)
+	s.saveAllowlist(append(s.ownEntries(), p), "Added "+s.shownEntry(p)+".")
 }
 
 func (s *settingsWindow) removeEntry(p string) {
@@ -735,7 +798,7 @@ func (s *settingsWindow) removeEntry(p string) {
 			keep = append(keep, e)
 		}
 	}
-	s.saveAllowlist(keep, "Removed "+p+".")
+	s.saveAllowlist(keep, "Removed "+s.shownEntry(p)+".")
 }
 
 // ownEntries are the entries the person may change.

@@ -260,3 +260,40 @@ func TestSettingsDropsAnOlderReadOfTheServers(t *testing.T) {
 		t.Fatal("an older read would replace the newer one shown")
 	}
 }
+
+// A list holding Jira projects and Confluence spaces asks which one an
+// entry names: nobody has to know to write "jira:" or "confluence:".
+func TestSettingsAllowlistChoosesTheKind(t *testing.T) {
+	h := newHarness(t, newFixedQueue(t))
+	h.settings.mu.Lock()
+	h.settings.servers = append(h.settings.servers, app.ServerStatus{ID: "atlassian", Name: "Atlassian", State: "Signed in"})
+	h.settings.allow["atlassian"] = app.Allowlist{Kind: "Jira projects or Confluence spaces",
+		Entries: []app.AllowEntry{{Pattern: "jira:FFC", Locked: true}},
+		Kinds: []app.AllowKind{{Prefix: "jira", Noun: "Jira project", Example: "FFC*"},
+			{Prefix: "confluence", Noun: "Confluence space", Example: "ENG"}}}
+	h.settings.mu.Unlock()
+	s := h.d.settings
+	s.show()
+	h.waitFor("the settings to load", func() bool { return len(s.servers) == 3 })
+	s.serverPick.SetSelected("Atlassian")
+	h.waitFor("Atlassian's allowlist", func() bool { return s.allowServer == "atlassian" && len(s.allow.Kinds) == 2 })
+	if !s.allowKind.Visible() || s.allowKind.Selected != "Jira project" {
+		t.Fatalf("kind chooser visible %v, selected %q", s.allowKind.Visible(), s.allowKind.Selected)
+	}
+	if !hasText(s.allowBox, "FFC (Jira project)") || hasText(s.allowBox, "jira:") {
+		t.Error("the list shows the prefix instead of the kind in words")
+	}
+	s.allowKind.SetSelected("Confluence space")
+	if s.allowEntry.PlaceHolder != "e.g. ENG" {
+		t.Errorf("placeholder %q, want the Confluence example", s.allowEntry.PlaceHolder)
+	}
+	s.allowEntry.SetText("DOCS")
+	test.Tap(s.allowAdd)
+	h.waitFor("the entry to be saved", func() bool { return len(s.allow.Entries) == 2 })
+	if diff := cmp.Diff([][]string{{"confluence:DOCS"}}, h.settings.allowSets); diff != "" {
+		t.Errorf("saved (-want +got)\n%s", diff)
+	}
+	if s.status.Text != "Added DOCS (Confluence space). Saved." {
+		t.Errorf("status %q", s.status.Text)
+	}
+}
