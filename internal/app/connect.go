@@ -253,7 +253,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 		hs.Editable = true
 		hs.State = "Found"
 		if det.Status == hosts.ConfigMissing {
-			hs.State = "Installed, no MCP configuration yet: connecting creates the file"
+			hs.State = "Installed, with no tools connected yet: connecting creates its settings file"
 		}
 		cfg, err := c.loadFile(det)
 		if err != nil {

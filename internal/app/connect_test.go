@@ -173,7 +173,7 @@ func TestConnectOverviewReportsEachHost(t *testing.T) {
 		t.Errorf("VS Code Insiders: %+v", ins)
 	}
 	cur := host(t, ov, "cursor")
-	if !cur.Editable || !strings.Contains(cur.State, "no MCP configuration yet") || !strings.Contains(cur.Via, "127.0.0.1:39217") {
+	if !cur.Editable || !strings.Contains(cur.State, "no tools connected yet") || !strings.Contains(cur.Via, "127.0.0.1:39217") {
 		t.Errorf("Cursor without a file: %+v", cur)
 	}
 	if strings.Contains(cur.Via, connectToken) {

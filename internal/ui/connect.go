@@ -209,10 +209,9 @@ func note(text string, icon fyne.Resource, imp widget.Importance) fyne.CanvasObj
 // be used.
 func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	st := c.choice(h.ID)
-	facts := oneLine(h.State, 200) + "\nFile: " + oneLine(h.Path, 400)
-	if h.Editable {
-		facts += "\n" + oneLine(h.Via, 400)
-	}
+	// How the app reaches Countersign (a bridge program, a local address)
+	// is for the log and the files, not for the person choosing here.
+	facts := oneLine(h.State, 200) + "\nSettings file: " + oneLine(h.Path, 400)
 	objs := []fyne.CanvasObject{heading(oneLine(h.Name, 60)), wrapped(facts)}
 	if h.Problem != "" {
 		objs = append(objs, note(oneLine(h.Problem, 400), theme.ErrorIcon(), widget.DangerImportance))

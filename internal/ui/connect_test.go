@@ -204,7 +204,7 @@ var connectStates = map[string]app.ConnectOverview{
 	"missing": {Servers: connectServers, Hosts: []app.HostState{
 		{ID: "claude-desktop", Name: "Claude Desktop", Path: claudePath, State: "Not installed",
 			Why: "Claude Desktop is not installed for this user."},
-		{ID: "vscode", Name: "VS Code", Path: vscodePath, State: "Installed, no MCP configuration yet: connecting creates the file",
+		{ID: "vscode", Name: "VS Code", Path: vscodePath, State: "Installed, with no tools connected yet: connecting creates its settings file",
 			Editable: true, Via: "VS Code connects to http://127.0.0.1:39217/servers/<server>/mcp with Countersign's private token."},
 	}},
 	"malformed": {Servers: connectServers, Hosts: []app.HostState{
