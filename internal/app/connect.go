@@ -560,9 +560,11 @@ func (c *Connect) Enable(ctx context.Context, host string, names []string) (Conn
 // RouteAll sends every AI app's calls through Countersign: in each app
 // whose file can be changed, every direct connection to a vendor is turned
 // off, and Countersign's servers for the same vendors are connected in its
-// place, so the app keeps its tools but each call waits for review. It
-// returns what was written, one result per app changed; the first failure
-// stops it (apps already changed stay changed and are audited).
+// place, so the app keeps its tools but each call waits for review. Where
+// Countersign's servers cannot be added (Claude Desktop without the
+// bridge), the direct connections are still turned off: nothing may bypass
+// review, and the error says what is missing. It returns what was written,
+// one result per app changed, and every app's failure joined.
 func (c *Connect) RouteAll(ctx context.Context) ([]ConnectResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -574,42 +576,64 @@ func (c *Connect) RouteAll(ctx context.Context) ([]ConnectResult, error) {
 		return nil, err
 	}
 	var out []ConnectResult
+	var errs []error
 	for _, det := range c.ed.Detect(env) {
 		if det.Status != hosts.Found {
 			continue
 		}
-		cfg, _, err := c.load(string(det.Host))
+		r, changed, err := c.routeHost(ctx, det)
+		if changed {
+			out = append(out, r)
+		}
 		if err != nil {
-			return out, err
+			errs = append(errs, err)
 		}
-		direct := cfg.FindDirect(c.d.Matchers)
-		if len(direct) == 0 {
-			continue
-		}
-		servers := cfg.Connected()
-		var names []string
-		for _, d := range direct {
-			names = append(names, d.Name)
-			for _, es := range c.d.Current().Servers {
-				if es.Server.Kind == d.Server && es.Connect && !slices.Contains(servers, es.Server.ID) {
-					servers = append(servers, es.Server.ID)
-				}
+	}
+	return out, errors.Join(errs...)
+}
+
+// routeHost is RouteAll for one app. c.mu must be held.
+func (c *Connect) routeHost(ctx context.Context, det hosts.Detection) (ConnectResult, bool, error) {
+	cfg, _, err := c.load(string(det.Host))
+	if err != nil {
+		return ConnectResult{}, false, err
+	}
+	direct := cfg.FindDirect(c.d.Matchers)
+	if len(direct) == 0 {
+		return ConnectResult{}, false, nil
+	}
+	servers := cfg.Connected()
+	var names []string
+	for _, d := range direct {
+		names = append(names, d.Name)
+		for _, es := range c.d.Current().Servers {
+			if es.Server.Kind == d.Server && es.Connect && !slices.Contains(servers, es.Server.ID) {
+				servers = append(servers, es.Server.ID)
 			}
 		}
-		if err := cfg.Disable(names...); err != nil {
-			return out, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
-		}
-		if err := c.plan(cfg, det, servers); err != nil {
-			return out, err
-		}
-		r, err := c.save(cfg, string(det.Host))
-		if err != nil {
-			return out, err
-		}
-		c.record(ctx, "sent every call through Countersign", cfg, r, map[string]any{"disabled": names, "servers": servers})
-		out = append(out, r)
 	}
-	return out, nil
+	if err := cfg.Disable(names...); err != nil {
+		return ConnectResult{}, false, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+	}
+	what := "sent every call through Countersign"
+	planErr := c.plan(cfg, det, servers)
+	if planErr != nil {
+		// Turn the bypasses off all the same, without the replacements.
+		if cfg, _, err = c.load(string(det.Host)); err != nil {
+			return ConnectResult{}, false, err
+		}
+		if err := cfg.Disable(names...); err != nil {
+			return ConnectResult{}, false, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+		}
+		what = "turned off direct connections"
+		planErr = fmt.Errorf("in %s the direct connections were turned off, but Countersign's servers could not be added: %w", det.Name, planErr)
+	}
+	r, err := c.save(cfg, string(det.Host))
+	if err != nil {
+		return ConnectResult{}, false, err
+	}
+	c.record(ctx, what, cfg, r, map[string]any{"disabled": names, "servers": servers})
+	return r, true, planErr
 }
 
 // record puts a change made to an AI app's file in the audit log: the app,

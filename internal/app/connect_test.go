@@ -607,3 +607,33 @@ func TestConnectChangesAreAudited(t *testing.T) {
 		t.Errorf("the connect diff does not show where the masked token is: %s", details[0]["diff"])
 	}
 }
+
+// Where Countersign's servers cannot be added, RouteAll still turns the
+// bypasses off, carries on with the other apps and says what is missing.
+func TestConnectRouteAllWithoutTheBridge(t *testing.T) {
+	e := newConnectEnv(t, connectSettings)
+	writeTestFile(t, e.claude(), claudeWithGitHub)
+	writeTestFile(t, e.vscode(), "{\n\t\"servers\": {\n\t\t\"gh\": {\"type\": \"http\", \"url\": \"https://api.githubcopilot.com/mcp/\"}\n\t}\n}\n")
+	if err := os.Remove(e.bridge); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.c.RouteAll(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "in Claude Desktop the direct connections were turned off") {
+		t.Fatalf("RouteAll error %v, want it to say Claude Desktop's servers could not be added", err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("RouteAll changed %d apps, want both", len(rs))
+	}
+	for _, h := range e.overview(t).Hosts {
+		if len(h.Direct) != 0 {
+			t.Errorf("%s still has direct connections: %+v", h.Name, h.Direct)
+		}
+	}
+	if vs := host(t, e.overview(t), "vscode"); !slices.Contains(vs.Connected, "github") {
+		t.Errorf("VS Code connects %v, want GitHub through Countersign", vs.Connected)
+	}
+	recs, _ := e.connectEvents(t)
+	if len(recs) != 2 || recs[0].Reason != "turned off direct connections in Claude Desktop" {
+		t.Errorf("audit: %+v", recs)
+	}
+}
