@@ -381,7 +381,10 @@ func (c *connectWindow) directSection() []fyne.CanvasObject {
 			lowText("Turns these off and connects Countersign's servers for the same services instead, so the apps keep their tools "+
 				"but every call waits for you. Each entry is kept, so it can be put back."))
 	}
-	found := direct > 0
+	if direct == 0 {
+		objs = append(objs, note("None: in the AI apps Countersign can read, every call to these services goes through Countersign.",
+			theme.ConfirmIcon(), widget.SuccessImportance))
+	}
 	for _, h := range c.ov.Hosts {
 		host := h.ID
 		for _, e := range h.Direct {
@@ -395,7 +398,6 @@ func (c *connectWindow) directSection() []fyne.CanvasObject {
 			objs = append(objs, container.NewBorder(nil, nil, nil, b, wrapped(text)))
 		}
 		for _, e := range h.Disabled {
-			found = true
 			name := e.Name
 			text := oneLine(h.Name, 40) + ": “" + oneLine(e.Name, 60) + "” turned off by Countersign"
 			if !e.DisabledAt.IsZero() {
@@ -410,10 +412,6 @@ func (c *connectWindow) directSection() []fyne.CanvasObject {
 			l.Importance = widget.LowImportance
 			objs = append(objs, container.NewBorder(nil, nil, nil, b, l))
 		}
-	}
-	if !found {
-		objs = append(objs, note("None: in the AI apps Countersign can read, every call to these services goes through Countersign.",
-			theme.ConfirmIcon(), widget.SuccessImportance))
 	}
 	return objs
 }

@@ -521,6 +521,9 @@ func TestConnectLeadsWithBypassesAndRoutesAll(t *testing.T) {
 			t.Errorf("%s still has direct connections: %+v", hs.Name, hs.Direct)
 		}
 	}
+	if !shows(c.body, "None: in the AI apps Countersign can read") {
+		t.Error("with the bypasses turned off the window does not say none are left")
+	}
 	if buttons(c.body, "Send everything through Countersign") != nil {
 		t.Error("the action is still offered with nothing left to send through Countersign")
 	}
