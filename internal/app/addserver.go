@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/redact"
 )
 
 // CatalogChoice is one catalog server the person may add, as the settings
@@ -63,6 +64,8 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 			c.Unavailable = sentence(e.Unsupported)
 		} else if ok, why := eff.CanAdd(e.ID); !ok {
 			c.Unavailable = sentence(why)
+		} else if name, added := addedAlready(eff, e); added {
+			c.Unavailable = "Already added as " + name + "."
 		}
 		rules := fixed[e.ID]
 		for _, p := range e.Params {
@@ -81,15 +84,31 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 	return out, nil
 }
 
+// addedAlready reports whether a server of catalog entry e is in the
+// settings and a second one could not differ from it: e takes no
+// organisation, site or other required value that tells two apart. It
+// returns the name it was added as.
+func addedAlready(eff *config.Effective, e catalog.Entry) (string, bool) {
+	if slices.ContainsFunc(e.Params, func(p catalog.Param) bool { return p.Required }) {
+		return "", false
+	}
+	for _, es := range eff.Servers {
+		if !es.Server.Custom() && es.Server.Kind == e.ID {
+			return displayName(es.Server), true
+		}
+	}
+	return "", false
+}
+
 // signInWords says how a catalog server is signed in to.
 func signInWords(e catalog.Entry) string {
 	switch e.Auth.Kind {
 	case catalog.AuthOAuthPreregistered, catalog.AuthOAuthDynamic, catalog.AuthOAuthEntra:
 		return "Sign in with your browser"
 	case catalog.AuthBearerToken:
-		return "Paste an access token (a policy exception: kept in the keychain)"
+		return "Paste an access token from its website (your organisation is told, as it prefers browser sign-in)"
 	case catalog.AuthSigV4:
-		return "AWS request signing"
+		return "Signs in with your AWS account"
 	case catalog.AuthNone:
 		return "Runs on this computer and signs in by itself"
 	}
@@ -102,7 +121,7 @@ func (s *Settings) CheckServerParam(kind, name, value string) error {
 	if strings.TrimSpace(value) == "" {
 		return nil // whether it is required is AddServer's question
 	}
-	return checkParam(kind, name, strings.TrimSpace(value))
+	return checkParam(kind, name, forgiveParam(kind, name, value))
 }
 
 // AddServer adds a catalog server with the person's parameters and an
@@ -126,7 +145,7 @@ func (s *Settings) AddServer(ctx context.Context, kind, name string, params map[
 	}
 	given := map[string]string{}
 	for k, v := range params {
-		if v = strings.TrimSpace(v); v != "" {
+		if v = forgiveParam(kind, k, v); v != "" {
 			given[k] = v
 		}
 	}
@@ -221,7 +240,7 @@ func (s *Settings) RemoveServer(ctx context.Context, serverID string) error {
 	if err != nil {
 		return err
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	changed, err := s.update(func(c *config.Config) error {
 		i := slices.IndexFunc(c.Servers, func(x config.Server) bool { return x.ID == serverID })
 		if i < 0 {
@@ -269,12 +288,22 @@ func (s *Settings) SetToken(ctx context.Context, serverID, token string) error {
 		return err
 	}
 	if !s.takesToken(es) {
-		return unavailable(es.Server.DisplayName() + " signs in with the browser, not with a pasted token.")
+		return unavailable(displayName(es.Server) + " signs in with the browser, not with a pasted token.")
 	}
 	if s.problems(serverID) != "" || !es.Connect {
 		return unavailable("A token can be entered once the server can be connected: " + lowerFirst(s.status(es).State) + ".")
 	}
-	if err := s.auth.SetBearerToken(serverID, strings.TrimSpace(token)); err != nil {
+	token = strings.TrimSpace(token)
+	if err := s.auth.CheckBearerToken(ctx, serverID, token); err != nil {
+		name := displayName(es.Server)
+		if as, serr := s.auth.Status(serverID); serr == nil && as.Name != "" {
+			name = as.Name
+		}
+		detail, _ := redact.Redact(err.Error())
+		s.log.Warn("the token was not accepted", "server", serverID, "err", detail)
+		return &Problem{Message: auth.Explain(name, err), Detail: detail, err: err}
+	}
+	if err := s.auth.SetBearerToken(serverID, token); err != nil {
 		return err
 	}
 	s.record(ctx, audit.Event{Kind: audit.KindSignIn, Server: serverID,

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,15 +55,29 @@ func TestCatalogChoices(t *testing.T) {
 				t.Errorf("%s: Unavailable = %q, want addable", kind, c.Unavailable)
 			}
 		}
-		if aws := choice(t, cs, "aws"); !strings.Contains(aws.Unavailable, "SigV4") {
-			t.Errorf("aws: Unavailable = %q, want the SigV4 reason", aws.Unavailable)
+		if aws := choice(t, cs, "aws"); !strings.Contains(aws.Unavailable, "AWS yet") {
+			t.Errorf("aws: Unavailable = %q, want the reason", aws.Unavailable)
 		}
 		org := field(t, choice(t, cs, "azure-devops"), "organization")
 		if !org.Required || org.Kind != "text" || org.Locked != "" {
 			t.Errorf("azure-devops organization = %+v, want a required, unlocked text field", org)
 		}
-		if got := choice(t, cs, "sonarqube-cloud").SignIn; !strings.Contains(got, "policy exception") {
-			t.Errorf("sonarqube-cloud SignIn = %q, want the token marked as a policy exception", got)
+		if got := choice(t, cs, "sonarqube-cloud").SignIn; !strings.Contains(got, "your organisation is told") || strings.Contains(got, "policy exception") {
+			t.Errorf("sonarqube-cloud SignIn = %q, want the token marked, in plain words, as an exception", got)
+		}
+	})
+	t.Run("a server already added is not offered again", func(t *testing.T) {
+		env := newSettingsEnv(t, `{"version": 2, "servers": [{"id": "github", "kind": "github"},
+			{"id": "azure-devops", "kind": "azure-devops", "params": {"organization": "defra"}}]}`, "")
+		cs, err := env.s.Catalog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := choice(t, cs, "github"); c.Unavailable != "Already added as GitHub." {
+			t.Errorf("github: Unavailable = %q, want already added", c.Unavailable)
+		}
+		if c := choice(t, cs, "azure-devops"); c.Unavailable != "" {
+			t.Errorf("azure-devops: Unavailable = %q: another organisation may be added", c.Unavailable)
 		}
 	})
 	t.Run("the policy narrows and fixes", func(t *testing.T) {
@@ -140,7 +157,7 @@ func TestAddServerRefusals(t *testing.T) {
 		na                          bool
 	}{
 		{"not in the catalog", "", "gitlab", "", nil, `"gitlab" is not a server in Countersign's catalog`, false},
-		{"not supported yet", "", "aws", "", nil, "SigV4", true},
+		{"not supported yet", "", "aws", "", nil, "AWS yet", true},
 		{"not approved", `{"version": 1, "approvedServers": ["github"]}`, "atlassian", "", nil, "does not approve atlassian", true},
 		{"a required value missing", "", "azure-devops", "", nil, "Organisation is required", false},
 		{"an invalid value", "", "azure-devops", "", map[string]string{"organization": "no spaces"}, `"no spaces" is not valid`, false},
@@ -195,7 +212,25 @@ func TestCheckServerParam(t *testing.T) {
 func tokenEnv(t *testing.T) (*settingsEnv, *auth.Service, string) {
 	t.Helper()
 	dir := t.TempDir()
-	svc := auth.New(auth.Options{Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: filepath.Join(dir, "secrets")}), Logger: discardLog()})
+	// Every request the auth service makes goes to a local server standing
+	// in for SonarQube Cloud, which takes only acceptedToken.
+	sonar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+acceptedToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"jsonrpc":"2.0","id":"countersign-token-check","result":{}}`))
+	}))
+	t.Cleanup(sonar.Close)
+	local, _ := url.Parse(sonar.URL)
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host = local.Scheme, local.Host
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	svc := auth.New(auth.Options{Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: filepath.Join(dir, "secrets")}),
+		Logger: discardLog(), HTTPClient: client})
 	t.Cleanup(func() { svc.Close() })
 	env := newSettingsEnv(t, `{"version": 2, "servers": [
 		{"id": "sonar", "name": "SonarQube", "kind": "sonarqube-cloud", "params": {"organization": "defra"}},
@@ -209,10 +244,17 @@ func tokenEnv(t *testing.T) (*settingsEnv, *auth.Service, string) {
 	return env, svc, dir
 }
 
+// acceptedToken is the one token tokenEnv's stand-in server accepts.
+const acceptedToken = "squ_" + "0123456789abcdef0123456789abcdef01234567"
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func TestSetToken(t *testing.T) {
 	ctx := context.Background()
 	env, svc, dir := tokenEnv(t)
-	const token = "squ_" + "0123456789abcdef0123456789abcdef01234567"
+	const token = acceptedToken
 
 	st := statusOf(t, env.s, "sonar")
 	if !st.TakesToken || st.SignInUnavailable != "" || st.SignedIn {
@@ -224,11 +266,23 @@ func TestSetToken(t *testing.T) {
 	if err := env.s.SetToken(ctx, "sonar", "has spaces in it"); err == nil {
 		t.Error("a malformed token was accepted")
 	}
+	// A token the server refuses is not kept, and says so plainly.
+	err := env.s.SetToken(ctx, "sonar", "squ_expired0123456789")
+	var p *Problem
+	if !errors.As(err, &p) || !strings.Contains(p.Message, "didn't accept that token") || !strings.Contains(p.Detail, "401") {
+		t.Fatalf("a refused token: %v (%#v)", err, p)
+	}
+	if st := statusOf(t, env.s, "sonar"); st.SignedIn {
+		t.Fatalf("a refused token signed in: %+v", st)
+	}
+	if evs := env.events(t, audit.KindSignIn); len(evs) != 0 {
+		t.Fatalf("a refused token was audited as a sign-in: %+v", evs)
+	}
 	if err := env.s.SetToken(ctx, "sonar", " "+token+"\n"); err != nil {
 		t.Fatal(err)
 	}
 	st = statusOf(t, env.s, "sonar")
-	if !st.SignedIn || st.State != "Signed in with a token (a policy exception)" {
+	if !st.SignedIn || st.State != "Signed in with a token you pasted" {
 		t.Errorf("after: %+v, want signed in with a token", st)
 	}
 	if as, _ := svc.Status("sonar"); !as.PolicyException {

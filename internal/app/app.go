@@ -290,7 +290,7 @@ func Run(ctx context.Context, o Options) error {
 	if def, err := config.DefaultPath(); err != nil || def != o.ConfigPath {
 		bridgeConfig, _ = filepath.Abs(o.ConfigPath)
 	}
-	connect := NewConnect(ConnectDeps{Current: watcher.Current, BridgePath: bridge, ConfigPath: bridgeConfig, Port: cfg.Port, Token: token, Log: log})
+	connect := NewConnect(ConnectDeps{Current: watcher.Current, BridgePath: bridge, ConfigPath: bridgeConfig, Port: cfg.Port, Token: token, Audit: auditLog, Log: log})
 	if err := connect.MakeFilesPrivate(ctx); err != nil {
 		log.Warn("checking AI apps' configuration files for Countersign's access key", "err", err)
 	}

@@ -195,7 +195,7 @@ func (v *AuditView) Verify(ctx context.Context) (Integrity, error) {
 	if err != nil {
 		return Integrity{}, err
 	}
-	in := Integrity{OK: rep.OK(), Checked: rep.Events}
+	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID}
 	if b := rep.Break; b != nil {
 		in.Problem = fmt.Sprintf("event %d (%s): %s.", b.ID, b.Problem, b.Detail)
 	}
@@ -213,7 +213,7 @@ func serverNames(eff *config.Effective) map[string]string {
 		return m
 	}
 	for _, s := range eff.Settings.Servers {
-		m[s.ID] = s.DisplayName()
+		m[s.ID] = displayName(s)
 	}
 	return m
 }

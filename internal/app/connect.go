@@ -10,9 +10,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/hosts"
@@ -45,7 +47,10 @@ type ConnectDeps struct {
 	// Matchers recognise direct connections to vendor servers; nil means
 	// [DirectMatchers].
 	Matchers []hosts.Matcher
-	Log      *slog.Logger // nil means slog.Default()
+	// Audit records every change made to an AI app's file; nil records
+	// nothing (tests).
+	Audit *audit.Log
+	Log   *slog.Logger // nil means slog.Default()
 }
 
 // Connect is "Connect your AI app": it finds Claude Desktop, VS Code and
@@ -210,7 +215,7 @@ func (c *Connect) Overview(ctx context.Context) (ConnectOverview, error) {
 	}
 	var out ConnectOverview
 	for _, es := range c.d.Current().Servers {
-		s := ConnectServer{ID: es.Server.ID, Name: es.Server.DisplayName()}
+		s := ConnectServer{ID: es.Server.ID, Name: displayName(es.Server)}
 		if !es.Connect {
 			s.Note = "Countersign can't connect it now: " + es.Why
 		}
@@ -248,7 +253,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 		hs.Editable = true
 		hs.State = "Found"
 		if det.Status == hosts.ConfigMissing {
-			hs.State = "Installed, no MCP configuration yet: connecting creates the file"
+			hs.State = "Installed, with no tools connected yet: connecting creates its settings file"
 		}
 		cfg, err := c.loadFile(det)
 		if err != nil {
@@ -486,7 +491,11 @@ func (c *Connect) Apply(ctx context.Context, host string, servers []string, prev
 	case diff != previewed:
 		return ConnectResult{}, ErrPreviewStale
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "connected", cfg, r, map[string]any{"servers": servers})
+	}
+	return r, err
 }
 
 func (c *Connect) save(cfg *hosts.Config, host string) (ConnectResult, error) {
@@ -520,7 +529,11 @@ func (c *Connect) Disable(ctx context.Context, host string, names []string) (Con
 	if err := cfg.Disable(names...); err != nil {
 		return ConnectResult{}, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "turned off direct connections", cfg, r, map[string]any{"disabled": names})
+	}
+	return r, err
 }
 
 // Enable puts entries Disable turned off back where they were.
@@ -537,5 +550,128 @@ func (c *Connect) Enable(ctx context.Context, host string, names []string) (Conn
 	if err := cfg.Enable(names...); err != nil {
 		return ConnectResult{}, fmt.Errorf("turning entries back on in %s: %w", cfg.Path(), err)
 	}
-	return c.save(cfg, host)
+	r, err := c.save(cfg, host)
+	if err == nil {
+		c.record(ctx, "turned direct connections back on", cfg, r, map[string]any{"enabled": names})
+	}
+	return r, err
+}
+
+// RouteAll sends every AI app's calls through Countersign: in each app
+// whose file can be changed, every direct connection to a vendor is turned
+// off, and Countersign's servers for the same vendors are connected in its
+// place, so the app keeps its tools but each call waits for review. Where
+// Countersign's servers cannot be added (Claude Desktop without the
+// bridge), the direct connections are still turned off: nothing may bypass
+// review, and the error says what is missing. It returns what was written,
+// one result per app changed, and every app's failure joined.
+func (c *Connect) RouteAll(ctx context.Context) ([]ConnectResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env, err := c.env()
+	if err != nil {
+		return nil, err
+	}
+	var out []ConnectResult
+	var errs []error
+	for _, det := range c.ed.Detect(env) {
+		if det.Status != hosts.Found {
+			continue
+		}
+		r, changed, err := c.routeHost(ctx, det)
+		if changed {
+			out = append(out, r)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// routeHost is RouteAll for one app. c.mu must be held.
+func (c *Connect) routeHost(ctx context.Context, det hosts.Detection) (ConnectResult, bool, error) {
+	cfg, _, err := c.load(string(det.Host))
+	if err != nil {
+		return ConnectResult{}, false, err
+	}
+	direct := cfg.FindDirect(c.d.Matchers)
+	if len(direct) == 0 {
+		return ConnectResult{}, false, nil
+	}
+	servers := cfg.Connected()
+	var names []string
+	for _, d := range direct {
+		names = append(names, d.Name)
+		for _, es := range c.d.Current().Servers {
+			if es.Server.Kind == d.Server && es.Connect && !slices.Contains(servers, es.Server.ID) {
+				servers = append(servers, es.Server.ID)
+			}
+		}
+	}
+	if err := cfg.Disable(names...); err != nil {
+		return ConnectResult{}, false, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+	}
+	what := "sent every call through Countersign"
+	planErr := c.plan(cfg, det, servers)
+	if planErr != nil {
+		// Turn the bypasses off all the same, without the replacements.
+		if cfg, _, err = c.load(string(det.Host)); err != nil {
+			return ConnectResult{}, false, err
+		}
+		if err := cfg.Disable(names...); err != nil {
+			return ConnectResult{}, false, fmt.Errorf("turning off entries in %s: %w", cfg.Path(), err)
+		}
+		what = "turned off direct connections"
+		planErr = fmt.Errorf("in %s the direct connections were turned off, but Countersign's servers could not be added: %w", det.Name, planErr)
+	}
+	r, err := c.save(cfg, string(det.Host))
+	if err != nil {
+		return ConnectResult{}, false, err
+	}
+	c.record(ctx, what, cfg, r, map[string]any{"disabled": names, "servers": servers})
+	return r, true, planErr
+}
+
+// record puts a change made to an AI app's file in the audit log: the app,
+// the file, the backup, what changed in words and the diff, with
+// Countersign's token masked wherever it could appear.
+func (c *Connect) record(ctx context.Context, what string, cfg *hosts.Config, r ConnectResult, extra map[string]any) {
+	if c.d.Audit == nil || (r.Path == "" && r.Sidecar == "") {
+		return
+	}
+	mask := func(s string) string {
+		if c.d.Token == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, c.d.Token, "••••")
+	}
+	detail := map[string]any{"setting": "connect", "app": cfg.Host().Name(), "file": cfg.Path()}
+	if r.Backup != "" {
+		detail["backup"] = r.Backup
+	}
+	if r.Sidecar != "" {
+		detail["turnedOffKeptIn"] = r.Sidecar
+	}
+	var changes []string
+	for _, ch := range r.Changes {
+		changes = append(changes, mask(ch))
+	}
+	if len(changes) > 0 {
+		detail["changes"] = changes
+	}
+	if r.Diff != "" {
+		detail["diff"] = mask(r.Diff)
+	}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	ev := audit.Event{Kind: audit.KindSettingsChanged, Actor: audit.ActorPerson,
+		Reason: what + " in " + cfg.Host().Name(), Detail: jsonDetail(detail)}
+	if _, err := c.d.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		c.d.Log.Error("writing the audit log", "kind", string(ev.Kind), "err", err)
+	}
 }

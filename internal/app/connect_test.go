@@ -3,16 +3,19 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/hosts"
 )
@@ -28,6 +31,7 @@ type connectEnv struct {
 	home   string
 	bridge string
 	log    *bytes.Buffer
+	audit  *audit.Log // the real SQLite audit log the service records in
 }
 
 func (e *connectEnv) claude() string {
@@ -53,7 +57,13 @@ func newConnectEnv(t *testing.T, settings string) *connectEnv {
 		t.Fatal(err)
 	}
 	eff := config.Resolve(user, nil, appChecks())
+	e.audit, err = audit.Open(filepath.Join(dir, "data", "audit.db"), audit.Options{Logger: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.audit.Close() })
 	e.c = NewConnect(ConnectDeps{
+		Audit:      e.audit,
 		Current:    func() *config.Effective { return eff },
 		BridgePath: e.bridge,
 		Port:       39217,
@@ -163,7 +173,7 @@ func TestConnectOverviewReportsEachHost(t *testing.T) {
 		t.Errorf("VS Code Insiders: %+v", ins)
 	}
 	cur := host(t, ov, "cursor")
-	if !cur.Editable || !strings.Contains(cur.State, "no MCP configuration yet") || !strings.Contains(cur.Via, "127.0.0.1:39217") {
+	if !cur.Editable || !strings.Contains(cur.State, "no tools connected yet") || !strings.Contains(cur.Via, "127.0.0.1:39217") {
 		t.Errorf("Cursor without a file: %+v", cur)
 	}
 	if strings.Contains(cur.Via, connectToken) {
@@ -410,7 +420,7 @@ func TestConnectServersNoLongerInSettingsCanOnlyBeRemoved(t *testing.T) {
 	e := newConnectEnv(t, `{"version": 2, "servers": [{"id": "github", "kind": "github"}]}`)
 	writeTestFile(t, e.cursor(), `{"mcpServers": {"countersign-old": {"url": "http://127.0.0.1:39217/servers/old/mcp"}}}`)
 	ov := e.overview(t)
-	want := []ConnectServer{{ID: "github", Name: "github"}, {ID: "old", Name: "old", Removed: true}}
+	want := []ConnectServer{{ID: "github", Name: "GitHub"}, {ID: "old", Name: "old", Removed: true}}
 	if diff := cmp.Diff(want, ov.Servers, cmpopts.IgnoreFields(ConnectServer{}, "Note")); diff != "" {
 		t.Errorf("servers (-want +got):\n%s", diff)
 	}
@@ -501,5 +511,129 @@ func TestDefaultBridgePathIsNextToTheExecutable(t *testing.T) {
 	exe, _ = filepath.EvalSymlinks(exe)
 	if filepath.Dir(p) != filepath.Dir(exe) || !strings.HasPrefix(filepath.Base(p), "countersign-bridge") {
 		t.Errorf("DefaultBridgePath() = %q, executable %q", p, exe)
+	}
+}
+
+// connectEvents are the audit log's records of changes to AI apps' files,
+// oldest first, each with its detail decoded.
+func (e *connectEnv) connectEvents(t *testing.T) ([]audit.Record, []map[string]any) {
+	t.Helper()
+	page, err := e.audit.Query(context.Background(), audit.Filter{Kinds: []audit.Kind{audit.KindSettingsChanged}}, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	var details []map[string]any
+	for i := len(page.Records) - 1; i >= 0; i-- {
+		r := page.Records[i]
+		if strings.Contains(string(r.Detail), connectToken) || strings.Contains(string(r.Detail), "ghp_notReal") ||
+			strings.Contains(r.Reason, connectToken) {
+			t.Fatalf("the audit log holds a secret: %s %s", r.Reason, r.Detail)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			t.Fatalf("detail %s: %v", r.Detail, err)
+		}
+		if d["setting"] != "connect" {
+			continue
+		}
+		recs, details = append(recs, r), append(details, d)
+	}
+	return recs, details
+}
+
+// Every change Connect makes to an AI app's file reaches the audit log:
+// connecting, turning off a direct connection, turning it back on, and
+// sending everything through Countersign; the token never does.
+func TestConnectChangesAreAudited(t *testing.T) {
+	e := newConnectEnv(t, connectSettings)
+	writeTestFile(t, e.claude(), claudeWithGitHub)
+	writeTestFile(t, e.vscode(), "{\n\t\"servers\": {\n\t\t\"gh\": {\"type\": \"http\", \"url\": \"https://api.githubcopilot.com/mcp/\"}\n\t}\n}\n")
+	ctx := context.Background()
+
+	p, err := e.c.Preview(ctx, "vscode", []string{"jira"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Apply(ctx, "vscode", []string{"jira"}, p.Diff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Disable(ctx, "claude-desktop", []string{"github"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Enable(ctx, "claude-desktop", []string{"github"}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.c.RouteAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("RouteAll changed %d apps, want Claude Desktop and VS Code", len(rs))
+	}
+	for _, h := range e.overview(t).Hosts {
+		if len(h.Direct) != 0 {
+			t.Errorf("%s still has direct connections after RouteAll: %+v", h.Name, h.Direct)
+		}
+	}
+	if vs := host(t, e.overview(t), "vscode"); !slices.Contains(vs.Connected, "github") || !slices.Contains(vs.Connected, "jira") {
+		t.Errorf("VS Code after RouteAll connects %v, want GitHub (in place of its direct entry) and Jira", vs.Connected)
+	}
+	if got := readTestFile(t, e.vscode()); strings.Contains(got, "\"gh\"") {
+		t.Errorf("VS Code's direct entry is still in its file:\n%s", got)
+	}
+
+	recs, details := e.connectEvents(t)
+	want := []struct{ reason, app, file string }{
+		{"connected in VS Code", "VS Code", e.vscode()},
+		{"turned off direct connections in Claude Desktop", "Claude Desktop", e.claude()},
+		{"turned direct connections back on in Claude Desktop", "Claude Desktop", e.claude()},
+		{"sent every call through Countersign in Claude Desktop", "Claude Desktop", e.claude()},
+		{"sent every call through Countersign in VS Code", "VS Code", e.vscode()},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d connect events, want %d: %+v", len(recs), len(want), recs)
+	}
+	for i, w := range want {
+		r, d := recs[i], details[i]
+		if r.Reason != w.reason || d["app"] != w.app || d["file"] != w.file || r.Actor != audit.ActorPerson {
+			t.Errorf("event %d: %q by %q, detail %v; want %q on %s", i, r.Reason, r.Actor, d, w.reason, w.file)
+		}
+		if d["changes"] == nil || d["diff"] == nil {
+			t.Errorf("event %d lacks what changed: %v", i, d)
+		}
+	}
+	if !strings.Contains(details[0]["diff"].(string), "Bearer ********") {
+		t.Errorf("the connect diff does not show where the masked token is: %s", details[0]["diff"])
+	}
+}
+
+// Where Countersign's servers cannot be added, RouteAll still turns the
+// bypasses off, carries on with the other apps and says what is missing.
+func TestConnectRouteAllWithoutTheBridge(t *testing.T) {
+	e := newConnectEnv(t, connectSettings)
+	writeTestFile(t, e.claude(), claudeWithGitHub)
+	writeTestFile(t, e.vscode(), "{\n\t\"servers\": {\n\t\t\"gh\": {\"type\": \"http\", \"url\": \"https://api.githubcopilot.com/mcp/\"}\n\t}\n}\n")
+	if err := os.Remove(e.bridge); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.c.RouteAll(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "in Claude Desktop the direct connections were turned off") {
+		t.Fatalf("RouteAll error %v, want it to say Claude Desktop's servers could not be added", err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("RouteAll changed %d apps, want both", len(rs))
+	}
+	for _, h := range e.overview(t).Hosts {
+		if len(h.Direct) != 0 {
+			t.Errorf("%s still has direct connections: %+v", h.Name, h.Direct)
+		}
+	}
+	if vs := host(t, e.overview(t), "vscode"); !slices.Contains(vs.Connected, "github") {
+		t.Errorf("VS Code connects %v, want GitHub through Countersign", vs.Connected)
+	}
+	recs, _ := e.connectEvents(t)
+	if len(recs) != 2 || recs[0].Reason != "turned off direct connections in Claude Desktop" {
+		t.Errorf("audit: %+v", recs)
 	}
 }

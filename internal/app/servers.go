@@ -66,7 +66,7 @@ func buildServers(eff *config.Effective, clientFor func(id string) *http.Client,
 // buildServer makes one server's endpoint, policy and sign-in settings.
 func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logger) (relay.Server, *policy.Policy, auth.ServerAuth, error) {
 	s := es.Server
-	name := s.DisplayName()
+	name := displayName(s)
 	allow := map[catalog.Kind][]string{}
 	for k, v := range es.Patterns() {
 		allow[catalog.Kind(k)] = v

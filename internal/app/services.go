@@ -47,6 +47,17 @@ type Allowlist struct {
 	// Unavailable says why this allowlist cannot be edited; empty when it
 	// can.
 	Unavailable string
+	// Kinds are what one list holds when it holds several (Jira projects
+	// and Confluence spaces), for the person to choose from; an entry of
+	// one is written Prefix + ":" + pattern. Empty when there is one kind.
+	Kinds []AllowKind
+}
+
+// AllowKind is one kind of thing an allowlist with several holds.
+type AllowKind struct {
+	Prefix  string // "jira"
+	Noun    string // "Jira project"
+	Example string // "FFC*"
 }
 
 // AllowEntry is one allowlist pattern.
@@ -169,6 +180,7 @@ type AuditInfo struct {
 type Integrity struct {
 	OK      bool
 	Checked int64 // events that verified, in order, before any problem
+	LastID  int64 // the id of the last event verified; 0 when none
 	// Problem is the first problem found, as a sentence, when not OK.
 	Problem string
 	// Pruned says that older events were removed by the retention period,

@@ -82,6 +82,22 @@ func newSettings(d settingsDeps) *Settings {
 	return &Settings{settingsDeps: d, forms: map[string]allowForm{}, subs: map[chan struct{}]bool{}}
 }
 
+// Problem is a failure told in plain words: Message says what happened and
+// what to do; Detail is the technical account behind "Technical details",
+// with anything that looks like a secret redacted. It unwraps to the
+// failure itself, so callers can still branch on it.
+type Problem struct {
+	Message string
+	Detail  string
+	err     error
+}
+
+// Error is the plain message.
+func (p *Problem) Error() string { return p.Message }
+
+// Unwrap is the failure behind the message.
+func (p *Problem) Unwrap() error { return p.err }
+
 // unavailable is an error that reads as a sentence for the person and
 // matches ErrNotAvailable.
 type unavailable string
@@ -125,7 +141,7 @@ func (s *Settings) status(es config.EffectiveServer) ServerStatus {
 // know it) and why it is not connected (problem, "" when it is).
 func describe(es config.EffectiveServer, as auth.Status, asErr error, problem string) ServerStatus {
 	srv := es.Server
-	st := ServerStatus{ID: srv.ID, Name: srv.DisplayName()}
+	st := ServerStatus{ID: srv.ID, Name: displayName(srv)}
 	var entry catalog.Entry
 	inCatalog := false
 	if !srv.Custom() {
@@ -203,7 +219,7 @@ func authState(as auth.Status) string {
 		return "Signing in…"
 	case auth.StateSignedIn:
 		if as.PolicyException {
-			return with("Signed in with a token (a policy exception)")
+			return with("Signed in with a token you pasted")
 		}
 		return with("Signed in")
 	case auth.StateSignInAgain:
@@ -289,7 +305,7 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if st.TakesToken {
 		return unavailable(st.Name + " signs in with an access token: paste it with Enter token.")
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	err = s.auth.SignIn(ctx, serverID)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// auth stops waiting but keeps the browser sign-in open; nobody
@@ -300,7 +316,10 @@ func (s *Settings) SignIn(ctx context.Context, serverID string) error {
 	if err != nil {
 		reason, _ := redact.Redact(err.Error())
 		s.record(ctx, audit.Event{Kind: audit.KindSignInFailed, Server: serverID, Reason: reason})
-		return fmt.Errorf("signing in to %s: %w", name, err)
+		if as, err := s.auth.Status(serverID); err == nil && as.Name != "" {
+			name = as.Name // the name the server's state speaks of, so the two agree
+		}
+		return &Problem{Message: auth.Explain(name, err), Detail: "signing in to " + name + ": " + reason, err: err}
 	}
 	var detail any
 	if as, err := s.auth.Status(serverID); err == nil && len(as.Scopes) > 0 {
@@ -322,7 +341,7 @@ func (s *Settings) SignOut(ctx context.Context, serverID string) error {
 		return unavailable("Signing in is not available right now, so there is nothing to sign out of.")
 	}
 	if _, err := s.auth.Status(serverID); err != nil {
-		return unavailable(es.Server.DisplayName() + " has no sign-in to sign out of.")
+		return unavailable(displayName(es.Server) + " has no sign-in to sign out of.")
 	}
 	err = s.auth.SignOut(ctx, serverID)
 	ev := audit.Event{Kind: audit.KindSignOut, Server: serverID}
@@ -406,6 +425,7 @@ func (f allowForm) parse(text string) (catalog.Kind, string, error) {
 	case len(f.kinds) == 0:
 		return "", "", unavailable(f.why)
 	case f.prefixes == nil:
+		text = forgiveEntry(f.kinds[0], text)
 		return f.kinds[0], text, policy.ValidatePattern(f.kinds[0], text)
 	}
 	if p, rest, ok := strings.Cut(text, ":"); ok {
@@ -464,6 +484,13 @@ func (s *Settings) Allowlist(ctx context.Context, serverID string) (Allowlist, e
 		return Allowlist{Kind: "repositories or projects", Unavailable: f.why}, nil
 	}
 	al := Allowlist{Kind: kindList(f.kinds), Example: f.example(), Unavailable: f.why}
+	for i, k := range f.prefixes {
+		ak := AllowKind{Prefix: k, Noun: string(f.kinds[i])}
+		if info, ok := catalog.LookupKind(f.kinds[i]); ok {
+			ak.Noun, ak.Example = info.Noun, info.Example
+		}
+		al.Kinds = append(al.Kinds, ak)
+	}
 	for _, k := range f.kinds {
 		for _, e := range es.Allowlist[string(k)] {
 			al.Entries = append(al.Entries, AllowEntry{Pattern: f.show(k, e.Value), Locked: e.Locked})
@@ -541,7 +568,7 @@ func (s *Settings) SetAllowlist(ctx context.Context, serverID string, patterns [
 	if err != nil || !changed {
 		return err
 	}
-	name := es.Server.DisplayName()
+	name := displayName(es.Server)
 	s.record(ctx, audit.Event{
 		Kind: audit.KindSettingsChanged, Server: serverID,
 		Reason: fmt.Sprintf("%s allowlist: %d %s of your own", name, count, plural(count, "entry", "entries")),

@@ -165,7 +165,7 @@ const manyServers = `{
 
 func TestServersWithoutSignIn(t *testing.T) {
 	env := newSettingsEnv(t, manyServers, "")
-	env.problems["aws"] = "aws: AWS signs every request with SigV4, which Countersign does not support yet."
+	env.problems["aws"] = "aws: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."
 	got, err := env.s.Servers(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -174,15 +174,15 @@ func TestServersWithoutSignIn(t *testing.T) {
 	want := []ServerStatus{
 		{ID: "github", Name: "GitHub", Transport: "streamable-http", Endpoint: "https://api.githubcopilot.com/mcp/readonly",
 			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
-		{ID: "atlassian", Name: "atlassian", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp",
+		{ID: "atlassian", Name: "Atlassian (Jira and Confluence)", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp",
 			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
-		{ID: "ado", Name: "ado", Transport: "streamable-http", Endpoint: "https://mcp.dev.azure.com/{organization}",
+		{ID: "ado", Name: "Azure DevOps", Transport: "streamable-http", Endpoint: "https://mcp.dev.azure.com/{organization}",
 			State: "Not connected: Organisation is required", SignInUnavailable: "Organisation is required."},
-		{ID: "azure", Name: "azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
+		{ID: "azure", Name: "Azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
 			State: "No sign-in needed", SignInUnavailable: local},
-		{ID: "aws", Name: "aws", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
-			State:             "Not connected: AWS signs every request with SigV4, which Countersign does not support yet.",
-			SignInUnavailable: "AWS signs every request with SigV4, which Countersign does not support yet."},
+		{ID: "aws", Name: "AWS", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
+			State:             "Not connected: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer.",
+			SignInUnavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 		{ID: "local", Name: "local", Transport: "stdio", Endpoint: "node server.js --token [redacted: github token]",
 			State: "No sign-in needed", SignInUnavailable: local},
 		{ID: "remote", Name: "remote", Transport: "streamable-http", Endpoint: "https://mcp.example.com/mcp",
@@ -276,7 +276,7 @@ func TestDescribeSignIn(t *testing.T) {
 		{"a token not yet entered", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut, PolicyException: true}, nil, "",
 			want{state: "Not signed in", token: true}},
 		{"an entered token can be signed out of", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedIn, PolicyException: true}, nil, "",
-			want{state: "Signed in with a token (a policy exception)", signedIn: true, token: true}},
+			want{state: "Signed in with a token you pasted", signedIn: true, token: true}},
 		{"a token server that can't connect takes no token", sonar, auth.Status{Kind: auth.KindBearer, State: auth.StateSignedOut}, auth.ErrUnknownServer, "no organisation",
 			want{state: "Not connected: no organisation", unavailable: "Signing in is possible once the server can be connected."}},
 	}
@@ -403,8 +403,12 @@ func TestSignInAndOut(t *testing.T) {
 
 	as.refuse.Store(true)
 	err := env.s.SignIn(ctx, "atlassian")
-	if err == nil || !strings.Contains(err.Error(), "signing in to atlassian") || !strings.Contains(err.Error(), "access_denied") {
-		t.Errorf("a refused sign-in: %v", err)
+	var p *Problem
+	if !errors.As(err, &p) || !strings.Contains(p.Message, "was declined in the browser") || strings.Contains(p.Message, "access_denied") ||
+		!strings.Contains(p.Detail, "access_denied") {
+		t.Errorf("a refused sign-in: %v (%#v)", err, p)
+	} else if st := state(); st.SignedIn || !strings.Contains(st.State, p.Message) {
+		t.Errorf("after a refused sign-in the state %q does not agree with the error %q", st.State, p.Message)
 	}
 
 	br.stall.Store(true)
@@ -546,7 +550,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 	al, _ = env.s.Allowlist(ctx, "atlassian")
 	wantAtl := Allowlist{Kind: "Jira projects or Confluence spaces", Example: "jira:FFC* or confluence:ENG", Entries: []AllowEntry{
 		{Pattern: "jira:FFC", Locked: true}, {Pattern: "jira:ABC*"}, {Pattern: "confluence:DOCS"}, {Pattern: "confluence:~me"},
-	}}
+	}, Kinds: []AllowKind{{Prefix: "jira", Noun: "Jira project", Example: "FFC*"}, {Prefix: "confluence", Noun: "Confluence space", Example: "ENG"}}}
 	if diff := cmp.Diff(wantAtl, al); diff != "" {
 		t.Errorf("atlassian (-want +got)\n%s", diff)
 	}
@@ -581,7 +585,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 			"setting": "allowlist", "server": "github", "entries": 3.0,
 			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}},
 			"changes":   []any{"GitHub: allowlist added other/x", "GitHub: allowlist added Mine/New-*"}}},
-		{"server": "atlassian", "reason": "atlassian allowlist: 3 entries of your own", "detail": map[string]any{
+		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "atlassian", "entries": 3.0,
 			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}},
 			"changes":   []any{"atlassian: allowlist added DOCS", "atlassian: allowlist added ~me", "atlassian: allowlist added ABC*"}}},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -101,7 +100,7 @@ func (s *Service) discover(ctx context.Context, r *url.URL, ch challenge, pinned
 			return nil, err
 		}
 		if !found {
-			return nil, fmt.Errorf("no authorization server metadata found for %s", issuer)
+			return nil, fmt.Errorf("%w: none found for %s", ErrMetadataMissing, issuer)
 		}
 		if strings.TrimSuffix(as.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
 			return nil, fmt.Errorf("%w: metadata fetched for %s declares issuer %q", ErrIssuerMismatch, issuer, as.Issuer)
@@ -117,7 +116,7 @@ func (s *Service) discover(ctx context.Context, r *url.URL, ch challenge, pinned
 		}
 	}
 	if d.as.TokenEndpoint == "" {
-		return nil, errors.New("the authorization server's metadata lacks a token endpoint")
+		return nil, fmt.Errorf("%w: it lacks a token endpoint", ErrMetadataMissing)
 	}
 	return d, nil
 }
@@ -127,7 +126,7 @@ func (s *Service) discover(ctx context.Context, r *url.URL, ch challenge, pinned
 // endpoint, or without PKCE S256.
 func checkAuthorizationCode(as serverMetadata, defaultEndpoints bool) error {
 	if as.AuthorizationEndpoint == "" {
-		return errors.New("the authorization server's metadata lacks an authorization endpoint")
+		return fmt.Errorf("%w: it lacks an authorization endpoint", ErrMetadataMissing)
 	}
 	if !defaultEndpoints && !slices.Contains(as.CodeChallengeMethodsSupported, "S256") {
 		return fmt.Errorf("%w (it lists %q)", ErrPKCEUnsupported, as.CodeChallengeMethodsSupported)
@@ -139,7 +138,7 @@ func checkAuthorizationCode(as serverMetadata, defaultEndpoints bool) error {
 // be listed, or else the first listed.
 func chooseIssuer(listed []string, pinned string) (string, error) {
 	if len(listed) == 0 {
-		return "", errors.New("the server's protected resource metadata lists no authorization server")
+		return "", fmt.Errorf("%w: the protected resource metadata lists no authorization server", ErrMetadataMissing)
 	}
 	if pinned == "" {
 		if err := checkEndpoint(listed[0]); err != nil {
@@ -184,7 +183,7 @@ func (s *Service) fetchResourceMetadata(ctx context.Context, r *url.URL, adverti
 		}
 	}
 	if advertised != "" {
-		return nil, fmt.Errorf("the server's resource_metadata URL %s has no metadata", advertised)
+		return nil, fmt.Errorf("%w: the server's resource_metadata URL %s has none", ErrMetadataMissing, advertised)
 	}
 	return nil, nil
 }
@@ -250,7 +249,7 @@ func (s *Service) getJSON(ctx context.Context, u string, into any) (found bool, 
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		return false, nil
 	case resp.StatusCode != http.StatusOK:
-		return false, fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+		return false, fmt.Errorf("GET %s: %w", u, &StatusError{Status: resp.StatusCode})
 	}
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(into); err != nil {
 		return false, fmt.Errorf("GET %s: invalid JSON: %w", u, err)

@@ -25,6 +25,9 @@ import (
 // errSignedOut is the cause of a sign-in cancelled by SignOut.
 var errSignedOut = fmt.Errorf("%w: signed out", ErrSignInCanceled)
 
+// errNoBrowser means the browser could not be opened for a sign-in.
+var errNoBrowser = errors.New("opening the browser")
+
 // flight is a browser sign-in under way. However many requests need it,
 // there is one per server; they all wait on done.
 type flight struct {
@@ -123,11 +126,11 @@ func (s *Service) startFlightLocked(srv *server) *flight {
 		case errors.Is(err, errSignedOut):
 		case srv.sess != nil:
 			// A step-up that did not happen: the old sign-in still works.
-			s.setStateLocked(srv, StateSignedIn, "more permissions were not granted: "+err.Error())
+			s.setStateLocked(srv, StateSignedIn, "more permissions were not granted. "+Explain(srv.cfg.Name, err))
 		case before == StateSignInAgain:
-			s.setStateLocked(srv, StateSignInAgain, err.Error())
+			s.setStateLocked(srv, StateSignInAgain, Explain(srv.cfg.Name, err))
 		default:
-			s.setStateLocked(srv, StateSignedOut, err.Error())
+			s.setStateLocked(srv, StateSignedOut, Explain(srv.cfg.Name, err))
 		}
 		if err != nil && !errors.Is(err, errSignedOut) {
 			s.log.Warn("sign-in failed", "server", srv.id, "err", err)
@@ -187,7 +190,7 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 		return s.machineSignIn(ctx, srv, req)
 	}
 	if s.o.OpenURL == nil {
-		return nil, errors.New("no way to open the browser")
+		return nil, errNoBrowser
 	}
 	if req.ResourceMetadata == "" && len(req.Scopes) == 0 {
 		req = s.probe(ctx, srv.resource)
@@ -282,7 +285,7 @@ func (s *Service) authorize(ctx context.Context, ln net.Listener, as serverMetad
 	cb := startCallback(ln, state, as, name)
 	if err := s.o.OpenURL(authURL); err != nil {
 		cb.close()
-		return nil, fmt.Errorf("opening the browser: %w", err)
+		return nil, fmt.Errorf("%w: %w", errNoBrowser, err)
 	}
 	select {
 	case r := <-cb.result:

@@ -51,7 +51,7 @@ func TestLookup(t *testing.T) {
 
 func TestUnsupportedEntriesSayWhy(t *testing.T) {
 	aws, _ := Lookup("aws")
-	if aws.Supported || !strings.Contains(aws.Unsupported, "SigV4") || aws.Auth.Kind != AuthSigV4 {
+	if aws.Supported || !strings.Contains(aws.Unsupported, "sign in to AWS") || aws.Auth.Kind != AuthSigV4 {
 		t.Errorf("aws: supported=%v unsupported=%q auth=%s, want an unsupported SigV4 entry", aws.Supported, aws.Unsupported, aws.Auth.Kind)
 	}
 }

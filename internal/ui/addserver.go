@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -131,20 +132,57 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 		value := p.Value
 		a.values[name] = func() string { return value }
 		shown := value
-		if p.Kind == "bool" {
+		switch p.Kind {
+		case "bool":
 			shown = onOff(value == "true")
+		case "choice":
+			shown = choiceWords(p.Name, value)
 		}
 		lock := widget.NewLabel(oneLine(shown, 200))
 		why := lowText("Locked: " + oneLine(p.Locked, 200))
 		return append(out, lock, why)
 	}
-	switch p.Kind {
-	case "choice":
-		sel := widget.NewSelect(p.Choices, nil)
-		sel.SetSelected(p.Default)
-		a.values[name] = func() string { return sel.Selected }
+	switch {
+	case p.Kind == "choice":
+		words := make([]string, len(p.Choices))
+		for i, c := range p.Choices {
+			words[i] = choiceWords(p.Name, c)
+		}
+		sel := widget.NewSelect(words, nil)
+		sel.SetSelected(choiceWords(p.Name, p.Default))
+		a.values[name] = func() string {
+			if i := slices.Index(words, sel.Selected); i >= 0 {
+				return p.Choices[i]
+			}
+			return ""
+		}
 		out = append(out, sel)
-	case "bool":
+	case p.Kind == "list" && len(p.Choices) > 0:
+		// Ticked from the list, in plain words; none ticked is the
+		// server's default set.
+		words := make([]string, len(p.Choices))
+		for i, c := range p.Choices {
+			words[i] = choiceWords(p.Name, c)
+		}
+		defaults := strings.Split(p.Default, ",")
+		boxes := make([]fyne.CanvasObject, len(words))
+		checks := make([]*widget.Check, len(words))
+		for i, w := range words {
+			checks[i] = widget.NewCheck(w, nil)
+			checks[i].SetChecked(slices.ContainsFunc(defaults, func(d string) bool { return strings.TrimSpace(d) == p.Choices[i] }))
+			boxes[i] = checks[i]
+		}
+		a.values[name] = func() string {
+			var ids []string
+			for i, c := range checks {
+				if c.Checked {
+					ids = append(ids, p.Choices[i])
+				}
+			}
+			return strings.Join(ids, ",")
+		}
+		out = append(out, container.NewGridWithColumns(3, boxes...))
+	case p.Kind == "bool":
 		chk := widget.NewCheck("On", nil)
 		chk.SetChecked(p.Default == "true")
 		a.values[name] = func() string {
@@ -157,19 +195,23 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 	default: // "text" and "list"
 		e := widget.NewEntry()
 		e.SetText(p.Default)
-		switch {
-		case p.Kind == "list" && len(p.Choices) > 0:
-			e.SetPlaceHolder("Comma-separated, from: " + strings.Join(p.Choices, ", "))
-		case p.Kind == "list":
-			e.SetPlaceHolder("Comma-separated")
-		case p.Hint != "":
-			e.SetPlaceHolder(p.Hint)
-		}
 		check := lowText("")
 		a.checks[name] = check
 		a.values[name] = func() string { return e.Text }
 		e.OnChanged = func(text string) { a.check(p, text) }
 		out = append(out, e, check)
+		// The rules are help text, whole, not a placeholder cut at the
+		// entry's edge that vanishes when typing starts.
+		switch {
+		case p.Hint != "" && p.Kind == "list":
+			out = append(out, lowText("Separate several with commas: "+oneLine(p.Hint, 200)+"."))
+		case p.Hint != "" && p.Name == "organization":
+			out = append(out, lowText("Use "+oneLine(p.Hint, 200)+", or paste its web address."))
+		case p.Hint != "":
+			out = append(out, lowText("Use "+oneLine(p.Hint, 200)+"."))
+		case p.Kind == "list":
+			out = append(out, lowText("Separate several with commas."))
+		}
 		a.check(p, e.Text)
 	}
 	if p.Help != "" {
@@ -195,6 +237,11 @@ func (a *addServer) check(p app.ParamField, text string) {
 		label.Importance = widget.LowImportance
 		label.SetText("")
 	}
+	if label.Text == "" {
+		label.Hide() // no blank line under a value that checks out
+	} else {
+		label.Show()
+	}
 	if a.add != nil {
 		a.refreshAdd()
 	}
@@ -208,9 +255,13 @@ func (a *addServer) refreshAdd() {
 	}
 	a.why.Importance = widget.LowImportance
 	for _, p := range a.chosen.Params {
-		if why, bad := a.errs[p.Name]; bad {
+		if _, bad := a.errs[p.Name]; bad {
+			// The field says what is wrong, once; here only where to look.
 			a.add.Disable()
-			a.why.SetText("To add the server: " + lowerFirst(why) + ".")
+			a.why.SetText("To add the server, fill in " + p.Label + " above.")
+			if a.checks[p.Name] != nil && a.checks[p.Name].Text != "Required." {
+				a.why.SetText("To add the server, correct " + p.Label + " above.")
+			}
 			return
 		}
 	}
@@ -254,11 +305,33 @@ func (a *addServer) submit() {
 			if shown == "" {
 				shown = c.Name
 			}
-			a.s.setStatus("Added "+shown+" as "+id+". Sign in, then add what it may touch under Allowlists.", widget.SuccessImportance)
+			a.s.setStatus("Added "+shown+". Sign in, then add what it may touch under Allowlists.", widget.SuccessImportance)
 			a.s.allowServer = id
 			a.s.reload()
 		}
 	})
+}
+
+// choiceWords names a parameter's choice in plain words: regions by name,
+// toolsets as words ("pull_requests" → "Pull requests").
+func choiceWords(param, choice string) string {
+	if param == "region" {
+		if name, ok := regionNames[choice]; ok {
+			return name
+		}
+		return choice
+	}
+	w := strings.NewReplacer("_", " ", "-", " ").Replace(choice)
+	if w == "" {
+		return w
+	}
+	return strings.ToUpper(w[:1]) + w[1:]
+}
+
+// regionNames are the catalog's regions by the names people know.
+var regionNames = map[string]string{
+	"eu": "Europe", "us": "United States",
+	"us-east-1": "United States (N. Virginia)", "eu-central-1": "Europe (Frankfurt)",
 }
 
 // lowText is a wrapped label in the quiet colour, for help and hints.
@@ -273,11 +346,4 @@ func onOff(on bool) string {
 		return "On"
 	}
 	return "Off"
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
 }

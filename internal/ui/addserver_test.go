@@ -33,17 +33,17 @@ type addedServer struct {
 }
 
 var testCatalog = []app.CatalogChoice{
-	{Kind: "github", Name: "GitHub", Description: "GitHub's remote MCP server.", SignIn: "Sign in with your browser",
+	{Kind: "github", Name: "GitHub", Description: "GitHub online: repositories, issues and pull requests.", SignIn: "Sign in with your browser",
 		Params: []app.ParamField{
 			{Name: "toolsets", Label: "Toolsets", Kind: "list", Choices: []string{"repos", "issues"}, Help: "Empty means GitHub's default set."},
 			{Name: "write", Label: "Allow write tools", Kind: "bool", Default: "false"},
 		}},
-	{Kind: "azure-devops", Name: "Azure DevOps", Description: "Azure DevOps remote MCP server.", SignIn: "Sign in with your browser",
+	{Kind: "azure-devops", Name: "Azure DevOps", Description: "Azure DevOps online: work items, repositories, pipelines.", SignIn: "Sign in with your browser",
 		Params: []app.ParamField{
 			{Name: "organization", Label: "Organisation", Kind: "text", Required: true, Hint: "letters, digits and dashes"},
 			{Name: "region", Label: "Region", Kind: "choice", Choices: []string{"eu", "us"}, Default: "eu", Locked: "Set by your organisation's policy.", Value: "eu"},
 		}},
-	{Kind: "aws", Name: "AWS", Description: "AWS MCP Server.", Unavailable: "AWS signs every request with SigV4, which Countersign does not support yet."},
+	{Kind: "aws", Name: "AWS", Description: "AWS: its services and documentation.", Unavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
 }
 
 func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
@@ -130,13 +130,13 @@ func TestAddServerFromCatalog(t *testing.T) {
 	if len(choose) != 3 || choose[0].Disabled() || !choose[2].Disabled() {
 		t.Fatalf("Choose buttons: want GitHub and Azure DevOps enabled, AWS disabled")
 	}
-	if !hasText(s.adding.view, "SigV4") {
+	if !hasText(s.adding.view, "AWS yet") {
 		t.Error("AWS does not say why it can't be added")
 	}
 
 	test.Tap(choose[1]) // Azure DevOps
 	add := buttons(s.adding.view, "Add server")[0]
-	if !add.Disabled() || !hasText(s.adding.view, "organisation is required") {
+	if !add.Disabled() || !hasText(s.adding.view, "To add the server, fill in Organisation above.") {
 		t.Error("Add is enabled, or silent, before the required organisation is given")
 	}
 	es := entries(s.adding.view) // name, organisation
@@ -155,6 +155,7 @@ func TestAddServerFromCatalog(t *testing.T) {
 		t.Error("the region fixed by the policy is not shown as locked")
 	}
 	assertMarkup(t, "settings_add_form.xml", s.window().Canvas())
+	capturePNG(t, s.window(), "settings_add_form.png")
 	test.Type(es[0], "DEFRA DevOps")
 	test.Tap(add)
 	test.Type(es[1], "x") // typing while it is being added
@@ -207,7 +208,7 @@ func TestRemoveServer(t *testing.T) {
 		t.Fatal("no confirmation before removing")
 	}
 	test.Tap(buttons(overlay, "Yes")[0])
-	h.waitFor("the removal", func() bool { return s.status.Text == "Removed local." })
+	h.waitFor("the removal", func() bool { return s.status.Text == "Removed Local files." })
 	if diff := cmp.Diff([]string{"local"}, h.settings.servers2.removed); diff != "" {
 		t.Errorf("RemoveServer calls (-want +got)\n%s", diff)
 	}
@@ -229,8 +230,8 @@ func TestEnterToken(t *testing.T) {
 	}
 	test.Tap(enter[0])
 	overlay := s.window().Canvas().Overlays().Top()
-	if overlay == nil || !hasText(overlay, "policy exception") {
-		t.Fatal("the token dialog does not say a token is a policy exception")
+	if overlay == nil || !hasText(overlay, "noted in the audit log") || hasText(overlay, "policy exception") {
+		t.Fatal("the token dialog does not say, in plain words, that a token is an exception")
 	}
 	assertMarkup(t, "settings_token.xml", s.window().Canvas())
 	const token = "squ_0123456789abcdef"
@@ -240,7 +241,7 @@ func TestEnterToken(t *testing.T) {
 	}
 	test.Type(es[0], token)
 	test.Tap(buttons(overlay, "Save")[0])
-	h.waitFor("the token to be saved", func() bool { return strings.HasPrefix(s.status.Text, "Token saved for sonar") })
+	h.waitFor("the token to be saved", func() bool { return hasText(s.serverBox, "Signed in to SonarQube with your token.") })
 	if got := h.settings.servers2.tokens["sonar"]; got != token {
 		t.Errorf("SetToken got %q, want %q", got, token)
 	}
@@ -271,7 +272,7 @@ func TestSignInAgainInTray(t *testing.T) {
 		t.Error("the open settings window does not show the new state")
 	}
 	tr.menu.Items[1].Action()
-	h.waitFor("signing in", func() bool { return h.d.settings.status.Text == "Signed in to github." })
+	h.waitFor("signing in", func() bool { return hasText(h.d.settings.serverBox, "Signed in to GitHub.") })
 }
 
 func (f *fakeSettings) AcceptTool(_ context.Context, server, tool, definition string) error {

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -75,6 +76,13 @@ type auditWindow struct {
 	verify    *widget.Button
 	result    *widget.Label
 	store     *widget.Label
+	detail    *fyne.Container // every field of the selected event
+	selected  int64           // the selected event's id; 0 when none
+
+	// verified is the newest event the last integrity check covered, while
+	// its "Intact" result is shown; 0 otherwise. A page showing a newer
+	// event checks again, so the result covers what is on screen.
+	verified int64
 
 	// save asks where to write an export (a file dialog); tests replace it.
 	save func(name string, done func(io.WriteCloser, error))
@@ -136,6 +144,11 @@ func (a *auditWindow) build() {
 				o.(*widget.Label).SetText(auditCell(a.page.Events[id.Row], id.Col))
 			}
 		})
+	a.table.OnSelected = func(id widget.TableCellID) {
+		if id.Row >= 0 && id.Row < len(a.page.Events) {
+			a.showDetail(a.page.Events[id.Row])
+		}
+	}
 	a.table.ShowHeaderRow = true
 	a.table.CreateHeader = func() fyne.CanvasObject { return heading("") }
 	a.table.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
@@ -166,9 +179,68 @@ func (a *auditWindow) build() {
 		a.result,
 		a.store,
 	)
-	a.content = container.NewBorder(filters, bottom, nil, nil, a.table)
+	a.detail = container.NewVBox()
+	a.showDetail(app.AuditEvent{})
+	split := container.NewHSplit(a.table, container.NewVScroll(a.detail))
+	split.Offset = 0.66
+	a.content = container.NewBorder(filters, bottom, nil, nil, split)
 	a.setPage(app.AuditFilter{}, []int64{0}, app.AuditPage{})
 	a.pageLabel.SetText("Opening the audit log…")
+}
+
+// showDetail shows every field of an event, whole, beside the table; the
+// zero event says how to pick one.
+func (a *auditWindow) showDetail(e app.AuditEvent) {
+	a.selected = e.ID
+	if e.ID == 0 {
+		a.detail.Objects = []fyne.CanvasObject{heading("Event details"), lowText("Select an event in the table to read all of it here.")}
+		a.detail.Refresh()
+		return
+	}
+	objs := []fyne.CanvasObject{heading(oneLine(e.Kind, 60))}
+	if strings.TrimSpace(e.Details) != "" {
+		d := widget.NewLabel(visible(e.Details))
+		d.Wrapping = fyne.TextWrapWord
+		d.Selectable = true
+		objs = append(objs, d)
+	}
+	form := container.New(layout.NewFormLayout())
+	field := func(name, value string) {
+		if strings.TrimSpace(value) == "" {
+			return
+		}
+		l := widget.NewLabel(visible(value))
+		l.Wrapping = fyne.TextWrapWord
+		l.Selectable = true
+		n := widget.NewLabel(name)
+		n.Importance = widget.LowImportance
+		form.Add(n)
+		form.Add(l)
+	}
+	server := e.ServerName
+	if e.Server != "" && e.Server != e.ServerName {
+		if server == "" {
+			server = e.Server
+		} else {
+			server += " (" + e.Server + ")"
+		}
+	}
+	outcome := e.Outcome
+	if e.Edited {
+		outcome += " (with arguments you edited)"
+	}
+	field("When", e.Time.Local().Format("2 Jan 2006, 15:04:05"))
+	field("Server", server)
+	field("Tool", e.Tool)
+	field("Asked by", e.Client)
+	field("Touches", e.Target)
+	field("Outcome", outcome)
+	field("Decided by", e.Actor)
+	field("Call", e.CallID)
+	field("Event", fmt.Sprint(e.ID))
+	objs = append(objs, form)
+	a.detail.Objects = objs
+	a.detail.Refresh()
 }
 
 // auditCell is the text of one table cell.
@@ -390,8 +462,13 @@ func (a *auditWindow) load(f app.AuditFilter, cursors []int64) {
 // there.
 func (a *auditWindow) setPage(f app.AuditFilter, cursors []int64, p app.AuditPage) {
 	a.filter, a.cursors, a.page = f, cursors, p
+	a.table.UnselectAll()
 	a.table.Refresh()
 	a.table.ScrollToTop()
+	a.showDetail(app.AuditEvent{})
+	if a.verified > 0 && len(p.Events) > 0 && p.Events[0].ID > a.verified && !a.checking {
+		a.check() // newer events than the check covered: check again
+	}
 	a.pageLabel.SetText(pagePosition(len(cursors)-1, len(p.Events), p.More))
 	if len(cursors) > 1 {
 		a.newer.Enable()
@@ -536,7 +613,7 @@ func (a *auditWindow) saveDialog(name string, done func(io.WriteCloser, error)) 
 
 // check verifies the audit log's integrity and says the result plainly.
 func (a *auditWindow) check() {
-	a.checking = true
+	a.checking, a.verified = true, 0
 	a.verify.Disable()
 	a.result.Importance = widget.MediumImportance
 	a.result.SetText("Checking every event in the audit log…")
@@ -550,6 +627,7 @@ func (a *auditWindow) check() {
 			case err != nil:
 				a.fail("Could not check the log: " + err.Error())
 			case res.OK:
+				a.verified = max(res.LastID, 1)
 				a.result.Importance = widget.SuccessImportance
 				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s", events(res.Checked), res.Pruned)))
 			default:

@@ -12,6 +12,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/countersign/countersign/internal/app"
@@ -528,5 +529,51 @@ func TestPagePosition(t *testing.T) {
 		if got := pagePosition(tt.index, tt.n, tt.more); got != tt.want {
 			t.Errorf("pagePosition(%d, %d, %v) = %q, want %q", tt.index, tt.n, tt.more, got, tt.want)
 		}
+	}
+}
+
+// Selecting an event shows every field of it, whole, in the detail pane:
+// a long deny reason can be read in the app.
+func TestAuditDetailPane(t *testing.T) {
+	evs := auditEvents(3)
+	long := "Denied: this would create an issue in the production project, which is frozen until the release on Friday; use the staging project PAY-STAGING instead and ask Sam if unsure."
+	evs[1].Details = long
+	h := openAudit(t, evs)
+	a := h.d.audit
+	if !hasText(a.detail, "Select an event in the table") {
+		t.Fatal("the detail pane does not say how to use it")
+	}
+	a.table.Select(widget.TableCellID{Row: 1, Col: 8})
+	for _, want := range []string{long, "GitHub (github)", "create_issue", "Claude Desktop", "DEFRA/ffc-pay", "denied", "person", "2"} {
+		if !hasText(a.detail, want) {
+			t.Errorf("the detail pane lacks %q", want)
+		}
+	}
+	capturePNG(t, a.window(), "audit_detail.png")
+	assertMarkup(t, "audit_detail.xml", a.window().Canvas())
+}
+
+// An "Intact" result is checked again when newer events than it covered
+// are shown, so it never speaks for fewer events than are on screen.
+func TestAuditVerifyAgainWhenNewEventsArrive(t *testing.T) {
+	h := openAudit(t, auditEvents(3))
+	a := h.d.audit
+	h.audit.set(func(f *fakeAudit) { f.verify = app.Integrity{OK: true, Checked: 3, LastID: 3} })
+	test.Tap(a.verify)
+	h.waitFor("the check", func() bool { return a.result.Text == "Intact: 3 events checked, none changed or missing." })
+	h.audit.set(func(f *fakeAudit) {
+		f.events = auditEvents(4)
+		f.verify = app.Integrity{OK: true, Checked: 4, LastID: 4}
+	})
+	test.Tap(a.search)
+	h.waitFor("the check to cover the new event", func() bool {
+		return a.result.Text == "Intact: 4 events checked, none changed or missing."
+	})
+	// Nothing new: no check runs again.
+	h.audit.set(func(f *fakeAudit) { f.verify = app.Integrity{OK: true, Checked: 99, LastID: 99} })
+	test.Tap(a.search)
+	h.settle()
+	if a.result.Text != "Intact: 4 events checked, none changed or missing." {
+		t.Errorf("result %q after a search with nothing new", a.result.Text)
 	}
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -28,6 +29,9 @@ type ConnectService interface {
 	// them back on.
 	Disable(ctx context.Context, host string, names []string) (app.ConnectResult, error)
 	Enable(ctx context.Context, host string, names []string) (app.ConnectResult, error)
+	// RouteAll turns off every direct connection in every AI app and
+	// connects Countersign's servers for the same services in their place.
+	RouteAll(ctx context.Context) ([]app.ConnectResult, error)
 }
 
 // connectWindow is "Connect your AI app": for each AI app, which of
@@ -55,6 +59,7 @@ type connectWindow struct {
 type hostChoice struct {
 	want    map[string]bool     // server id → ticked
 	preview *app.ConnectPreview // the change for want; nil until previewed
+	exact   bool                // the preview's exact change is shown
 	result  string              // the outcome of the last change
 	failed  bool
 }
@@ -159,7 +164,8 @@ func (c *connectWindow) render() {
 		}
 		return
 	}
-	objs := []fyne.CanvasObject{wrapped(intro)}
+	// Calls that bypass review matter most: they lead the window.
+	objs := append(c.directSection(), widget.NewSeparator(), heading("Your AI apps"), wrapped(intro))
 	var absent []app.HostState
 	for _, h := range c.ov.Hosts {
 		if !h.Editable && h.Problem == "" {
@@ -168,7 +174,6 @@ func (c *connectWindow) render() {
 		}
 		objs = append(objs, c.hostSection(h), widget.NewSeparator())
 	}
-	objs = append(objs, c.directSection()...)
 	if len(absent) > 0 {
 		objs = append(objs, heading("Not found on this computer"))
 		for _, h := range absent {
@@ -204,10 +209,9 @@ func note(text string, icon fyne.Resource, imp widget.Importance) fyne.CanvasObj
 // be used.
 func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	st := c.choice(h.ID)
-	facts := oneLine(h.State, 200) + "\nFile: " + oneLine(h.Path, 400)
-	if h.Editable {
-		facts += "\n" + oneLine(h.Via, 400)
-	}
+	// How the app reaches Countersign (a bridge program, a local address)
+	// is for the log and the files, not for the person choosing here.
+	facts := oneLine(h.State, 200) + "\nSettings file: " + oneLine(h.Path, 400)
 	objs := []fyne.CanvasObject{heading(oneLine(h.Name, 60)), wrapped(facts)}
 	if h.Problem != "" {
 		objs = append(objs, note(oneLine(h.Problem, 400), theme.ErrorIcon(), widget.DangerImportance))
@@ -224,8 +228,8 @@ func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	for _, s := range c.ov.Servers {
 		id := s.ID
 		label := oneLine(s.Name, 60)
-		if s.Name != s.ID {
-			label += " (" + oneLine(s.ID, 40) + ")"
+		if slices.ContainsFunc(c.ov.Servers, func(o app.ConnectServer) bool { return o.ID != s.ID && o.Name == s.Name }) {
+			label += " (" + oneLine(s.ID, 40) + ")" // two servers share the name: the id tells them apart
 		}
 		check := widget.NewCheck(label, nil)
 		check.SetChecked(st.want[id])
@@ -263,7 +267,7 @@ func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	case st.preview.Diff == "":
 		why = "Nothing to change: the file already matches these choices."
 	default:
-		why = "This is the exact change Apply makes to the file (the token is hidden here)."
+		why = "Apply makes this change to " + oneLine(h.Name, 40) + "'s settings file; a backup is kept."
 	}
 	if c.busy {
 		preview.Disable()
@@ -275,10 +279,23 @@ func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 	whyLabel.Importance = widget.LowImportance
 	objs = append(objs, container.NewBorder(nil, nil, container.NewHBox(preview, apply), nil, whyLabel))
 	if st.preview != nil && st.preview.Diff != "" {
+		objs = append(objs, wrapped(c.previewSentence(h)))
 		if st.preview.Note != "" {
 			objs = append(objs, wrapped(st.preview.Note))
 		}
-		objs = append(objs, diffView(st.preview.Diff))
+		label, icon := "Show the exact change", theme.MenuDropDownIcon()
+		if st.exact {
+			label, icon = "Hide the exact change", theme.MenuDropUpIcon()
+		}
+		toggle := widget.NewButtonWithIcon(label, icon, func() {
+			st.exact = !st.exact
+			c.render()
+		})
+		toggle.Importance = widget.LowImportance
+		objs = append(objs, container.NewHBox(toggle))
+		if st.exact {
+			objs = append(objs, diffView(st.preview.Diff))
+		}
 	}
 	if st.result != "" {
 		r := wrapped(st.result)
@@ -289,6 +306,38 @@ func (c *connectWindow) hostSection(h app.HostState) fyne.CanvasObject {
 		objs = append(objs, r)
 	}
 	return container.NewVBox(objs...)
+}
+
+// previewSentence says in one sentence what the previewed change does to
+// the AI app h: which of Countersign's services it will reach through
+// Countersign, and which no longer.
+func (c *connectWindow) previewSentence(h app.HostState) string {
+	st := c.choice(h.ID)
+	var adds, drops, keeps []string
+	for _, s := range c.ov.Servers {
+		name := oneLine(s.Name, 60)
+		on, was := st.want[s.ID], slices.Contains(h.Connected, s.ID)
+		switch {
+		case on && !was:
+			adds = append(adds, name)
+		case !on && was:
+			drops = append(drops, name)
+		case on:
+			keeps = append(keeps, name)
+		}
+	}
+	appName := oneLine(h.Name, 40)
+	var parts []string
+	if len(adds) > 0 {
+		parts = append(parts, appName+" will reach "+andList(adds)+" through Countersign")
+	}
+	if len(drops) > 0 {
+		parts = append(parts, appName+" will no longer reach "+andList(drops)+" through Countersign")
+	}
+	if len(parts) == 0 {
+		return "Countersign's entries for " + andList(keeps) + " in " + appName + " are brought up to date (its address or access key changed)."
+	}
+	return strings.Join(parts, ", and ") + "."
 }
 
 // diffView shows a unified diff, each line made plainly visible.
@@ -304,23 +353,43 @@ func diffView(diff string) fyne.CanvasObject {
 	return l
 }
 
-// directSection lists the entries that reach vendor servers without
-// Countersign, with Disable, and those turned off, with Re-enable.
+// directSection leads the window: the entries that reach vendor servers
+// without Countersign, with one action that sends everything through
+// Countersign and Disable for each, then those turned off, with
+// Re-enable.
 func (c *connectWindow) directSection() []fyne.CanvasObject {
-	objs := []fyne.CanvasObject{
-		heading("Direct connections that bypass review"),
-		wrapped("These entries connect an AI app straight to a vendor server, so the tool calls they make " +
-			"run without your approval. Disable removes an entry from the app's file and keeps an exact " +
-			"copy next to it, so Re-enable can put it back as it was."),
+	direct := 0
+	for _, h := range c.ov.Hosts {
+		direct += len(h.Direct)
 	}
-	found := false
+	title := heading("Direct connections that bypass review")
+	objs := []fyne.CanvasObject{title}
+	if direct > 0 {
+		title.Importance = widget.WarningImportance
+		what := "1 connection in your AI apps reaches a service directly"
+		if direct > 1 {
+			what = fmt.Sprintf("%d connections in your AI apps reach services directly", direct)
+		}
+		objs = append(objs,
+			note(what+", so the tool calls made through them run without your approval.", theme.WarningIcon(), widget.WarningImportance))
+		all := widget.NewButtonWithIcon("Send everything through Countersign", theme.ConfirmIcon(), c.routeAll)
+		all.Importance = widget.HighImportance
+		if c.busy {
+			all.Disable()
+		}
+		objs = append(objs, container.NewHBox(all),
+			lowText("Turns these off and connects Countersign's servers for the same services instead, so the apps keep their tools "+
+				"but every call waits for you. Each entry is kept, so it can be put back."))
+	}
+	if direct == 0 {
+		objs = append(objs, note("None: in the AI apps Countersign can read, every call to these services goes through Countersign.",
+			theme.ConfirmIcon(), widget.SuccessImportance))
+	}
 	for _, h := range c.ov.Hosts {
 		host := h.ID
 		for _, e := range h.Direct {
-			found = true
 			name := e.Name
-			text := oneLine(h.Name, 40) + ": “" + oneLine(e.Name, 60) + "” " + oneLine(e.Reason, 120) +
-				", reaching " + oneLine(e.ServerName, 60) + " without review."
+			text := oneLine(h.Name, 40) + ": “" + oneLine(e.Name, 60) + "” reaches " + oneLine(e.ServerName, 60) + " without review."
 			b := widget.NewButtonWithIcon("Disable", theme.CancelIcon(), func() { c.direct(host, name, false) })
 			b.Importance = widget.WarningImportance
 			if c.busy {
@@ -329,7 +398,6 @@ func (c *connectWindow) directSection() []fyne.CanvasObject {
 			objs = append(objs, container.NewBorder(nil, nil, nil, b, wrapped(text)))
 		}
 		for _, e := range h.Disabled {
-			found = true
 			name := e.Name
 			text := oneLine(h.Name, 40) + ": “" + oneLine(e.Name, 60) + "” turned off by Countersign"
 			if !e.DisabledAt.IsZero() {
@@ -345,10 +413,37 @@ func (c *connectWindow) directSection() []fyne.CanvasObject {
 			objs = append(objs, container.NewBorder(nil, nil, nil, b, l))
 		}
 	}
-	if !found {
-		objs = append(objs, note("None found in the AI apps above whose files Countersign can read.", theme.ConfirmIcon(), widget.MediumImportance))
-	}
 	return objs
+}
+
+// routeAll turns off every direct connection and connects Countersign's
+// servers in their place.
+func (c *connectWindow) routeAll() {
+	if c.busy {
+		return
+	}
+	svc := c.d.o.Connect
+	c.setBusy(true)
+	c.d.background(func(ctx context.Context) func() {
+		rs, err := svc.RouteAll(ctx)
+		return func() {
+			c.busy = false
+			var apps []string
+			for _, r := range rs {
+				apps = append(apps, c.hostName(r.Host))
+				c.choice(r.Host).result, c.choice(r.Host).failed = c.saved(r.Host, r), false
+			}
+			switch {
+			case err != nil:
+				c.setStatus("Not everything could be changed: "+err.Error(), widget.DangerImportance)
+			case len(apps) == 0:
+				c.setStatus("Nothing needed changing.", widget.MediumImportance)
+			default:
+				c.setStatus("Every call from "+andList(apps)+" now waits for your review. Restart them so they pick up the change.", widget.SuccessImportance)
+			}
+			c.load()
+		}
+	})
 }
 
 // previewHost asks what the chosen servers would change in host's file.
@@ -453,6 +548,17 @@ func (c *connectWindow) saved(host string, r app.ConnectResult) string {
 		return "Created " + r.Path + "."
 	}
 	return "Saved " + r.Path + ". The previous version is kept as " + r.Backup + "."
+}
+
+// andList joins names as "A", "A and B", "A, B and C".
+func andList(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func (c *connectWindow) hostName(id string) string {

@@ -150,6 +150,36 @@ func (f *fakeConnect) Enable(_ context.Context, host string, names []string) (ap
 	return app.ConnectResult{Host: host, Path: h.Path, Backup: h.Path + ".countersign-backup-20261121T100100Z", Sidecar: h.Path + ".countersign-disabled.json"}, nil
 }
 
+func (f *fakeConnect) RouteAll(ctx context.Context) ([]app.ConnectResult, error) {
+	f.mu.Lock()
+	var hosts []string
+	for _, h := range f.ov.Hosts {
+		if len(h.Direct) > 0 {
+			hosts = append(hosts, h.ID)
+		}
+	}
+	f.mu.Unlock()
+	var out []app.ConnectResult
+	for _, id := range hosts {
+		f.mu.Lock()
+		h, _ := f.hostLocked(id)
+		var names []string
+		for _, d := range h.Direct {
+			names = append(names, d.Name)
+			if !slices.Contains(h.Connected, d.Server) {
+				h.Connected = append(h.Connected, d.Server)
+			}
+		}
+		f.mu.Unlock()
+		r, err := f.Disable(ctx, id, names)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 var connectServers = []app.ConnectServer{{ID: "github", Name: "GitHub"}, {ID: "jira", Name: "Jira"}}
 
 const (
@@ -174,7 +204,7 @@ var connectStates = map[string]app.ConnectOverview{
 	"missing": {Servers: connectServers, Hosts: []app.HostState{
 		{ID: "claude-desktop", Name: "Claude Desktop", Path: claudePath, State: "Not installed",
 			Why: "Claude Desktop is not installed for this user."},
-		{ID: "vscode", Name: "VS Code", Path: vscodePath, State: "Installed, no MCP configuration yet: connecting creates the file",
+		{ID: "vscode", Name: "VS Code", Path: vscodePath, State: "Installed, with no tools connected yet: connecting creates its settings file",
 			Editable: true, Via: "VS Code connects to http://127.0.0.1:39217/servers/<server>/mcp with Countersign's private token."},
 	}},
 	"malformed": {Servers: connectServers, Hosts: []app.HostState{
@@ -273,9 +303,16 @@ func TestConnectPreviewThenApply(t *testing.T) {
 	}
 
 	// Cursor: tick Jira, preview, see the change, apply it.
-	test.Tap(connectCheck(t, h, "Jira (jira)", 1))
+	test.Tap(connectCheck(t, h, "Jira", 1))
 	test.Tap(connectButton(t, h, "Preview", 1))
 	h.idle()
+	if !shows(c.body, "Cursor will reach Jira through Countersign.") {
+		t.Fatal("the preview does not say in a sentence what changes")
+	}
+	if hasText(c.body, `+    "countersign-jira"`) {
+		t.Fatal("the diff is shown before the person asks for it")
+	}
+	test.Tap(connectButton(t, h, "Show the exact change", 0))
 	if !hasText(c.body, `+    "countersign-jira"`) || !hasText(c.body, "Bearer ********") {
 		t.Fatal("the preview does not show the diff")
 	}
@@ -300,7 +337,7 @@ func TestConnectPreviewThenApply(t *testing.T) {
 	if !strings.HasPrefix(c.status.Text, "Saved. Restart Cursor") {
 		t.Errorf("status %q", c.status.Text)
 	}
-	if !connectCheck(t, h, "Jira (jira)", 1).Checked || !connectButton(t, h, "Apply", 1).Disabled() {
+	if !connectCheck(t, h, "Jira", 1).Checked || !connectButton(t, h, "Apply", 1).Disabled() {
 		t.Error("after applying, the box does not show the file's state or Apply is still usable")
 	}
 	assertMarkup(t, "connect_applied.xml", c.window().Canvas())
@@ -311,10 +348,10 @@ func TestConnectPreviewThenApply(t *testing.T) {
 	if !hasText(c.body, "Nothing to change: the file already matches") || !connectButton(t, h, "Apply", 0).Disabled() {
 		t.Error("a preview without changes leaves Apply usable, or does not say so")
 	}
-	test.Tap(connectCheck(t, h, "GitHub (github)", 0))
+	test.Tap(connectCheck(t, h, "GitHub", 0))
 	test.Tap(connectButton(t, h, "Preview", 0))
 	h.idle()
-	test.Tap(connectCheck(t, h, "Jira (jira)", 0))
+	test.Tap(connectCheck(t, h, "Jira", 0))
 	if !connectButton(t, h, "Apply", 0).Disabled() {
 		t.Error("Apply is usable for a choice that was not previewed")
 	}
@@ -324,7 +361,7 @@ func TestConnectShowsFailures(t *testing.T) {
 	h, f := openConnect(t, "found")
 	c := h.d.connect
 	f.failNext = errString("reading /home/sam/.cursor/mcp.json: permission denied")
-	test.Tap(connectCheck(t, h, "GitHub (github)", 1))
+	test.Tap(connectCheck(t, h, "GitHub", 1))
 	test.Tap(connectButton(t, h, "Preview", 1))
 	h.idle()
 	if !hasText(c.body, "Can't preview: reading /home/sam/.cursor/mcp.json: permission denied") || !connectButton(t, h, "Apply", 1).Disabled() {
@@ -429,16 +466,17 @@ func TestConnectWithRealFiles(t *testing.T) {
 	h.waitFor("the AI apps to load", func() bool { return c.loaded && !c.busy })
 
 	// Cursor is the last of the four hosts; the only editable one.
-	test.Tap(connectCheck(t, h, "GitHub (github)", 0))
+	test.Tap(connectCheck(t, h, "GitHub", 0))
 	test.Tap(connectButton(t, h, "Preview", 0))
 	h.idle()
+	test.Tap(connectButton(t, h, "Show the exact change", 0))
 	if !hasText(c.body, "Bearer ********") || hasText(c.body, token) {
 		t.Fatal("the preview is missing, or shows the token")
 	}
 	test.Tap(connectButton(t, h, "Disable", 0)) // the direct GitHub entry
 	h.idle()
 	// Disabling reloaded the window, which drops the unapplied choice.
-	test.Tap(connectCheck(t, h, "GitHub (github)", 0))
+	test.Tap(connectCheck(t, h, "GitHub", 0))
 	test.Tap(connectButton(t, h, "Preview", 0))
 	h.idle()
 	test.Tap(connectButton(t, h, "Apply", 0))
@@ -455,5 +493,38 @@ func TestConnectWithRealFiles(t *testing.T) {
 	}
 	if hasText(c.body, token) || strings.Contains(c.status.Text, token) {
 		t.Error("the window shows the token")
+	}
+}
+
+// Direct connections lead the window, with one action that sends every
+// call through Countersign.
+func TestConnectLeadsWithBypassesAndRoutesAll(t *testing.T) {
+	h, f := openConnect(t, "direct")
+	c := h.d.connect
+	first, ok := c.body.Objects[0].(*widget.Label)
+	if !ok || first.Text != "Direct connections that bypass review" {
+		t.Fatalf("the window starts with %#v, want the direct connections", c.body.Objects[0])
+	}
+	if !shows(c.body, "2 connections in your AI apps reach services directly") {
+		t.Error("the window does not count the connections that bypass review")
+	}
+	capturePNG(t, c.window(), "connect_bypass.png")
+	test.Tap(connectButton(t, h, "Send everything through Countersign", 0))
+	h.idle()
+	if !strings.HasPrefix(c.status.Text, "Every call from Claude Desktop and Cursor now waits for your review.") {
+		t.Errorf("status %q", c.status.Text)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, hs := range f.ov.Hosts {
+		if len(hs.Direct) != 0 {
+			t.Errorf("%s still has direct connections: %+v", hs.Name, hs.Direct)
+		}
+	}
+	if !shows(c.body, "None: in the AI apps Countersign can read") {
+		t.Error("with the bypasses turned off the window does not say none are left")
+	}
+	if buttons(c.body, "Send everything through Countersign") != nil {
+		t.Error("the action is still offered with nothing left to send through Countersign")
 	}
 }

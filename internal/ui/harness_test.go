@@ -241,6 +241,7 @@ type fakeSettings struct {
 	timeout   app.TimeoutSetting
 	login     app.LoginSetting
 	signedIn  map[string]bool
+	signInErr error // SignIn fails with it when set
 	failSave  error
 	allowSets [][]string
 	servers2  serverEdits // adding, removing and tokens (addserver_test.go)
@@ -279,6 +280,9 @@ func (f *fakeSettings) Servers(context.Context) ([]app.ServerStatus, error) {
 func (f *fakeSettings) SignIn(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.signInErr != nil {
+		return f.signInErr
+	}
 	f.signedIn[id] = true
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,6 +29,22 @@ type settingsWindow struct {
 	content fyne.CanvasObject
 	tabs    *container.AppTabs
 	status  *widget.Label // the outcome of the last change, or a load error
+	// statusTab is the tab the status speaks of: it shows only there, so
+	// a message never follows the person onto another tab or form.
+	statusTab int
+
+	// notes are the servers' own messages, shown on their cards: a
+	// sign-in under way, its outcome, and the technical detail of a
+	// failure behind a toggle. By server id.
+	notes map[string]cardNote
+
+	// readMu and readSeq number the reads of the servers' states in the
+	// order they were made; shownSeq is the newest one shown (UI
+	// goroutine). An older read arriving late is dropped, so a row never
+	// goes back to "Signing in…" after the sign-in ended.
+	readMu   sync.Mutex
+	readSeq  uint64
+	shownSeq uint64
 
 	servers     []app.ServerStatus
 	serverBox   *fyne.Container
@@ -38,13 +55,13 @@ type settingsWindow struct {
 	allow       app.Allowlist
 	allowBox    *fyne.Container
 	allowEntry  *widget.Entry
+	allowKind   *widget.Select // what the entry names, when the list holds several kinds
 	allowCheck  *widget.Label
 	allowAdd    *widget.Button
 
 	timeout      app.TimeoutSetting
-	timeoutEntry *widget.Entry
+	timeoutPick  *widget.Select // the choices of timeoutChoices, in words
 	timeoutCheck *widget.Label
-	timeoutSave  *widget.Button
 	login        *widget.Check
 	loginWhy     *widget.Label
 	loading      bool // widgets are being set from loaded values
@@ -57,8 +74,16 @@ type settingsWindow struct {
 	shownID     uint64 // the last change that opened the window
 }
 
+// cardNote is a message on a server's card.
+type cardNote struct {
+	text   string
+	detail string // technical detail, behind "Technical details"; may be empty
+	open   bool   // the detail is shown
+	imp    widget.Importance
+}
+
 func newSettingsWindow(d *Desktop) *settingsWindow {
-	s := &settingsWindow{d: d}
+	s := &settingsWindow{d: d, notes: map[string]cardNote{}}
 	s.build()
 	return s
 }
@@ -83,6 +108,11 @@ func (s *settingsWindow) build() {
 	s.serverPick.PlaceHolder = "Choose a server"
 	s.allowBox = container.NewVBox()
 	s.allowEntry = widget.NewEntry()
+	s.allowKind = widget.NewSelect(nil, func(string) {
+		s.setAllowHint()
+		s.checkEntry(s.allowEntry.Text)
+	})
+	s.allowKind.Hide()
 	s.allowCheck = wrapped("")
 	s.allowAdd = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), s.addEntry)
 	s.allowEntry.OnChanged = s.checkEntry
@@ -92,14 +122,15 @@ func (s *settingsWindow) build() {
 			wrapped("Calls may only touch what a server's allowlist names. Entries set by your organisation are locked."),
 			container.NewBorder(nil, nil, widget.NewLabel("Server"), nil, s.serverPick)),
 		container.NewVBox(widget.NewSeparator(),
-			container.NewBorder(nil, nil, nil, s.allowAdd, s.allowEntry), s.allowCheck),
+			container.NewBorder(nil, nil, s.allowKind, s.allowAdd, s.allowEntry), s.allowCheck),
 		nil, nil, container.NewVScroll(s.allowBox))
 
-	s.timeoutEntry = widget.NewEntry()
-	s.timeoutEntry.OnChanged = s.checkTimeout
-	s.timeoutEntry.OnSubmitted = func(string) { s.saveTimeout() }
+	s.timeoutPick = widget.NewSelect(nil, func(string) {
+		if !s.loading {
+			s.saveTimeout()
+		}
+	})
 	s.timeoutCheck = wrapped("")
-	s.timeoutSave = widget.NewButton("Save", s.saveTimeout)
 	s.login = widget.NewCheck("Start Countersign when I log in", func(on bool) {
 		if !s.loading {
 			s.setLogin(on)
@@ -108,8 +139,8 @@ func (s *settingsWindow) build() {
 	s.loginWhy = wrapped("")
 	general := container.NewVBox(
 		heading("Approval timeout"),
-		wrapped("A call nobody decides within this time is denied. Write it like 90s, 5m or 1h."),
-		container.NewBorder(nil, nil, nil, s.timeoutSave, s.timeoutEntry),
+		wrapped("A call nobody decides within this time is denied, and the AI app is told so."),
+		container.NewBorder(nil, nil, widget.NewLabel("Wait for"), nil, s.timeoutPick),
 		s.timeoutCheck,
 		widget.NewSeparator(),
 		heading("Start at login"),
@@ -121,9 +152,19 @@ func (s *settingsWindow) build() {
 		container.NewTabItem("Allowlists", allowTab),
 		container.NewTabItem("General", general),
 	)
+	s.tabs.OnSelected = func(*container.TabItem) { s.showStatusOnItsTab() }
 	s.outside = container.NewVBox()
 	s.outside.Hide()
 	s.content = container.NewBorder(s.outside, s.status, nil, nil, s.tabs)
+}
+
+// showStatusOnItsTab shows the status only on the tab it speaks of.
+func (s *settingsWindow) showStatusOnItsTab() {
+	if s.tabs.SelectedIndex() == s.statusTab && s.status.Text != "" {
+		s.status.Show()
+	} else {
+		s.status.Hide()
+	}
 }
 
 // setPending shows the change made to the settings file outside
@@ -240,6 +281,7 @@ func (s *settingsWindow) show() {
 
 // showAdding switches the Servers tab between the list and the add panel.
 func (s *settingsWindow) showAdding(on bool) {
+	s.setStatus("", widget.MediumImportance) // the message was about the other view
 	if on {
 		s.serverList.Hide()
 		s.adding.view.Show()
@@ -252,13 +294,34 @@ func (s *settingsWindow) showAdding(on bool) {
 func (s *settingsWindow) setStatus(text string, imp widget.Importance) {
 	s.status.Importance = imp
 	s.status.SetText(text)
+	s.statusTab = s.tabs.SelectedIndex()
+	s.showStatusOnItsTab()
+}
+
+// readServers reads the servers' states, numbered in the order read.
+func (s *settingsWindow) readServers(ctx context.Context) ([]app.ServerStatus, uint64, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.readSeq++
+	servers, err := s.d.o.Settings.Servers(ctx)
+	return servers, s.readSeq, err
+}
+
+// fresh reports whether the read numbered seq is newer than the states
+// shown, and if so takes it as the one shown. UI goroutine only.
+func (s *settingsWindow) fresh(seq uint64) bool {
+	if seq < s.shownSeq {
+		return false
+	}
+	s.shownSeq = seq
+	return true
 }
 
 // reload fetches everything the window shows.
 func (s *settingsWindow) reload() {
 	svc := s.d.o.Settings
 	s.d.background(func(ctx context.Context) func() {
-		servers, err := svc.Servers(ctx)
+		servers, seq, err := s.readServers(ctx)
 		timeout, terr := svc.Timeout(ctx)
 		login, lerr := svc.StartAtLogin(ctx)
 		return func() {
@@ -268,7 +331,9 @@ func (s *settingsWindow) reload() {
 				s.setStatus("Could not load the servers: "+err.Error(), widget.DangerImportance)
 				servers = nil
 			}
-			s.setServers(servers)
+			if err != nil || s.fresh(seq) {
+				s.setServers(servers)
+			}
 			if terr != nil {
 				s.setStatus("Could not load the timeout: "+terr.Error(), widget.DangerImportance)
 			} else {
@@ -323,8 +388,23 @@ func (s *settingsWindow) setServerCards(servers []app.ServerStatus) {
 	s.serverBox.Refresh()
 }
 
+// pickName is a server as the allowlist picker names it: its display
+// name, made unique by a number when two servers share one.
 func (s *settingsWindow) pickName(srv app.ServerStatus) string {
-	return oneLine(srv.Name, 40) + " (" + oneLine(srv.ID, 40) + ")"
+	name := oneLine(srv.Name, 40)
+	n, nth := 0, 0
+	for _, o := range s.servers {
+		if oneLine(o.Name, 40) == name {
+			n++
+			if o.ID == srv.ID {
+				nth = n
+			}
+		}
+	}
+	if n > 1 {
+		name += fmt.Sprintf(" (%d)", nth)
+	}
+	return name
 }
 
 func (s *settingsWindow) indexOf(id string) int {
@@ -349,12 +429,14 @@ func (s *settingsWindow) pickedServer() string {
 // sign-in buttons (disabled, with the reason, when sign-in cannot be used).
 func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	name := heading(oneLine(srv.Name, 60))
-	where := wrapped(oneLine(srv.Transport, 20) + " · " + oneLine(srv.Endpoint, 200))
-	state := "State: " + oneLine(srv.State, 80)
+	state := oneLine(srv.State, 600)
 	if len(srv.Scopes) > 0 {
 		state += " · scopes: " + oneLine(strings.Join(srv.Scopes, " "), 200)
 	}
 	id := srv.ID
+	if n, ok := s.notes[id]; ok && n.imp == widget.DangerImportance && n.text != "" {
+		state = strings.Replace(state, ": "+n.text, "", 1) // the note below says it; once is enough
+	}
 	signIn := widget.NewButton("Sign in", func() { s.sign(id, true) })
 	if srv.TakesToken {
 		signIn = widget.NewButton("Enter token…", func() { s.askToken(srv) })
@@ -377,7 +459,13 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	if srv.NeedsSignIn {
 		stateLabel.Importance = widget.WarningImportance
 	}
-	objs := []fyne.CanvasObject{name, where, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
+	objs := []fyne.CanvasObject{name, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
+	if n, ok := s.notes[id]; ok {
+		objs = append(objs, noteWithDetail(n, func() {
+			n.open = !n.open
+			s.setNote(id, n)
+		}))
+	}
 	if srv.SignInUnavailable != "" {
 		objs = append(objs, container.NewBorder(nil, nil, widget.NewIcon(theme.InfoIcon()), nil, wrapped(srv.SignInUnavailable)))
 	}
@@ -387,43 +475,110 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 	return container.NewVBox(objs...)
 }
 
+// noteWithDetail is a card's message, with its technical detail behind a
+// "Technical details" toggle, which calls toggle.
+func noteWithDetail(n cardNote, toggle func()) fyne.CanvasObject {
+	l := wrapped(n.text)
+	l.Importance = n.imp
+	if n.detail == "" {
+		return l
+	}
+	label, icon := "Technical details", theme.MenuDropDownIcon()
+	if n.open {
+		label, icon = "Hide technical details", theme.MenuDropUpIcon()
+	}
+	b := widget.NewButtonWithIcon(label, icon, toggle)
+	b.Importance = widget.LowImportance
+	objs := []fyne.CanvasObject{l, container.NewHBox(b)}
+	if n.open {
+		// Broken into lines here: a wrapped label in a list of cards is
+		// given too little height and overlaps the card below.
+		detail := widget.NewLabel(hardWrap(visible(n.detail), 80))
+		detail.TextStyle.Monospace = true
+		detail.Selectable = true
+		objs = append(objs, detail)
+	}
+	return container.NewVBox(objs...)
+}
+
+// hardWrap breaks s into lines of at most width runes.
+func hardWrap(s string, width int) string {
+	var b strings.Builder
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		r := []rune(line)
+		for len(r) > width {
+			b.WriteString(string(r[:width]))
+			b.WriteByte('\n')
+			r = r[width:]
+		}
+		b.WriteString(string(r))
+	}
+	return b.String()
+}
+
 // sign signs in to or out of a server; it may open a browser and wait for
 // the person, so it runs in the background.
 func (s *settingsWindow) sign(id string, in bool) {
-	verb := "Signing in to "
-	if !in {
-		verb = "Signing out of "
-	}
 	svc := s.d.o.Settings
+	name := id
+	if i := s.indexOf(id); i >= 0 {
+		name = oneLine(s.servers[i].Name, 60)
+	}
 	if in {
-		s.serverAction(verb+id+"…", "", "Signed in to "+id+".", func(ctx context.Context) error { return svc.SignIn(ctx, id) })
+		s.serverAction(id, "Signing in to "+name+"… Finish in the browser window that opens.", "", "Signed in to "+name+".",
+			func(ctx context.Context) error { return svc.SignIn(ctx, id) })
 	} else {
-		s.serverAction(verb+id+"…", "", "Signed out of "+id+".", func(ctx context.Context) error { return svc.SignOut(ctx, id) })
+		s.serverAction(id, "Signing out of "+name+"…", "", "Signed out of "+name+".",
+			func(ctx context.Context) error { return svc.SignOut(ctx, id) })
 	}
 }
 
-// serverAction runs work on a server in the background with busy as the
-// status, then shows done or the error (after failed) and the servers'
-// new states.
-func (s *settingsWindow) serverAction(busy, failed, done string, work func(ctx context.Context) error) {
-	s.setStatus(busy, widget.MediumImportance)
-	svc := s.d.o.Settings
+// serverAction runs work on the server id in the background with busy on
+// its card, then shows there done or the error (after failed) and the
+// servers' new states. The message stays with its server: another
+// server's outcome never takes its place.
+func (s *settingsWindow) serverAction(id, busy, failed, done string, work func(ctx context.Context) error) {
+	s.setNote(id, cardNote{text: busy, imp: widget.MediumImportance})
 	s.d.background(func(ctx context.Context) func() {
 		err := work(ctx)
-		servers, lerr := svc.Servers(ctx)
+		servers, seq, lerr := s.readServers(ctx)
 		return func() {
 			if err != nil {
-				s.setStatus(failed+err.Error(), widget.DangerImportance)
+				n := cardNote{text: failed + err.Error(), imp: widget.DangerImportance}
+				var p *app.Problem
+				if errors.As(err, &p) {
+					n.detail = p.Detail
+				}
+				s.notes[id] = n
 			} else {
-				s.setStatus(done, widget.SuccessImportance)
+				s.notes[id] = cardNote{text: done, imp: widget.SuccessImportance}
 			}
-			if lerr == nil {
+			if lerr == nil && s.fresh(seq) {
 				s.loading = true
 				s.setServers(servers)
 				s.loading = false
+			} else {
+				s.setServerCards(s.servers)
+			}
+			if s.indexOf(id) < 0 { // removed: its card is gone, so the window says it
+				delete(s.notes, id)
+				if err != nil {
+					s.setStatus(failed+err.Error(), widget.DangerImportance)
+				} else {
+					s.setStatus(done, widget.SuccessImportance)
+				}
 			}
 		}
 	})
+}
+
+// setNote shows a message on a server's card.
+func (s *settingsWindow) setNote(id string, n cardNote) {
+	s.notes[id] = n
+	s.setServerCards(s.servers)
 }
 
 // askToken asks for the access token of a server that takes one instead of
@@ -438,8 +593,8 @@ func (s *settingsWindow) askToken(srv app.ServerStatus) {
 		}
 		return nil
 	}
-	note := wrapped("Your organisation prefers browser sign-in, so a pasted token is recorded as a policy exception. " +
-		"It is kept in this computer's keychain, never in a file.")
+	note := wrapped("Countersign tries the token with " + oneLine(srv.Name, 40) + " before keeping it. Your organisation " +
+		"prefers browser sign-in, so using a token is noted in the audit log. The token is kept safely on this computer, never in a file.")
 	items := []*widget.FormItem{widget.NewFormItem("Token", entry), widget.NewFormItem("", note)}
 	d := dialog.NewForm("Access token for "+oneLine(srv.Name, 40), "Save", "Cancel", items, func(ok bool) {
 		token := entry.Text
@@ -455,8 +610,8 @@ func (s *settingsWindow) askToken(srv app.ServerStatus) {
 // saveToken hands a pasted token to the settings service.
 func (s *settingsWindow) saveToken(srv app.ServerStatus, token string) {
 	svc := s.d.o.Settings
-	id := srv.ID
-	s.serverAction("Saving the token for "+id+"…", "Token not saved: ", "Token saved for "+id+": it is in the keychain.",
+	id, name := srv.ID, oneLine(srv.Name, 60)
+	s.serverAction(id, "Checking the token with "+name+"…", "Token not saved: ", "Signed in to "+name+" with your token.",
 		func(ctx context.Context) error { return svc.SetToken(ctx, id, token) })
 }
 
@@ -466,14 +621,14 @@ func (s *settingsWindow) confirmRemove(srv app.ServerStatus) {
 		"and its sign-in is forgotten. Its audit history stays."
 	dialog.ShowConfirm("Remove server", msg, func(ok bool) {
 		if ok {
-			s.remove(srv.ID)
+			s.remove(srv.ID, oneLine(srv.Name, 60))
 		}
 	}, s.window())
 }
 
-func (s *settingsWindow) remove(id string) {
+func (s *settingsWindow) remove(id, name string) {
 	svc := s.d.o.Settings
-	s.serverAction("Removing "+id+"…", "", "Removed "+id+".", func(ctx context.Context) error { return svc.RemoveServer(ctx, id) })
+	s.serverAction(id, "Removing "+name+"…", "", "Removed "+name+".", func(ctx context.Context) error { return svc.RemoveServer(ctx, id) })
 }
 
 func (s *settingsWindow) loadAllowlist(id string) {
@@ -505,7 +660,7 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 			"repository or project are denied until you add one."))
 	}
 	for _, e := range al.Entries {
-		pattern := oneLine(e.Pattern, 200)
+		pattern := oneLine(s.shownEntry(e.Pattern), 200)
 		var action fyne.CanvasObject
 		if e.Locked {
 			lock := widget.NewLabel("Locked: set by your organisation")
@@ -523,15 +678,21 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 	}
 	s.allowBox.Objects = objs
 	s.allowBox.Refresh()
-	kind := al.Kind
-	if kind == "" {
-		kind = "repositories or projects"
-	}
-	if al.Example != "" {
-		s.allowEntry.SetPlaceHolder("Add " + kind + ", e.g. " + al.Example)
+	if len(al.Kinds) > 0 {
+		var nouns []string
+		for _, k := range al.Kinds {
+			nouns = append(nouns, k.Noun)
+		}
+		s.allowKind.Options = nouns
+		if !slices.Contains(nouns, s.allowKind.Selected) {
+			s.allowKind.Selected = nouns[0]
+		}
+		s.allowKind.Refresh()
+		s.allowKind.Show()
 	} else {
-		s.allowEntry.SetPlaceHolder("Add " + kind)
+		s.allowKind.Hide()
 	}
+	s.setAllowHint()
 	if editable {
 		s.allowEntry.Enable()
 	} else {
@@ -539,6 +700,57 @@ func (s *settingsWindow) setAllowlist(id string, al app.Allowlist) {
 	}
 	s.allowEntry.SetText("")
 	s.checkEntry("")
+}
+
+// allowKindPicked is the kind chosen for a new entry of a list that holds
+// several; ok is false for a list of one kind.
+func (s *settingsWindow) allowKindPicked() (app.AllowKind, bool) {
+	for _, k := range s.allow.Kinds {
+		if k.Noun == s.allowKind.Selected {
+			return k, true
+		}
+	}
+	return app.AllowKind{}, false
+}
+
+// setAllowHint puts a short example in the entry, for the kind chosen.
+func (s *settingsWindow) setAllowHint() {
+	if k, ok := s.allowKindPicked(); ok {
+		s.allowEntry.SetPlaceHolder("e.g. " + k.Example)
+		return
+	}
+	if s.allow.Example != "" {
+		s.allowEntry.SetPlaceHolder("e.g. " + s.allow.Example)
+	} else {
+		s.allowEntry.SetPlaceHolder("")
+	}
+}
+
+// typedEntry is the entry as the settings service takes it: with the
+// chosen kind's prefix when the list holds several kinds.
+func (s *settingsWindow) typedEntry(text string) string {
+	p := strings.TrimSpace(text)
+	k, ok := s.allowKindPicked()
+	if !ok || p == "" {
+		return p
+	}
+	for _, other := range s.allow.Kinds {
+		if strings.HasPrefix(strings.ToLower(p), other.Prefix+":") {
+			return p // written with its prefix already
+		}
+	}
+	return k.Prefix + ":" + p
+}
+
+// shownEntry is an entry as the list shows it: "FFC (Jira project)"
+// rather than "jira:FFC".
+func (s *settingsWindow) shownEntry(pattern string) string {
+	for _, k := range s.allow.Kinds {
+		if rest, ok := strings.CutPrefix(pattern, k.Prefix+":"); ok {
+			return rest + " (" + k.Noun + ")"
+		}
+	}
+	return pattern
 }
 
 // checkEntry validates a new allowlist entry as it is typed.
@@ -553,7 +765,7 @@ func (s *settingsWindow) checkEntry(text string) {
 		s.allowCheck.SetText("Type an entry to add it.")
 		return
 	}
-	p := strings.TrimSpace(text)
+	p := s.typedEntry(text)
 	for _, e := range s.allow.Entries {
 		if e.Pattern == p {
 			s.allowCheck.Importance = widget.WarningImportance
@@ -575,8 +787,8 @@ func (s *settingsWindow) addEntry() {
 	if s.allowAdd.Disabled() {
 		return
 	}
-	p := strings.TrimSpace(s.allowEntry.Text)
-	s.saveAllowlist(append(s.ownEntries(), p), "Added "+p+".")
+	p := s.typedEntry(s.allowEntry.Text)
+	s.saveAllowlist(append(s.ownEntries(), p), "Added "+s.shownEntry(p)+".")
 }
 
 func (s *settingsWindow) removeEntry(p string) {
@@ -586,7 +798,7 @@ func (s *settingsWindow) removeEntry(p string) {
 			keep = append(keep, e)
 		}
 	}
-	s.saveAllowlist(keep, "Removed "+p+".")
+	s.saveAllowlist(keep, "Removed "+s.shownEntry(p)+".")
 }
 
 // ownEntries are the entries the person may change.
@@ -623,65 +835,89 @@ func (s *settingsWindow) saveAllowlist(patterns []string, done string) {
 	})
 }
 
+// timeoutChoices are the approval timeouts offered.
+var timeoutChoices = []time.Duration{
+	30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour,
+}
+
+// longDuration writes a timeout in words: "90 seconds", "5 minutes",
+// "1 hour 30 minutes".
+func longDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	h, m, sec := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
+	var parts []string
+	if h > 0 {
+		parts = append(parts, unit(h, "hour"))
+	}
+	if m > 0 {
+		parts = append(parts, unit(m, "minute"))
+	}
+	if sec > 0 || len(parts) == 0 {
+		parts = append(parts, unit(sec, "second"))
+	}
+	return strings.Join(parts, " ")
+}
+
+// timeoutOptions are the choices within t's bounds, with t's value among
+// them even when it is not one of the usual ones.
+func timeoutOptions(t app.TimeoutSetting) []time.Duration {
+	var out []time.Duration
+	for _, d := range timeoutChoices {
+		if (t.Min == 0 || d >= t.Min) && (t.Max == 0 || d <= t.Max) {
+			out = append(out, d)
+		}
+	}
+	if t.Value > 0 && !slices.Contains(out, t.Value) {
+		out = append(out, t.Value)
+		slices.Sort(out)
+	}
+	return out
+}
+
 func (s *settingsWindow) setTimeout(t app.TimeoutSetting) {
 	s.timeout = t
-	s.timeoutEntry.SetText(shortDuration(t.Value))
+	var words []string
+	for _, d := range timeoutOptions(t) {
+		words = append(words, longDuration(d))
+	}
+	was := s.loading
+	s.loading = true
+	s.timeoutPick.Options = words
+	s.timeoutPick.SetSelected(longDuration(t.Value))
+	s.loading = was
 	if t.Locked != "" {
-		s.timeoutEntry.Disable()
-		s.timeoutSave.Disable()
+		s.timeoutPick.Disable()
 		s.timeoutCheck.Importance = widget.LowImportance
 		s.timeoutCheck.SetText(t.Locked)
 		return
 	}
-	s.timeoutEntry.Enable()
-	s.checkTimeout(s.timeoutEntry.Text)
+	s.timeoutPick.Enable()
+	s.timeoutCheck.Importance = widget.LowImportance
+	s.timeoutCheck.SetText("Calls arriving from now on wait this long; changes are saved at once.")
 }
 
-// parseTimeout reads a timeout as typed and checks it against the bounds.
-func parseTimeout(text string, t app.TimeoutSetting) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(text))
-	if err != nil {
-		return 0, fmt.Errorf("write a time such as 90s, 5m or 1h")
+// pickedTimeout is the timeout chosen in the list.
+func (s *settingsWindow) pickedTimeout() (time.Duration, bool) {
+	for _, d := range timeoutOptions(s.timeout) {
+		if longDuration(d) == s.timeoutPick.Selected {
+			return d, true
+		}
 	}
-	if t.Min > 0 && d < t.Min {
-		return 0, fmt.Errorf("at least %s, so there is time to read a call", shortDuration(t.Min))
-	}
-	if t.Max > 0 && d > t.Max {
-		return 0, fmt.Errorf("at most %s", shortDuration(t.Max))
-	}
-	return d, nil
-}
-
-func (s *settingsWindow) checkTimeout(text string) {
-	if s.timeout.Locked != "" {
-		return
-	}
-	d, err := parseTimeout(text, s.timeout)
-	switch {
-	case err != nil:
-		s.timeoutCheck.Importance = widget.DangerImportance
-		s.timeoutCheck.SetText("Not saved: " + err.Error() + ".")
-		s.timeoutSave.Disable()
-	case d == s.timeout.Value:
-		s.timeoutCheck.Importance = widget.LowImportance
-		s.timeoutCheck.SetText("Currently " + shortDuration(d) + ". Type a new time to change it.")
-		s.timeoutSave.Disable()
-	default:
-		s.timeoutCheck.Importance = widget.MediumImportance
-		s.timeoutCheck.SetText("Calls arriving from now on will wait " + shortDuration(d) + ". Press Save or Enter.")
-		s.timeoutSave.Enable()
-	}
+	return 0, false
 }
 
 func (s *settingsWindow) saveTimeout() {
-	if s.timeoutSave.Disabled() {
+	d, ok := s.pickedTimeout()
+	if !ok || d == s.timeout.Value || s.timeout.Locked != "" {
 		return
 	}
-	d, err := parseTimeout(s.timeoutEntry.Text, s.timeout)
-	if err != nil {
-		return
-	}
-	s.timeoutSave.Disable()
+	s.timeoutPick.Disable()
 	svc := s.d.o.Settings
 	s.d.background(func(ctx context.Context) func() {
 		err := svc.SetTimeout(ctx, d)
@@ -690,11 +926,12 @@ func (s *settingsWindow) saveTimeout() {
 			if err != nil {
 				s.setStatus("Timeout not saved: "+err.Error(), widget.DangerImportance)
 			} else {
-				s.setStatus("Saved: calls now wait "+shortDuration(d)+" for a decision.", widget.SuccessImportance)
+				s.setStatus("Saved: calls now wait "+longDuration(d)+" for a decision.", widget.SuccessImportance)
 			}
-			if terr == nil {
-				s.setTimeout(t)
+			if terr != nil {
+				t = s.timeout
 			}
+			s.setTimeout(t)
 		}
 	})
 }
@@ -735,16 +972,4 @@ func (s *settingsWindow) setLogin(on bool) {
 			s.setLoginSetting(l)
 		}
 	})
-}
-
-// shortDuration writes 5m0s as 5m and 1h30m0s as 1h30m.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

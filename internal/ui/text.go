@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -401,4 +402,68 @@ func countdown(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%02d", s/3600, s%3600/60, s%60)
 	}
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
+
+// toolChangeSummary says in one sentence what a changed tool's definition
+// diff (pins.Diff of its indented JSON: "- " removed, "+ " added and "  "
+// unchanged lines) changed, so the diff itself can sit behind a toggle.
+// Each changed line counts for the top-level field it is in, named in
+// words.
+func toolChangeSummary(diff string) string {
+	names := map[string]string{
+		"description": "its description", "title": "its title", "name": "its name",
+		"inputSchema": "what it accepts", "outputSchema": "what it returns",
+		"annotations": "its hints about what it does",
+	}
+	type line struct {
+		op    byte
+		key   string
+		depth int
+	}
+	var lines []line
+	top := -1 // the indent of the top-level fields: the least seen
+	for _, l := range strings.Split(diff, "\n") {
+		if len(l) < 2 || strings.HasPrefix(l, "---") || strings.HasPrefix(l, "+++") {
+			continue
+		}
+		body := l[2:]
+		trimmed := strings.TrimLeft(body, " \t")
+		ln := line{op: l[0], depth: len(body) - len(trimmed)}
+		if strings.HasPrefix(trimmed, `"`) {
+			if end := strings.Index(trimmed[1:], `"`); end >= 0 && strings.HasPrefix(strings.TrimSpace(trimmed[end+2:]), ":") {
+				ln.key = trimmed[1 : end+1]
+			}
+		}
+		if ln.key != "" && (top < 0 || ln.depth < top) {
+			top = ln.depth
+		}
+		lines = append(lines, ln)
+	}
+	var parts []string
+	parent := ""
+	for _, ln := range lines {
+		if ln.key != "" && ln.depth == top {
+			parent = ln.key
+		}
+		if ln.op != '-' && ln.op != '+' {
+			continue
+		}
+		words, known := names[parent]
+		switch {
+		case parent == "":
+			words = "its definition"
+		case !known:
+			words = "its " + parent
+		}
+		if !slices.Contains(parts, words) {
+			parts = append(parts, words)
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return "The tool's definition changed."
+	case 1:
+		return "The tool changed " + parts[0] + "."
+	}
+	return "The tool changed " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1] + "."
 }

@@ -328,12 +328,15 @@ func (d *Desktop) start() {
 // the tray and the settings window.
 func (d *Desktop) serversChanged() {
 	d.background(func(ctx context.Context) func() {
-		servers, err := d.o.Settings.Servers(ctx)
+		servers, seq, err := d.settings.readServers(ctx)
 		if err != nil {
 			d.log.Warn("reading the servers' states", "err", err)
 			return nil
 		}
 		return func() {
+			if !d.settings.fresh(seq) {
+				return // a newer read is already shown
+			}
 			if d.settings.win != nil && len(servers) == len(d.settings.servers) {
 				d.settings.setServerCards(servers) // the same servers, in new states
 				return

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"testing"
+
+	"github.com/countersign/countersign/internal/catalog"
+)
+
+func TestForgiveParam(t *testing.T) {
+	tests := []struct{ kind, name, in, want string }{
+		{"azure-devops", "organization", "https://dev.azure.com/DEFRA", "defra"},
+		{"azure-devops", "organization", "https://dev.azure.com/defra/FFC%20Pay/_workitems", "defra"},
+		{"azure-devops", "organization", "dev.azure.com/Defra/", "defra"},
+		{"azure-devops", "organization", "https://defra.visualstudio.com/", "defra"},
+		{"azure-devops", "organization", " DEFRA ", "defra"},
+		{"sonarqube-cloud", "organization", "https://sonarcloud.io/organizations/Defra-Org/projects", "defra-org"},
+		{"github", "toolsets", " repos ", "repos"},
+	}
+	for _, tt := range tests {
+		if got := forgiveParam(tt.kind, tt.name, tt.in); got != tt.want {
+			t.Errorf("forgiveParam(%s, %s, %q) = %q, want %q", tt.kind, tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestForgiveEntry(t *testing.T) {
+	tests := []struct{ kind, in, want string }{
+		{"github-repository", "https://github.com/DEFRA/ffc-pay", "DEFRA/ffc-pay"},
+		{"github-repository", "https://github.com/DEFRA/ffc-pay.git", "DEFRA/ffc-pay"},
+		{"github-repository", "github.com/DEFRA/ffc-pay/pulls", "DEFRA/ffc-pay"},
+		{"github-repository", "DEFRA/ffc-*", "DEFRA/ffc-*"},
+		{"azure-devops-project", "https://dev.azure.com/defra/FFC%20Pay", "defra/FFC Pay"},
+	}
+	for _, tt := range tests {
+		if got := forgiveEntry(catalog.Kind(tt.kind), tt.in); got != tt.want {
+			t.Errorf("forgiveEntry(%s, %q) = %q, want %q", tt.kind, tt.in, got, tt.want)
+		}
+	}
+}
+
+// A server added with a pasted address keeps only the organisation.
+func TestAddServerFromAPastedAddress(t *testing.T) {
+	env := newSettingsEnv(t, `{"version": 2}`, "")
+	ctx := context.Background()
+	if err := env.s.CheckServerParam("azure-devops", "organization", "https://dev.azure.com/DEFRA"); err != nil {
+		t.Fatalf("a pasted address is refused as typed: %v", err)
+	}
+	id, err := env.s.AddServer(ctx, "azure-devops", "", map[string]string{"organization": "https://dev.azure.com/DEFRA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := env.s.current().Server(id)
+	if got := es.ParamValues()["organization"]; got != "defra" {
+		t.Errorf("organisation saved as %q, want defra", got)
+	}
+}
