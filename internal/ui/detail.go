@@ -465,7 +465,15 @@ func warning(w gate.Warning) fyne.CanvasObject {
 	d.TextStyle.Monospace = true
 	d.Wrapping = fyne.TextWrapBreak
 	d.Selectable = true
-	acc := widget.NewAccordion(widget.NewAccordionItem("Details", d))
+	title := "Details"
+	if w.Kind == gate.WarnToolChanged {
+		// A sentence first; the definition's diff behind the toggle.
+		if sum := toolChangeSummary(w.Detail); sum != "" {
+			line = container.NewVBox(line, wrapped(sum))
+		}
+		title = "Show the exact change"
+	}
+	acc := widget.NewAccordion(widget.NewAccordionItem(title, d))
 	return container.NewVBox(line, acc)
 }
 
