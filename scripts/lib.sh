@@ -69,16 +69,18 @@ go_older_than_1_21() {
 # there), makes its commands executable (module zips keep no file modes) and
 # puts its bin first on PATH.
 fetch_go_toolchain() {
-	local mod tmp dir
+	local mod tmp out dir
 	mod=golang.org/toolchain@v0.0.1-$1.$(cd / && go env GOOS)-$(cd / && go env GOARCH)
 	step "go.mod needs $1; $(cd / && go env GOVERSION) cannot switch itself: fetching $mod"
 	tmp=$(mktemp -d)
 	printf 'module fetchgo\n\ngo 1.16\n' >"$tmp/go.mod"
 	grep "^${mod%@*} ${mod#*@}[ /]" scripts/go-toolchain.sum >"$tmp/go.sum" || true
-	dir=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$mod" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	out=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$mod" 2>&1) || true
 	rm -rf "$tmp"
+	dir=$(printf '%s\n' "$out" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 	if [ -z "$dir" ] || [ ! -f "$dir/bin/go" ]; then
-		echo "could not fetch $mod" >&2
+		echo "could not fetch $mod:" >&2
+		printf '%s\n' "$out" >&2
 		return 1
 	fi
 	find "$dir/bin" "$dir/pkg/tool" -type f ! -perm -u+x -exec chmod a+x {} +
