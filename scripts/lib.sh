@@ -2,8 +2,10 @@
 # sure a Go toolchain is there (go.mod names the exact version; the go
 # command fetches it from the module proxy when the local one is older).
 
-# FYNE_BUILD_PACKAGES are the C libraries Fyne's cgo build needs.
-FYNE_BUILD_PACKAGES="gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev"
+# FYNE_BUILD_PACKAGES are the C compiler and libraries Fyne's cgo build
+# needs (libc6-dev is only recommended by gcc, and so not installed with it
+# under --no-install-recommends on a stock Debian).
+FYNE_BUILD_PACKAGES="gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev"
 
 step() { printf '\n== %s ==\n' "$*"; }
 
