@@ -441,7 +441,7 @@ func (w *wine) regValue(key, name string) (string, bool) {
 
 // installedProducts counts Countersign's entries under Uninstall.
 func (w *wine) installedProducts() int {
-	out, _ := w.run(time.Minute, "reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall`, "/s", "/v", "DisplayName")
+	out, _ := w.run(time.Minute, "reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall`, "/s")
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -621,7 +621,7 @@ func (w *wine) waitWindow(title string) string {
 
 func (w *wine) key(win, keys string) {
 	w.t.Helper()
-	for _, args := range [][]string{{"windowactivate", "--sync", win}, {"key", "--clearmodifiers", keys}} {
+	for _, args := range [][]string{{"windowfocus", "--sync", win}, {"key", "--clearmodifiers", keys}} {
 		if out, err := w.xdotool(args...); err != nil {
 			w.t.Fatalf("xdotool %v: %v: %s", args, err, out)
 		}
