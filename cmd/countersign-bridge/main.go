@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/countersign/countersign/internal/bridge"
 	"github.com/countersign/countersign/internal/config"
@@ -38,7 +39,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	b, err := setup(*configPath, serverID)
+	b, err := setup(ctx, log, *configPath, serverID)
 	if err != nil {
 		// Nothing can fix this while the bridge runs: answer the AI app
 		// until it gives up, then exit non-zero so it knows the server
@@ -53,7 +54,11 @@ func main() {
 	}
 }
 
-func setup(configPath, serverID string) (*bridge.Bridge, error) {
+// setup reads the settings, starts the app when nothing answers on its
+// port (the local token may not exist before the app's first start), then
+// reads the token.
+func setup(ctx context.Context, log *slog.Logger, configPath, serverID string) (*bridge.Bridge, error) {
+	given := configPath
 	if configPath == "" {
 		p, err := config.DefaultPath()
 		if err != nil {
@@ -68,13 +73,27 @@ func setup(configPath, serverID string) (*bridge.Bridge, error) {
 	if _, ok := cfg.Server(serverID); !ok {
 		return nil, fmt.Errorf("there is no server %q in the settings", serverID)
 	}
+	starter := bridge.NewStarter(cfg.Port, given)
+	starter.Log = log
+	startErr := starter.Ensure(ctx)
+	if startErr != nil {
+		// Carry on if the token is there: each request then says the app
+		// is not running, and works once the person starts it.
+		fmt.Fprintln(os.Stderr, "countersign-bridge:", startErr)
+	}
 	tok, err := vault.New().ExistingLocalToken()
 	if err != nil {
+		if startErr != nil {
+			return nil, startErr
+		}
 		return nil, err
 	}
 	return &bridge.Bridge{
 		URL:   "http://127.0.0.1:" + strconv.Itoa(cfg.Port) + "/servers/" + serverID + "/mcp",
 		Token: tok,
+		// A call in flight when the AI app closes may wait for the person
+		// as long as the settings allow, then run.
+		DrainTimeout: max(time.Duration(cfg.ApprovalTimeout)+time.Minute, bridge.DefaultDrainTimeout),
 	}, nil
 }
 

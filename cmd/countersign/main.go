@@ -21,6 +21,7 @@ import (
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/buildinfo"
 	"github.com/countersign/countersign/internal/config"
+	_ "github.com/countersign/countersign/internal/langenv" // before Fyne initialises: LANG=C.UTF-8
 	"github.com/countersign/countersign/internal/notify"
 	"github.com/countersign/countersign/internal/vault"
 )

@@ -177,7 +177,7 @@ func Run(ctx context.Context, o Options) error {
 	authSvc := auth.New(auth.Options{Vault: v, OpenURL: openURL, Logger: log})
 	defer authSvc.Close()
 
-	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout})
+	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout, GrantWindow: eff.Policy.RetryWindow()})
 	g := guard.New(guard.Options{Queue: q, Audit: auditLog, Pins: pinStore, Logger: log,
 		AuditFailed: func(err error) {
 			if o.Notifier != nil {
@@ -194,6 +194,7 @@ func Run(ctx context.Context, o Options) error {
 		Token:          token,
 		Port:           cfg.Port,
 		AllowedOrigins: cfg.AllowedOrigins,
+		HostWait:       eff.Policy.HostWait(),
 		Logger:         log,
 	})
 	if err != nil {
@@ -216,7 +217,13 @@ func Run(ctx context.Context, o Options) error {
 		sub := q.Subscribe()
 		wg.Go(func() {
 			defer sub.Close()
-			notify.Watch(context.Background(), sub.Events(), o.Notifier, notify.Options{Logger: log})
+			// A click on a notification opens the review window.
+			open := func() {
+				if p := uiRef.Load(); p != nil {
+					(*p).Show()
+				}
+			}
+			notify.Watch(context.Background(), sub.Events(), o.Notifier, notify.Options{Logger: log, Open: open})
 		})
 	}
 
@@ -255,6 +262,8 @@ func Run(ctx context.Context, o Options) error {
 					log.Error("applying new settings", "err", err)
 				}
 				q.SetTimeout(eff.ApprovalTimeout)
+				q.SetGrantWindow(eff.Policy.RetryWindow())
+				r.SetHostWait(eff.Policy.HostWait())
 				auditLog.SetRetentionDays(eff.AuditRetentionDays)
 				settings.reconcileLogin()
 				log.Info("settings applied", "servers", serverList(set))

@@ -271,7 +271,7 @@ func TestRunLifecycle(t *testing.T) {
 		rn.callEcho(t)
 		select {
 		case n := <-got:
-			if n != "Review a tool call: Upstream wants to run echo" && n != "Review a tool call: up wants to run echo" {
+			if n != "Review a tool call: Upstream wants to echo" && n != "Review a tool call: up wants to echo" {
 				t.Fatalf("notification %q", n)
 			}
 		case <-time.After(10 * time.Second):

@@ -47,6 +47,7 @@ var outcomeWords = []struct {
 	{audit.OutcomeUpstreamLost, "server connection lost"},
 	{audit.OutcomeShutDown, "Countersign shut down"},
 	{audit.OutcomePaused, "paused"},
+	{audit.OutcomeAskAgain, "AI app told to call again"},
 }
 
 // outcomeWord is how an outcome reads; one the app does not know yet is

@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/gate"
 )
 
 // TestOnlyTheInterfaceImportsFyne keeps the GUI toolkit at the edge: no
@@ -59,3 +62,11 @@ func TestOnlyTheInterfaceImportsFyne(t *testing.T) {
 // fyneHost is where Fyne's modules live. It is spelled without a slash so
 // that a text search for Fyne imports does not find this test.
 const fyneHost = "fyne.io"
+
+// TestRetryWindowDefaultsAgree: the policy's default retry window is the
+// gate's (config cannot import the gate).
+func TestRetryWindowDefaultsAgree(t *testing.T) {
+	if config.DefaultRetryWindow != gate.DefaultGrantWindow {
+		t.Fatalf("config.DefaultRetryWindow %v, gate.DefaultGrantWindow %v", config.DefaultRetryWindow, gate.DefaultGrantWindow)
+	}
+}

@@ -60,6 +60,9 @@ const (
 	OutcomeUpstreamLost Outcome = "upstream_lost"
 	OutcomeShutDown     Outcome = "shut_down"
 	OutcomePaused       Outcome = "paused"
+	// OutcomeAskAgain: the AI app stopped waiting before the person
+	// decided; it was told to call again, and the call still waits.
+	OutcomeAskAgain Outcome = "asked_to_call_again"
 )
 
 // Actor is who or what made a decision.

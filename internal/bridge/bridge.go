@@ -2,7 +2,8 @@
 // running Countersign app: newline-delimited JSON-RPC on stdio on one side,
 // the app's loopback Streamable HTTP endpoint with the local token on the
 // other. If the app restarts, the bridge opens a new session and replays the
-// host's initialize, so the host does not notice.
+// host's initialize, so the host does not notice. When nothing answers on
+// the app's port at all, a Starter starts the installed app first.
 package bridge
 
 import (
@@ -18,9 +19,9 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
@@ -302,7 +303,7 @@ func (b *Bridge) ensureConn(ctx context.Context, replay bool) error {
 	conn := transport.NewStreamableHTTP(transport.HTTPOptions{
 		URL:    b.URL,
 		Client: b.client,
-		Header: http.Header{"Authorization": {"Bearer " + b.Token}},
+		Header: http.Header{"Authorization": {"Bearer " + b.Token}, hostwait.ViaHeader: {string(hostwait.ViaBridge)}},
 		Logger: b.Log,
 	})
 	b.conn = conn
@@ -359,7 +360,7 @@ func (b *Bridge) fail(m jsonrpc.Message, err error) {
 	case errors.Is(err, portproof.ErrNotCountersign):
 		msg = fmt.Sprintf("Another program is using Countersign's port %d; Countersign is not running or could not start. "+
 			"Quit that program or choose another port in Countersign's settings, then start Countersign again.", b.port)
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case refused(err):
 		msg = "Countersign is not running. Start the Countersign app, then try again."
 	}
 	if b.Stderr != nil {

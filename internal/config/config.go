@@ -28,9 +28,13 @@ const (
 
 // Defaults and bounds of the settings.
 const (
-	DefaultApprovalTimeout    = 5 * time.Minute
-	MinApprovalTimeout        = 10 * time.Second
-	MaxApprovalTimeout        = 24 * time.Hour
+	DefaultApprovalTimeout = 5 * time.Minute
+	MinApprovalTimeout     = 10 * time.Second
+	MaxApprovalTimeout     = 24 * time.Hour
+	// DefaultRetryWindow is how long an approval given after the AI app
+	// stopped waiting lets its identical call run, unless the policy
+	// narrows it (gate.DefaultGrantWindow, kept equal by a test).
+	DefaultRetryWindow        = 10 * time.Minute
 	DefaultAuditRetentionDays = 180
 	MaxAuditRetentionDays     = 3650
 )

@@ -35,6 +35,8 @@
 //	  },
 //	  "hiddenTools": ["delete_*"],
 //	  "maxApprovalTimeout": "10m",
+//	  "aiAppWaits": [{"match": "claude", "via": "bridge", "wait": "60s"}],
+//	  "maxRetryWindow": "5m",
 //	  "audit": {"minRetentionDays": 365, "exportEndpoint": "https://otel.example.org/v1/logs"}
 //	}
 //

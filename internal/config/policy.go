@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/hostwait"
 )
 
 // PolicyVersion is the admin policy schema version this build reads.
@@ -38,14 +40,58 @@ type Policy struct {
 	HiddenTools []string `json:"hiddenTools,omitempty"`
 	// MaxApprovalTimeout caps how long a call may wait for the person.
 	MaxApprovalTimeout *Duration `json:"maxApprovalTimeout,omitempty"`
+	// AIAppWaits says how long AI apps wait for a tool call's answer,
+	// before Countersign's built-in figures (first match wins): Countersign
+	// answers "call again" shortly before, so an approval is not lost.
+	AIAppWaits []AIAppWait `json:"aiAppWaits,omitempty"`
+	// MaxRetryWindow caps how long an approval given after the AI app
+	// stopped waiting lets its identical call run (default 10 minutes).
+	MaxRetryWindow *Duration `json:"maxRetryWindow,omitempty"`
 	// Audit sets the audit retention and export.
 	Audit AuditPolicy `json:"audit,omitzero"`
 
 	path string // the file it was read from, for messages
 }
 
+// HostWait returns Countersign's table of how long AI apps wait, with the
+// policy's figures first. A nil policy has none of its own.
+func (p *Policy) HostWait() *hostwait.Table {
+	t := hostwait.Default()
+	if p == nil || len(p.AIAppWaits) == 0 {
+		return t
+	}
+	var hosts []hostwait.Host
+	for _, w := range p.AIAppWaits {
+		d, _ := hostwait.ParseBudget(w.Wait) // checked by Validate
+		hosts = append(hosts, hostwait.Host{Match: w.Match, Via: hostwait.Via(w.Via), Budget: d, Source: "your organisation's policy"})
+	}
+	return t.With(hosts)
+}
+
+// RetryWindow is how long an approval given after the AI app stopped
+// waiting lets its identical call run: the policy's cap, or the default.
+func (p *Policy) RetryWindow() time.Duration {
+	if p == nil || p.MaxRetryWindow == nil {
+		return DefaultRetryWindow
+	}
+	return time.Duration(*p.MaxRetryWindow)
+}
+
 // Path is the file the policy was read from ("" when parsed from bytes).
 func (p *Policy) Path() string { return p.path }
+
+// AIAppWait is how long AI apps whose name contains Match wait for a tool
+// call's answer.
+type AIAppWait struct {
+	// Match is part of the AI app's name, as it gives it (any case).
+	Match string `json:"match"`
+	// Via is "bridge" (through countersign-bridge), "http", or empty for
+	// either.
+	Via string `json:"via,omitempty"`
+	// Wait is a duration such as "60s", or "none" for an AI app that
+	// waits until the person decides.
+	Wait string `json:"wait"`
+}
 
 // ServerPolicy is the admin's rules for one catalog server kind.
 type ServerPolicy struct {
@@ -249,6 +295,23 @@ func (p *Policy) Validate() error {
 	if d := p.MaxApprovalTimeout; d != nil {
 		if t := time.Duration(*d); t < MinApprovalTimeout || t > MaxApprovalTimeout {
 			return fieldErr("maxApprovalTimeout", "%v is outside 10s to 24h", t)
+		}
+	}
+	for i, w := range p.AIAppWaits {
+		f := fmt.Sprintf("aiAppWaits[%d]", i)
+		if strings.TrimSpace(w.Match) == "" || len(w.Match) > 200 {
+			return fieldErr(f+".match", "want part of an AI app's name, up to 200 characters")
+		}
+		if w.Via != "" && w.Via != string(hostwait.ViaBridge) && w.Via != string(hostwait.ViaHTTP) {
+			return fieldErr(f+".via", "%q is not bridge, http or empty", w.Via)
+		}
+		if _, err := hostwait.ParseBudget(w.Wait); err != nil {
+			return fieldErr(f+".wait", "%v", err)
+		}
+	}
+	if d := p.MaxRetryWindow; d != nil {
+		if t := time.Duration(*d); t < time.Second || t > DefaultRetryWindow {
+			return fieldErr("maxRetryWindow", "%v is outside 1s to %v", t, DefaultRetryWindow)
 		}
 	}
 	return p.Audit.validate("audit")

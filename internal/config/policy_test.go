@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -101,6 +102,10 @@ func TestParsePolicyErrorsNameTheProblem(t *testing.T) {
 		{"timeout too short", `{"version": 1, "maxApprovalTimeout": "5s"}`, "maxApprovalTimeout: 5s is outside 10s to 24h"},
 		{"timeout zero", `{"version": 1, "maxApprovalTimeout": "0s"}`, "maxApprovalTimeout: 0s is outside"},
 		{"timeout not a duration", `{"version": 1, "maxApprovalTimeout": 600}`, `maxApprovalTimeout: want a duration such as "5m", got a number`},
+		{"AI app wait without a match", `{"version": 1, "aiAppWaits": [{"match": " ", "wait": "60s"}]}`, "aiAppWaits[0].match"},
+		{"AI app wait not a duration", `{"version": 1, "aiAppWaits": [{"match": "claude", "wait": "a minute"}]}`, "aiAppWaits[0].wait"},
+		{"AI app wait by pigeon", `{"version": 1, "aiAppWaits": [{"match": "claude", "via": "pigeon", "wait": "60s"}]}`, "aiAppWaits[0].via"},
+		{"retry window too long", `{"version": 1, "maxRetryWindow": "1h"}`, "maxRetryWindow: 1h0m0s is outside 1s to 10m0s"},
 		{"retention zero", `{"version": 1, "audit": {"retentionDays": 0}}`, "audit.retentionDays: 0 is outside 1 to 3650 days"},
 		{"fixed and min retention", `{"version": 1, "audit": {"retentionDays": 30, "minRetentionDays": 10}}`, "audit.retentionDays: fixes the retention"},
 		{"min above max", `{"version": 1, "audit": {"minRetentionDays": 30, "maxRetentionDays": 10}}`, "audit.minRetentionDays: 30 is more than maxRetentionDays 10"},
@@ -360,5 +365,27 @@ func TestDocExamplesParse(t *testing.T) {
 	}
 	if e := Resolve(user, p, Checks{}); e.Err != nil {
 		t.Fatalf("examples do not resolve: %v", e.Err)
+	}
+}
+
+// TestPolicySaysHowLongAIAppsWait: the administrator's figures come before
+// the built-in ones, and the retry window can be narrowed.
+func TestPolicySaysHowLongAIAppsWait(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"version": 1, "aiAppWaits": [{"match": "Claude", "via": "http", "wait": "90s"}, {"match": "cursor", "wait": "none"}], "maxRetryWindow": "2m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := p.HostWait()
+	if got := tab.Budget("claude-ai", hostwait.ViaHTTP, false); got != 90*time.Second {
+		t.Errorf("Claude over http: %v, want the policy's 90s", got)
+	}
+	if got := tab.Budget("claude-ai", hostwait.ViaBridge, false); got != time.Minute {
+		t.Errorf("Claude through the bridge: %v, want the built-in 60s", got)
+	}
+	if got := tab.Budget("Cursor", hostwait.ViaHTTP, false); got != 0 {
+		t.Errorf("Cursor: %v, want none", got)
+	}
+	if p.RetryWindow() != 2*time.Minute || (*Policy)(nil).RetryWindow() != DefaultRetryWindow {
+		t.Errorf("retry window %v", p.RetryWindow())
 	}
 }

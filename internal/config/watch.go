@@ -302,7 +302,7 @@ func (w *Watcher) poll(force bool) {
 		changed = true
 	}
 	if s, ok := w.settings.next(look(w.settingsPath), force); ok {
-		if w.applySettings(s) {
+		if w.settingsGone(s) || w.applySettings(s) {
 			changed = true
 		}
 	}
@@ -367,6 +367,22 @@ func (w *Watcher) parseSettings(s snapshot) (*Config, bool) {
 		return nil, false
 	}
 	return c, true
+}
+
+// settingsGone handles a settings file that disappeared while the app
+// runs (a program replacing it, someone tidying up): dropping every server
+// for that would end every session, so the settings in force stay, as for
+// a broken file, until it is back or the person saves. It reports whether
+// it handled s.
+func (w *Watcher) settingsGone(s snapshot) bool {
+	if !errors.Is(s.err, fs.ErrNotExist) {
+		return false
+	}
+	w.settings.applied = s.fp
+	w.settingsErr = fmt.Errorf("settings %s: the file is missing; the settings in force stay until it is back or you save", w.settingsPath)
+	w.log.Warn("settings file is missing: keeping the settings in force", "path", w.settingsPath)
+	w.withdrawLocked()
+	return true
 }
 
 // applySettings acts on a changed settings file: the app's own save

@@ -578,3 +578,34 @@ func TestWatcherAppliesANarrowerFileAtStart(t *testing.T) {
 		t.Fatalf("reports = %+v", got)
 	}
 }
+
+// TestASettingsFileGoneForAMomentKeepsTheSettings is issue 16's finding: a
+// settings file deleted while the app runs (a program replacing it) used to
+// drop every server and end every session until it came back. The
+// settings in force stay, with an error saying why, and the file's return
+// applies as before.
+func TestASettingsFileGoneForAMomentKeepsTheSettings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := startWatcher(t, settingsA, "")
+		os.Remove(env.settings)
+		env.tick()
+		env.tick()
+		u := env.update()
+		if u == nil || u.SettingsErr == nil || !strings.Contains(u.SettingsErr.Error(), "the file is missing") {
+			t.Fatalf("a missing file was not reported: %+v", u)
+		}
+		if _, ok := u.Server("gh"); !ok {
+			t.Fatal("the servers went with the file")
+		}
+		env.write(env.settings, settingsA)
+		env.tick()
+		env.tick()
+		u = env.update()
+		if u == nil || u.SettingsErr != nil {
+			t.Fatalf("the file's return did not clear the error: %+v", u)
+		}
+		if _, ok := u.Server("gh"); !ok {
+			t.Fatal("gh is gone after the file came back")
+		}
+	})
+}

@@ -63,6 +63,11 @@ const (
 	OutcomeShutdown
 	OutcomePaused
 	OutcomeBlocked // refused by policy before anyone was asked
+	// OutcomeAskAgain: the AI app's own time limit came before the
+	// person's decision. The call still waits in the review window; the
+	// AI app is told to ask again, and an approval lets the same call run
+	// once when it does (see Call.HostBudget).
+	OutcomeAskAgain
 )
 
 var outcomeNames = map[Outcome]string{
@@ -75,6 +80,7 @@ var outcomeNames = map[Outcome]string{
 	OutcomeShutdown:     "shut down",
 	OutcomePaused:       "paused",
 	OutcomeBlocked:      "blocked by policy",
+	OutcomeAskAgain:     "asked to call again",
 }
 
 func (o Outcome) String() string {
@@ -93,6 +99,23 @@ type Call struct {
 	Client    string          // the AI app's name, from its clientInfo
 	Received  time.Time       // set by Submit
 	Deadline  time.Time       // set by Submit: when the call is denied unless decided
+
+	// HostBudget is how long the AI app waits for an answer before it
+	// gives up on its own; zero means at least as long as Countersign
+	// waits. When it passes first, Submit returns OutcomeAskAgain and the
+	// call keeps waiting for the person; see Queue.Submit.
+	HostBudget time.Duration
+	// HostDeadline is set by Submit to when the AI app stops waiting, when
+	// that comes before Deadline; zero otherwise.
+	HostDeadline time.Time
+	// HostGone is set once the AI app has stopped waiting for the call:
+	// approving it lets the AI app's next identical call run, once.
+	HostGone bool
+	// AfterHostGone, when set, hears the verdict of a call that ends after
+	// the AI app stopped waiting for it, with no AI app waiting again: the
+	// person's decision, the timeout or a shutdown. Called without the
+	// queue's lock held.
+	AfterHostGone func(Verdict)
 
 	// What the person needs to judge the call, filled in before Submit.
 	ServerName string    // the server's display name
@@ -198,6 +221,10 @@ type Verdict struct {
 	Reason    string
 	Arguments json.RawMessage // edited arguments, or nil to run the call as sent
 	Decided   time.Time
+	// Earlier is the id of the earlier, identical call whose review this
+	// verdict comes from: the AI app stopped waiting for that one and
+	// called again. Empty otherwise.
+	Earlier string
 }
 
 // Approved reports whether the call may run.
@@ -220,6 +247,8 @@ func (v Verdict) Message() string {
 		return "Not run: Countersign is paused, so every call is denied until the user resumes it."
 	case OutcomeBlocked:
 		return v.Reason // a whole sentence from the policy
+	case OutcomeAskAgain:
+		return "Waiting for approval in Countersign. Ask the user to approve it there, then call the tool again with the same arguments."
 	default:
 		return "Not run: " + v.Reason + "."
 	}
@@ -230,8 +259,10 @@ type EventKind int
 
 // Event kinds.
 const (
-	EventAdded EventKind = iota + 1 // a call started waiting
-	EventEnded                      // a call got its verdict
+	EventAdded    EventKind = iota + 1 // a call started waiting
+	EventEnded                         // a call got its verdict
+	EventHostGone                      // the AI app stopped waiting for a call that still waits (Call.HostGone)
+	EventHostBack                      // the AI app called again and waits for the call once more
 )
 
 // Event is a change to the queue, delivered to subscribers in order.
@@ -244,6 +275,10 @@ type Event struct {
 // Options configure a Queue.
 type Options struct {
 	Timeout time.Duration // zero means DefaultTimeout
+	// GrantWindow is how long the approval of a call the AI app stopped
+	// waiting for lets its identical call run; zero means
+	// DefaultGrantWindow.
+	GrantWindow time.Duration
 }
 
 // Queue is the set of calls waiting for a person. Its zero value is not
@@ -251,8 +286,10 @@ type Options struct {
 type Queue struct {
 	mu      sync.Mutex
 	timeout time.Duration
+	window  time.Duration // Options.GrantWindow
 	seq     uint64
 	pending map[string]*entry
+	grants  map[string]grant // by callKey: approvals waiting for the AI app's call
 	subs    map[*Subscription]struct{}
 	paused  bool
 	closed  bool
@@ -261,6 +298,11 @@ type Queue struct {
 type entry struct {
 	call Call
 	done chan Verdict // buffered(1); receives exactly one verdict
+	key  string       // callKey(call)
+	// waited is set while a Submit waits for the verdict; cleared when
+	// the AI app stopped waiting (Call.HostGone), set again by its retry.
+	waited bool
+	timer  *time.Timer // Countersign's own timeout
 }
 
 // New returns an empty queue.
@@ -269,9 +311,15 @@ func New(opts Options) *Queue {
 	if t <= 0 {
 		t = DefaultTimeout
 	}
+	w := opts.GrantWindow
+	if w <= 0 {
+		w = DefaultGrantWindow
+	}
 	return &Queue{
 		timeout: t,
+		window:  w,
 		pending: make(map[string]*entry),
+		grants:  make(map[string]grant),
 		subs:    make(map[*Subscription]struct{}),
 	}
 }
@@ -303,6 +351,14 @@ func (q *Queue) newIDLocked() string {
 // early, denied, when ctx ends; a cause set with context.WithCancelCause
 // (ErrHostCancelled, ErrHostDisconnected, ErrUpstreamLost) says why. c.ID
 // is assigned unless it holds an id from NewID that is not in use.
+//
+// When c.HostBudget passes before anyone decides, Submit returns
+// OutcomeAskAgain and the call stays in the queue, marked HostGone. An
+// identical call (same server, tool, AI app and arguments, see callKey)
+// submitted later waits for that same decision instead of a new one; and
+// if the person approved it meanwhile, the identical call runs at once,
+// once, within the grant window. Either way its verdict names the earlier
+// call in Earlier.
 func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 	q.mu.Lock()
 	now := time.Now()
@@ -319,24 +375,50 @@ func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 		q.mu.Unlock()
 		return Verdict{CallID: c.ID, Outcome: outcome, Reason: reason, Decided: now}
 	}
-	e := &entry{call: c, done: make(chan Verdict, 1)}
-	q.pending[c.ID] = e
-	q.publishLocked(Event{Kind: EventAdded, Call: c})
-	timeout := q.timeout
+	if ctx.Err() != nil {
+		// Gone before it was held: nobody is shown a call whose AI app
+		// has left, and no decision can race the leaving.
+		q.mu.Unlock()
+		outcome, reason := outcomeFor(context.Cause(ctx))
+		return Verdict{CallID: c.ID, Outcome: outcome, Reason: reason, Decided: now}
+	}
+	key := callKey(c)
+	if v, ok := q.takeGrantLocked(key, c.ID, now); ok {
+		q.mu.Unlock()
+		return v
+	}
+	e := q.rejoinLocked(key, c, now)
+	if e == nil {
+		if c.HostBudget > 0 && c.HostBudget < q.timeout {
+			c.HostDeadline = now.Add(c.HostBudget)
+		}
+		e = &entry{call: c, done: make(chan Verdict, 1), key: key, waited: true}
+		q.pending[c.ID] = e
+		id, timeout := c.ID, q.timeout
+		e.timer = time.AfterFunc(timeout, func() { q.end(id, OutcomeTimedOut, "after "+timeout.String(), nil) })
+		q.publishLocked(Event{Kind: EventAdded, Call: c})
+	}
+	hostDeadline := e.call.HostDeadline
 	q.mu.Unlock()
 
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	var hostGone <-chan time.Time
+	if !hostDeadline.IsZero() {
+		t := time.NewTimer(time.Until(hostDeadline))
+		defer t.Stop()
+		hostGone = t.C
+	}
 	select {
 	case v := <-e.done:
-		return v
-	case <-timer.C:
-		q.end(c.ID, OutcomeTimedOut, "after "+timeout.String(), nil)
+		return q.forRetry(v, c, e)
+	case <-hostGone:
+		if v, left := q.leave(e, now); left {
+			return q.forRetry(v, c, e)
+		}
 	case <-ctx.Done():
 		outcome, reason := outcomeFor(context.Cause(ctx))
-		q.end(c.ID, outcome, reason, nil)
+		q.end(e.call.ID, outcome, reason, nil)
 	}
-	return <-e.done
+	return q.forRetry(<-e.done, c, e)
 }
 
 func outcomeFor(cause error) (Outcome, string) {
@@ -417,9 +499,15 @@ func (q *Queue) endLocked(id string, outcome Outcome, reason string, args json.R
 		return false
 	}
 	delete(q.pending, id)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 	v := Verdict{CallID: id, Outcome: outcome, Reason: reason, Arguments: args, Decided: time.Now()}
 	e.done <- v
 	q.publishLocked(Event{Kind: EventEnded, Call: e.call, Verdict: v})
+	if !e.waited {
+		q.afterHostGoneLocked(e, v)
+	}
 	return true
 }
 
@@ -447,6 +535,7 @@ func (q *Queue) SetPaused(paused bool) {
 	q.paused = paused
 	if paused {
 		q.denyAllLocked(OutcomePaused, "Countersign is paused")
+		clear(q.grants)
 	}
 }
 
@@ -457,6 +546,7 @@ func (q *Queue) Close() {
 	defer q.mu.Unlock()
 	q.closed = true
 	q.denyAllLocked(OutcomeShutdown, "Countersign is shutting down")
+	clear(q.grants)
 	for s := range q.subs {
 		s.finish()
 		delete(q.subs, s)

@@ -62,6 +62,10 @@ type Guard struct {
 	policies map[string]*policy.Policy // by server id
 	calls    map[string]callInfo       // approved calls awaiting their result, by call id
 	asked    map[string]asked          // questions of input_required results, by askedKey
+	// approvedLate holds the audit event of each approval given after
+	// the AI app stopped waiting, by call id, for the record of the retry
+	// that runs under it.
+	approvedLate map[string]int64
 }
 
 var (
@@ -129,11 +133,16 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	// approval counts (gate.Decide calls Check).
 	c.Check = g.editCheck(ctx, c, args, target, !d.TargetUnknown)
 	c.Preview = g.editPreview(c.Server, c.Tool, !d.TargetUnknown)
+	// A decision after the AI app stopped waiting is recorded after the
+	// record that says it stopped waiting.
+	told := make(chan struct{})
+	defer close(told)
+	c.AfterHostGone = g.decidedLate(ctx, c, args, target, told)
 	v := g.o.Queue.Submit(ctx, c)
 
 	ev := audit.Event{
 		Kind: audit.KindCallDecided, Server: c.Server, Tool: c.Tool, Client: c.Client,
-		CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: v.Reason,
+		CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: g.verdictReason(v),
 	}
 	if v.Arguments != nil {
 		ev.Arguments = args
@@ -159,6 +168,69 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 		g.mu.Unlock()
 	}
 	return v
+}
+
+// decidedLate returns the Call.AfterHostGone of c: the verdict of a call
+// the AI app stopped waiting for is recorded when it comes, and an approval
+// is remembered for the retry that runs under it. It waits until told is
+// closed: Submit has recorded that the AI app was told to call again.
+func (g *Guard) decidedLate(ctx context.Context, c gate.Call, args json.RawMessage, target string, told <-chan struct{}) func(gate.Verdict) {
+	return func(v gate.Verdict) {
+		<-told
+		reason := v.Reason
+		if v.Approved() {
+			reason = strings.TrimSpace("Approved after the AI app stopped waiting: it runs once when the AI app calls again with the same arguments. " + reason)
+		}
+		ev := audit.Event{
+			Kind: audit.KindCallDecided, Server: c.Server, Tool: c.Tool, Client: c.Client,
+			CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: reason,
+		}
+		if v.Arguments != nil {
+			ev.Arguments, ev.EditedArguments = args, redactedArgs(v.Arguments)
+		}
+		if g.o.Audit == nil {
+			return
+		}
+		rec, err := g.o.Audit.Append(context.WithoutCancel(ctx), ev)
+		if err != nil {
+			g.log.Error("writing the audit log failed", "kind", string(ev.Kind), "err", err)
+			if g.o.AuditFailed != nil {
+				go g.o.AuditFailed(err)
+			}
+			return
+		}
+		if v.Approved() {
+			g.mu.Lock()
+			if g.approvedLate == nil {
+				g.approvedLate = make(map[string]int64)
+			}
+			g.approvedLate[v.CallID] = rec.ID
+			g.mu.Unlock()
+		}
+	}
+}
+
+// verdictReason is the audit's reason for v: for a call that ran under an
+// earlier call's review, which review that was.
+func (g *Guard) verdictReason(v gate.Verdict) string {
+	switch {
+	case v.Outcome == gate.OutcomeAskAgain:
+		return "The AI app was told to call again: it stops waiting before the person decides (" + v.Reason + "). The call still waits in Countersign."
+	case v.Earlier == "":
+		return v.Reason
+	}
+	g.mu.Lock()
+	event, late := g.approvedLate[v.Earlier]
+	delete(g.approvedLate, v.Earlier)
+	g.mu.Unlock()
+	var why string
+	switch {
+	case late && v.Approved():
+		why = fmt.Sprintf("Approved earlier by the person (event %d, call %s): the AI app called again with the same arguments.", event, v.Earlier)
+	default:
+		why = fmt.Sprintf("Decided by the person on call %s, which the AI app had stopped waiting for and called again with the same arguments.", v.Earlier)
+	}
+	return strings.TrimSpace(why + " " + v.Reason)
 }
 
 // blockEdit denies an approved call whose edited arguments the rules
@@ -607,6 +679,8 @@ func auditOutcome(o gate.Outcome) audit.Outcome {
 		return audit.OutcomeShutDown
 	case gate.OutcomePaused:
 		return audit.OutcomePaused
+	case gate.OutcomeAskAgain:
+		return audit.OutcomeAskAgain
 	}
 	return audit.OutcomeDenied
 }

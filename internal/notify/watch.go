@@ -23,13 +23,20 @@ type Options struct {
 	Gather time.Duration // zero means DefaultGather
 	Quiet  time.Duration // zero means DefaultQuiet
 	Logger *slog.Logger  // nil means slog.Default()
+	// Open runs, on another goroutine, when the person clicks a
+	// notification (only with a [Poster]); nil for nothing.
+	Open func()
 }
 
 // Watch shows a notification for the calls that events reports as added,
 // until events is closed or ctx ends. One call gets its own notification
-// ("GitHub wants to run create_issue on DEFRA/ffc-pay"); calls arriving
-// together get one between them ("3 calls waiting"); a call that ends
-// before its notification is due is not mentioned.
+// ("GitHub wants to create issue in DEFRA/ffc-pay"); calls arriving
+// together get one between them; the title counts every call still
+// waiting, told before or not ("5 calls waiting"). A call that ends before
+// its notification is due is not mentioned.
+//
+// When n is a [Poster], each notification replaces the last, a click on it
+// runs o.Open, and it is withdrawn once every call it named has ended.
 func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options) {
 	if o.Gather <= 0 {
 		o.Gather = DefaultGather
@@ -41,9 +48,13 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 	if log == nil {
 		log = slog.Default()
 	}
+	poster, _ := n.(Poster)
 
 	var (
-		waiting  []gate.Call // added, not yet told, not ended; oldest first
+		pending  = map[string]bool{} // every call added and not ended
+		fresh    []gate.Call         // added, not yet told, not ended; oldest first
+		shown    uint32              // the Poster's notification on screen; 0 for none
+		named    = map[string]bool{} // the calls it names that have not ended
 		lastSent time.Time
 		timer    *time.Timer
 		due      <-chan time.Time
@@ -63,7 +74,8 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 			}
 			switch ev.Kind {
 			case gate.EventAdded:
-				waiting = append(waiting, ev.Call)
+				pending[ev.Call.ID] = true
+				fresh = append(fresh, ev.Call)
 				if due == nil {
 					wait := o.Gather
 					if q := time.Until(lastSent.Add(o.Quiet)); q > wait {
@@ -73,23 +85,47 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 					due = timer.C
 				}
 			case gate.EventEnded:
-				for i, c := range waiting {
+				delete(pending, ev.Call.ID)
+				for i, c := range fresh {
 					if c.ID == ev.Call.ID {
-						waiting = append(waiting[:i], waiting[i+1:]...)
+						fresh = append(fresh[:i], fresh[i+1:]...)
 						break
+					}
+				}
+				if named[ev.Call.ID] {
+					delete(named, ev.Call.ID)
+					if len(named) == 0 && shown != 0 {
+						if err := poster.Withdraw(shown); err != nil {
+							log.Debug("could not withdraw a notification", "err", err)
+						}
+						shown = 0
 					}
 				}
 			}
 		case <-due:
 			due, timer = nil, nil
-			if len(waiting) == 0 {
+			if len(fresh) == 0 {
 				continue
 			}
-			title, message := SummaryText(waiting)
-			if err := n.Notify(title, message); err != nil {
-				log.Warn("could not show a notification", "calls", len(waiting), "err", err)
+			title, message := SummaryText(fresh, len(pending))
+			var err error
+			if poster != nil {
+				var id uint32
+				id, err = poster.Post(shown, title, message, o.Open)
+				if err == nil {
+					shown = id
+					clear(named)
+					for _, c := range fresh {
+						named[c.ID] = true
+					}
+				}
+			} else {
+				err = n.Notify(title, message)
 			}
-			waiting = nil
+			if err != nil {
+				log.Warn("could not show a notification", "calls", len(fresh), "err", err)
+			}
+			fresh = nil
 			lastSent = time.Now()
 		}
 	}

@@ -228,7 +228,9 @@ func TestFilterSeesEveryServerMessage(t *testing.T) {
 	want := []string{
 		`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"pw [redacted: password]"}}],"maxTokens":5}}`,
 		`{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{"message":"Name?", "requestedSchema":{"type":"object"}}}`,
-		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"pt","progress":1,"message":"copying [redacted: password]"}}`,
+		// Moved up past the one "waiting for approval" value (0) the host
+		// got while the call was held, so that progress rises.
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"pt","progress":2,"message":"copying [redacted: password]"}}`,
 		`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":{"n":1e400,"msg":"clean"}}}`,
 		`{"jsonrpc":"2.0","id":7,"error":{"code":-32042,"message":"open https://x/?pw=[redacted: password]","data":{"x":1}}}`,
 	}

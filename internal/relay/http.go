@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -90,6 +91,10 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 	}
 	st := newStream(accepts(req, "text/event-stream"))
 	st.call = len(msgs) == 1 && msgs[0].Method == "tools/call"
+	st.via = hostwait.ViaHTTP
+	if req.Header.Get(hostwait.ViaHeader) == string(hostwait.ViaBridge) {
+		st.via = hostwait.ViaBridge
+	}
 	if st.sse && s.id != "" {
 		s.resume.track(st)
 	}

@@ -89,7 +89,7 @@ func TestFilterMembersWithholdsWhatItCannotSplice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, ok := s.filterMessage(m, nil, nil)
+			out, ok := s.messageForHost(m, nil, nil)
 			if tt.want == "" {
 				if ok {
 					t.Fatalf("passed %s, want it withheld", out)

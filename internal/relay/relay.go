@@ -20,9 +20,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/portproof"
 	"github.com/countersign/countersign/internal/transport"
@@ -121,7 +123,11 @@ type Options struct {
 	AllowedOrigins []string
 	KeepAlive      time.Duration // zero means DefaultKeepAlive
 	IdleTimeout    time.Duration // zero means DefaultIdleTimeout
-	Logger         *slog.Logger
+	// HostWait, when set, says how long each AI app waits for a tool
+	// call's answer (see SetHostWait); nil holds calls as long as the gate
+	// does.
+	HostWait *hostwait.Table
+	Logger   *slog.Logger
 }
 
 // Relay is an http.Handler serving every server's endpoint.
@@ -135,7 +141,13 @@ type Relay struct {
 	stateless map[string]*session // by server id: the shared session for sessionless requests
 	closed    bool
 	stopReap  chan struct{}
+
+	hostWait atomic.Pointer[hostwait.Table]
 }
+
+// SetHostWait changes how long AI apps are taken to wait for a tool call's
+// answer, for calls from now on (nil: as long as the gate holds them).
+func (r *Relay) SetHostWait(t *hostwait.Table) { r.hostWait.Store(t) }
 
 // New checks the options and returns a relay.
 func New(o Options) (*Relay, error) {
@@ -167,6 +179,7 @@ func New(o Options) (*Relay, error) {
 		return nil, err
 	}
 	r.servers = servers
+	r.hostWait.Store(o.HostWait)
 	go r.reapLoop()
 	return r, nil
 }

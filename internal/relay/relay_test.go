@@ -610,6 +610,82 @@ func TestHeldCallKeepsTheHostInformed(t *testing.T) {
 	t.Fatalf("stream ended without the answer; progress %d, keep-alives %d", progress, comments)
 }
 
+// TestProgressRisesAcrossTheWaitAndTheServer: a held call's host gets
+// Countersign's waiting progress, then the server's own, which starts again
+// from 0. The spec says progress MUST increase: the host sees one rising
+// sequence (the server's values moved up past the wait's, totals with
+// them), and a server value that would not rise never reaches it.
+func TestProgressRisesAcrossTheWaitAndTheServer(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}, func(o *Options) { o.KeepAlive = 10 * time.Millisecond })
+	e.setDecider(func(c gate.Call) *gate.Decision { return nil })
+	sid, up := pipeSession(t, e, conns)
+	resp := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"progressToken":"tok"}}}`)
+	defer resp.Body.Close()
+	release := make(chan struct{})
+	go func() {
+		<-release
+		ev := e.waitEvent(func(ev gate.Event) bool { return ev.Kind == gate.EventAdded })
+		e.gate.Decide(ev.Call.ID, gate.Decision{Approve: true})
+		up.next(t)
+		for _, n := range []string{
+			`{"progressToken":"tok","progress":0,"total":100}`,
+			`{"progressToken":"tok","progress":0,"total":100,"message":"again"}`,
+			`{"progressToken":"tok","progress":2.5,"total":100}`,
+		} {
+			up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":` + n + `}`)}
+		}
+		up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`)}
+	}()
+	type progress struct {
+		Progress float64  `json:"progress"`
+		Total    *float64 `json:"total"`
+		Message  string   `json:"message"`
+	}
+	var got []progress
+	waiting := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if strings.Contains(data, `"id":4`) {
+			break
+		}
+		var n struct {
+			Method string   `json:"method"`
+			Params progress `json:"params"`
+		}
+		if json.Unmarshal([]byte(data), &n) != nil || n.Method != "notifications/progress" {
+			continue
+		}
+		got = append(got, n.Params)
+		if n.Params.Message == "Waiting for approval in Countersign" {
+			if waiting++; waiting == 3 {
+				close(release)
+			}
+		}
+	}
+	var server []progress
+	for i, p := range got {
+		if i > 0 && p.Progress <= got[i-1].Progress {
+			t.Fatalf("progress went from %v to %v: %+v", got[i-1].Progress, p.Progress, got)
+		}
+		if p.Message != "Waiting for approval in Countersign" {
+			server = append(server, p)
+		}
+	}
+	if waiting < 3 || len(server) != 2 || server[0].Message == "again" {
+		t.Fatalf("got %+v; want at least 3 waiting values, then the server's first and third", got)
+	}
+	for i, sent := range []float64{0, 2.5} {
+		if p := server[i]; p.Total == nil || *p.Total-p.Progress != 100-sent {
+			t.Fatalf("the server's total moved differently from its progress: %+v", server)
+		}
+	}
+}
+
 // TestBatchOf2025_03_26 sends a JSON-RPC batch, as 2025-03-26 allows, from a
 // host that accepts only JSON: the answers come back as one array.
 func TestBatchOf2025_03_26(t *testing.T) {
@@ -667,5 +743,66 @@ func TestIdleSessionsAreClosed(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != http.StatusNotFound {
 		t.Errorf("status %d after reaping, want 404", r.StatusCode)
+	}
+}
+
+// TestACallWhoseHostLeftBeforeItWasHeldNeverRuns is issue 16's finding: a
+// host whose connection closes right after it sent a tool call, before the
+// gate holds the call, used to go unnoticed, so a quick approval ran the
+// call after the host had left. The call now ends as disconnected without
+// anyone being asked, and nothing reaches the server.
+func TestACallWhoseHostLeftBeforeItWasHeldNeverRuns(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}) // the person approves at once
+	sid, up := pipeSession(t, e, conns)
+
+	release := make(chan struct{})
+	holdStarts = func() { <-release }
+	defer func() { holdStarts = func() {} }()
+	ctx, cancel := context.WithCancel(context.Background())
+	resp := e.post(ctx, "pipe", sid, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"delete_repository","arguments":{}}}`)
+	cancel()
+	resp.Body.Close()
+	// Wait until the relay has seen the host go.
+	e.relay.mu.Lock()
+	s := e.relay.sessions[sid]
+	e.relay.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		gone := false
+		for _, req := range s.byHostID {
+			gone = gone || req.gone
+		}
+		s.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay never noticed the host leave")
+		}
+	}
+	close(release)
+	// The hold ends at once: the request is forgotten.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		left := len(s.byHostID)
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call whose host left is still held")
+		}
+	}
+	e.mu.Lock()
+	events := len(e.events)
+	e.mu.Unlock()
+	if events != 0 {
+		t.Fatalf("the person was shown a call whose host had left: %d gate events", events)
+	}
+	select {
+	case m := <-up.sent:
+		t.Fatalf("the server got %s after the host had left", m)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -77,9 +78,17 @@ type request struct {
 	method string
 	st     *stream                 // where its answer goes
 	token  json.RawMessage         // progressToken, if any
+	rising rising                  // the progress the host got under token; under session.mu
 	hold   context.CancelCauseFunc // set while the gate holds it
 	callID string                  // the gate's id, once a tool call is approved
+	// gone is set when the host's stream closed before the gate held the
+	// call: it must not be held, let alone run.
+	gone bool
 }
+
+// holdStarts runs as a tool call's hold begins; a test seam for the moment
+// between a request's arrival and the gate holding it.
+var holdStarts = func() {}
 
 func newSessionID() string {
 	b := make([]byte, 16)
@@ -181,7 +190,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 	}
 	m, related := s.listenNotification(m, in.RelatedTo)
 	tok := progressToken(m)
-	raw, ok := s.filterMessage(m, related, tok)
+	raw, ok := s.messageForHost(m, related, tok)
 	if !ok {
 		return
 	}
@@ -191,6 +200,48 @@ func (s *session) fromUpstream(in transport.Incoming) {
 		s.mu.Unlock()
 	}
 	s.deliver(raw, related, tok)
+}
+
+// messageForHost returns a server request or notification as the host
+// gets it: filtered (filterMessage), and a call's progress kept rising
+// (progressForHost). It reports false when the host must not get it.
+func (s *session) messageForHost(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
+	m, params, ok := s.filterMessage(m, related, tok)
+	if ok && tok != nil {
+		params, ok = s.progressForHost(tok, m, params)
+	}
+	if !ok {
+		return nil, false
+	}
+	if params != nil {
+		return m.WithParams(params), true
+	}
+	return m.Raw, true
+}
+
+// progressForHost passes a server's progress notification (m, with params
+// as the filter left them, nil for unchanged) through the rising sequence
+// of the tool call whose token it carries: see rising. Progress for
+// anything else goes as it is.
+func (s *session) progressForHost(tok json.RawMessage, m jsonrpc.Message, params json.RawMessage) (json.RawMessage, bool) {
+	if m.Method != "notifications/progress" {
+		return params, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, req := range s.byHostID {
+		if req.token != nil && string(req.token) == string(tok) {
+			if params == nil {
+				params = m.Params
+			}
+			out, ok := req.rising.server(params)
+			if ok && out == nil && !bytes.Equal(params, m.Params) {
+				out = params
+			}
+			return out, ok
+		}
+	}
+	return params, true
 }
 
 // deliver queues a server request or notification on the best open host
@@ -257,15 +308,16 @@ func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
 }
 
 // filterMessage returns a server request or notification as the host
-// should see it, with the filter's replacement of its params and of its
-// other members spliced in.
+// should see it: the message with the filter's replacement of its other
+// members spliced in, and the filter's replacement of its params (nil when
+// they go as they are).
 // It reports false when the message must not reach the host: the filter's
 // change would alter the progress token or request id the message is
 // routed by. A request withheld so is refused to the server.
-func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) ([]byte, bool) {
+func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage) (jsonrpc.Message, json.RawMessage, bool) {
 	f := s.r.o.Filter
 	if f == nil {
-		return m.Raw, true
+		return m, nil, true
 	}
 	callID := s.callFor(related, tok)
 	m, ok := s.filterMembers(m, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID})
@@ -274,7 +326,7 @@ func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage)
 		params = f.ServerMessage(s.srv.ID, ServerMessage{Kind: m.Kind, Method: m.Method, CallID: callID, Payload: m.Params})
 	}
 	if ok && params == nil {
-		return m.Raw, true
+		return m, nil, true
 	}
 	if !ok || !json.Valid(params) || !sameRouting(m.Params, params) {
 		s.r.log.Warn("withholding a server message: its filtered params are not JSON, or would change the ids it is routed by",
@@ -286,9 +338,9 @@ func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage)
 				"Countersign withheld this request from the AI app: a secret in it could not be removed without changing its ids.")
 			go s.send(refusal, nil)
 		}
-		return nil, false
+		return m, nil, false
 	}
-	return m.WithParams(params), true
+	return m, params, true
 }
 
 // callFor returns the gate's id of the approved call a server message
@@ -529,6 +581,7 @@ func (s *session) answer(req *request, msg []byte) {
 // hold waits for the person's decision on a tools/call, keeping the host
 // informed, then forwards or denies it.
 func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
+	holdStarts()
 	// Read by exact name, as servers do; a name they could read
 	// differently is refused.
 	p, err := readCall(m.Params)
@@ -551,14 +604,22 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	req.hold = cancel
 	req.token = p.Meta.ProgressToken
 	client := s.client
+	gone := req.gone
 	s.mu.Unlock()
+	if gone {
+		// The host left before the call was held: streamClosed found no
+		// hold to cancel. The gate ends it at once, as disconnected.
+		cancel(gate.ErrHostDisconnected)
+	}
 	if client == "" {
 		client = clientName(m.Params, false)
 	}
 
-	waiting := make(chan struct{})
+	waiting, reported := make(chan struct{}), make(chan struct{})
 	if req.token != nil {
-		go s.reportWaiting(req, waiting)
+		go func() { s.reportWaiting(req, waiting); close(reported) }()
+	} else {
+		close(reported)
 	}
 	v := s.r.o.Gate.Submit(ctx, gate.Call{
 		Server:         s.srv.ID,
@@ -568,10 +629,13 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 		Client:         client,
 		InputResponses: p.InputResponses,
 		RequestState:   p.RequestState,
+		HostBudget:     s.r.hostBudget(client, req.st, req.token != nil),
 	})
 	close(waiting)
+	<-reported // so the server's progress comes after the last of ours
 	s.mu.Lock()
 	req.hold = nil
+	req.rising.serverStarts()
 	s.mu.Unlock()
 
 	if !v.Approved() {
@@ -600,6 +664,18 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	s.forward(raw, req, header)
 }
 
+// hostBudget is how long Countersign may hold a tool call from the AI app
+// named client before it must answer, so that the answer arrives before
+// the AI app gives up on its own (see package hostwait); zero: as long as
+// the gate holds it.
+func (r *Relay) hostBudget(client string, st *stream, progress bool) time.Duration {
+	t := r.hostWait.Load()
+	if t == nil || st == nil {
+		return 0
+	}
+	return hostwait.AnswerBy(t.Budget(client, st.via, progress))
+}
+
 // reportWaiting sends "waiting for approval" progress while a call is held,
 // at once and then at every keep-alive interval.
 func (s *session) reportWaiting(req *request, done <-chan struct{}) {
@@ -607,9 +683,12 @@ func (s *session) reportWaiting(req *request, done <-chan struct{}) {
 	defer t.Stop()
 	start := time.Now()
 	for {
+		s.mu.Lock()
+		progress := req.rising.next(time.Since(start))
+		s.mu.Unlock()
 		n, err := jsonrpc.Notification("notifications/progress", map[string]any{
 			"progressToken": req.token,
-			"progress":      int(time.Since(start).Seconds()),
+			"progress":      progress,
 			"message":       "Waiting for approval in Countersign",
 		})
 		if err == nil {
@@ -675,9 +754,12 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 		if req.st != st {
 			continue
 		}
+		_, forwarded := s.inflight[req.upID]
 		if req.hold != nil {
 			holds = append(holds, req.hold)
-		} else if _, ok := s.inflight[req.upID]; ok && s.id == "" {
+		} else if !forwarded && req.method == "tools/call" {
+			req.gone = true // not held yet: hold sees it
+		} else if forwarded && s.id == "" {
 			// Sessionless (2026-07-28): closing the stream is how the
 			// host cancels, so cancel upstream too.
 			abandoned = append(abandoned, req)

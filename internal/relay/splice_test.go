@@ -128,7 +128,7 @@ func FuzzFilterMessage(f *testing.F) {
 		if err != nil || m.Kind == jsonrpc.KindResponse {
 			return
 		}
-		out, ok := s.filterMessage(m, nil, progressToken(m))
+		out, ok := s.messageForHost(m, nil, progressToken(m))
 		if !ok {
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 )
@@ -39,6 +40,7 @@ type stream struct {
 	num  int           // number within the session; 0: not resumable
 	get  bool          // a GET stream (else a POST's)
 	call bool          // a POST of one tools/call
+	via  hostwait.Via  // how the AI app reached Countersign (the POST's Countersign-Via)
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -86,7 +88,10 @@ func (s *stream) signal() {
 
 // pushAnswer queues the answer to the host's request id, with the HTTP
 // status the host's response should carry if it is answered alone (zero
-// for 200). A detached stream still takes it, for the host to resume.
+// for 200). A detached stream still takes it, for the host to resume, and
+// so does a full one: maxQueued bounds the server's notifications, and an
+// answer, one per request the host sent on the stream, is never dropped
+// for them. Only a closed stream refuses it: the host has gone.
 func (s *stream) pushAnswer(msg []byte, id []byte, status int) bool {
 	s.mu.Lock()
 	defer s.signal()
@@ -97,7 +102,7 @@ func (s *stream) pushAnswer(msg []byte, id []byte, status int) bool {
 		}
 		s.status[string(id)] = status
 	}
-	if s.closed || len(s.queue) >= maxQueued {
+	if s.closed {
 		return false
 	}
 	s.queue = append(s.queue, msg)

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -63,7 +64,8 @@ func (row *callRow) set(c gate.Call) {
 	row.tick.SetChecked(r.checked[c.ID])
 	id := c.ID
 	row.tick.OnChanged = func(on bool) { r.setTicked(id, on) }
-	if len(c.Warnings) > 0 {
+	if icon := warningIcon(c.Warnings); icon != nil {
+		row.warn.SetResource(icon)
 		row.warn.Show()
 	} else {
 		row.warn.Hide()
@@ -80,7 +82,68 @@ func (row *callRow) set(c gate.Call) {
 
 // tickTime shows the row's age and time left at now.
 func (row *callRow) tickTime(now time.Time) {
-	setText(row.when, "waiting "+age(now.Sub(row.received))+" · denied automatically in "+countdown(row.deadline.Sub(now)))
+	left := row.deadline.Sub(now)
+	setText(row.when, "waiting "+age(now.Sub(row.received))+" · denied automatically in "+countdown(left))
+	if imp := urgency(left); row.when.Importance != imp {
+		row.when.Importance = imp
+		row.when.Refresh()
+	}
+}
+
+// urgency is how a countdown with left to go is coloured: orange in the
+// last minute, red in the last 20 seconds.
+func urgency(left time.Duration) widget.Importance {
+	switch {
+	case left <= 20*time.Second:
+		return widget.DangerImportance
+	case left <= time.Minute:
+		return widget.WarningImportance
+	}
+	return widget.MediumImportance
+}
+
+// leftText is the detail's countdown: a plea to decide near the end.
+func leftText(c gate.Call, now time.Time) string {
+	left := c.Deadline.Sub(now)
+	s := "in " + countdown(left) + " (at " + c.Deadline.Local().Format("15:04:05") + ")"
+	if urgency(left) != widget.MediumImportance {
+		s = "in " + countdown(left) + ": decide now, or the AI app is told no"
+	}
+	return s
+}
+
+// setLeft shows the countdown with its urgency.
+func setLeft(l *widget.Label, c gate.Call, now time.Time) {
+	setText(l, leftText(c, now))
+	imp := urgency(c.Deadline.Sub(now))
+	if l.Importance != imp {
+		l.Importance = imp
+		l.TextStyle.Bold = imp != widget.MediumImportance
+		l.Refresh()
+	}
+}
+
+// warningIcon is the icon a list row shows for the most serious of a
+// call's warnings, or nil for none: a secret has its own, in red.
+func warningIcon(ws []gate.Warning) fyne.Resource {
+	if len(ws) == 0 {
+		return nil
+	}
+	var icon fyne.Resource = theme.NewWarningThemedResource(theme.WarningIcon())
+	for _, w := range ws {
+		switch w.Kind {
+		case gate.WarnSecret:
+			return secretIcon()
+		case gate.WarnToolChanged, gate.WarnDestructive:
+			icon = theme.NewErrorThemedResource(theme.ErrorIcon())
+		}
+	}
+	return icon
+}
+
+// secretIcon marks a secret, hidden or not: a crossed-out eye in red.
+func secretIcon() fyne.Resource {
+	return theme.NewErrorThemedResource(theme.VisibilityOffIcon())
 }
 
 // setText changes a label only if its text changes: every change costs a
@@ -110,18 +173,63 @@ func (r *review) showDetail() {
 	c := r.call(r.selected)
 	if c == nil {
 		msg := "No calls are waiting. When an AI app wants to run a tool, Countersign shows it here and sends a notification."
-		if len(r.calls) > 0 {
+		switch {
+		case r.d.paused:
+			msg = "Countersign is paused, so every tool call is denied without asking you. Press Resume to review calls again."
+		case len(r.calls) > 0:
 			msg = "Select a call on the left to see it in full."
 		}
 		r.detail.Objects = []fyne.CanvasObject{wrapped(msg)}
 		r.detail.Refresh()
 		return
 	}
+	call := r.shown(*c)
 	now := r.d.o.Now()
-	title := wrapped(Summary(*c))
+
+	// First what will happen: the summary with its target, what the server
+	// says the tool does to data, and what the call sends.
+	title := wrapped(Summary(call))
 	title.TextStyle.Bold = true
 	title.SizeName = theme.SizeNameSubHeadingText
+	objs := []fyne.CanvasObject{title, annotations(c.Info)}
+	// A retry is about the server's question: what the AI app answered is
+	// what approving sends, so it comes first.
+	if len(c.Exchanges) > 0 {
+		objs = append(objs, exchanges(c.Exchanges)...)
+	}
+	objs = append(objs, heading("What it sends"))
+	fs, more, ok := fields(call.Arguments)
+	switch {
+	case !ok:
+		objs = append(objs, wrapped("The arguments could not be read; they are shown as sent under Technical details."))
+	case len(fs) == 0:
+		objs = append(objs, wrapped("Nothing."))
+	default:
+		grid := container.New(layout.NewFormLayout())
+		for _, f := range fs {
+			k := widget.NewLabel(f.Path)
+			k.TextStyle.Bold = true
+			v := wrapped(f.Value)
+			if strings.Contains(f.Value, hiddenMark) {
+				// Where the secret is: in red, with its icon.
+				v.Importance = widget.DangerImportance
+				v.TextStyle.Bold = true
+				grid.Add(container.NewHBox(widget.NewIcon(secretIcon()), k))
+			} else {
+				grid.Add(k)
+			}
+			grid.Add(v)
+		}
+		objs = append(objs, grid)
+		if more > 0 {
+			objs = append(objs, wrapped(fmt.Sprintf("…and %d more values, under Technical details.", more)))
+		}
+	}
+	if _, hidden := r.masked[c.ID]; hidden {
+		objs = append(objs, r.revealRow(c.ID))
+	}
 
+	// Then the rest: who asks, where, how long it waits, warnings.
 	tool := oneLine(c.Tool, 80)
 	if c.Info != nil && c.Info.Title != "" {
 		tool += " (" + oneLine(c.Info.Title, 80) + ")"
@@ -131,7 +239,8 @@ func (r *review) showDetail() {
 		server += " (" + oneLine(c.Server, 40) + ")"
 	}
 	r.waited = widget.NewLabel(age(now.Sub(c.Received)))
-	r.left = widget.NewLabel("in " + countdown(c.Deadline.Sub(now)) + " (at " + c.Deadline.Local().Format("15:04:05") + ")")
+	r.left = widget.NewLabel("")
+	setLeft(r.left, *c, now)
 	targets := "Unknown: Countersign could not tell which repository or project this call touches."
 	if len(c.Targets) > 0 {
 		targets = ""
@@ -142,21 +251,14 @@ func (r *review) showDetail() {
 			targets += oneLine(t, 80)
 		}
 	}
-	facts := container.New(layout.NewFormLayout(),
+	objs = append(objs, heading("About this call"), container.New(layout.NewFormLayout(),
 		heading("Server"), wrapped(server),
 		heading("Tool"), wrapped(tool),
 		heading("Asked by"), wrapped(clientName(*c)),
 		heading("Target"), wrapped(targets),
 		heading("Waiting"), r.waited,
 		heading("Denied automatically"), r.left,
-	)
-	objs := []fyne.CanvasObject{title}
-	// A retry is about the server's question: what the AI app answered is
-	// what approving sends, so it comes first.
-	if len(c.Exchanges) > 0 {
-		objs = append(objs, exchanges(c.Exchanges)...)
-	}
-	objs = append(objs, facts, annotations(c.Info))
+	))
 
 	if len(c.Warnings) > 0 {
 		objs = append(objs, heading("Warnings"))
@@ -175,36 +277,30 @@ func (r *review) showDetail() {
 		objs = append(objs, wrapped("The server gave no description of this tool."))
 	}
 
-	objs = append(objs, heading("Arguments"))
-	fs, more, ok := fields(c.Arguments)
-	switch {
-	case !ok:
-		objs = append(objs, wrapped("The arguments are not valid JSON; they are shown as sent below."))
-	case len(fs) == 0:
-		objs = append(objs, wrapped("None."))
-	default:
-		grid := container.New(layout.NewFormLayout())
-		for _, f := range fs {
-			k := widget.NewLabel(f.Path)
-			k.TextStyle.Bold = true
-			grid.Add(k)
-			grid.Add(wrapped(f.Value))
-		}
-		objs = append(objs, grid)
-		if more > 0 {
-			objs = append(objs, wrapped(fmt.Sprintf("…and %d more values, in the JSON below.", more)))
-		}
-	}
-	objs = append(objs, heading("Arguments as JSON"))
-	js := widget.NewLabel(prettyJSON(c.Arguments))
+	// Last, behind a toggle, the arguments exactly as sent.
+	js := widget.NewLabel(prettyJSON(call.Arguments))
 	js.TextStyle.Monospace = true
 	js.Wrapping = fyne.TextWrapBreak
 	js.Selectable = true
-	objs = append(objs, js)
+	objs = append(objs, widget.NewAccordion(widget.NewAccordionItem("Technical details: the arguments as sent (JSON)", js)))
 
 	r.detail.Objects = objs
 	r.detail.Refresh()
 	r.scroll.ScrollToTop()
+}
+
+// revealRow says a secret is hidden and offers to show it, or to hide it
+// again once shown.
+func (r *review) revealRow(id string) fyne.CanvasObject {
+	if r.revealed[id] {
+		l := wrapped("The secret is shown. Hide it before sharing your screen.")
+		l.Importance = widget.DangerImportance
+		btn := widget.NewButtonWithIcon("Hide the secret", theme.VisibilityOffIcon(), func() { r.reveal(id, false) })
+		return container.NewBorder(nil, nil, widget.NewIcon(secretIcon()), container.NewHBox(btn), l)
+	}
+	l := wrapped("A secret is hidden here. Show it only if you need to check it.")
+	btn := widget.NewButtonWithIcon("Show the secret", theme.VisibilityIcon(), func() { r.reveal(id, true) })
+	return container.NewBorder(nil, nil, widget.NewIcon(secretIcon()), container.NewHBox(btn), l)
 }
 
 // exchanges shows a retried call's questions from the server beside the AI
@@ -278,13 +374,16 @@ func annotations(info *gate.ToolInfo) fyne.CanvasObject {
 // details behind a fold.
 func warning(w gate.Warning) fyne.CanvasObject {
 	var icon fyne.Resource = theme.NewWarningThemedResource(theme.WarningIcon())
+	text := wrapped(visible(w.Text))
 	switch w.Kind {
-	case gate.WarnSecret, gate.WarnToolChanged:
+	case gate.WarnSecret:
+		icon = secretIcon()
+		text.Importance = widget.DangerImportance
+	case gate.WarnToolChanged:
 		icon = theme.NewErrorThemedResource(theme.ErrorIcon())
 	case gate.WarnToolNew:
 		icon = theme.InfoIcon()
 	}
-	text := wrapped(visible(w.Text))
 	line := container.NewBorder(nil, nil, widget.NewIcon(icon), nil, text)
 	if w.Detail == "" {
 		return line

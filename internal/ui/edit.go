@@ -77,7 +77,7 @@ func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *edito
 	help := wrapped("Change the values, then approve. The server runs the call with exactly this JSON; " +
 		"the audit log keeps both the original and your edit.")
 	e.content = container.NewBorder(help,
-		container.NewVBox(e.status, container.NewHBox(layout.NewSpacer(), cancel, e.approve)),
+		container.NewVBox(e.status, container.NewHBox(layout.NewSpacer(), cancel, container.NewThemeOverride(e.approve, decisionTheme{}))),
 		nil, nil, e.entry)
 	return e
 }

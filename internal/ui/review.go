@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -34,9 +35,13 @@ type review struct {
 	// changedAt is when the calls a decision would act on last changed
 	// without the person choosing (a call arrived, ended or moved).
 	changedAt time.Time
-	endNotes  []string // notes on calls that ended without the person, since the last refresh
-	listSel   int      // the row the list widget has selected; -1 for none
-	syncing   bool     // the list's selection is being set from code
+	endNotes  []string                   // notes on calls that ended without the person, since the last refresh
+	listSel   int                        // the row the list widget has selected; -1 for none
+	shownAt   time.Time                  // when the selected call was put on screen
+	masked    map[string]json.RawMessage // arguments with secrets hidden, by call
+	revealed  map[string]bool            // calls whose secrets the person chose to see
+	raised    int                        // how many times show brought the window forward
+	syncing   bool                       // the list's selection is being set from code
 
 	// An open dialog about some calls; it closes if one of them ends.
 	dlg    dialog.Dialog
@@ -50,6 +55,7 @@ type review struct {
 	count     *widget.Label
 	note      *widget.Label
 	noteBox   *fyne.Container
+	listPane  *fyne.Container // the list, with the note under it
 	pausedBox *fyne.Container
 	detail    *fyne.Container
 	scroll    *container.Scroll
@@ -61,7 +67,8 @@ type review struct {
 }
 
 func newReview(d *Desktop) *review {
-	r := &review{d: d, checked: map[string]bool{}, listSel: -1}
+	r := &review{d: d, checked: map[string]bool{}, listSel: -1,
+		masked: map[string]json.RawMessage{}, revealed: map[string]bool{}}
 	r.build()
 	return r
 }
@@ -80,7 +87,7 @@ func (r *review) build() {
 		func() fyne.CanvasObject { return newCallRow(r) },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			if i < len(r.calls) {
-				o.(*callRow).set(r.calls[i])
+				o.(*callRow).set(r.shown(r.calls[i]))
 			}
 		})
 	r.list.OnSelected = func(i widget.ListItemID) {
@@ -114,6 +121,7 @@ func (r *review) build() {
 	r.scroll = container.NewVScroll(r.detail)
 
 	r.approveBtn = widget.NewButtonWithIcon("Approve", theme.ConfirmIcon(), r.approve)
+	// Contrast: see decisionTheme.
 	r.approveBtn.Importance = widget.SuccessImportance
 	r.denyBtn = widget.NewButtonWithIcon("Deny", theme.CancelIcon(), r.deny)
 	r.denyBtn.Importance = widget.DangerImportance
@@ -124,14 +132,17 @@ func (r *review) build() {
 	r.why.Wrapping = fyne.TextWrapWord
 	actions := container.NewVBox(
 		widget.NewSeparator(),
-		container.NewHBox(r.approveBtn, r.denyBtn, r.reasonBtn, r.editBtn),
+		container.NewHBox(container.NewThemeOverride(container.NewHBox(r.approveBtn, r.denyBtn), decisionTheme{}),
+			r.reasonBtn, r.editBtn),
 		r.why,
 	)
 
-	left := container.NewBorder(listHead, nil, nil, nil, r.list)
-	split := container.NewHSplit(left, r.scroll)
+	// Notes tell of calls that already left the list: they sit under it,
+	// not above the call now shown, which they are not about.
+	r.listPane = container.NewBorder(listHead, r.noteBox, nil, nil, r.list)
+	split := container.NewHSplit(r.listPane, r.scroll)
 	split.Offset = 0.4
-	r.content = container.NewBorder(container.NewVBox(r.pausedBox, r.noteBox), actions, nil, nil, split)
+	r.content = container.NewBorder(r.pausedBox, actions, nil, nil, split)
 	r.refresh()
 	r.showDetail()
 }
@@ -157,8 +168,8 @@ func (r *review) window() fyne.Window {
 			}
 		})
 	}
-	add(fyne.KeyReturn, r.approve)
-	add(fyne.KeyEnter, r.approve)
+	add(fyne.KeyReturn, r.approveByKey)
+	add(fyne.KeyEnter, r.approveByKey)
 	add(fyne.KeyD, r.deny)
 	add(fyne.KeyR, r.denyWithReason)
 	add(fyne.KeyE, r.edit)
@@ -181,11 +192,14 @@ func (r *review) window() fyne.Window {
 	return w
 }
 
-// show brings the review window forward.
+// show brings the review window forward, over other windows: a call is
+// waiting for the person. Where the window manager refuses to hand over
+// the focus, it marks the window as wanting attention instead.
 func (r *review) show() {
 	w := r.window()
 	w.SetTitle(r.title())
 	r.visible = true
+	r.raised++
 	r.tick()
 	w.Show()
 	w.RequestFocus()
@@ -226,6 +240,9 @@ func (r *review) add(c gate.Call, initial bool) {
 	r.calls = append(r.calls, gate.Call{})
 	copy(r.calls[i+1:], r.calls[i:])
 	r.calls[i] = c
+	if m, ok := maskSecrets(c.Arguments); ok {
+		r.masked[c.ID] = m
+	}
 	if r.selected == "" {
 		r.choose(c.ID, true)
 	}
@@ -237,7 +254,7 @@ func (r *review) ended(c gate.Call, v gate.Verdict) {
 	if r.indexOf(c.ID) < 0 {
 		return // decided here, or never shown
 	}
-	r.endNotes = append(r.endNotes, endedNote(c, v))
+	r.endNotes = append(r.endNotes, endedNote(r.shown(c), v))
 	r.remove(c.ID)
 }
 
@@ -273,6 +290,8 @@ func (r *review) remove(id string) {
 		return
 	}
 	r.calls = append(r.calls[:i], r.calls[i+1:]...)
+	delete(r.masked, id)
+	delete(r.revealed, id)
 	if r.checked[id] {
 		delete(r.checked, id)
 		r.changedAt = r.d.o.Now()
@@ -302,6 +321,7 @@ func (r *review) choose(id string, auto bool) {
 		return
 	}
 	r.selected = id
+	r.shownAt = r.d.o.Now()
 	if auto {
 		r.changedAt = r.d.o.Now()
 	}
@@ -413,11 +433,20 @@ func (r *review) title() string {
 	return "Countersign: review tool calls"
 }
 
+// showPaused shows or hides the paused banner at once, in an open window
+// too, and the empty pane says why no call comes.
 func (r *review) showPaused() {
+	if r.d.paused == r.pausedBox.Visible() {
+		return
+	}
 	if r.d.paused {
 		r.pausedBox.Show()
 	} else {
 		r.pausedBox.Hide()
+	}
+	r.content.Refresh() // lay the window out around the banner
+	if r.call(r.selected) == nil {
+		r.showDetail()
 	}
 }
 
@@ -428,6 +457,10 @@ func (r *review) setNote(s string) {
 	} else {
 		r.noteBox.Show()
 	}
+	// Lay the list out around the note: twice, since a wrapped label knows
+	// its height only once it has its width.
+	r.listPane.Refresh()
+	r.listPane.Refresh()
 }
 
 // tick refreshes ages and countdowns.
@@ -443,7 +476,7 @@ func (r *review) tick() {
 	}
 	if c := r.call(r.selected); c != nil && r.waited != nil {
 		setText(r.waited, age(now.Sub(c.Received)))
-		setText(r.left, "in "+countdown(c.Deadline.Sub(now))+" (at "+c.Deadline.Local().Format("15:04:05")+")")
+		setLeft(r.left, *c, now)
 	}
 }
 
@@ -528,6 +561,7 @@ func (r *review) ready() bool {
 func (r *review) decide(calls []gate.Call, d gate.Decision) error {
 	done, gone := 0, 0
 	var refused error
+	shownCall := r.shown(calls[0]) // before remove forgets its masked arguments
 	for _, c := range calls {
 		err := r.d.o.Queue.Decide(c.ID, d)
 		switch {
@@ -547,12 +581,15 @@ func (r *review) decide(calls []gate.Call, d gate.Decision) error {
 		r.remove(c.ID)
 	}
 	verb := "Denied"
-	if d.Approve {
+	switch {
+	case d.Approve && d.Arguments != nil:
+		verb = "Approved with your changes"
+	case d.Approve:
 		verb = "Approved"
 	}
 	switch {
 	case done == 1 && gone == 0:
-		r.setNote(verb + ": " + Summary(calls[0]) + ".")
+		r.setNote(verb + ": " + Summary(shownCall) + ".")
 	case done > 1:
 		r.setNote(fmt.Sprintf("%s %d calls.", verb, done))
 	}
@@ -570,13 +607,20 @@ func (r *review) approve() {
 		return
 	}
 	if len(t) == 1 {
+		if fx := effects(t[0]); len(fx) > 0 {
+			r.confirmApprove(t[0], fx)
+			return
+		}
 		r.decide(t, gate.Decision{Approve: true})
 		return
 	}
 	// Several at once: show each one before they run.
 	lines := make([]string, len(t))
 	for i, c := range t {
-		lines[i] = fmt.Sprintf("• %s: %s (%s)", serverName(c), Summary(c), oneLine(c.Tool, 60))
+		lines[i] = fmt.Sprintf("• %s: %s (%s)", serverName(c), Summary(r.shown(c)), oneLine(c.Tool, 60))
+		for _, e := range effects(c) {
+			lines[i] += "\n    " + e
+		}
 	}
 	msg := widget.NewLabel(joinLines(lines))
 	msg.Wrapping = fyne.TextWrapWord
@@ -590,6 +634,71 @@ func (r *review) approve() {
 			}
 		}, r.window())
 	r.openDialog(dlg, t)
+}
+
+// approveByKey is Ctrl+Enter: it approves one ordinary call that has been
+// on screen for readTime, or opens the confirmation for ticked calls. A
+// call that deserves a second step is approved only with the button.
+func (r *review) approveByKey() {
+	t := r.targets()
+	if len(t) == 0 || !r.ready() {
+		return
+	}
+	if len(t) == 1 {
+		_, m := modifier()
+		if len(effects(t[0])) > 0 {
+			r.setNote(m + "Enter does not approve this call. " + effects(t[0])[0] + " Press Approve to see what it does, then confirm.")
+			return
+		}
+		if r.d.o.Now().Sub(r.shownAt) < readTime {
+			r.setNote("This call has only just appeared. Read it, then press " + m + "Enter again.")
+			return
+		}
+	}
+	r.approve()
+}
+
+// confirmApprove is the second step before approving a call that may
+// change or delete data, carries a secret or comes from a changed tool: a
+// dialog naming what approving does.
+func (r *review) confirmApprove(c gate.Call, fx []string) {
+	lines := make([]string, len(fx))
+	for i, e := range fx {
+		lines[i] = "• " + e
+	}
+	what := wrapped(Summary(r.shown(c)) + " (" + serverName(c) + ")")
+	what.TextStyle.Bold = true
+	msg := wrapped(joinLines(lines))
+	msg.Importance = widget.DangerImportance
+	body := container.NewVBox(what, widget.NewLabel("If you approve:"), msg)
+	dlg := dialog.NewCustomConfirm("Approve this call?", "Yes, approve it", "Cancel", body, func(ok bool) {
+		r.dlg, r.dlgIDs = nil, nil
+		if ok {
+			r.decide([]gate.Call{c}, gate.Decision{Approve: true})
+		}
+	}, r.window())
+	dlg.Resize(fyne.NewSize(560, 260))
+	r.openDialog(dlg, []gate.Call{c})
+}
+
+// shown is a call as the window shows it: its secrets hidden unless the
+// person chose to see them.
+func (r *review) shown(c gate.Call) gate.Call {
+	if m, ok := r.masked[c.ID]; ok && !r.revealed[c.ID] {
+		c.Arguments = m
+	}
+	return c
+}
+
+// reveal shows or hides the secrets of a call, on the person's request.
+func (r *review) reveal(id string, on bool) {
+	if on {
+		r.revealed[id] = true
+	} else {
+		delete(r.revealed, id)
+	}
+	r.list.Refresh()
+	r.showDetail()
 }
 
 func (r *review) deny() {
@@ -607,21 +716,24 @@ func (r *review) denyWithReason() {
 	}
 	entry := widget.NewEntry()
 	entry.SetPlaceHolder("What the AI app is told, e.g. \"use the staging project\"")
-	var dlg *dialog.FormDialog
 	title := "Deny with a reason"
 	if len(t) > 1 {
 		title = fmt.Sprintf("Deny %d calls with a reason", len(t))
 	}
-	dlg = dialog.NewForm(title, "Deny", "Cancel",
-		[]*widget.FormItem{widget.NewFormItem("Reason", entry)},
-		func(ok bool) {
-			r.dlg, r.dlgIDs = nil, nil
-			if ok {
-				r.decide(t, gate.Decision{Reason: oneLine(entry.Text, 500)})
-			}
-		}, r.window())
-	entry.OnSubmitted = func(string) { dlg.Submit() }
-	dlg.Resize(fyne.NewSize(560, 180))
+	send := func() {
+		reason := oneLine(entry.Text, 500)
+		r.closeDialog()
+		r.decide(t, gate.Decision{Reason: reason})
+	}
+	// Deny carries the deny icon, not the ✓ a form dialog's button has.
+	denyB := widget.NewButtonWithIcon("Deny", theme.CancelIcon(), send)
+	denyB.Importance = widget.DangerImportance
+	cancelB := widget.NewButton("Cancel", r.closeDialog)
+	body := container.NewVBox(widget.NewLabel("Reason, told to the AI app:"), entry)
+	dlg := dialog.NewCustomWithoutButtons(title, body, r.window())
+	dlg.SetButtons([]fyne.CanvasObject{cancelB, container.NewThemeOverride(denyB, decisionTheme{})})
+	entry.OnSubmitted = func(string) { send() }
+	dlg.Resize(fyne.NewSize(560, 200))
 	r.openDialog(dlg, t)
 	r.window().Canvas().Focus(entry)
 }

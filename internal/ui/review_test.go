@@ -34,6 +34,7 @@ func TestReviewGoldens(t *testing.T) {
 		h := newHarness(t, q)
 		h.d.showReview()
 		assertMarkup(t, "review_two.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_two.png")
 	})
 	t.Run("the second selected: read-only, no target", func(t *testing.T) {
 		q := newFixedQueue(t, createIssue("1", T0.Add(-12*time.Second)), listIssues("2", T0.Add(-3*time.Second)))
@@ -41,6 +42,7 @@ func TestReviewGoldens(t *testing.T) {
 		h.d.showReview()
 		h.d.review.list.Select(1)
 		assertMarkup(t, "review_second.xml", h.d.review.window().Canvas())
+		capturePNG(t, h.d.review.window(), "review_second.png")
 	})
 	t.Run("a 2026-07-28 retry: the server's questions and the AI app's answers", func(t *testing.T) {
 		h := newHarness(t, newFixedQueue(t, retriedCall("1", T0.Add(-4*time.Second))))
@@ -83,8 +85,9 @@ func retriedCall(id string, received time.Time) gate.Call {
 }
 
 // ready moves the clock past the guard that protects a call that has just
-// appeared.
-func (h *harness) ready() { h.clock.Advance(guard) }
+// appeared, and past the time a call must be on screen before a key can
+// approve it.
+func (h *harness) ready() { h.clock.Advance(max(guard, readTime)) }
 
 func TestReviewDecisions(t *testing.T) {
 	t.Run("Approve button approves the selected call", func(t *testing.T) {
@@ -97,6 +100,12 @@ func TestReviewDecisions(t *testing.T) {
 		}
 		h.ready()
 		test.Tap(h.d.review.approveBtn)
+		// The call carries a secret: approving takes a second step.
+		confirm, ok := h.d.review.dlg.(*dialog.ConfirmDialog)
+		if !ok {
+			t.Fatalf("Approve opened %T, want a confirmation", h.d.review.dlg)
+		}
+		confirm.Confirm()
 		if v := q.verdict(t); v.Outcome != gate.OutcomeApproved || v.Arguments != nil {
 			t.Fatalf("verdict %+v", v)
 		}
@@ -169,7 +178,7 @@ func TestReviewDecisions(t *testing.T) {
 		h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 })
 		h.ready()
 		press(h.d.review.window(), fyne.KeyR)
-		if _, ok := h.d.review.dlg.(*dialog.FormDialog); !ok {
+		if _, ok := h.d.review.dlg.(*dialog.CustomDialog); !ok {
 			t.Fatalf("Ctrl+R opened %T", h.d.review.dlg)
 		}
 		entry, ok := h.d.review.window().Canvas().Focused().(*widget.Entry)

@@ -369,8 +369,8 @@ func (d *Desktop) pump(sub *gate.Subscription) {
 }
 
 // apply updates the interface for queue events, on the UI goroutine. A
-// call that starts waiting opens the review window if it is not open: the
-// AI app is blocked until the person decides.
+// call that starts waiting brings the review window forward: the AI app is
+// blocked until the person decides.
 func (d *Desktop) apply(batch []gate.Event) {
 	arrived := false
 	for _, ev := range batch {
@@ -384,7 +384,7 @@ func (d *Desktop) apply(batch []gate.Event) {
 	}
 	d.review.refresh()
 	d.tray.update()
-	if arrived && !d.review.visible && d.review.waiting() > 0 {
+	if arrived && d.review.waiting() > 0 { // raised for every new call, even when open behind others
 		d.showReview()
 	}
 }

@@ -139,7 +139,7 @@ func (v *Vault) LocalToken() (string, error) {
 		return tok, nil
 	}
 	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		return "", fmt.Errorf("%w: reading the local client token: %v", ErrUnavailable, err)
+		return "", unavailable("reading the local client token", err)
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -147,7 +147,7 @@ func (v *Vault) LocalToken() (string, error) {
 	}
 	tok = hex.EncodeToString(b)
 	if err := v.kr.Set(v.service, localTokenKey, tok); err != nil {
-		return "", fmt.Errorf("%w: storing the local client token: %v", ErrUnavailable, err)
+		return "", unavailable("storing the local client token", err)
 	}
 	return tok, nil
 }
@@ -160,9 +160,18 @@ func (v *Vault) ExistingLocalToken() (string, error) {
 		return "", fmt.Errorf("no local client token yet: start Countersign once first")
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: reading the local client token: %v", ErrUnavailable, err)
+		return "", unavailable("reading the local client token", err)
 	}
 	return tok, nil
+}
+
+// unavailable is the ErrUnavailable for a failed keychain call, in plain
+// words when the cause is a terminal outside the desktop session.
+func unavailable(doing string, err error) error {
+	if hint := sessionHint(); hint != "" {
+		return fmt.Errorf("%w: %s (%s: %v)", ErrUnavailable, hint, doing, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUnavailable, doing, err)
 }
 
 // checkName rejects names the keychain or the file layout cannot hold.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -79,6 +81,29 @@ func TestLocalTokenIsCreatedOnceAndKept(t *testing.T) {
 	c, _ := v.ExistingLocalToken()
 	if a != b || a != c {
 		t.Fatalf("token changed: %q %q %q", a, b, c)
+	}
+}
+
+// TestNoSessionBusIsAPlainError: `countersign token` from a terminal
+// outside the desktop session says what to do instead of
+// `exec: "dbus-launch": executable file not found`.
+func TestNoSessionBusIsAPlainError(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux reaches its keychain over the session bus")
+	}
+	kr := newMem()
+	kr.fail = errors.New(`exec: "dbus-launch": executable file not found in $PATH`)
+	v := Open(Options{Keyring: kr, Dir: t.TempDir()})
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	for _, f := range []func() (string, error){v.LocalToken, v.ExistingLocalToken} {
+		_, err := f()
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not part of a desktop session") {
+			t.Errorf("without a session bus: %v", err)
+		}
+	}
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+	if _, err := v.LocalToken(); strings.Contains(err.Error(), "desktop session") {
+		t.Errorf("with a session bus the hint is wrong: %v", err)
 	}
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs a built Countersign for the current user on Linux:
+# Installs a built Countersign for the current user on Linux, without root
+# and without a package manager (other distributions, or trying a build):
 # ~/.local/bin/{countersign,countersign-bridge}, the desktop entry and icon.
+# On Debian and Ubuntu, install the package instead (scripts/build-deb).
 #   packaging/linux/install.sh [DIR-WITH-BINARIES]   (default: .bin)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // MCP test client for Countersign's real-peer tests (see README.md).
 //   node client.mjs --url URL [--token T] [--transport http|sse] [--scenario NAME]...
+//       [--name CLIENT-NAME] [--host-timeout-ms N]
 //   node client.mjs --stdio "command arg arg" [--scenario NAME]...
 // Prints one JSON line per scenario: {"scenario","ok","detail"}; exit 0 iff all ok.
 import { parseArgs } from 'node:util';
@@ -27,6 +28,8 @@ try {
       transport: { type: 'string', default: 'http' },
       stdio: { type: 'string' },
       scenario: { type: 'string', multiple: true },
+      name: { type: 'string', default: 'countersign-peer-test' },
+      'host-timeout-ms': { type: 'string', default: '60000' },
     },
   }));
   if (!opt.url === !opt.stdio) throw new Error('give exactly one of --url and --stdio');
@@ -202,6 +205,31 @@ const scenarios = {
     check(texts(res).includes(ROOT.uri), `result lacks ${ROOT.uri}: ${texts(res).slice(0, 300)}`);
     return { tool: name, result: texts(res) };
   },
+  // An AI app with the SDK's default request options (its own timeout, no
+  // progress): Countersign answers "call again" before that timeout ends;
+  // the person approves meanwhile, and the same call then runs.
+  async 'retry-after-timeout'(c) {
+    const name = await findTool(c, 'echo', /^echo$/);
+    const opts = { timeout: Number(opt['host-timeout-ms']) };
+    const first = await c.callTool({ name, arguments: { message: 'hello later' } }, undefined, opts);
+    check(first.isError && texts(first).includes('Waiting for approval in Countersign'),
+      `first answer was not "waiting": ${JSON.stringify(first).slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 1500)); // the person approves meanwhile
+    const second = await c.callTool({ name, arguments: { message: 'hello later' } }, undefined, opts);
+    notError(second);
+    check(texts(second).includes('hello later'), `retry text was ${JSON.stringify(texts(second))}`);
+    return { first: texts(first), second: texts(second) };
+  },
+  // An AI app that restarts its timer on progress waits as long as the
+  // person takes: Countersign's waiting progress keeps it listening.
+  async 'patient'(c) {
+    const name = await findTool(c, 'echo', /^echo$/);
+    const opts = { timeout: Number(opt['host-timeout-ms']), resetTimeoutOnProgress: true, onprogress: () => {} };
+    const res = await c.callTool({ name, arguments: { message: 'hello patient' } }, undefined, opts);
+    notError(res);
+    check(texts(res).includes('hello patient'), `text was ${JSON.stringify(texts(res))}`);
+    return texts(res);
+  },
   async list(c) {
     const { tools, pages } = await listAllTools(c);
     check(tools.length > 0, 'tools/list returned no tools');
@@ -219,7 +247,7 @@ if (unknown.length) {
 }
 
 const client = new Client(
-  { name: 'countersign-peer-test', version: '1.0.0' },
+  { name: opt.name, version: '1.0.0' },
   { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
 );
 installHandlers(client);

@@ -173,7 +173,19 @@ type scenarioResult struct {
 // scenario; a failed scenario fails the test unless wantFail.
 func runClient(t *testing.T, dir, url string, wantFail bool, scenarios ...string) map[string]scenarioResult {
 	t.Helper()
-	args := []string{filepath.Join(dir, "client.mjs"), "--url", url, "--token", token}
+	return runClientWith(t, dir, url, nil, wantFail, scenarios...)
+}
+
+// runClientArgs is runClient with more of client.mjs's options, for
+// scenarios that must pass.
+func runClientArgs(t *testing.T, dir, url string, extra []string, scenarios ...string) map[string]scenarioResult {
+	t.Helper()
+	return runClientWith(t, dir, url, extra, false, scenarios...)
+}
+
+func runClientWith(t *testing.T, dir, url string, extra []string, wantFail bool, scenarios ...string) map[string]scenarioResult {
+	t.Helper()
+	args := append([]string{filepath.Join(dir, "client.mjs"), "--url", url, "--token", token}, extra...)
 	for _, s := range scenarios {
 		args = append(args, "--scenario", s)
 	}

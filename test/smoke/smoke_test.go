@@ -35,26 +35,8 @@ func TestSmoke(t *testing.T) {
 	if os.Getenv("COUNTERSIGN_SMOKE") != "1" {
 		t.Skip("set COUNTERSIGN_SMOKE=1 to run the end-to-end test of the real app on Xvfb")
 	}
-	var missing []string
-	for _, tool := range []string{"Xvfb", "dbus-daemon", "dbus-monitor", "gnome-keyring-daemon", "dunst", "xdotool", "import", "node", "gcc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	peers, _ := filepath.Abs("../peers")
-	if _, err := os.Stat(filepath.Join(peers, "node_modules", "@modelcontextprotocol", "server-everything")); err != nil {
-		missing = append(missing, "test/peers/node_modules (npm ci)")
-	}
-	if len(missing) > 0 {
-		msg := "missing for the smoke test: " + strings.Join(missing, ", ") +
-			" (apt-get install xvfb xauth imagemagick xdotool dbus gnome-keyring dunst, and the Fyne build packages)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-
-	s := newSession(t, peers)
+	peers := needTools(t)
+	s := newSession(t, peers, "out")
 	bin := s.build()
 	upstream := s.startUpstream()
 	port := freePort(t)
@@ -88,7 +70,7 @@ func TestSmoke(t *testing.T) {
 	t.Logf("screenshot: %s", shot)
 	select {
 	case n := <-notes:
-		if !strings.Contains(n.text, "Everything wants to run echo") {
+		if !strings.Contains(n.text, "Everything wants to echo") {
 			t.Errorf("notification %q", n.text)
 		}
 		figures = append(figures, fmt.Sprintf("tools/call sent → notification on the bus: %v (includes the client's connect and initialize)", n.at.Sub(sent).Round(time.Millisecond)))
@@ -163,9 +145,36 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-func newSession(t *testing.T, peers string) *session {
+// needTools returns the path of test/peers once the tools the real app's
+// tests need are there; it skips the test (fails it under CI) otherwise.
+func needTools(t *testing.T) string {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"Xvfb", "dbus-daemon", "dbus-monitor", "gnome-keyring-daemon", "dunst", "xdotool", "import", "node", "gcc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	peers, _ := filepath.Abs("../peers")
+	if _, err := os.Stat(filepath.Join(peers, "node_modules", "@modelcontextprotocol", "server-everything")); err != nil {
+		missing = append(missing, "test/peers/node_modules (npm ci)")
+	}
+	if len(missing) > 0 {
+		msg := "missing for the smoke test: " + strings.Join(missing, ", ") +
+			" (apt-get install xvfb xauth imagemagick xdotool dbus gnome-keyring dunst, and the Fyne build packages)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return peers
+}
+
+// newSession starts a private desktop whose logs and screenshots go to
+// outDir (relative to test/smoke), emptied first.
+func newSession(t *testing.T, peers, outDir string) *session {
 	dir := t.TempDir()
-	out, _ := filepath.Abs("out")
+	out, _ := filepath.Abs(outDir)
 	os.RemoveAll(out)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package vault
+
+// sessionHint: Windows and macOS keychains need no session bus.
+func sessionHint() string { return "" }
