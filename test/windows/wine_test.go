@@ -318,6 +318,7 @@ func (w *wine) run(timeout time.Duration, exe string, args ...string) (string, e
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.loader, append([]string{exe}, args...)...)
 	cmd.Env = w.env
+	cmd.WaitDelay = 10 * time.Second // a program it started may hold the pipe
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%s did not finish in %v", exe, timeout)
@@ -563,6 +564,9 @@ func (w *wine) bridgeRoundTrip(bridge string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.loader, bridge, "everything")
 	cmd.Env = w.env
+	// An app the bridge started inherits its pipes under Wine: stop
+	// waiting for them once the bridge itself has ended.
+	cmd.WaitDelay = 10 * time.Second
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
