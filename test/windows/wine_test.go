@@ -206,7 +206,20 @@ func newWine(t *testing.T, shim string) *wine {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "countersign-wine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Wine's last writes can race the first removal: try again.
+		for range 10 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Errorf("could not remove %s", dir)
+	})
 	w := &wine{t: t, loader: loader, prefix: filepath.Join(dir, "prefix"), out: out, peers: peers}
 	w.env = append(os.Environ(), "WINEPREFIX="+w.prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=",
 		"HOME="+filepath.Join(dir, "home"), "LANG=en_US.UTF-8")
@@ -228,9 +241,13 @@ func newWine(t *testing.T, shim string) *wine {
 		t.Fatalf("wineboot: %v", err)
 	}
 	t.Cleanup(func() {
-		k := exec.Command("wineserver", "-k")
-		k.Env = w.env
-		k.Run()
+		// End every program of the prefix, then wait for wineserver to
+		// finish writing the registry before the prefix is removed.
+		for _, arg := range []string{"-k", "-w"} {
+			k := exec.Command(wineserver(loader), arg)
+			k.Env = w.env
+			k.Run()
+		}
 	})
 	// Go's runtime needs ProcessPrng, which Wine 8 lacks (see processprng.c).
 	b, err := os.ReadFile(shim)
@@ -239,6 +256,24 @@ func newWine(t *testing.T, shim string) *wine {
 	}
 	write(t, filepath.Join(w.prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll"), string(b))
 	return w
+}
+
+// wineserver is the wineserver beside the loader (Debian keeps it off PATH).
+func wineserver(loader string) string {
+	for _, name := range []string{"wineserver", "wineserver64"} {
+		if p := filepath.Join(filepath.Dir(loader), name); fileExists(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("wineserver"); err == nil {
+		return p
+	}
+	return "wineserver"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // own starts a process that lives as long as the test, logging to out.
