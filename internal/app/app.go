@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/countersign/countersign/internal/audit"
@@ -137,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	// One instance per user: the loopback port is the lock.
 	ln, err := relay.Listen(cfg.Port)
 	if err != nil {
-		if !errors.Is(err, syscall.EADDRINUSE) {
+		if !addrInUse(err) {
 			return err
 		}
 		if ferr := bringForward(ctx, cfg.Port, token); ferr != nil {

@@ -6,49 +6,33 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-
-	"github.com/countersign/countersign/internal/config"
 )
 
 // autostart turns starting at login on and off. On Linux and the BSDs it
-// is an XDG autostart entry, $XDG_CONFIG_HOME/autostart/countersign.desktop.
+// is an XDG autostart entry, $XDG_CONFIG_HOME/autostart/countersign.desktop;
+// on Windows a value under the person's Run key (autostart_windows.go).
 type autostart struct {
-	file        string   // the autostart entry; "" where unsupported
-	command     []string // what the entry starts
-	unavailable string   // why it cannot be used; empty when it can
+	file        string        // the autostart entry; "" where unsupported
+	command     []string      // what the entry starts
+	unavailable string        // why it cannot be used; empty when it can
+	reg         loginRegistry // Windows: the Run key; nil for an XDG entry
 }
 
-// defaultAutostart is start at login for this system and this executable,
-// keeping a non-default settings file.
-func defaultAutostart(configPath string) autostart {
-	switch runtime.GOOS {
-	case "linux", "freebsd", "openbsd", "netbsd":
-	default:
-		return autostart{unavailable: "Starting at login can't be set here on " + runtime.GOOS + " yet; the installer will offer it."}
-	}
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return autostart{unavailable: "Starting at login can't be set: there is no config directory (" + err.Error() + ")."}
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return autostart{unavailable: "Starting at login can't be set: Countersign cannot tell where it is installed."}
-	}
-	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = resolved
-	}
-	cmd := []string{exe}
-	if def, err := config.DefaultPath(); err == nil && configPath != "" && configPath != def {
-		cmd = append(cmd, "-config", configPath)
-	}
-	return autostart{file: filepath.Join(dir, "autostart", "countersign.desktop"), command: cmd}
+// loginRegistry is start at login kept somewhere other than an XDG entry
+// file: Windows' Run key.
+type loginRegistry interface {
+	state() (LoginSetting, error)
+	set(on bool) error
+	reconcile(on bool) (bool, error)
 }
 
 func (a autostart) state() (LoginSetting, error) {
 	if a.unavailable != "" {
 		return LoginSetting{Unavailable: a.unavailable}, nil
+	}
+	if a.reg != nil {
+		return a.reg.state()
 	}
 	_, err := os.Stat(a.file)
 	switch {
@@ -63,6 +47,9 @@ func (a autostart) state() (LoginSetting, error) {
 func (a autostart) set(on bool) error {
 	if a.unavailable != "" {
 		return fmt.Errorf("%w: %s", ErrNotAvailable, a.unavailable)
+	}
+	if a.reg != nil {
+		return a.reg.set(on)
 	}
 	if !on {
 		if err := os.Remove(a.file); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -152,6 +139,9 @@ func writeEntry(path string, b []byte) (err error) {
 func (a autostart) reconcile(on bool) (bool, error) {
 	if a.unavailable != "" {
 		return false, nil
+	}
+	if a.reg != nil {
+		return a.reg.reconcile(on)
 	}
 	b, err := os.ReadFile(a.file)
 	switch {
