@@ -173,11 +173,17 @@ const scenarios = {
     notError(res);
     // Count on the wire: the SDK drops a progress notification that arrives in
     // the same read as the response (its handler runs a microtask later).
-    // Server-everything reports progress i of total=steps; the proxy may add its own.
+    // Server-everything reports progress i of total=steps; the proxy may add
+    // its own first, and then moves the server's values (progress and total
+    // alike) past its own so that progress keeps rising, as the spec says it
+    // must: count the server's by how far each is from its total.
     const onWire = wire.slice(from).map(({ progressToken, ...p }) => p);
-    const fromServer = new Set(onWire.filter((p) => p.total === steps && p.progress >= 1 && p.progress <= steps)
-      .map((p) => p.progress));
+    const fromServer = new Set(onWire.filter((p) => typeof p.total === 'number' && p.total - p.progress < steps)
+      .map((p) => p.total - p.progress));
     check(fromServer.size >= steps, `expected ${steps} server progress notifications, saw ${JSON.stringify(onWire)}`);
+    for (let i = 1; i < onWire.length; i++) {
+      check(onWire[i].progress > onWire[i - 1].progress, `progress went from ${onWire[i - 1].progress} to ${onWire[i].progress}: ${JSON.stringify(onWire)}`);
+    }
     return { tool: name, progress: onWire, onprogressCallbacks: seen.length, result: texts(res) };
   },
   async sampling(c) {
