@@ -456,27 +456,7 @@ func waitListening(t *testing.T, port int, what string, log *bytes.Buffer) {
 // client → supergateway → countersign-bridge → relay → server-everything.
 func startBridgePath(t *testing.T, dir string) *cfPath {
 	t.Helper()
-	bus := startSecretService(t)
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus) // this process's vault, before its first use
-	var tok string
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		// gnome-keyring takes a moment to claim its name on the bus.
-		if tok, err = vault.New().LocalToken(); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("the private Secret Service would not hold the local token: %v", err)
-	}
-
-	bin := filepath.Join(t.TempDir(), "countersign-bridge")
-	build := exec.Command("go", "build", "-o", bin, "github.com/countersign/countersign/cmd/countersign-bridge")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building countersign-bridge: %v\n%s", err, b)
-	}
-
+	bus, tok, bin := bridgeWithToken(t)
 	endpoint, person := startRelayWithToken(t, everythingUpstream(t, dir, "streamableHttp"), tok, approveAll)
 	person.token = tok
 	port, err := relayPort(endpoint)
@@ -496,6 +476,33 @@ func startBridgePath(t *testing.T, dir string) *cfPath {
 	}
 	url := startSupergateway(t, dir, bin+" -config "+settings+" everything", []string{"DBUS_SESSION_BUS_ADDRESS=" + bus})
 	return &cfPath{name: "bridge", url: url, person: person}
+}
+
+// bridgeWithToken starts a private Secret Service for this process (its
+// bus address is set in the environment, before the vault's first use),
+// has it hold a local token, and builds countersign-bridge: the bus
+// address, the token and the bridge's path.
+func bridgeWithToken(t *testing.T) (bus, tok, bin string) {
+	t.Helper()
+	bus = startSecretService(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// gnome-keyring takes a moment to claim its name on the bus.
+		if tok, err = vault.New().LocalToken(); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the private Secret Service would not hold the local token: %v", err)
+	}
+	bin = filepath.Join(t.TempDir(), "countersign-bridge")
+	build := exec.Command("go", "build", "-o", bin, "github.com/countersign/countersign/cmd/countersign-bridge")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building countersign-bridge: %v\n%s", err, b)
+	}
+	return bus, tok, bin
 }
 
 func relayPort(endpoint string) (int, error) {

@@ -23,7 +23,6 @@ import (
 	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/relay"
-	"github.com/countersign/countersign/internal/vault"
 )
 
 // hostTimeout is the real SDK client's own request timeout in these tests,
@@ -166,24 +165,7 @@ func TestApprovalOutlastsTheAIAppsTimeout(t *testing.T) {
 // in time, and the retry runs under the person's approval.
 func TestApprovalOutlastsClaudeDesktopThroughTheBridge(t *testing.T) {
 	dir := peersDir(t)
-	bus := startSecretService(t)
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
-	var tok string
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if tok, err = vault.New().LocalToken(); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("the private Secret Service would not hold the local token: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "countersign-bridge")
-	build := exec.Command("go", "build", "-o", bin, "github.com/countersign/countersign/cmd/countersign-bridge")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building countersign-bridge: %v\n%s", err, b)
-	}
+	_, tok, bin := bridgeWithToken(t)
 	// Only the bridge's way in is short: through plain HTTP, Claude's
 	// limit is the built-in 4 minutes, and the client would time out.
 	w := startWaitingRelay(t, everythingUpstream(t, dir, "streamableHttp"), tok,
