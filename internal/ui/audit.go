@@ -306,9 +306,17 @@ func (a *auditWindow) show() {
 func (a *auditWindow) setInfo(info app.AuditInfo) {
 	a.servers = map[string]string{}
 	servers := []string{anyServer}
+	named := map[string]int{} // how many servers go by each name
 	for _, s := range info.Servers {
-		label := s.ID
-		if s.Name != "" && s.Name != s.ID {
+		named[s.Name]++
+	}
+	for _, s := range info.Servers {
+		// The name the person knows; the id only to tell apart two
+		// servers that share a name (or for one that has none).
+		label := s.Name
+		if s.Name == "" {
+			label = s.ID
+		} else if named[s.Name] > 1 && s.Name != s.ID {
 			label = s.Name + " (" + s.ID + ")"
 		}
 		a.servers[label] = s.ID
