@@ -758,7 +758,8 @@ func (r *review) edit() {
 		return
 	}
 	var e *editor
-	e = newEditor(t[0], func(args []byte) {
+	_, hide := r.masked[t[0].ID]
+	e = newEditor(t[0], hide, func(args []byte) {
 		// The rules run again on an edit: a refusal keeps the editor open
 		// with the reason, and the call keeps waiting.
 		var refused *gate.EditRefusedError
