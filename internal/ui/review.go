@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/countersign/countersign/internal/ui/attention"
 	"github.com/countersign/countersign/internal/gate"
 )
 
@@ -201,6 +202,7 @@ func (r *review) show() {
 	r.tick()
 	w.Show()
 	w.RequestFocus()
+	attention.Request(w)
 }
 
 // waiting is how many calls wait.
