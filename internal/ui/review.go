@@ -17,8 +17,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/countersign/countersign/internal/ui/attention"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/ui/attention"
 )
 
 // review is the review window: the waiting calls on the left, the selected
