@@ -78,6 +78,7 @@ type Log struct {
 type job struct {
 	ev    Event
 	prune bool
+	flush bool // Flush: answered once the jobs before it are done
 	done  chan jobResult // buffered(1): the writer never blocks on it; nil for AppendAsync
 	// after is AppendAsync's callback, run by the writer once the event's
 	// transaction committed or failed.
@@ -288,6 +289,14 @@ func (l *Log) AppendAsync(ev Event, done func(Record, error)) error {
 	return l.send(context.Background(), &job{ev: ev, after: done})
 }
 
+// Flush waits until every event queued before it (by AppendAsync) has been
+// written or has failed. ctx bounds only the wait for the writer to take
+// the request.
+func (l *Log) Flush(ctx context.Context) error {
+	_, err := l.do(ctx, &job{flush: true})
+	return err
+}
+
 // Prune removes events older than the start of the UTC day RetentionDays
 // before today, records where the chain now starts, and appends an
 // audit_pruned event saying what it removed. It does nothing when there is
@@ -378,6 +387,11 @@ func (l *Log) run() {
 // a prune runs on its own. The day's first appends prune first.
 func (l *Log) process(batch []*job) {
 	for len(batch) > 0 {
+		if batch[0].flush {
+			batch[0].done <- jobResult{}
+			batch = batch[1:]
+			continue
+		}
 		if batch[0].prune {
 			l.prunedDay = dayOf(l.now()) // this is today's prune
 			p, err := l.prune(context.Background())
@@ -387,7 +401,7 @@ func (l *Log) process(batch []*job) {
 		}
 		l.pruneIfDue(false)
 		n := 1
-		for n < len(batch) && !batch[n].prune {
+		for n < len(batch) && !batch[n].prune && !batch[n].flush {
 			n++
 		}
 		l.writeAppends(batch[:n])
