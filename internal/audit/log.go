@@ -78,7 +78,7 @@ type Log struct {
 type job struct {
 	ev    Event
 	prune bool
-	flush bool // Flush: answered once the jobs before it are done
+	flush bool           // Flush: answered once the jobs before it are done
 	done  chan jobResult // buffered(1): the writer never blocks on it; nil for AppendAsync
 	// after is AppendAsync's callback, run by the writer once the event's
 	// transaction committed or failed.
