@@ -196,3 +196,23 @@ func TestAuditFailureAtTheDecisionDeniesTheCall(t *testing.T) {
 	}
 	conn.ExecContext(context.Background(), `ROLLBACK`)
 }
+
+// TestQueuedRecordFailuresAreReported: a forwarded or result record that
+// cannot be written is reported to the app like any audit failure.
+func TestQueuedRecordFailuresAreReported(t *testing.T) {
+	failed := make(chan error, 4)
+	g := New(Options{Queue: gate.New(gate.Options{}), Audit: brokenAudit{}, AuditFailed: func(err error) { failed <- err },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g.Forwarded("everything", "1")
+	g.Result("everything", "tools/call", "1", json.RawMessage(`{"content":[]}`), nil)
+	for range 2 {
+		select {
+		case err := <-failed:
+			if !strings.Contains(err.Error(), "disk full") {
+				t.Errorf("reported %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a failed queued record was not reported")
+		}
+	}
+}
