@@ -216,3 +216,46 @@ func TestQueuedRecordFailuresAreReported(t *testing.T) {
 		}
 	}
 }
+
+// TestACallAnotherRejoinedEnds: when the AI app stops waiting, calls
+// again, and the person then decides, the decision goes to the new call
+// and the earlier one ends with it in the audit.
+func TestACallAnotherRejoinedEnds(t *testing.T) {
+	f := newFixture(t)
+	sub := f.q.Subscribe()
+	defer sub.Close()
+	wait := func(kind gate.EventKind) gate.Call {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-sub.Events():
+				if ev.Kind == kind {
+					return ev.Call
+				}
+			case <-deadline:
+				t.Fatalf("no event %v", kind)
+			}
+		}
+	}
+	c := gate.Call{Server: "everything", ServerName: "Everything", Tool: "echo", Client: "Claude",
+		Arguments: json.RawMessage(`{"message":"hi"}`), HostBudget: 50 * time.Millisecond}
+	if v := <-f.submit(c); v.Outcome != gate.OutcomeAskAgain {
+		t.Fatalf("first verdict %+v", v)
+	}
+	first := wait(gate.EventHostGone)
+	c.HostBudget = 0
+	again := f.submit(c)
+	wait(gate.EventHostBack)
+	if err := f.q.Decide(first.ID, gate.Decision{Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	v := <-again
+	if !v.Approved() || v.Earlier != first.ID || v.CallID == first.ID {
+		t.Fatalf("retry verdict %+v", v)
+	}
+	got := strings.Join(kinds(f.events(audit.Filter{CallID: first.ID})), ", ")
+	if want := "call_submitted, call_decided asked_to_call_again, call_decided approved"; got != want {
+		t.Errorf("call %s in the audit: %s, want %s", first.ID, got, want)
+	}
+}
