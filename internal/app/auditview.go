@@ -261,7 +261,8 @@ func details(r audit.Record) string {
 	if r.Reason != "" {
 		parts = append(parts, r.Reason)
 	}
-	if r.Kind == audit.KindCallResult {
+	if r.Kind == audit.KindCallResult && r.Outcome != audit.OutcomeInterrupted && r.Outcome != audit.OutcomeNotSent {
+		// (A call that ended without the server's answer has no size.)
 		parts = append(parts, fmt.Sprintf("%d bytes", r.ResultSize))
 	}
 	if len(r.Redactions) > 0 {

@@ -456,8 +456,8 @@ func TestAuditViewInterruptedCallsAndOmittedArguments(t *testing.T) {
 	if e := p.Events[1]; e.Outcome != "interrupted: Countersign stopped" || e.Actor != "Countersign" {
 		t.Errorf("an interrupted call reads %q by %q", e.Outcome, e.Actor)
 	}
-	if e := p.Events[0]; e.Outcome != "not sent to the server" {
-		t.Errorf("a call not sent reads %q", e.Outcome)
+	if e := p.Events[0]; e.Outcome != "not sent to the server" || e.Details != "Not sent to the server." {
+		t.Errorf("a call not sent reads %q, %q", e.Outcome, e.Details)
 	}
 	p, err = env.view.Query(context.Background(), AuditFilter{Outcome: "interrupted: Countersign stopped"}, 0, 10)
 	if err != nil || len(p.Events) != 1 || p.Events[0].CallID != "7" {
