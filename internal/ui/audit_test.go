@@ -598,3 +598,23 @@ func TestAuditServerMenuUsesNames(t *testing.T) {
 		t.Errorf("choosing Azure DevOps (defra) filters on %q, want azure-devops", got)
 	}
 }
+
+// A call Countersign's restart ended reads in plain words in the table and
+// the detail pane.
+func TestAuditDetailPaneInterruptedCall(t *testing.T) {
+	evs := auditEvents(3)
+	evs[0].Edited = false
+	evs[0].Kind, evs[0].Outcome, evs[0].Actor = "Result", "interrupted: Countersign stopped", "Countersign"
+	evs[0].Details = "Countersign stopped after sending this call to the server and before the answer came back: the server may have run it, and the AI app got no answer."
+	evs[1].Kind, evs[1].Outcome, evs[1].Actor = "Asked", "", ""
+	evs[1].Details = "the arguments were too large to keep (91234 bytes): only their SHA-256 hash 5f0c1e… and their beginning are stored"
+	h := openAudit(t, evs)
+	a := h.d.audit
+	a.table.Select(widget.TableCellID{Row: 0, Col: 6})
+	for _, want := range []string{"interrupted: Countersign stopped", "the server may have run it", "Countersign"} {
+		if !hasText(a.detail, want) {
+			t.Errorf("the detail pane lacks %q", want)
+		}
+	}
+	capturePNG(t, a.window(), "audit_interrupted.png")
+}
