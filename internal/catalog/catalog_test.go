@@ -66,7 +66,7 @@ func TestEndpoint(t *testing.T) {
 	}{
 		{name: "github is read-only by default", id: "github", want: "https://api.githubcopilot.com/mcp/readonly"},
 		{name: "github with write", id: "github", params: map[string]string{"write": "true"}, want: "https://api.githubcopilot.com/mcp/"},
-		{name: "atlassian", id: "atlassian", want: "https://mcp.atlassian.com/v1/mcp"},
+		{name: "atlassian signs in with OAuth at authv2", id: "atlassian", want: "https://mcp.atlassian.com/v1/mcp/authv2"},
 		{name: "azure devops organisation", id: "azure-devops", params: map[string]string{"organization": "defra"}, want: "https://mcp.dev.azure.com/defra"},
 		{name: "azure devops organisation with hyphen", id: "azure-devops", params: map[string]string{"organization": "DEFRA-ffc-1"}, want: "https://mcp.dev.azure.com/DEFRA-ffc-1"},
 		{name: "sonarqube defaults to the EU", id: "sonarqube-cloud", params: map[string]string{"organization": "defra"}, want: "https://api.sonarcloud.io/mcp"},
@@ -130,10 +130,14 @@ func TestHeaders(t *testing.T) {
 		want    http.Header
 		wantErr string
 	}{
-		{name: "github read-only by default", id: "github", want: http.Header{"X-Mcp-Readonly": {"true"}}},
+		{name: "github read-only and locked down by default", id: "github", want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}}},
 		{name: "github toolsets are normalised", id: "github", params: map[string]string{"toolsets": " repos, issues ,pull_requests"},
-			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Toolsets": {"repos,issues,pull_requests"}}},
-		{name: "github write drops the read-only header", id: "github", params: map[string]string{"write": "true"}, want: http.Header{}},
+			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}, "X-Mcp-Toolsets": {"repos,issues,pull_requests"}}},
+		{name: "github write drops the read-only header", id: "github", params: map[string]string{"write": "true"}, want: http.Header{"X-Mcp-Lockdown": {"true"}}},
+		{name: "github lockdown off sends no lockdown header", id: "github", params: map[string]string{"lockdown": "false"}, want: http.Header{"X-Mcp-Readonly": {"true"}}},
+		{name: "github single tools", id: "github", params: map[string]string{"tools": "get_file_contents, issue_read"},
+			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}, "X-Mcp-Tools": {"get_file_contents,issue_read"}}},
+		{name: "github single tool syntax", id: "github", params: map[string]string{"tools": "get_file_contents;rm"}, wantErr: "GitHub tool names"},
 		{name: "github unknown toolset", id: "github", params: map[string]string{"toolsets": "repos,admin"}, wantErr: `item "admin" is not one of`},
 		{name: "github toolset twice", id: "github", params: map[string]string{"toolsets": "repos,repos"}, wantErr: "listed twice"},
 		{name: "github empty toolset item", id: "github", params: map[string]string{"toolsets": "repos,,issues"}, wantErr: "empty item"},
