@@ -16,6 +16,7 @@ import (
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/auth"
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
@@ -160,6 +161,9 @@ func TestAddServerRefusals(t *testing.T) {
 		{"not supported yet", "", "aws", "", nil, "AWS yet", true},
 		{"not approved", `{"version": 1, "approvedServers": ["github"]}`, "atlassian", "", nil, "does not approve atlassian", true},
 		{"a required value missing", "", "azure-devops", "", nil, "Organisation is required", false},
+		{"an Atlassian server without its site", "", "atlassian", "", nil, "Atlassian site is required", false},
+		{"SonarQube Cloud without an organisation", "", "sonarqube-cloud", "", nil, "Organisation key is required", false},
+		{"a SonarQube Server over http", "", "sonarqube-cloud", "", map[string]string{"server": "http://sonar.defra.gov.uk"}, "reached over https", false},
 		{"an invalid value", "", "azure-devops", "", map[string]string{"organization": "no spaces"}, `"no spaces" is not valid`, false},
 		{"a choice not offered", "", "github", "", map[string]string{"toolsets": "repos,nope"}, `item "nope" is not one of`, false},
 		{"an unknown parameter", "", "github", "", map[string]string{"colour": "red"}, `has no parameter "colour"`, false},
@@ -371,4 +375,54 @@ func TestAcceptTool(t *testing.T) {
 	if len(evs) != 1 || evs[0].Tool != "echo" || detail(t, evs[0])["definition"] != shown {
 		t.Errorf("audit = %+v, want one event naming the trusted definition", evs)
 	}
+}
+
+// TestAddSiteServers: each Atlassian server is tied to the site the person
+// pastes, so one can be added per site; a SonarQube Server is added by its
+// address.
+func TestAddSiteServers(t *testing.T) {
+	ctx := context.Background()
+	env := newSettingsEnv(t, `{"version": 2}`, "")
+	id, err := env.s.AddServer(ctx, "atlassian", "", map[string]string{"site": "https://DEFRA.atlassian.net/jira/your-work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"id": "atlassian", "kind": "atlassian", "params": map[string]any{"site": "defra.atlassian.net"}},
+		env.serverInFile(t, id)); diff != "" {
+		t.Errorf("saved server (-want +got)\n%s", diff)
+	}
+	cs, err := env.s.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := choice(t, cs, "atlassian"); c.Unavailable != "" {
+		t.Errorf("a second site cannot be added: %q", c.Unavailable)
+	}
+	if second, err := env.s.AddServer(ctx, "atlassian", "", map[string]string{"site": "apha.atlassian.net"}); err != nil || second != "atlassian-2" {
+		t.Fatalf("second site: %q, %v", second, err)
+	}
+	got, err := env.s.Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Name != "Atlassian (Jira and Confluence) (defra.atlassian.net)" || strings.Contains(got[0].State, "Not tied") {
+		t.Errorf("first site shown as %q: %q", got[0].Name, got[0].State)
+	}
+
+	if _, err := env.s.AddServer(ctx, "sonarqube-cloud", "", map[string]string{"server": "https://sonar.defra.gov.uk/projects"}); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := env.s.current().Server("sonarqube-cloud")
+	if got := catalogEndpoint(mustEntry(t, "sonarqube-cloud"), es); got != "https://sonar.defra.gov.uk/mcp" {
+		t.Errorf("SonarQube Server endpoint = %q", got)
+	}
+}
+
+func mustEntry(t *testing.T, id string) catalog.Entry {
+	t.Helper()
+	e, ok := catalog.Lookup(id)
+	if !ok {
+		t.Fatalf("no catalog entry %s", id)
+	}
+	return e
 }

@@ -586,7 +586,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 			"setting": "allowlist", "server": "github", "entries": 3.0,
 			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}},
 			"changes":   []any{"GitHub: allowlist added other/x", "GitHub: allowlist added Mine/New-*"}}},
-		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) allowlist: 3 entries of your own", "detail": map[string]any{
+		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) (defra.atlassian.net) allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "atlassian", "entries": 3.0,
 			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}},
 			"changes":   []any{"atlassian: allowlist added DOCS", "atlassian: allowlist added ~me", "atlassian: allowlist added ABC*"}}},

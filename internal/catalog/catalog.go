@@ -284,6 +284,11 @@ func (e Entry) Validate() error {
 			return fmt.Errorf("params.%s: %w", p.Name, err)
 		}
 	}
+	for _, p := range e.Params {
+		if w := p.RequiredWithout; w != "" && (!params[w] || w == p.Name) {
+			return fmt.Errorf("params.%s: requiredWithout names no other parameter", p.Name)
+		}
+	}
 	checkWhen := func(field string, when map[string]string) error {
 		for name := range when {
 			if !params[name] {

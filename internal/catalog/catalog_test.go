@@ -71,6 +71,8 @@ func TestEndpoint(t *testing.T) {
 		{name: "azure devops organisation with hyphen", id: "azure-devops", params: map[string]string{"organization": "DEFRA-ffc-1"}, want: "https://mcp.dev.azure.com/DEFRA-ffc-1"},
 		{name: "sonarqube defaults to the EU", id: "sonarqube-cloud", params: map[string]string{"organization": "defra"}, want: "https://api.sonarcloud.io/mcp"},
 		{name: "sonarqube US", id: "sonarqube-cloud", params: map[string]string{"organization": "defra", "region": "us"}, want: "https://api.sonarqube.us/mcp"},
+		{name: "sonarqube server serves /mcp", id: "sonarqube-cloud", params: map[string]string{"server": "sonarqube.example.org"}, want: "https://sonarqube.example.org/mcp"},
+		{name: "sonarqube server wins over the region", id: "sonarqube-cloud", params: map[string]string{"server": "sonar.defra.gov.uk", "region": "us"}, want: "https://sonar.defra.gov.uk/mcp"},
 		{name: "aws default region", id: "aws", want: "https://aws-mcp.us-east-1.api.aws/mcp"},
 		{name: "aws frankfurt", id: "aws", params: map[string]string{"region": "eu-central-1"}, want: "https://aws-mcp.eu-central-1.api.aws/mcp"},
 
@@ -81,6 +83,19 @@ func TestEndpoint(t *testing.T) {
 		{name: "aws region from the list", id: "aws", params: map[string]string{"region": "us-west-2"}, wantErr: "is not one of"},
 		{name: "aws region cannot move the host", id: "aws", params: map[string]string{"region": "us-east-1.evil.example"}, wantErr: "is not one of"},
 		{name: "azure has no endpoint", id: "azure", wantErr: "has no endpoint"},
+		{name: "sonarqube cloud needs an organisation", id: "sonarqube-cloud", wantErr: "Organisation key is required"},
+	}
+	for _, server := range []string{
+		"https://sonar.example.org", "sonar.example.org/mcp", "sonar.example.org:9000", "user@sonar.example.org",
+		"sonar", "Sonar.Example.org", "sonar.example.org.", "sonar..example.org", "sonar.example.org?x", "sonar.example.org#x",
+	} {
+		tests = append(tests, struct {
+			name    string
+			id      string
+			params  map[string]string
+			want    string
+			wantErr string
+		}{name: "rejects sonarqube server " + server, id: "sonarqube-cloud", params: map[string]string{"server": server}, wantErr: "SonarQube Server address"})
 	}
 	for _, org := range []string{
 		"../evil", "a/b", "a?b", "a#b", "a@b", "a b", " defra", "defra ", "a%2Fb", "a%2e%2e",
@@ -415,5 +430,16 @@ func TestLoadRejectsBadData(t *testing.T) {
 		if err := strictDecode([]byte(b), &file{}); err == nil {
 			t.Errorf("strictDecode(%q) accepted bad data", b)
 		}
+	}
+}
+
+func TestDirectHostsOfASelfHostedServer(t *testing.T) {
+	e, _ := Lookup("sonarqube-cloud")
+	if got := e.DirectHosts(map[string]string{"organization": "defra"}); !slices.Equal(got, e.Direct.Hosts) {
+		t.Errorf("cloud: DirectHosts = %q, want only the vendor's %q", got, e.Direct.Hosts)
+	}
+	got := e.DirectHosts(map[string]string{"server": "sonar.defra.gov.uk"})
+	if !slices.Contains(got, "sonar.defra.gov.uk") || !slices.Contains(got, "api.sonarcloud.io") {
+		t.Errorf("server: DirectHosts = %q, want the server's host beside the vendor's", got)
 	}
 }

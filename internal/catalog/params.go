@@ -37,8 +37,12 @@ type Param struct {
 	// RequiredToAdd is required of a server being added, but not of one
 	// saved before the parameter existed: such a server keeps working with
 	// the value empty, and the catalog entry says what that means.
-	RequiredToAdd bool   `json:"requiredToAdd,omitempty"`
-	Default       string `json:"default,omitempty"`
+	RequiredToAdd bool `json:"requiredToAdd,omitempty"`
+	// RequiredWithout names another parameter: this one is required when
+	// that one is empty, such as SonarQube Cloud's organisation when no
+	// SonarQube Server address is given.
+	RequiredWithout string `json:"requiredWithout,omitempty"`
+	Default         string `json:"default,omitempty"`
 	// Pattern is a regular expression a text value, or each list item, must
 	// match in full; Hint describes it in words for error messages.
 	Pattern string   `json:"pattern,omitempty"`
@@ -102,7 +106,7 @@ func (p Param) validateDefinition() error {
 			return fmt.Errorf("choice %q must be plain text without commas or spaces", c)
 		}
 	}
-	if (p.Required || p.RequiredToAdd) && p.Default != "" {
+	if (p.Required || p.RequiredToAdd || p.RequiredWithout != "") && p.Default != "" {
 		return errors.New("a required parameter has no default")
 	}
 	if p.Required && p.RequiredToAdd {
@@ -204,6 +208,11 @@ func (e Entry) Normalize(params map[string]string) (map[string]string, error) {
 			return nil, fmt.Errorf("%s: %w", p.Label, err)
 		}
 		out[p.Name] = n
+	}
+	for _, p := range e.Params {
+		if p.RequiredWithout != "" && out[p.Name] == "" && out[p.RequiredWithout] == "" {
+			return nil, fmt.Errorf("%s %w", p.Label, errRequired)
+		}
 	}
 	return out, nil
 }

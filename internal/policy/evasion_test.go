@@ -16,8 +16,12 @@ func TestQueryEvasions(t *testing.T) {
 		catalog.KindJiraProject:     {"FFC*"},
 		catalog.KindConfluenceSpace: {"ENG"},
 	})
-	jql := func(q string) string { return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "jql": q}) }
-	cql := func(q string) string { return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "cql": q}) }
+	jql := func(q string) string {
+		return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "jql": q})
+	}
+	cql := func(q string) string {
+		return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "cql": q})
+	}
 	const jira, conf = "searchJiraIssuesUsingJql", "searchConfluenceUsingCql"
 	t.Run("jira", func(t *testing.T) {
 		runChecks(t, atl, []checkCase{
