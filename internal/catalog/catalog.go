@@ -63,6 +63,10 @@ type Auth struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// Note explains the choice to a reader of the settings window.
 	Note string `json:"note,omitempty"`
+	// OfflineAccess asks for the offline_access scope whatever the
+	// authorization server lists, for identity providers (Microsoft Entra
+	// ID) that issue a refresh token only when it is asked for.
+	OfflineAccess bool `json:"offlineAccess,omitempty"`
 }
 
 // Entry is one approved kind of vendor server.
