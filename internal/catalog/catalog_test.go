@@ -443,3 +443,41 @@ func TestDirectHostsOfASelfHostedServer(t *testing.T) {
 		t.Errorf("server: DirectHosts = %q, want the server's host beside the vendor's", got)
 	}
 }
+
+// TestVendorSourcesRecorded keeps testdata/vendor-sources.txt honest: every
+// fact it records appears in the catalog, with a vendor page and the
+// vendor's words, and the catalog's newer facts each have a record.
+func TestVendorSourcesRecorded(t *testing.T) {
+	b, err := os.ReadFile("testdata/vendor-sources.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := map[string]bool{}
+	for _, block := range strings.Split(string(b), "\n\n")[1:] {
+		var fact string
+		urls, quotes := 0, 0
+		for _, line := range strings.Split(block, "\n") {
+			switch k, v, _ := strings.Cut(line, ": "); k {
+			case "fact":
+				fact = v
+			case "url":
+				urls++
+			case "quote":
+				quotes++
+			}
+		}
+		if fact == "" || urls == 0 || quotes == 0 || !strings.Contains(block, "date: ") {
+			t.Errorf("block without fact, url, date or quote:\n%s", block)
+			continue
+		}
+		facts[fact] = true
+		if !strings.Contains(string(catalogJSON), fact) {
+			t.Errorf("recorded fact %q is not in catalog.json", fact)
+		}
+	}
+	for _, need := range []string{"https://mcp.atlassian.com/v1/mcp/authv2", "/v1/mcp is for API tokens", "cloudId", "X-MCP-Lockdown", "X-MCP-Tools", "GitHub App", "offlineAccess", "https://{server}/mcp"} {
+		if !facts[need] {
+			t.Errorf("no source recorded for %q", need)
+		}
+	}
+}
