@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -425,4 +426,48 @@ func mustEntry(t *testing.T, id string) catalog.Entry {
 		t.Fatalf("no catalog entry %s", id)
 	}
 	return e
+}
+
+// TestPolicyFixesTheNewParameters: an organisation's policy can keep
+// GitHub's lockdown on and tie Atlassian to its site; the person's values
+// do not count and the form shows them locked.
+func TestPolicyFixesTheNewParameters(t *testing.T) {
+	ctx := context.Background()
+	env := newSettingsEnv(t, `{"version": 2}`, `{"version": 1, "servers": {
+		"github": {"params": {"lockdown": "true"}},
+		"atlassian": {"params": {"site": "defra.atlassian.net", "cloudId": "1324a887-45db-1bf4-1e99-ef0ff456d421"}},
+		"sonarqube-cloud": {"params": {"server": "sonar.defra.gov.uk"}}}}`)
+	cs, err := env.s.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, param := range map[string]string{"github": "lockdown", "atlassian": "site", "sonarqube-cloud": "server"} {
+		c := choice(t, cs, kind)
+		i := slices.IndexFunc(c.Params, func(p ParamField) bool { return p.Name == param })
+		if i < 0 || c.Params[i].Locked == "" {
+			t.Errorf("%s %s is not locked by the policy: %+v", kind, param, c.Params)
+		}
+	}
+	for kind, params := range map[string]map[string]string{
+		"github":          {"lockdown": "false"},
+		"atlassian":       {"site": "other.atlassian.net"},
+		"sonarqube-cloud": {"server": "sonar.example.org"},
+	} {
+		if _, err := env.s.AddServer(ctx, kind, "", params); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	gh, _ := env.s.current().Server("github")
+	h, _ := mustEntry(t, "github").Headers(gh.ParamValues())
+	if h.Get("X-MCP-Lockdown") != "true" {
+		t.Errorf("GitHub headers %v: the policy's lockdown is not sent", h)
+	}
+	at, _ := env.s.current().Server("atlassian")
+	if v := at.ParamValues()["site"]; v != "defra.atlassian.net" {
+		t.Errorf("Atlassian site = %q, want the policy's", v)
+	}
+	sq, _ := env.s.current().Server("sonarqube-cloud")
+	if got := catalogEndpoint(mustEntry(t, "sonarqube-cloud"), sq); got != "https://sonar.defra.gov.uk/mcp" {
+		t.Errorf("SonarQube endpoint = %q, want the policy's server", got)
+	}
 }
