@@ -37,6 +37,12 @@ func (p *Policy) checkSite(x *extraction, a args, targetless bool) {
 	if rule == nil {
 		return
 	}
+	if key, name := foldedArg(a, []string{rule.Arg}); key != "" {
+		// As for target arguments: the one checked must be the one the
+		// server reads.
+		x.malformed = append(x.malformed, fmt.Sprintf("an argument is named %s, which some servers read as %s and others ignore", quoteShort(key), name))
+		return
+	}
 	sc := p.readSite(rule, a, targetless || len(x.targets) == 0 && len(x.unknown) == 0)
 	switch {
 	case sc.malformed != "":

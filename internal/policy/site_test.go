@@ -31,6 +31,8 @@ func TestAtlassianSite(t *testing.T) {
 			action: ActionDeny, reasonHas: "other.atlassian.net"},
 		{name: "a project list on the site", tool: "getVisibleJiraProjects", args: `{"cloudId":"defra.atlassian.net"}`,
 			action: ActionReview},
+		{name: "a project list with a folded site argument", tool: "getVisibleJiraProjects", args: `{"cloudId":"defra.atlassian.net","cloudID":"other.atlassian.net"}`,
+			action: ActionDeny, reasonHas: "some servers read as cloudId"},
 		{name: "user info names no site", tool: "atlassianUserInfo", args: `{}`, action: ActionReview},
 		{name: "no site given", tool: "getJiraIssue", args: `{"issueIdOrKey":"FFC-1"}`,
 			action: ActionReview, targets: []string{"FFC"}, unknown: true, unknownHas: "cloudId argument is not given"},
