@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/countersign/countersign/internal/catalog"
@@ -17,6 +18,14 @@ func forgiveParam(kind, name, value string) string {
 	v := strings.TrimSpace(value)
 	if kind == "atlassian" && name == "site" || kind == "sonarqube-cloud" && name == "server" {
 		return forgiveHost(v)
+	}
+	if kind == "atlassian" && name == "cloudId" {
+		// From what tenant_info shows ({"cloudId":"…"}) or an Atlassian
+		// Administration address (…/s/<cloud ID>/users).
+		if ids := uuidPattern.FindAllString(v, -1); len(ids) == 1 {
+			v = ids[0]
+		}
+		return strings.ToLower(v)
 	}
 	if name != "organization" {
 		return v
@@ -76,6 +85,8 @@ func address(text string) (*url.URL, bool) {
 	}
 	return u, true
 }
+
+var uuidPattern = regexp.MustCompile(`[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}`)
 
 // forgiveHost takes a host name from a pasted https address, such as
 // defra.atlassian.net from https://defra.atlassian.net/jira/your-work, in

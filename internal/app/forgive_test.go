@@ -20,6 +20,8 @@ func TestForgiveParam(t *testing.T) {
 		{"atlassian", "site", "defra.atlassian.net/wiki/spaces/ENG", "defra.atlassian.net"},
 		{"atlassian", "site", " Defra.Atlassian.net ", "defra.atlassian.net"},
 		{"atlassian", "site", "http://defra.atlassian.net", "http://defra.atlassian.net"},
+		{"atlassian", "cloudId", `{"cloudId":"1324A887-45db-1bf4-1e99-ef0ff456d421"}`, "1324a887-45db-1bf4-1e99-ef0ff456d421"},
+		{"atlassian", "cloudId", "https://admin.atlassian.com/s/1324a887-45db-1bf4-1e99-ef0ff456d421/users", "1324a887-45db-1bf4-1e99-ef0ff456d421"},
 		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk/dashboard?id=ffc-pay", "sonar.defra.gov.uk"},
 		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk/mcp", "sonar.defra.gov.uk"},
 		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk:8443/", "https://sonar.defra.gov.uk:8443/"},
