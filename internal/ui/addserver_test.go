@@ -436,3 +436,21 @@ func scrollDown(o fyne.CanvasObject) {
 		}
 	}
 }
+
+// TestSitelessAtlassianServerSaysWhatToDo lays out the server list with an
+// Atlassian server saved before servers were tied to a site.
+func TestSitelessAtlassianServerSaysWhatToDo(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	const state = "Signed in. Not tied to an Atlassian site yet, so calls naming a site are flagged for you: remove this server and add it again with its site"
+	h.settings.mu.Lock()
+	h.settings.servers = append(h.settings.servers, app.ServerStatus{ID: "atlassian", Name: "Atlassian (Jira and Confluence)",
+		Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp/authv2", State: state, SignedIn: true})
+	h.settings.mu.Unlock()
+	s.reload()
+	h.waitFor("the Atlassian server", func() bool { return len(s.servers) == 3 })
+	if !hasText(s.serverList, "remove this server and add it again with its site") {
+		t.Error("the server list does not say how to tie the server to its site")
+	}
+	capturePNG(t, s.window(), "settings_siteless_atlassian.png")
+}
