@@ -70,7 +70,7 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 		rules := fixed[e.ID]
 		for _, p := range e.Params {
 			f := ParamField{Name: p.Name, Label: p.Label, Help: p.Help, Kind: string(p.Kind),
-				Choices: slices.Clone(p.Choices), Default: p.Default, Required: p.Required, Hint: p.Hint}
+				Choices: slices.Clone(p.Choices), Default: p.Default, Required: p.Required || p.RequiredToAdd, Hint: p.Hint}
 			if v, ok := rules.Params[p.Name]; ok {
 				f.Locked, f.Value = config.WhyPolicy+".", v
 			}
@@ -89,7 +89,7 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 // organisation, site or other required value that tells two apart. It
 // returns the name it was added as.
 func addedAlready(eff *config.Effective, e catalog.Entry) (string, bool) {
-	if slices.ContainsFunc(e.Params, func(p catalog.Param) bool { return p.Required }) {
+	if slices.ContainsFunc(e.Params, func(p catalog.Param) bool { return p.Required || p.RequiredToAdd }) {
 		return "", false
 	}
 	for _, es := range eff.Servers {
@@ -157,7 +157,7 @@ func (s *Settings) AddServer(ctx context.Context, kind, name string, params map[
 	if rules.ReadOnly && given["write"] == "true" {
 		return "", unavailable("Your organisation's policy keeps this server read-only.")
 	}
-	norm, err := entry.Normalize(given)
+	norm, err := entry.NormalizeNew(given)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/auth"
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
@@ -160,6 +162,9 @@ func TestAddServerRefusals(t *testing.T) {
 		{"not supported yet", "", "aws", "", nil, "AWS yet", true},
 		{"not approved", `{"version": 1, "approvedServers": ["github"]}`, "atlassian", "", nil, "does not approve atlassian", true},
 		{"a required value missing", "", "azure-devops", "", nil, "Organisation is required", false},
+		{"an Atlassian server without its site", "", "atlassian", "", nil, "Atlassian site is required", false},
+		{"SonarQube Cloud without an organisation", "", "sonarqube-cloud", "", nil, "Organisation key is required", false},
+		{"a SonarQube Server over http", "", "sonarqube-cloud", "", map[string]string{"server": "http://sonar.defra.gov.uk"}, "reached over https", false},
 		{"an invalid value", "", "azure-devops", "", map[string]string{"organization": "no spaces"}, `"no spaces" is not valid`, false},
 		{"a choice not offered", "", "github", "", map[string]string{"toolsets": "repos,nope"}, `item "nope" is not one of`, false},
 		{"an unknown parameter", "", "github", "", map[string]string{"colour": "red"}, `has no parameter "colour"`, false},
@@ -370,5 +375,99 @@ func TestAcceptTool(t *testing.T) {
 	evs := env.events(t, audit.KindSettingsChanged)
 	if len(evs) != 1 || evs[0].Tool != "echo" || detail(t, evs[0])["definition"] != shown {
 		t.Errorf("audit = %+v, want one event naming the trusted definition", evs)
+	}
+}
+
+// TestAddSiteServers: each Atlassian server is tied to the site the person
+// pastes, so one can be added per site; a SonarQube Server is added by its
+// address.
+func TestAddSiteServers(t *testing.T) {
+	ctx := context.Background()
+	env := newSettingsEnv(t, `{"version": 2}`, "")
+	id, err := env.s.AddServer(ctx, "atlassian", "", map[string]string{"site": "https://DEFRA.atlassian.net/jira/your-work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"id": "atlassian", "kind": "atlassian", "params": map[string]any{"site": "defra.atlassian.net"}},
+		env.serverInFile(t, id)); diff != "" {
+		t.Errorf("saved server (-want +got)\n%s", diff)
+	}
+	cs, err := env.s.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := choice(t, cs, "atlassian"); c.Unavailable != "" {
+		t.Errorf("a second site cannot be added: %q", c.Unavailable)
+	}
+	if second, err := env.s.AddServer(ctx, "atlassian", "", map[string]string{"site": "apha.atlassian.net"}); err != nil || second != "atlassian-2" {
+		t.Fatalf("second site: %q, %v", second, err)
+	}
+	got, err := env.s.Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Name != "Atlassian (Jira and Confluence) (defra.atlassian.net)" || strings.Contains(got[0].State, "Not tied") {
+		t.Errorf("first site shown as %q: %q", got[0].Name, got[0].State)
+	}
+
+	if _, err := env.s.AddServer(ctx, "sonarqube-cloud", "", map[string]string{"server": "https://sonar.defra.gov.uk/projects"}); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := env.s.current().Server("sonarqube-cloud")
+	if got := catalogEndpoint(mustEntry(t, "sonarqube-cloud"), es); got != "https://sonar.defra.gov.uk/mcp" {
+		t.Errorf("SonarQube Server endpoint = %q", got)
+	}
+}
+
+func mustEntry(t *testing.T, id string) catalog.Entry {
+	t.Helper()
+	e, ok := catalog.Lookup(id)
+	if !ok {
+		t.Fatalf("no catalog entry %s", id)
+	}
+	return e
+}
+
+// TestPolicyFixesTheNewParameters: an organisation's policy can keep
+// GitHub's lockdown on and tie Atlassian to its site; the person's values
+// do not count and the form shows them locked.
+func TestPolicyFixesTheNewParameters(t *testing.T) {
+	ctx := context.Background()
+	env := newSettingsEnv(t, `{"version": 2}`, `{"version": 1, "servers": {
+		"github": {"params": {"lockdown": "true"}},
+		"atlassian": {"params": {"site": "defra.atlassian.net", "cloudId": "1324a887-45db-1bf4-1e99-ef0ff456d421"}},
+		"sonarqube-cloud": {"params": {"server": "sonar.defra.gov.uk"}}}}`)
+	cs, err := env.s.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, param := range map[string]string{"github": "lockdown", "atlassian": "site", "sonarqube-cloud": "server"} {
+		c := choice(t, cs, kind)
+		i := slices.IndexFunc(c.Params, func(p ParamField) bool { return p.Name == param })
+		if i < 0 || c.Params[i].Locked == "" {
+			t.Errorf("%s %s is not locked by the policy: %+v", kind, param, c.Params)
+		}
+	}
+	for kind, params := range map[string]map[string]string{
+		"github":          {"lockdown": "false"},
+		"atlassian":       {"site": "other.atlassian.net"},
+		"sonarqube-cloud": {"server": "sonar.example.org"},
+	} {
+		if _, err := env.s.AddServer(ctx, kind, "", params); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	gh, _ := env.s.current().Server("github")
+	h, _ := mustEntry(t, "github").Headers(gh.ParamValues())
+	if h.Get("X-MCP-Lockdown") != "true" {
+		t.Errorf("GitHub headers %v: the policy's lockdown is not sent", h)
+	}
+	at, _ := env.s.current().Server("atlassian")
+	if v := at.ParamValues()["site"]; v != "defra.atlassian.net" {
+		t.Errorf("Atlassian site = %q, want the policy's", v)
+	}
+	sq, _ := env.s.current().Server("sonarqube-cloud")
+	if got := catalogEndpoint(mustEntry(t, "sonarqube-cloud"), sq); got != "https://sonar.defra.gov.uk/mcp" {
+		t.Errorf("SonarQube endpoint = %q, want the policy's server", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 )
 
@@ -104,5 +105,20 @@ func TestAppChecksInTheConfigPackage(t *testing.T) {
 	}
 	if eff := config.Resolve(user, pol, appChecks()); eff.Err == nil || !strings.Contains(eff.Err.Error(), "shape of a repository") {
 		t.Errorf("a policy with a bad allowlist entry: Err = %v, want it to fail closed", eff.Err)
+	}
+}
+
+// TestEntraSignInAsksForOfflineAccess: Azure DevOps signs in through
+// Microsoft Entra ID, which gives no refresh token unless offline_access is
+// asked for; other servers leave it to what their sign-in server lists.
+func TestEntraSignInAsksForOfflineAccess(t *testing.T) {
+	es := config.EffectiveServer{Tenant: "contoso.onmicrosoft.com", ClientID: "c"}
+	ado, _ := catalog.Lookup("azure-devops")
+	if sa := serverAuth(ado, es, "Azure DevOps", "https://mcp.dev.azure.com/defra"); !sa.OfflineAccess {
+		t.Errorf("Azure DevOps: %+v, want OfflineAccess", sa)
+	}
+	gh, _ := catalog.Lookup("github")
+	if sa := serverAuth(gh, es, "GitHub", "https://api.githubcopilot.com/mcp/"); sa.OfflineAccess {
+		t.Errorf("GitHub: %+v, want no forced offline_access", sa)
 	}
 }

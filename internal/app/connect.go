@@ -108,6 +108,26 @@ func DirectMatchers() []hosts.Matcher {
 	return ms
 }
 
+// matchers are the rules for recognising direct connections: the
+// catalog's, and the host of each self-hosted server in the settings (a
+// SonarQube Server), which only its own address names.
+func (c *Connect) matchers() []hosts.Matcher {
+	ms := slices.Clone(c.d.Matchers)
+	for _, es := range c.d.Current().Servers {
+		if es.Server.Custom() {
+			continue
+		}
+		e, ok := catalog.Lookup(es.Server.Kind)
+		if !ok {
+			continue
+		}
+		if extra := e.DirectHosts(es.ParamValues()); len(extra) > len(e.Direct.Hosts) {
+			ms = append(ms, hosts.Matcher{Server: e.ID, Hosts: extra[len(e.Direct.Hosts):]})
+		}
+	}
+	return ms
+}
+
 // ConnectOverview is everything the Connect window shows.
 type ConnectOverview struct {
 	// Servers are Countersign's servers an AI app can be connected to, in
@@ -263,7 +283,7 @@ func (c *Connect) hostState(det hosts.Detection) HostState {
 			return hs
 		}
 		hs.Connected = cfg.Connected()
-		for _, d := range cfg.FindDirect(c.d.Matchers) {
+		for _, d := range cfg.FindDirect(c.matchers()) {
 			hs.Direct = append(hs.Direct, DirectEntry{Name: d.Name, Server: d.Server, ServerName: catalogName(d.Server), Reason: d.Reason})
 		}
 		for _, d := range cfg.Disabled() {
@@ -520,7 +540,7 @@ func (c *Connect) Disable(ctx context.Context, host string, names []string) (Con
 	if err != nil {
 		return ConnectResult{}, err
 	}
-	direct := cfg.FindDirect(c.d.Matchers)
+	direct := cfg.FindDirect(c.matchers())
 	for _, n := range names {
 		if !slices.ContainsFunc(direct, func(d hosts.Direct) bool { return d.Name == n }) {
 			return ConnectResult{}, fmt.Errorf("%q is not a direct connection to an approved vendor server in %s", n, cfg.Path())
@@ -598,7 +618,7 @@ func (c *Connect) routeHost(ctx context.Context, det hosts.Detection) (ConnectRe
 	if err != nil {
 		return ConnectResult{}, false, err
 	}
-	direct := cfg.FindDirect(c.d.Matchers)
+	direct := cfg.FindDirect(c.matchers())
 	if len(direct) == 0 {
 		return ConnectResult{}, false, nil
 	}

@@ -637,3 +637,25 @@ func TestConnectRouteAllWithoutTheBridge(t *testing.T) {
 		t.Errorf("audit: %+v", recs)
 	}
 }
+
+// TestConnectFindsDirectConnectionsToTheNewEndpoints: an AI app's own
+// entry for Atlassian's OAuth address, and one for the organisation's own
+// SonarQube Server (whose host only the settings name), bypass review and
+// are found.
+func TestConnectFindsDirectConnectionsToTheNewEndpoints(t *testing.T) {
+	e := newConnectEnv(t, `{"version": 2, "servers": [
+	{"id": "sonar", "name": "Sonar", "kind": "sonarqube-cloud", "params": {"server": "sonar.defra.gov.uk"}}
+]}`)
+	writeTestFile(t, e.claude(), `{"mcpServers": {
+    "rovo": {"command": "npx", "args": ["-y", "mcp-remote", "https://mcp.atlassian.com/v1/mcp/authv2"]},
+    "sonar": {"command": "npx", "args": ["-y", "mcp-remote", "https://SONAR.defra.gov.uk/mcp"]},
+    "other": {"command": "npx", "args": ["-y", "mcp-remote", "https://sonar.example.org/mcp"]}
+  }}`)
+	want := []DirectEntry{
+		{Name: "rovo", Server: "atlassian", ServerName: "Atlassian (Jira and Confluence)", Reason: "connects to mcp.atlassian.com"},
+		{Name: "sonar", Server: "sonarqube-cloud", ServerName: "SonarQube", Reason: "connects to sonar.defra.gov.uk"},
+	}
+	if diff := cmp.Diff(want, host(t, e.overview(t), "claude-desktop").Direct); diff != "" {
+		t.Errorf("direct entries (-want +got):\n%s", diff)
+	}
+}

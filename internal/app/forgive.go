@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/countersign/countersign/internal/catalog"
@@ -9,11 +10,23 @@ import (
 )
 
 // forgiveParam takes what a parameter needs from what the person pasted:
-// the organisation from an Azure DevOps or SonarQube Cloud address, in
-// lower case where the vendor ignores case. Anything else is returned as
+// the organisation from an Azure DevOps or SonarQube Cloud address, the
+// host of an Atlassian site or a SonarQube Server, in lower case where the
+// vendor ignores case. Anything else is returned as
 // typed, for the catalog's checks to judge.
 func forgiveParam(kind, name, value string) string {
 	v := strings.TrimSpace(value)
+	if kind == "atlassian" && name == "site" || kind == "sonarqube-cloud" && name == "server" {
+		return forgiveHost(v)
+	}
+	if kind == "atlassian" && name == "cloudId" {
+		// From what tenant_info shows ({"cloudId":"…"}) or an Atlassian
+		// Administration address (…/s/<cloud ID>/users).
+		if ids := uuidPattern.FindAllString(v, -1); len(ids) == 1 {
+			v = ids[0]
+		}
+		return strings.ToLower(v)
+	}
 	if name != "organization" {
 		return v
 	}
@@ -73,6 +86,22 @@ func address(text string) (*url.URL, bool) {
 	return u, true
 }
 
+var uuidPattern = regexp.MustCompile(`[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}`)
+
+// forgiveHost takes a host name from a pasted https address, such as
+// defra.atlassian.net from https://defra.atlassian.net/jira/your-work, in
+// lower case. An address that is not https, or has a port or user name,
+// is returned as typed, so the check says what is wrong with it.
+func forgiveHost(v string) string {
+	if u, ok := address(v); ok {
+		if u.Scheme != "https" || u.Port() != "" || u.User != nil {
+			return v
+		}
+		v = u.Hostname()
+	}
+	return strings.TrimSuffix(strings.ToLower(v), ".")
+}
+
 // addressPart is the n-th path segment of an address on host.
 func addressPart(text, host string, n int) (string, bool) {
 	u, ok := address(text)
@@ -110,8 +139,11 @@ func displayName(s config.Server) string {
 	if !ok {
 		return s.DisplayName()
 	}
-	if org := s.Params["organization"]; org != "" {
-		return e.Name + " (" + org + ")"
+	// What tells two servers of one kind apart.
+	for _, k := range []string{"organization", "site", "server"} {
+		if v := s.Params[k]; v != "" {
+			return e.Name + " (" + v + ")"
+		}
 	}
 	return e.Name
 }

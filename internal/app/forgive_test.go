@@ -16,6 +16,16 @@ func TestForgiveParam(t *testing.T) {
 		{"azure-devops", "organization", " DEFRA ", "defra"},
 		{"sonarqube-cloud", "organization", "https://sonarcloud.io/organizations/Defra-Org/projects", "defra-org"},
 		{"github", "toolsets", " repos ", "repos"},
+		{"atlassian", "site", "https://DEFRA.atlassian.net/jira/software/projects/FFC/boards/1", "defra.atlassian.net"},
+		{"atlassian", "site", "defra.atlassian.net/wiki/spaces/ENG", "defra.atlassian.net"},
+		{"atlassian", "site", " Defra.Atlassian.net ", "defra.atlassian.net"},
+		{"atlassian", "site", "http://defra.atlassian.net", "http://defra.atlassian.net"},
+		{"atlassian", "cloudId", `{"cloudId":"1324A887-45db-1bf4-1e99-ef0ff456d421"}`, "1324a887-45db-1bf4-1e99-ef0ff456d421"},
+		{"atlassian", "cloudId", "https://admin.atlassian.com/s/1324a887-45db-1bf4-1e99-ef0ff456d421/users", "1324a887-45db-1bf4-1e99-ef0ff456d421"},
+		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk/dashboard?id=ffc-pay", "sonar.defra.gov.uk"},
+		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk/mcp", "sonar.defra.gov.uk"},
+		{"sonarqube-cloud", "server", "https://sonar.defra.gov.uk:8443/", "https://sonar.defra.gov.uk:8443/"},
+		{"sonarqube-cloud", "server", "https://me@sonar.defra.gov.uk/", "https://me@sonar.defra.gov.uk/"},
 	}
 	for _, tt := range tests {
 		if got := forgiveParam(tt.kind, tt.name, tt.in); got != tt.want {

@@ -135,7 +135,7 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 
 // serverAuth says how to sign in to a catalog server at url.
 func serverAuth(entry catalog.Entry, es config.EffectiveServer, name, url string) auth.ServerAuth {
-	sa := auth.ServerAuth{Name: name, ResourceURL: url, ClientID: es.ClientID, Scopes: entry.Auth.Scopes}
+	sa := auth.ServerAuth{Name: name, ResourceURL: url, ClientID: es.ClientID, Scopes: entry.Auth.Scopes, OfflineAccess: entry.Auth.OfflineAccess}
 	switch entry.Auth.Kind {
 	case catalog.AuthOAuthPreregistered, catalog.AuthOAuthDynamic:
 		sa.Kind = auth.KindOAuth

@@ -198,8 +198,21 @@ func describe(es config.EffectiveServer, as auth.Status, asErr error, problem st
 	}
 	if inCatalog {
 		st.Locked = lockedWhy(es, entry)
+		if note := siteless(entry, es); note != "" {
+			st.State += ". " + note
+		}
 	}
 	return st
+}
+
+// siteless says what to do about a server saved before its catalog entry
+// tied servers to one vendor site (Atlassian): its calls still go to the
+// person, flagged, until it is added again with its site.
+func siteless(e catalog.Entry, es config.EffectiveServer) string {
+	if !es.Connect || e.Targets == nil || e.Targets.Site == nil || es.Params[e.Targets.Site.Param].Value != "" {
+		return ""
+	}
+	return "Not tied to an " + e.Targets.Site.Noun + " yet, so calls naming a site are flagged for you: remove this server and add it again with its site"
 }
 
 // authState is a sign-in status in plain words.

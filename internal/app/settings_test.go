@@ -174,8 +174,9 @@ func TestServersWithoutSignIn(t *testing.T) {
 	want := []ServerStatus{
 		{ID: "github", Name: "GitHub", Transport: "streamable-http", Endpoint: "https://api.githubcopilot.com/mcp/readonly",
 			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
-		{ID: "atlassian", Name: "Atlassian (Jira and Confluence)", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp",
-			State: "Not signed in", SignInUnavailable: "Signing in to this server is not available right now."},
+		{ID: "atlassian", Name: "Atlassian (Jira and Confluence)", Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp/authv2",
+			State:             "Not signed in. Not tied to an Atlassian site yet, so calls naming a site are flagged for you: remove this server and add it again with its site",
+			SignInUnavailable: "Signing in to this server is not available right now."},
 		{ID: "ado", Name: "Azure DevOps", Transport: "streamable-http", Endpoint: "https://mcp.dev.azure.com/{organization}",
 			State: "Not connected: Organisation is required", SignInUnavailable: "Organisation is required."},
 		{ID: "azure", Name: "Azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
@@ -238,7 +239,7 @@ func TestServersUnderAPolicy(t *testing.T) {
 
 // describe turns each sign-in state into words and buttons.
 func TestDescribeSignIn(t *testing.T) {
-	user, err := config.Parse([]byte(`{"version": 2, "servers": [{"id": "jira", "name": "Jira", "kind": "atlassian"}, {"id": "sonar", "kind": "sonarqube-cloud", "params": {"organization": "defra"}}]}`))
+	user, err := config.Parse([]byte(`{"version": 2, "servers": [{"id": "jira", "name": "Jira", "kind": "atlassian", "params": {"site": "defra.atlassian.net"}}, {"id": "sonar", "kind": "sonarqube-cloud", "params": {"organization": "defra"}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,20 +385,20 @@ func TestSignInAndOut(t *testing.T) {
 		}
 		return got[1]
 	}
-	if st := state(); st.State != "Not signed in" || st.SignInUnavailable != "" || st.SignedIn {
+	if st := state(); !strings.HasPrefix(st.State, "Not signed in.") || st.SignInUnavailable != "" || st.SignedIn {
 		t.Fatalf("before signing in: %+v", st)
 	}
 
 	if err := env.s.SignIn(ctx, "atlassian"); err != nil {
 		t.Fatalf("SignIn: %v", err)
 	}
-	if st := state(); st.State != "Signed in" || !st.SignedIn || !cmp.Equal(st.Scopes, []string{"read:jira-work"}) {
+	if st := state(); !strings.HasPrefix(st.State, "Signed in.") || !st.SignedIn || !cmp.Equal(st.Scopes, []string{"read:jira-work"}) {
 		t.Errorf("after signing in: %+v", st)
 	}
 	if err := env.s.SignOut(ctx, "atlassian"); err != nil {
 		t.Fatalf("SignOut: %v", err)
 	}
-	if st := state(); st.State != "Not signed in" || st.SignedIn {
+	if st := state(); !strings.HasPrefix(st.State, "Not signed in.") || st.SignedIn {
 		t.Errorf("after signing out: %+v", st)
 	}
 
@@ -494,7 +495,7 @@ const allowSettings = `{
   "version": 2,
   "servers": [
     {"id": "github", "name": "GitHub", "kind": "github", "allowlist": {"github-repository": ["DEFRA/*", "mine/old"]}},
-    {"id": "atlassian", "kind": "atlassian"},
+    {"id": "atlassian", "kind": "atlassian", "params": {"site": "defra.atlassian.net"}},
     {"id": "azure", "kind": "azure"},
     {"id": "local", "transport": "stdio", "command": "node"}
   ]
@@ -585,7 +586,7 @@ func TestAllowlistRoundTrip(t *testing.T) {
 			"setting": "allowlist", "server": "github", "entries": 3.0,
 			"allowlist": map[string]any{"github-repository": []any{"mine/old", "other/x", "Mine/New-*"}},
 			"changes":   []any{"GitHub: allowlist added other/x", "GitHub: allowlist added Mine/New-*"}}},
-		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) allowlist: 3 entries of your own", "detail": map[string]any{
+		{"server": "atlassian", "reason": "Atlassian (Jira and Confluence) (defra.atlassian.net) allowlist: 3 entries of your own", "detail": map[string]any{
 			"setting": "allowlist", "server": "atlassian", "entries": 3.0,
 			"allowlist": map[string]any{"jira-project": []any{"ABC*"}, "confluence-space": []any{"DOCS", "~me"}},
 			"changes":   []any{"atlassian: allowlist added DOCS", "atlassian: allowlist added ~me", "atlassian: allowlist added ABC*"}}},

@@ -203,6 +203,10 @@ type ServerAuth struct {
 	Scopes []string
 	// AuthorizationServer, when set, is the only issuer accepted.
 	AuthorizationServer string
+	// OfflineAccess asks for offline_access even when the authorization
+	// server does not list it: Microsoft Entra ID issues a refresh token
+	// only when it is asked for, and without one a sign-in lasts an hour.
+	OfflineAccess bool
 }
 
 // IdentityProvider is the organisation's identity provider (IdP) that a

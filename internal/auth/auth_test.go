@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -941,4 +942,22 @@ func TestNoSecretsInFilesOrLogs(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "signed in") {
 		t.Fatal("nothing was logged: the scan would prove nothing")
 	}
+}
+
+// TestSignInAsksForOfflineAccess: a server registered with OfflineAccess
+// (Microsoft Entra, for Azure DevOps) asks for offline_access even though
+// the authorization server does not list it, so a refresh token comes back.
+func TestSignInAsksForOfflineAccess(t *testing.T) {
+	a := newTestAS(t)
+	h := newHarness(t, nil)
+	h.register(t, a, func(c *ServerAuth) { c.OfflineAccess = true })
+	h.mustCall(t, a, "tools/list")
+	a.set(func(a *testAS) {
+		if len(a.authorizes) != 1 {
+			t.Fatalf("%d authorizations, want 1", len(a.authorizes))
+		}
+		if got := strings.Fields(a.authorizes[0].Get("scope")); !slices.Contains(got, "offline_access") {
+			t.Fatalf("authorization request scope %q has no offline_access", got)
+		}
+	})
 }

@@ -210,7 +210,7 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 		}
 		s.mu.Unlock()
 	}
-	scopes := selectScopes(req.Scopes, d, srv.cfg.Scopes, granted)
+	scopes := selectScopes(req.Scopes, d, srv.cfg.Scopes, granted, srv.cfg.OfflineAccess)
 
 	ln, cl, err := s.prepareClient(ctx, srv, d)
 	if err != nil {
@@ -331,8 +331,9 @@ func (s *Service) probe(ctx context.Context, r *url.URL) challenge {
 // the challenge's scope, else the resource's scopes_supported, else none —
 // kept within allow when the catalog sets it (least privilege). A step-up
 // adds the scopes already granted. offline_access is added when the
-// authorization server lists it, so a refresh token is issued (SEP-2207).
-func selectScopes(challenged []string, d *discovered, allow, granted []string) []string {
+// authorization server lists it, so a refresh token is issued (SEP-2207),
+// or when offline is set because the server is known to need it.
+func selectScopes(challenged []string, d *discovered, allow, granted []string, offline bool) []string {
 	var want []string
 	switch {
 	case len(challenged) > 0:
@@ -350,7 +351,7 @@ func selectScopes(challenged []string, d *discovered, allow, granted []string) [
 		want = kept
 	}
 	want = union(granted, want)
-	if slices.Contains(d.as.ScopesSupported, "offline_access") {
+	if offline || slices.Contains(d.as.ScopesSupported, "offline_access") {
 		want = union(want, []string{"offline_access"})
 	}
 	return want

@@ -249,7 +249,7 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 			s.mu.Unlock()
 		}
 		// No offline_access: these grants are repeated, not refreshed.
-		scopes := slices.DeleteFunc(selectScopes(req.Scopes, d, srv.cfg.Scopes, granted), func(sc string) bool { return sc == "offline_access" })
+		scopes := slices.DeleteFunc(selectScopes(req.Scopes, d, srv.cfg.Scopes, granted, false), func(sc string) bool { return sc == "offline_access" })
 		c, err := s.machineClient(srv, d.as)
 		if err != nil {
 			return nil, err

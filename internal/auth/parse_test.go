@@ -140,6 +140,7 @@ func TestSelectScopes(t *testing.T) {
 		asScopes   []string
 		allow      []string
 		granted    []string
+		offline    bool
 		want       []string
 	}{
 		{name: "challenge scope wins", challenged: []string{"read"}, prm: prm, want: []string{"read"}},
@@ -151,11 +152,13 @@ func TestSelectScopes(t *testing.T) {
 		{name: "step-up keeps what was granted", challenged: []string{"write"}, granted: []string{"read"}, want: []string{"read", "write"}},
 		{name: "offline_access when the server lists it", challenged: []string{"read"}, asScopes: []string{"read", "offline_access"}, want: []string{"read", "offline_access"}},
 		{name: "no offline_access when it does not", challenged: []string{"read"}, asScopes: []string{"read"}, want: []string{"read"}},
+		{name: "offline_access when the server is known to need it", challenged: []string{"read"}, asScopes: []string{"read"}, offline: true, want: []string{"read", "offline_access"}},
+		{name: "offline_access once", challenged: []string{"read", "offline_access"}, asScopes: []string{"offline_access"}, offline: true, want: []string{"read", "offline_access"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &discovered{prm: tt.prm, as: serverMetadata{ScopesSupported: tt.asScopes}}
-			got := selectScopes(tt.challenged, d, tt.allow, tt.granted)
+			got := selectScopes(tt.challenged, d, tt.allow, tt.granted, tt.offline)
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}

@@ -63,6 +63,10 @@ type Auth struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// Note explains the choice to a reader of the settings window.
 	Note string `json:"note,omitempty"`
+	// OfflineAccess asks for the offline_access scope whatever the
+	// authorization server lists, for identity providers (Microsoft Entra
+	// ID) that issue a refresh token only when it is asked for.
+	OfflineAccess bool `json:"offlineAccess,omitempty"`
 }
 
 // Entry is one approved kind of vendor server.
@@ -282,6 +286,11 @@ func (e Entry) Validate() error {
 		params[p.Name] = true
 		if err := p.validateDefinition(); err != nil {
 			return fmt.Errorf("params.%s: %w", p.Name, err)
+		}
+	}
+	for _, p := range e.Params {
+		if w := p.RequiredWithout; w != "" && (!params[w] || w == p.Name) {
+			return fmt.Errorf("params.%s: requiredWithout names no other parameter", p.Name)
 		}
 	}
 	checkWhen := func(field string, when map[string]string) error {

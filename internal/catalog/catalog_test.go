@@ -66,11 +66,13 @@ func TestEndpoint(t *testing.T) {
 	}{
 		{name: "github is read-only by default", id: "github", want: "https://api.githubcopilot.com/mcp/readonly"},
 		{name: "github with write", id: "github", params: map[string]string{"write": "true"}, want: "https://api.githubcopilot.com/mcp/"},
-		{name: "atlassian", id: "atlassian", want: "https://mcp.atlassian.com/v1/mcp"},
+		{name: "atlassian signs in with OAuth at authv2", id: "atlassian", want: "https://mcp.atlassian.com/v1/mcp/authv2"},
 		{name: "azure devops organisation", id: "azure-devops", params: map[string]string{"organization": "defra"}, want: "https://mcp.dev.azure.com/defra"},
 		{name: "azure devops organisation with hyphen", id: "azure-devops", params: map[string]string{"organization": "DEFRA-ffc-1"}, want: "https://mcp.dev.azure.com/DEFRA-ffc-1"},
 		{name: "sonarqube defaults to the EU", id: "sonarqube-cloud", params: map[string]string{"organization": "defra"}, want: "https://api.sonarcloud.io/mcp"},
 		{name: "sonarqube US", id: "sonarqube-cloud", params: map[string]string{"organization": "defra", "region": "us"}, want: "https://api.sonarqube.us/mcp"},
+		{name: "sonarqube server serves /mcp", id: "sonarqube-cloud", params: map[string]string{"server": "sonarqube.example.org"}, want: "https://sonarqube.example.org/mcp"},
+		{name: "sonarqube server wins over the region", id: "sonarqube-cloud", params: map[string]string{"server": "sonar.defra.gov.uk", "region": "us"}, want: "https://sonar.defra.gov.uk/mcp"},
 		{name: "aws default region", id: "aws", want: "https://aws-mcp.us-east-1.api.aws/mcp"},
 		{name: "aws frankfurt", id: "aws", params: map[string]string{"region": "eu-central-1"}, want: "https://aws-mcp.eu-central-1.api.aws/mcp"},
 
@@ -81,6 +83,19 @@ func TestEndpoint(t *testing.T) {
 		{name: "aws region from the list", id: "aws", params: map[string]string{"region": "us-west-2"}, wantErr: "is not one of"},
 		{name: "aws region cannot move the host", id: "aws", params: map[string]string{"region": "us-east-1.evil.example"}, wantErr: "is not one of"},
 		{name: "azure has no endpoint", id: "azure", wantErr: "has no endpoint"},
+		{name: "sonarqube cloud needs an organisation", id: "sonarqube-cloud", wantErr: "Organisation key is required"},
+	}
+	for _, server := range []string{
+		"https://sonar.example.org", "sonar.example.org/mcp", "sonar.example.org:9000", "user@sonar.example.org",
+		"sonar", "Sonar.Example.org", "sonar.example.org.", "sonar..example.org", "sonar.example.org?x", "sonar.example.org#x",
+	} {
+		tests = append(tests, struct {
+			name    string
+			id      string
+			params  map[string]string
+			want    string
+			wantErr string
+		}{name: "rejects sonarqube server " + server, id: "sonarqube-cloud", params: map[string]string{"server": server}, wantErr: "SonarQube Server address"})
 	}
 	for _, org := range []string{
 		"../evil", "a/b", "a?b", "a#b", "a@b", "a b", " defra", "defra ", "a%2Fb", "a%2e%2e",
@@ -130,10 +145,14 @@ func TestHeaders(t *testing.T) {
 		want    http.Header
 		wantErr string
 	}{
-		{name: "github read-only by default", id: "github", want: http.Header{"X-Mcp-Readonly": {"true"}}},
+		{name: "github read-only and locked down by default", id: "github", want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}}},
 		{name: "github toolsets are normalised", id: "github", params: map[string]string{"toolsets": " repos, issues ,pull_requests"},
-			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Toolsets": {"repos,issues,pull_requests"}}},
-		{name: "github write drops the read-only header", id: "github", params: map[string]string{"write": "true"}, want: http.Header{}},
+			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}, "X-Mcp-Toolsets": {"repos,issues,pull_requests"}}},
+		{name: "github write drops the read-only header", id: "github", params: map[string]string{"write": "true"}, want: http.Header{"X-Mcp-Lockdown": {"true"}}},
+		{name: "github lockdown off sends no lockdown header", id: "github", params: map[string]string{"lockdown": "false"}, want: http.Header{"X-Mcp-Readonly": {"true"}}},
+		{name: "github single tools", id: "github", params: map[string]string{"tools": "get_file_contents, issue_read"},
+			want: http.Header{"X-Mcp-Readonly": {"true"}, "X-Mcp-Lockdown": {"true"}, "X-Mcp-Tools": {"get_file_contents,issue_read"}}},
+		{name: "github single tool syntax", id: "github", params: map[string]string{"tools": "get_file_contents;rm"}, wantErr: "GitHub tool names"},
 		{name: "github unknown toolset", id: "github", params: map[string]string{"toolsets": "repos,admin"}, wantErr: `item "admin" is not one of`},
 		{name: "github toolset twice", id: "github", params: map[string]string{"toolsets": "repos,repos"}, wantErr: "listed twice"},
 		{name: "github empty toolset item", id: "github", params: map[string]string{"toolsets": "repos,,issues"}, wantErr: "empty item"},
@@ -410,6 +429,55 @@ func TestLoadRejectsBadData(t *testing.T) {
 	} {
 		if err := strictDecode([]byte(b), &file{}); err == nil {
 			t.Errorf("strictDecode(%q) accepted bad data", b)
+		}
+	}
+}
+
+func TestDirectHostsOfASelfHostedServer(t *testing.T) {
+	e, _ := Lookup("sonarqube-cloud")
+	if got := e.DirectHosts(map[string]string{"organization": "defra"}); !slices.Equal(got, e.Direct.Hosts) {
+		t.Errorf("cloud: DirectHosts = %q, want only the vendor's %q", got, e.Direct.Hosts)
+	}
+	got := e.DirectHosts(map[string]string{"server": "sonar.defra.gov.uk"})
+	if !slices.Contains(got, "sonar.defra.gov.uk") || !slices.Contains(got, "api.sonarcloud.io") {
+		t.Errorf("server: DirectHosts = %q, want the server's host beside the vendor's", got)
+	}
+}
+
+// TestVendorSourcesRecorded keeps testdata/vendor-sources.txt honest: every
+// fact it records appears in the catalog, with a vendor page and the
+// vendor's words, and the catalog's newer facts each have a record.
+func TestVendorSourcesRecorded(t *testing.T) {
+	b, err := os.ReadFile("testdata/vendor-sources.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := map[string]bool{}
+	for _, block := range strings.Split(string(b), "\n\n")[1:] {
+		var fact string
+		urls, quotes := 0, 0
+		for _, line := range strings.Split(block, "\n") {
+			switch k, v, _ := strings.Cut(line, ": "); k {
+			case "fact":
+				fact = v
+			case "url":
+				urls++
+			case "quote":
+				quotes++
+			}
+		}
+		if fact == "" || urls == 0 || quotes == 0 || !strings.Contains(block, "date: ") {
+			t.Errorf("block without fact, url, date or quote:\n%s", block)
+			continue
+		}
+		facts[fact] = true
+		if !strings.Contains(string(catalogJSON), fact) {
+			t.Errorf("recorded fact %q is not in catalog.json", fact)
+		}
+	}
+	for _, need := range []string{"https://mcp.atlassian.com/v1/mcp/authv2", "/v1/mcp is for API tokens", "cloudId", "X-MCP-Lockdown", "X-MCP-Tools", "GitHub App", "offlineAccess", "https://{server}/mcp"} {
+		if !facts[need] {
+			t.Errorf("no source recorded for %q", need)
 		}
 	}
 }

@@ -81,9 +81,14 @@ func (d Direct) validate() error {
 }
 
 // coversSelf checks that the rules recognise the entry's own endpoints or
-// command: a direct connection configured as the vendor documents it.
+// command: a direct connection configured as the vendor documents it. An
+// endpoint whose whole host is a parameter (a self-hosted server) is
+// recognised from each server's own value instead: see [Entry.DirectHosts].
 func (e Entry) coversSelf() error {
 	for i, ep := range e.Endpoints {
+		if hostParam(ep.URL) != "" {
+			continue
+		}
 		u, err := url.Parse(placeholderPattern.ReplaceAllString(ep.URL, "x"))
 		if err != nil || !e.Direct.matchesHost(u.Hostname()) {
 			return fmt.Errorf("direct: no host rule matches endpoints[%d] %s", i, ep.URL)
@@ -121,4 +126,40 @@ func (d Direct) matchesPackage(s string) bool {
 		}
 	}
 	return false
+}
+
+// hostParam returns the parameter an endpoint template's whole host is,
+// such as "server" in https://{server}/mcp, or "".
+func hostParam(tmpl string) string {
+	rest, ok := strings.CutPrefix(tmpl, "https://")
+	if !ok {
+		return ""
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if m := placeholderPattern.FindString(host); m != "" && m == host {
+		return m[1 : len(m)-1]
+	}
+	return ""
+}
+
+// DirectHosts are the host rules for recognising direct connections to the
+// server with these parameters: the entry's own, and for a self-hosted
+// server, the host of its endpoint, which only its parameters name.
+func (e Entry) DirectHosts(params map[string]string) []string {
+	hosts := slices.Clone(e.Direct.Hosts)
+	if e.Transport != TransportStreamableHTTP {
+		return hosts
+	}
+	ep, err := e.Endpoint(params)
+	if err != nil {
+		return hosts
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return hosts
+	}
+	if h := strings.ToLower(u.Hostname()); !e.Direct.matchesHost(h) {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }

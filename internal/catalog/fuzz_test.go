@@ -16,11 +16,13 @@ func FuzzParams(f *testing.F) {
 	f.Add(uint8(4), "region", "eu-central-1", "", "")
 	f.Add(uint8(5), "namespaces", "storage,keyvault", "write", "false")
 	f.Add(uint8(2), "organization", "../x", "toolsets", "a\r\nb")
+	f.Add(uint8(3), "server", "sonarqube.example.org", "toolsets", "issues")
+	f.Add(uint8(3), "server", "evil.example@sonarcloud.io", "organization", "defra")
 	entries := All()
 	hosts := map[string][]string{}
 	for _, e := range entries {
 		for _, ep := range e.Endpoints {
-			u, _ := url.Parse(strings.NewReplacer("{region}", "REGION").Replace(ep.URL))
+			u, _ := url.Parse(strings.NewReplacer("{region}", "REGION", "{server}", "SERVER").Replace(ep.URL))
 			hosts[e.ID] = append(hosts[e.ID], u.Host)
 		}
 	}
@@ -60,6 +62,8 @@ func FuzzParams(f *testing.F) {
 		found := false
 		for _, h := range hosts[e.ID] {
 			found = found || h == host
+			// A self-hosted server's host is the one its parameter names.
+			found = found || h == "SERVER" && host == params["server"] && u.Path == "/mcp"
 		}
 		if !found {
 			t.Fatalf("Endpoint() = %q, host %q is not one of %q", got, u.Host, hosts[e.ID])

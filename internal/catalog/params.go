@@ -34,7 +34,15 @@ type Param struct {
 	Help     string    `json:"help,omitempty"`
 	Kind     ParamKind `json:"kind"`
 	Required bool      `json:"required,omitempty"`
-	Default  string    `json:"default,omitempty"`
+	// RequiredToAdd is required of a server being added, but not of one
+	// saved before the parameter existed: such a server keeps working with
+	// the value empty, and the catalog entry says what that means.
+	RequiredToAdd bool `json:"requiredToAdd,omitempty"`
+	// RequiredWithout names another parameter: this one is required when
+	// that one is empty, such as SonarQube Cloud's organisation when no
+	// SonarQube Server address is given.
+	RequiredWithout string `json:"requiredWithout,omitempty"`
+	Default         string `json:"default,omitempty"`
 	// Pattern is a regular expression a text value, or each list item, must
 	// match in full; Hint describes it in words for error messages.
 	Pattern string   `json:"pattern,omitempty"`
@@ -98,8 +106,11 @@ func (p Param) validateDefinition() error {
 			return fmt.Errorf("choice %q must be plain text without commas or spaces", c)
 		}
 	}
-	if p.Required && p.Default != "" {
+	if (p.Required || p.RequiredToAdd || p.RequiredWithout != "") && p.Default != "" {
 		return errors.New("a required parameter has no default")
+	}
+	if p.Required && p.RequiredToAdd {
+		return errors.New("required and requiredToAdd exclude each other")
 	}
 	if p.Default != "" {
 		if _, err := p.normalize(p.Default); err != nil {
@@ -197,6 +208,26 @@ func (e Entry) Normalize(params map[string]string) (map[string]string, error) {
 			return nil, fmt.Errorf("%s: %w", p.Label, err)
 		}
 		out[p.Name] = n
+	}
+	for _, p := range e.Params {
+		if p.RequiredWithout != "" && out[p.Name] == "" && out[p.RequiredWithout] == "" {
+			return nil, fmt.Errorf("%s %w", p.Label, errRequired)
+		}
+	}
+	return out, nil
+}
+
+// NormalizeNew is Normalize for a server being added: parameters that
+// are RequiredToAdd must be given as well.
+func (e Entry) NormalizeNew(params map[string]string) (map[string]string, error) {
+	out, err := e.Normalize(params)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range e.Params {
+		if p.RequiredToAdd && out[p.Name] == "" {
+			return nil, fmt.Errorf("%s %w", p.Label, errRequired)
+		}
 	}
 	return out, nil
 }

@@ -148,6 +148,28 @@ type Rules struct {
 	// TargetlessSchemes are resource URI schemes that name no target, such
 	// as GitHub's ui:// app resources.
 	TargetlessSchemes []string `json:"targetlessSchemes,omitempty"`
+	// Site, for a vendor whose one endpoint serves many sites, says where a
+	// call names the site it acts on; the allowlist then holds only on the
+	// server's own site.
+	Site *SiteRule `json:"site,omitempty"`
+}
+
+// SiteRule ties a server to one vendor site, such as one Atlassian Cloud
+// site out of the many a person can reach through mcp.atlassian.com. A call
+// whose Arg names another site is outside the allowlist; one whose site
+// cannot be matched to the server's is flagged for the person.
+type SiteRule struct {
+	// Arg is the argument naming the site: its address (a URL or host
+	// name) or its ID.
+	Arg string `json:"arg"`
+	// Param is the server parameter holding the site's host name, such as
+	// defra.atlassian.net.
+	Param string `json:"param"`
+	// IDParam is the server parameter holding the site's ID, which the
+	// vendor's tools also accept in Arg.
+	IDParam string `json:"idParam"`
+	// Noun is what the vendor calls a site, for people: "Atlassian site".
+	Noun string `json:"noun"`
 }
 
 // ToolRule applies to the named tools when When holds (or always, if nil).
@@ -328,6 +350,16 @@ func (r *Rules) validate(params map[string]bool) error {
 			return fmt.Errorf("targetlessSchemes[%d]: scheme %q is invalid or repeated", i, s)
 		}
 		schemes[s] = true
+	}
+	if s := r.Site; s != nil {
+		switch {
+		case !argNamePattern.MatchString(s.Arg) || strings.HasPrefix(s.Arg, "$"):
+			return fmt.Errorf("site: arg %q is not an argument name", s.Arg)
+		case !params[s.Param] || !params[s.IDParam] || s.Param == s.IDParam:
+			return errors.New("site: param and idParam must name two of the server's parameters")
+		case s.Noun == "":
+			return errors.New("site: noun is required")
+		}
 	}
 	return nil
 }

@@ -12,12 +12,16 @@ import (
 // and near misses that must stay confined. Each evasion was judged "in the
 // allowlist" before the query readers followed the vendors' grammars.
 func TestQueryEvasions(t *testing.T) {
-	atl := newPolicy(t, "atlassian", nil, map[catalog.Kind][]string{
+	atl := newPolicy(t, "atlassian", atlSite, map[catalog.Kind][]string{
 		catalog.KindJiraProject:     {"FFC*"},
 		catalog.KindConfluenceSpace: {"ENG"},
 	})
-	jql := func(q string) string { return mustJSON(t, map[string]string{"cloudId": "c", "jql": q}) }
-	cql := func(q string) string { return mustJSON(t, map[string]string{"cloudId": "c", "cql": q}) }
+	jql := func(q string) string {
+		return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "jql": q})
+	}
+	cql := func(q string) string {
+		return mustJSON(t, map[string]string{"cloudId": "defra.atlassian.net", "cql": q})
+	}
 	const jira, conf = "searchJiraIssuesUsingJql", "searchConfluenceUsingCql"
 	t.Run("jira", func(t *testing.T) {
 		runChecks(t, atl, []checkCase{
@@ -59,7 +63,7 @@ func TestQueryEvasions(t *testing.T) {
 
 			// Near misses that stay confined.
 			{name: "AND with a project", tool: jira, args: jql("project = FFC AND status = Open"),
-				action: ActionReview, targets: []string{"FFC"}, reasonHas: "Touches FFC, in the allowlist."},
+				action: ActionReview, targets: []string{"FFC"}, reasonHas: "Touches FFC on defra.atlassian.net, in the allowlist."},
 			{name: "&& with a project", tool: jira, args: jql("project = FFC && status = Open ORDER BY created DESC"),
 				action: ActionReview, targets: []string{"FFC"}},
 			{name: "OR inside a project AND", tool: jira, args: jql("project = FFC AND (status = Open || labels = urgent)"),

@@ -166,6 +166,9 @@ type extraction struct {
 	// owner with a slash in it. A vendor never has such a name, so the call
 	// is refused rather than guessed at.
 	malformed []string
+	// otherSite is the vendor site a call is for when it is not the
+	// server's own (see catalog.SiteRule).
+	otherSite string
 }
 
 func (x *extraction) addUnknown(why string) {
@@ -218,6 +221,9 @@ func (p *Policy) namesRead(tool string) []string {
 				}
 			}
 		}
+	}
+	if s := p.entry.Targets.Site; s != nil {
+		names = append(names, s.Arg)
 	}
 	rules, known := p.rules[tool]
 	if !known {

@@ -75,6 +75,10 @@ type Target struct {
 	// Wide means every repository of the owner Value, as in a search with
 	// org:DEFRA. Only a pattern covering the whole owner allows it.
 	Wide bool
+	// Site is the vendor site the target is on, such as
+	// defra.atlassian.net, for servers that reach many sites through one
+	// endpoint; empty otherwise.
+	Site string
 }
 
 // Noun is the kind of thing, for people: "repository", "Jira project",
@@ -91,10 +95,14 @@ func (t Target) Noun() string {
 
 // String is the target as a person reads it.
 func (t Target) String() string {
+	s := t.Value
 	if t.Wide {
-		return "every repository of " + t.Value
+		s = "every repository of " + t.Value
 	}
-	return t.Value
+	if t.Site != "" {
+		s += " on " + t.Site
+	}
+	return s
 }
 
 // Decision is the policy's verdict on one call or resource.
@@ -255,6 +263,9 @@ func (p *Policy) Check(c Call) Decision {
 		x.addUnknown(err.Error())
 	} else {
 		x = p.extract(c.Tool, a)
+		if len(x.malformed) == 0 {
+			p.checkSite(&x, a, p.targetless[c.Tool])
+		}
 	}
 	return p.decide(x)
 }
@@ -264,6 +275,13 @@ func (p *Policy) decide(x extraction) Decision {
 	if len(x.malformed) > 0 {
 		d.Action = ActionDeny
 		d.Reason = fmt.Sprintf("Countersign denied this call: %s, so it cannot be checked against the allowlist for %s.", strings.Join(x.malformed, "; "), p.name)
+		return d
+	}
+	if x.otherSite != "" {
+		rule := p.entry.Targets.Site
+		d.Action = ActionDeny
+		d.Reason = fmt.Sprintf("Countersign denied this call: it is for %s, and %s in Countersign is set up for the %s %s only. Ask the user to add a server for that site in Countersign settings if it should be reachable.",
+			x.otherSite, p.name, rule.Noun, p.params[rule.Param])
 		return d
 	}
 	var outside []Target

@@ -169,54 +169,54 @@ func TestCheckGitHub(t *testing.T) {
 }
 
 func TestCheckAtlassian(t *testing.T) {
-	p := newPolicy(t, "atlassian", nil, map[catalog.Kind][]string{
+	p := newPolicy(t, "atlassian", atlSite, map[catalog.Kind][]string{
 		catalog.KindJiraProject:     {"FFC*"},
 		catalog.KindConfluenceSpace: {"ENG"},
 	})
 	runChecks(t, p, []checkCase{
-		{name: "issue key in the allowlist", tool: "getJiraIssue", args: `{"cloudId":"c","issueIdOrKey":"FFC-12"}`,
+		{name: "issue key in the allowlist", tool: "getJiraIssue", args: `{"cloudId":"defra.atlassian.net","issueIdOrKey":"FFC-12"}`,
 			action: ActionReview, targets: []string{"FFC"}},
-		{name: "issue key in lower case", tool: "editJiraIssue", args: `{"cloudId":"c","issueIdOrKey":"ffcpay-3","fields":{}}`,
+		{name: "issue key in lower case", tool: "editJiraIssue", args: `{"cloudId":"defra.atlassian.net","issueIdOrKey":"ffcpay-3","fields":{}}`,
 			action: ActionReview, targets: []string{"ffcpay"}},
-		{name: "issue key outside", tool: "addCommentToJiraIssue", args: `{"cloudId":"c","issueIdOrKey":"SECRET-1","commentBody":"x"}`,
+		{name: "issue key outside", tool: "addCommentToJiraIssue", args: `{"cloudId":"defra.atlassian.net","issueIdOrKey":"SECRET-1","commentBody":"x"}`,
 			action: ActionDeny, targets: []string{"SECRET"}},
-		{name: "numeric issue ID", tool: "getJiraIssue", args: `{"cloudId":"c","issueIdOrKey":"10001"}`,
+		{name: "numeric issue ID", tool: "getJiraIssue", args: `{"cloudId":"defra.atlassian.net","issueIdOrKey":"10001"}`,
 			action: ActionReview, unknown: true, unknownHas: "issue ID"},
-		{name: "numeric issue ID as a number", tool: "transitionJiraIssue", args: `{"cloudId":"c","issueIdOrKey":10001,"transition":{"id":"2"}}`,
+		{name: "numeric issue ID as a number", tool: "transitionJiraIssue", args: `{"cloudId":"defra.atlassian.net","issueIdOrKey":10001,"transition":{"id":"2"}}`,
 			action: ActionReview, unknown: true},
 		{name: "malformed issue key", tool: "getJiraIssue", args: `{"issueIdOrKey":"FFC-1/../../SECRET-2"}`,
 			action: ActionDeny},
-		{name: "create in a project", tool: "createJiraIssue", args: `{"cloudId":"c","projectKey":"SECRET","issueTypeName":"Task","summary":"x"}`,
+		{name: "create in a project", tool: "createJiraIssue", args: `{"cloudId":"defra.atlassian.net","projectKey":"SECRET","issueTypeName":"Task","summary":"x"}`,
 			action: ActionDeny, targets: []string{"SECRET"}},
-		{name: "project metadata by ID", tool: "getJiraProjectIssueTypesMetadata", args: `{"cloudId":"c","projectIdOrKey":"10000"}`,
+		{name: "project metadata by ID", tool: "getJiraProjectIssueTypesMetadata", args: `{"cloudId":"defra.atlassian.net","projectIdOrKey":"10000"}`,
 			action: ActionReview, unknown: true},
-		{name: "link across projects", tool: "createIssueLink", args: `{"cloudId":"c","inwardIssue":"FFC-1","outwardIssue":"SECRET-2","type":"Relates"}`,
+		{name: "link across projects", tool: "createIssueLink", args: `{"cloudId":"defra.atlassian.net","inwardIssue":"FFC-1","outwardIssue":"SECRET-2","type":"Relates"}`,
 			action: ActionDeny, targets: []string{"FFC", "SECRET"}},
-		{name: "JQL limited to a project", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"project = FFC AND status = Open ORDER BY created"}`,
+		{name: "JQL limited to a project", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"defra.atlassian.net","jql":"project = FFC AND status = Open ORDER BY created"}`,
 			action: ActionReview, targets: []string{"FFC"}},
-		{name: "JQL reaching outside", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"project in (FFC, SECRET)"}`,
+		{name: "JQL reaching outside", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"defra.atlassian.net","jql":"project in (FFC, SECRET)"}`,
 			action: ActionDeny, targets: []string{"FFC", "SECRET"}},
-		{name: "JQL with issue keys", tool: "searchJiraIssuesUsingJql", args: `{"jql":"key in (FFC-1, SECRET-2)"}`,
+		{name: "JQL with issue keys", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"defra.atlassian.net","jql":"key in (FFC-1, SECRET-2)"}`,
 			action: ActionDeny, targets: []string{"FFC", "SECRET"}},
-		{name: "JQL without a project", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"assignee = currentUser()"}`,
+		{name: "JQL without a project", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"defra.atlassian.net","jql":"assignee = currentUser()"}`,
 			action: ActionReview, unknown: true, unknownHas: "does not limit"},
 		{name: "JQL with OR", tool: "searchJiraIssuesUsingJql", args: `{"jql":"project = FFC OR reporter = currentUser()"}`,
 			action: ActionReview, targets: []string{"FFC"}, unknown: true, unknownHas: "OR", reasonHas: "more is unknown"},
 		{name: "JQL naming a project by name", tool: "searchJiraIssuesUsingJql", args: `{"jql":"project = \"Farming Payments\""}`,
 			action: ActionReview, unknown: true},
-		{name: "page by ID", tool: "getConfluencePage", args: `{"cloudId":"c","pageId":"123456"}`,
+		{name: "page by ID", tool: "getConfluencePage", args: `{"cloudId":"defra.atlassian.net","pageId":"123456"}`,
 			action: ActionReview, unknown: true, unknownHas: "page is chosen by its ID"},
-		{name: "space by numeric ID", tool: "getPagesInConfluenceSpace", args: `{"cloudId":"c","spaceId":"98304"}`,
+		{name: "space by numeric ID", tool: "getPagesInConfluenceSpace", args: `{"cloudId":"defra.atlassian.net","spaceId":"98304"}`,
 			action: ActionReview, unknown: true, unknownHas: "gave an ID"},
-		{name: "space by key", tool: "createConfluencePage", args: `{"cloudId":"c","spaceId":"ENG","title":"t","body":"b"}`,
+		{name: "space by key", tool: "createConfluencePage", args: `{"cloudId":"defra.atlassian.net","spaceId":"ENG","title":"t","body":"b"}`,
 			action: ActionReview, targets: []string{"ENG"}},
-		{name: "space by key outside", tool: "createConfluencePage", args: `{"cloudId":"c","spaceId":"HR","title":"t","body":"b"}`,
+		{name: "space by key outside", tool: "createConfluencePage", args: `{"cloudId":"defra.atlassian.net","spaceId":"HR","title":"t","body":"b"}`,
 			action: ActionDeny, targets: []string{"HR"}},
-		{name: "CQL limited to a space", tool: "searchConfluenceUsingCql", args: `{"cloudId":"c","cql":"space = ENG AND type = page"}`,
+		{name: "CQL limited to a space", tool: "searchConfluenceUsingCql", args: `{"cloudId":"defra.atlassian.net","cql":"space = ENG AND type = page"}`,
 			action: ActionReview, targets: []string{"ENG"}},
-		{name: "CQL outside", tool: "searchConfluenceUsingCql", args: `{"cql":"space in (ENG, HR)"}`,
+		{name: "CQL outside", tool: "searchConfluenceUsingCql", args: `{"cloudId":"defra.atlassian.net","cql":"space in (ENG, HR)"}`,
 			action: ActionDeny, targets: []string{"ENG", "HR"}},
-		{name: "discovery tools are targetless", tool: "getVisibleJiraProjects", args: `{"cloudId":"c"}`,
+		{name: "discovery tools are targetless", tool: "getVisibleJiraProjects", args: `{"cloudId":"defra.atlassian.net"}`,
 			action: ActionReview},
 		{name: "Rovo search", tool: "search", args: `{"query":"payments"}`,
 			action: ActionReview, unknown: true},
@@ -305,7 +305,7 @@ func TestEmptyAllowlistFailsClosed(t *testing.T) {
 	if d := p.Check(Call{Tool: "search_code", Arguments: json.RawMessage(`{"query":"x"}`)}); d.Action != ActionReview || !d.TargetUnknown {
 		t.Errorf("unscoped search = %+v, want review with target unknown", d)
 	}
-	a := newPolicy(t, "atlassian", nil, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC"}})
+	a := newPolicy(t, "atlassian", atlSite, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC"}})
 	d = a.Check(Call{Tool: "searchConfluenceUsingCql", Arguments: json.RawMessage(`{"cql":"space = ENG"}`)})
 	if d.Action != ActionDeny || !strings.Contains(d.Reason, "has no Confluence spaces yet") {
 		t.Errorf("Confluence with an empty space allowlist = %v %q", d.Action, d.Reason)
@@ -397,7 +397,7 @@ func TestCheckResource(t *testing.T) {
 		t.Errorf("Reason = %q, want %q", d.Reason, want)
 	}
 	// Atlassian publishes no resource rules: its resources are refused.
-	a := newPolicy(t, "atlassian", nil, nil)
+	a := newPolicy(t, "atlassian", atlSite, nil)
 	if d := a.CheckResource("jira://FFC-1"); d.Action != ActionDeny {
 		t.Errorf("unknown resource scheme on a catalog server = %v, want deny", d.Action)
 	}
@@ -604,7 +604,7 @@ func BenchmarkCheck(b *testing.B) {
 
 // BenchmarkCheckJQL measures a Jira search with a JQL query.
 func BenchmarkCheckJQL(b *testing.B) {
-	p := newPolicy(b, "atlassian", nil, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC*", "PAY"}})
+	p := newPolicy(b, "atlassian", atlSite, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC*", "PAY"}})
 	call := Call{Tool: "searchJiraIssuesUsingJql", Arguments: json.RawMessage(`{"cloudId":"https://defra.atlassian.net","jql":"project in (FFC, PAY) AND status != Done AND assignee = currentUser() ORDER BY updated DESC","maxResults":20}`)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -630,11 +630,14 @@ func TestArgumentsTheServerReadsDifferently(t *testing.T) {
 			action: ActionReview, targets: []string{"DEFRA/ffc-pay"}},
 		{name: "a targetless tool reads no names", tool: "get_me", args: `{"Owner":"x"}`, action: ActionReview},
 	})
-	at := newPolicy(t, "atlassian", nil, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC*"}})
+	at := newPolicy(t, "atlassian", atlSite, map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC*"}})
 	runChecks(t, at, []checkCase{
-		{name: "the Kelvin sign in projectKey", tool: "createJiraIssue", args: `{"cloudId":"c","project\u212aey":"SECRET","projectKey":"FFC"}`,
+		{name: "the Kelvin sign in projectKey", tool: "createJiraIssue", args: `{"cloudId":"defra.atlassian.net","project\u212aey":"SECRET","projectKey":"FFC"}`,
 			action: ActionDeny, reasonHas: "some servers read as projectKey"},
-		{name: "jql in capitals", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"c","jql":"project = FFC","JQL":"project = SECRET"}`,
+		{name: "jql in capitals", tool: "searchJiraIssuesUsingJql", args: `{"cloudId":"defra.atlassian.net","jql":"project = FFC","JQL":"project = SECRET"}`,
 			action: ActionDeny, reasonHas: "some servers read as jql"},
 	})
 }
+
+// atlSite ties Atlassian test servers to one site.
+var atlSite = map[string]string{"site": "defra.atlassian.net"}

@@ -205,7 +205,7 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 		switch {
 		case p.Hint != "" && p.Kind == "list":
 			out = append(out, lowText("Separate several with commas: "+oneLine(p.Hint, 200)+"."))
-		case p.Hint != "" && p.Name == "organization":
+		case p.Hint != "" && (p.Name == "organization" || p.Name == "site" || p.Name == "server"):
 			out = append(out, lowText("Use "+oneLine(p.Hint, 200)+", or paste its web address."))
 		case p.Hint != "":
 			out = append(out, lowText("Use "+oneLine(p.Hint, 200)+"."))

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/gate"
 )
 
@@ -47,6 +49,11 @@ var testCatalog = []app.CatalogChoice{
 }
 
 func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.catalog != nil {
+		return f.catalog, nil
+	}
 	return testCatalog, nil
 }
 
@@ -355,4 +362,95 @@ func TestSignInAgainWithAToken(t *testing.T) {
 	if overlay == nil || len(entries(overlay)) != 1 || !entries(overlay)[0].Password {
 		t.Fatal("signing in again to a token server does not ask for a new token")
 	}
+}
+
+// catalogChoice is a real catalog entry as the settings service offers it.
+func catalogChoice(t *testing.T, id string) app.CatalogChoice {
+	t.Helper()
+	e, ok := catalog.Lookup(id)
+	if !ok {
+		t.Fatalf("no catalog entry %s", id)
+	}
+	c := app.CatalogChoice{Kind: e.ID, Name: e.Name, Description: e.Description, SignIn: "Sign in with your browser"}
+	for _, p := range e.Params {
+		c.Params = append(c.Params, app.ParamField{Name: p.Name, Label: p.Label, Help: p.Help, Kind: string(p.Kind),
+			Choices: p.Choices, Default: p.Default, Required: p.Required || p.RequiredToAdd, Hint: p.Hint})
+	}
+	return c
+}
+
+// TestAddServerFormsOfTheNewCatalog lays out the forms of the entries the
+// autumn-2026 catalog changed: GitHub's lockdown (kept on by the policy
+// here) and single tools, Atlassian's site, SonarQube's server address.
+func TestAddServerFormsOfTheNewCatalog(t *testing.T) {
+	gh := catalogChoice(t, "github")
+	for i, p := range gh.Params {
+		if p.Name == "lockdown" {
+			gh.Params[i].Locked, gh.Params[i].Value = "Set by your organisation's policy.", "true"
+		}
+	}
+	h := openSettings(t)
+	h.settings.catalog = []app.CatalogChoice{gh, catalogChoice(t, "atlassian"), catalogChoice(t, "sonarqube-cloud")}
+	s := h.d.settings
+	test.Tap(buttons(s.serverList, "Add a server…")[0])
+	h.waitFor("the catalog", func() bool { return len(s.adding.choices) == 3 })
+
+	test.Tap(buttons(s.adding.view, "Choose")[0])
+	if !hasText(s.adding.view, "Hide content from outside contributors") || !hasText(s.adding.view, "Locked: Set by your organisation's policy.") {
+		t.Error("GitHub's lockdown is not shown locked on")
+	}
+	if !hasText(s.adding.view, "Single tools") {
+		t.Error("GitHub's single tools are not offered")
+	}
+	capturePNG(t, s.window(), "add_github.png")
+	scrollDown(s.adding.view)
+	capturePNG(t, s.window(), "add_github_lower.png")
+
+	test.Tap(buttons(s.adding.view, "Back")[0])
+	test.Tap(buttons(s.adding.view, "Choose")[1])
+	add := buttons(s.adding.view, "Add server")[0]
+	if !add.Disabled() || !hasText(s.adding.view, "Atlassian site (required)") || !hasText(s.adding.view, "or paste its web address") {
+		t.Error("Atlassian's site is not asked for, with its address, before adding")
+	}
+	es := entries(s.adding.view) // name, site, cloud ID
+	test.Type(es[1], "https://defra.atlassian.net/jira/your-work")
+	if add.Disabled() {
+		t.Error("Add stays disabled with the site given")
+	}
+	scrollDown(s.adding.view)
+	capturePNG(t, s.window(), "add_atlassian.png")
+
+	test.Tap(buttons(s.adding.view, "Back")[0])
+	test.Tap(buttons(s.adding.view, "Choose")[2])
+	if !hasText(s.adding.view, "SonarQube Server address") {
+		t.Error("SonarQube does not offer a server address")
+	}
+	capturePNG(t, s.window(), "add_sonarqube.png")
+}
+
+// scrollDown scrolls every scroll container in o to its end.
+func scrollDown(o fyne.CanvasObject) {
+	for _, x := range test.LaidOutObjects(o) {
+		if sc, ok := x.(*container.Scroll); ok {
+			sc.ScrollToBottom()
+		}
+	}
+}
+
+// TestSitelessAtlassianServerSaysWhatToDo lays out the server list with an
+// Atlassian server saved before servers were tied to a site.
+func TestSitelessAtlassianServerSaysWhatToDo(t *testing.T) {
+	h := openSettings(t)
+	s := h.d.settings
+	const state = "Signed in. Not tied to an Atlassian site yet, so calls naming a site are flagged for you: remove this server and add it again with its site"
+	h.settings.mu.Lock()
+	h.settings.servers = append(h.settings.servers, app.ServerStatus{ID: "atlassian", Name: "Atlassian (Jira and Confluence)",
+		Transport: "streamable-http", Endpoint: "https://mcp.atlassian.com/v1/mcp/authv2", State: state, SignedIn: true})
+	h.settings.mu.Unlock()
+	s.reload()
+	h.waitFor("the Atlassian server", func() bool { return len(s.servers) == 3 })
+	if !hasText(s.serverList, "remove this server and add it again with its site") {
+		t.Error("the server list does not say how to tie the server to its site")
+	}
+	capturePNG(t, s.window(), "settings_siteless_atlassian.png")
 }

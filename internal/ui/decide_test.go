@@ -13,7 +13,9 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/policy"
 )
 
 // token is a GitHub token's shape, as redact finds it.
@@ -403,4 +405,31 @@ func TestPausingShowsInTheOpenWindowAtOnce(t *testing.T) {
 	if all := texts(r.window()); r.pausedBox.Visible() || !strings.Contains(all, "When an AI app wants to run a tool") {
 		t.Errorf("still paused after resuming:\n%s", all)
 	}
+}
+
+// TestReviewShowsTheAtlassianSite: the review window names the Atlassian
+// site of each project a call touches, as the policy reads it from the
+// call's cloudId.
+func TestReviewShowsTheAtlassianSite(t *testing.T) {
+	p, err := policy.New(policy.Config{Name: "Atlassian", CatalogID: "atlassian",
+		Params:    map[string]string{"site": "defra.atlassian.net"},
+		Allowlist: map[catalog.Kind][]string{catalog.KindJiraProject: {"FFC"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []byte(`{"cloudId":"https://defra.atlassian.net","issueIdOrKey":"FFC-12","commentBody":"Done"}`)
+	d := p.Check(policy.Call{Tool: "addCommentToJiraIssue", Arguments: args})
+	c := gate.Call{Server: "atlassian", ServerName: "Atlassian", Tool: "addCommentToJiraIssue", Client: "Claude Desktop", Arguments: args}
+	for _, tg := range d.Targets {
+		c.Targets = append(c.Targets, tg.String())
+	}
+	q := newRealQueue(t, time.Hour)
+	h := newHarness(t, q)
+	q.submit(c)
+	h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 })
+	w := h.d.review.window()
+	if all := texts(w); !strings.Contains(all, "FFC on defra.atlassian.net") {
+		t.Errorf("the review window does not name the site:\n%s", all)
+	}
+	capturePNG(t, w, "review_atlassian_site.png")
 }

@@ -244,8 +244,9 @@ type fakeSettings struct {
 	signInErr error // SignIn fails with it when set
 	failSave  error
 	allowSets [][]string
-	servers2  serverEdits // adding, removing and tokens (addserver_test.go)
-	outside   fakeOutside // a settings change made outside the app (outside_test.go)
+	servers2  serverEdits         // adding, removing and tokens (addserver_test.go)
+	outside   fakeOutside         // a settings change made outside the app (outside_test.go)
+	catalog   []app.CatalogChoice // nil: testCatalog
 }
 
 func newFakeSettings() *fakeSettings {

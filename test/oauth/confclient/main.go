@@ -3,7 +3,9 @@
 // --scenario auth/…` runs it with the scenario's server URL as its last
 // argument. It connects with Countersign's own auth service and
 // Streamable HTTP transport, signs in with a headless browser, then
-// initializes, lists tools and calls the first one.
+// initializes (server/discover and stateless requests for a 2026-07-28
+// server, the initialize handshake for an older one), lists tools and
+// calls the first one.
 //
 // The scenario's context (MCP_CONFORMANCE_CONTEXT) is what an admin would
 // configure: a pre-registered client_id and client_secret; for a
