@@ -2,7 +2,7 @@
 // apps and upstream servers and asks the person to approve every tool call
 // in its review window.
 //
-//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]
+//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show]
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 	configPath := flag.String("config", "", "settings file (default: the OS config directory)")
 	verbose := flag.Bool("v", false, "log debug detail")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]\n")
+		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -84,6 +84,12 @@ func main() {
 			path = filepath.Join(filepath.Dir(*configPath), "audit.db")
 		}
 		os.Exit(verifyAudit(path))
+	case "policy":
+		if flag.Arg(1) != "show" || flag.NArg() > 2 {
+			flag.Usage()
+			os.Exit(2)
+		}
+		os.Exit(showPolicy(os.Stdout))
 	default:
 		flag.Usage()
 		os.Exit(2)
