@@ -85,6 +85,12 @@ func policyFromPlist(b []byte) ([]byte, error) {
 	if !ok {
 		return nil, &FieldError{Msg: "the property list is not a dictionary"}
 	}
+	return policyFromPrefs(top)
+}
+
+// policyFromPrefs turns managed preferences (a decoded plist dictionary,
+// or a profile payload) into a policy.json document.
+func policyFromPrefs(top map[string]any) ([]byte, error) {
 	doc := map[string]any{}
 	for _, k := range sortedKeys(top) {
 		if strings.HasPrefix(k, "Payload") {
