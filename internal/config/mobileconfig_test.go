@@ -74,3 +74,24 @@ func TestSampleProfileSetsEveryPolicyField(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminDocNamesEveryPolicyField: docs/ADMIN-POLICY.md has a row for
+// every field's registry place.
+func TestAdminDocNamesEveryPolicyField(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "ADMIN-POLICY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, place := range RegistryMap() {
+		if place.Field == "version" {
+			continue
+		}
+		reg := place.Name
+		if place.Key != "" {
+			reg = place.Key + `\` + place.Name
+		}
+		if !strings.Contains(string(b), "| `"+place.Field+"` | `"+reg) {
+			t.Errorf("docs/ADMIN-POLICY.md has no row for %s (registry %s)", place.Field, reg)
+		}
+	}
+}
