@@ -2,7 +2,7 @@
 // apps and upstream servers and asks the person to approve every tool call
 // in its review window.
 //
-//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show]
+//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show | policy hosts]
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 	configPath := flag.String("config", "", "settings file (default: the OS config directory)")
 	verbose := flag.Bool("v", false, "log debug detail")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show]\n")
+		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show | policy hosts]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -85,11 +85,14 @@ func main() {
 		}
 		os.Exit(verifyAudit(path))
 	case "policy":
-		if flag.Arg(1) != "show" || flag.NArg() > 2 {
-			flag.Usage()
-			os.Exit(2)
+		switch {
+		case flag.NArg() == 2 && flag.Arg(1) == "show":
+			os.Exit(showPolicy(os.Stdout))
+		case flag.NArg() == 2 && flag.Arg(1) == "hosts":
+			os.Exit(showHostSnippets(os.Stdout, *configPath))
 		}
-		os.Exit(showPolicy(os.Stdout))
+		flag.Usage()
+		os.Exit(2)
 	default:
 		flag.Usage()
 		os.Exit(2)

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/lockdown"
 )
 
 // policyReport is what `countersign policy show` prints: the policy in
@@ -57,4 +60,31 @@ func reportPolicy(w io.Writer, sources []config.PolicySource) int {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	fmt.Fprintf(w, "%s\n", b)
 	return code
+}
+
+// showHostSnippets prints the snippets that lock AI apps to this machine's
+// Countersign servers (docs/ADMIN-HOSTS.md): exit status 0, or 1 when they
+// cannot be made (no servers yet, no bridge).
+func showHostSnippets(w io.Writer, configPath string) int {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "countersign:", err)
+		return 1
+	}
+	bridge, err := app.DefaultBridgePath()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "countersign:", err)
+		return 1
+	}
+	m := lockdown.Machine{GOOS: runtime.GOOS, Port: cfg.Port, BridgePath: bridge}
+	for _, s := range cfg.Servers {
+		m.Servers = append(m.Servers, s.ID)
+	}
+	snippets, err := lockdown.Snippets(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "countersign:", err)
+		return 1
+	}
+	fmt.Fprint(w, lockdown.Text(snippets))
+	return 0
 }

@@ -45,3 +45,22 @@ func TestPolicyShowReportsThePolicyAndItsSource(t *testing.T) {
 		t.Fatalf("invalid policy: exit %d, %v", code, r)
 	}
 }
+
+func TestPolicyHostsPrintsSnippetsForThisMachinesServers(t *testing.T) {
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "settings.json")
+	os.WriteFile(settings, []byte(`{"version": 2, "port": 41234, "servers": [{"id": "github", "kind": "github"}]}`), 0o600)
+	var out bytes.Buffer
+	if code := showHostSnippets(&out, settings); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"ChatToolsAutoApprove", "allowedMcpServers", `"http://127.0.0.1:41234/servers/github/mcp"`, "managed-mcp.json", "allowManagedMcpServersOnly", "countersign-bridge"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := showHostSnippets(&out, filepath.Join(dir, "none.json")); code != 1 || out.Len() != 0 {
+		t.Fatalf("no servers: exit %d, output %q", code, out.String())
+	}
+}
