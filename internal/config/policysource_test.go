@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -546,4 +547,34 @@ func TestWatcherFollowsTheRegistryAndManagedPreferences(t *testing.T) {
 	if e := w.Current(); e.Err == nil || !strings.Contains(e.Err.Error(), pl) || !strings.Contains(e.Err.Error(), "maxApprovalTimeout") {
 		t.Fatalf("an invalid managed policy must fail closed naming it: %v", e.Err)
 	}
+}
+
+// FuzzPolicyFromPlist: whatever a managed preferences file holds, reading
+// it gives a policy.json document the strict parser then judges, no policy,
+// or a field error; never a panic.
+func FuzzPolicyFromPlist(f *testing.F) {
+	for _, name := range []string{"binary.plist", "xml.plist"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "managed", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(plistFromDoc(map[string]any{"maxApprovalTimeout": "10m", "PayloadUUID": "x"}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		doc, err := policyFromPlist(b)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("error %v is neither a field error nor no policy", err)
+			}
+			return
+		}
+		if !json.Valid(doc) {
+			t.Fatalf("not JSON: %s", doc)
+		}
+		if p, err := ParsePolicy(doc); err == nil && p.Version != PolicyVersion {
+			t.Fatalf("version %d", p.Version)
+		}
+	})
 }

@@ -60,6 +60,8 @@ func (w *wine) reg(args ...string) {
 func (w *wine) policyFromRegistry(exe string) {
 	t := w.t
 	t.Helper()
+	start := time.Now()
+	defer func() { t.Logf("policy from the registry: %v", time.Since(start).Round(time.Second)) }()
 	// 1. Only the person's own key: no policy.
 	w.reg("add", userPolicyKey, "/v", "maxApprovalTimeout", "/t", "REG_SZ", "/d", "1m", "/f")
 	w.reg("add", userPolicyKey+`\approvedServers`, "/v", "1", "/t", "REG_SZ", "/d", "github", "/f")
