@@ -71,14 +71,15 @@ type admxDecimal struct {
 
 type admxElement struct {
 	XMLName       xml.Name
-	ID            string `xml:"id,attr"`
-	Key           string `xml:"key,attr"`
-	ValueName     string `xml:"valueName,attr"`
-	ExplicitValue string `xml:"explicitValue,attr"`
-	MinValue      string `xml:"minValue,attr"`
-	MaxValue      string `xml:"maxValue,attr"`
-	StoreAsText   string `xml:"storeAsText,attr"`
-	Expandable    string `xml:"expandable,attr"`
+	ID            string  `xml:"id,attr"`
+	Key           string  `xml:"key,attr"`
+	ValueName     string  `xml:"valueName,attr"`
+	ExplicitValue string  `xml:"explicitValue,attr"`
+	ValuePrefix   *string `xml:"valuePrefix,attr"`
+	MinValue      string  `xml:"minValue,attr"`
+	MaxValue      string  `xml:"maxValue,attr"`
+	StoreAsText   string  `xml:"storeAsText,attr"`
+	Expandable    string  `xml:"expandable,attr"`
 }
 
 type adml struct {
@@ -186,6 +187,10 @@ func admxWrites(t *testing.T, p admxPolicy) []RegistryPlace {
 			typ := "list"
 			if e.ExplicitValue == "true" {
 				typ = "named"
+			} else if e.ValuePrefix == nil || *e.ValuePrefix != "" {
+				// Without valuePrefix="" Group Policy names each value
+				// after its data, not 1, 2, 3…
+				t.Errorf("list %s: want valuePrefix=\"\" so its values are named 1, 2, 3…", e.ID)
 			}
 			place = RegistryPlace{Key: dir, Name: name, Type: typ}
 		default:
