@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 const (
@@ -63,8 +64,12 @@ func (w *wine) policyFromRegistry(exe string) {
 	start := time.Now()
 	defer func() { t.Logf("policy from the registry: %v", time.Since(start).Round(time.Second)) }()
 	// 1. Only the person's own key: no policy.
-	w.reg("add", userPolicyKey, "/v", "maxApprovalTimeout", "/t", "REG_SZ", "/d", "1m", "/f")
-	w.reg("add", userPolicyKey+`\approvedServers`, "/v", "1", "/t", "REG_SZ", "/d", "github", "/f")
+	w.regImport("user-policy.reg", `[HKEY_CURRENT_USER\Software\Policies\Countersign]
+"maxApprovalTimeout"="1m"
+
+[HKEY_CURRENT_USER\Software\Policies\Countersign\approvedServers]
+"1"="github"
+`)
 	if r, code := w.policyShow(exe); code != 0 || r.Source != nil || string(r.Policy) != "null" {
 		t.Fatalf("with policy only under HKCU: exit %d, source %v, policy %s, error %q; want none", code, r.Source, r.Policy, r.Error)
 	}
@@ -82,12 +87,22 @@ func (w *wine) policyFromRegistry(exe string) {
 
 	// 3. Group Policy's key wins, read field by field.
 	w.reg("add", policyKey, "/v", "maxApprovalTimeout", "/t", "REG_SZ", "/d", "10m", "/f")
-	w.reg("add", policyKey, "/v", "allowCustomServers", "/t", "REG_DWORD", "/d", "1", "/f")
-	w.reg("add", policyKey+`\approvedServers`, "/v", "1", "/t", "REG_SZ", "/d", "github", "/f")
-	w.reg("add", policyKey+`\approvedServers`, "/v", "2", "/t", "REG_SZ", "/d", "azure-devops", "/f")
-	w.reg("add", policyKey+`\hiddenTools`, "/v", "1", "/t", "REG_SZ", "/d", "delete_*", "/f")
-	w.reg("add", policyKey+`\audit`, "/v", "minRetentionDays", "/t", "REG_DWORD", "/d", "365", "/f")
-	w.reg("add", policyKey, "/v", "servers", "/t", "REG_SZ", "/d", `{"github": {"readOnly": true, "allowlist": {"github-repository": ["DEFRA/*"]}}}`, "/f")
+	// The rest in one .reg file, as an administrator might deploy it (one
+	// Wine process instead of one per value).
+	w.regImport("machine-policy.reg", `[HKEY_LOCAL_MACHINE\Software\Policies\Countersign]
+"allowCustomServers"=dword:00000001
+"servers"="{\"github\": {\"readOnly\": true, \"allowlist\": {\"github-repository\": [\"DEFRA/*\"]}}}"
+
+[HKEY_LOCAL_MACHINE\Software\Policies\Countersign\approvedServers]
+"1"="github"
+"2"="azure-devops"
+
+[HKEY_LOCAL_MACHINE\Software\Policies\Countersign\hiddenTools]
+"1"="delete_*"
+
+[HKEY_LOCAL_MACHINE\Software\Policies\Countersign\audit]
+"minRetentionDays"=dword:0000016d
+`)
 	r, code = w.policyShow(exe)
 	if code != 0 || r.Source == nil || *r.Source != policyKey {
 		t.Fatalf("with the HKLM key: exit %d, source %v, error %q; want %s", code, r.Source, r.Error, policyKey)
@@ -123,6 +138,22 @@ func (w *wine) policyFromRegistry(exe string) {
 	if r, code := w.policyShow(exe); code != 0 || r.Source != nil {
 		t.Fatalf("after removing every policy: exit %d, source %v", code, r.Source)
 	}
+}
+
+// regImport writes a .reg file (UTF-16 with a byte order mark, as regedit
+// writes them) into the output folder and imports it with Wine's reg.exe.
+func (w *wine) regImport(name, body string) {
+	w.t.Helper()
+	text := "Windows Registry Editor Version 5.00\r\n\r\n" + strings.ReplaceAll(body, "\n", "\r\n")
+	b := []byte{0xff, 0xfe}
+	for _, u := range utf16.Encode([]rune(text)) {
+		b = append(b, byte(u), byte(u>>8))
+	}
+	path := filepath.Join(w.out, name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+	w.reg("import", w.windowsPath(path))
 }
 
 // canon is a JSON value written with sorted keys.
