@@ -2,7 +2,7 @@
 // apps and upstream servers and asks the person to approve every tool call
 // in its review window.
 //
-//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]
+//	countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show | policy hosts]
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 	configPath := flag.String("config", "", "settings file (default: the OS config directory)")
 	verbose := flag.Bool("v", false, "log debug detail")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE]]\n")
+		fmt.Fprintf(os.Stderr, "usage: countersign [-config FILE] [-v] [run | token | version | audit verify [FILE] | policy show | policy hosts]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -84,6 +84,15 @@ func main() {
 			path = filepath.Join(filepath.Dir(*configPath), "audit.db")
 		}
 		os.Exit(verifyAudit(path))
+	case "policy":
+		switch {
+		case flag.NArg() == 2 && flag.Arg(1) == "show":
+			os.Exit(showPolicy(os.Stdout))
+		case flag.NArg() == 2 && flag.Arg(1) == "hosts":
+			os.Exit(showHostSnippets(os.Stdout, *configPath))
+		}
+		flag.Usage()
+		os.Exit(2)
 	default:
 		flag.Usage()
 		os.Exit(2)

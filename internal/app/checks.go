@@ -24,6 +24,10 @@ func appChecks() config.Checks {
 	}
 }
 
+// PolicyChecks are the validators the app checks the admin policy with,
+// for commands that report the policy as the app would apply it.
+func PolicyChecks() config.Checks { return appChecks() }
+
 // catalogEntry looks up a catalog server kind, with an error a person can
 // read when it is not there.
 func catalogEntry(kind string) (catalog.Entry, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/countersign/countersign/internal/catalog"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/hosts"
+	"github.com/countersign/countersign/internal/lockdown"
 )
 
 // ErrPreviewStale is returned by [Connect.Apply] when the change it would
@@ -694,4 +695,21 @@ func (c *Connect) record(ctx context.Context, what string, cfg *hosts.Config, r 
 	if _, err := c.d.Audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 		c.d.Log.Error("writing the audit log", "kind", string(ev.Kind), "err", err)
 	}
+}
+
+// AdminSnippets returns, for an administrator, the managed-configuration
+// snippets that lock VS Code, GitHub Copilot, Claude Code and Claude
+// Desktop to this machine's Countersign servers (docs/ADMIN-HOSTS.md),
+// as text to copy. They reach Countersign through the bridge and never
+// hold the local token.
+func (c *Connect) AdminSnippets(context.Context) (string, error) {
+	m := lockdown.Machine{GOOS: runtime.GOOS, Port: c.d.Port, BridgePath: c.d.BridgePath}
+	for _, s := range c.d.Current().Servers {
+		m.Servers = append(m.Servers, s.Server.ID)
+	}
+	snippets, err := lockdown.Snippets(m)
+	if err != nil {
+		return "", err
+	}
+	return lockdown.Text(snippets), nil
 }

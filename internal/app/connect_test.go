@@ -659,3 +659,25 @@ func TestConnectFindsDirectConnectionsToTheNewEndpoints(t *testing.T) {
 		t.Errorf("direct entries (-want +got):\n%s", diff)
 	}
 }
+
+// TestConnectAdminSnippetsNameTheServersNotTheToken: the administrator's
+// lockdown text names this machine's servers, port and bridge, and never
+// the local token.
+func TestConnectAdminSnippetsNameTheServersNotTheToken(t *testing.T) {
+	e := newConnectEnv(t, connectSettings)
+	text, err := e.c.AdminSnippets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.c.d.Current().Servers {
+		if !strings.Contains(text, "/servers/"+s.Server.ID+"/mcp") {
+			t.Errorf("no allowlist entry for %s:\n%s", s.Server.ID, text)
+		}
+	}
+	if !strings.Contains(text, e.bridge) || !strings.Contains(text, "127.0.0.1:39217") {
+		t.Errorf("the text does not name the bridge %s and port:\n%s", e.bridge, text)
+	}
+	if strings.Contains(text, connectToken) {
+		t.Fatal("the local token is in the administrator's text")
+	}
+}

@@ -18,8 +18,9 @@
 //	  ]
 //	}
 //
-// The admin policy (AdminPolicyPath, delivered by device management) can only
-// narrow: approved catalog kinds, custom servers (refused by default once a
+// The admin policy (AdminPolicySources: HKLM\Software\Policies\Countersign
+// on Windows, managed preferences on macOS, else the policy.json file at
+// AdminPolicyPath; the first that holds one wins) can only narrow: approved catalog kinds, custom servers (refused by default once a
 // policy exists), per-kind OAuth client ids, Entra tenants and fixed
 // parameters, locked
 // allowlist entries or a locked list, hidden tools, write access, a maximum

@@ -50,7 +50,7 @@ type Policy struct {
 	// Audit sets the audit retention and export.
 	Audit AuditPolicy `json:"audit,omitzero"`
 
-	path string // the file it was read from, for messages
+	path string // where it was read from, for messages
 }
 
 // HostWait returns Countersign's table of how long AI apps wait, with the
@@ -77,7 +77,8 @@ func (p *Policy) RetryWindow() time.Duration {
 	return time.Duration(*p.MaxRetryWindow)
 }
 
-// Path is the file the policy was read from ("" when parsed from bytes).
+// Path is where the policy was read from: a file path or a registry key
+// ("" when parsed from bytes).
 func (p *Policy) Path() string { return p.path }
 
 // AIAppWait is how long AI apps whose name contains Match wait for a tool
@@ -188,8 +189,7 @@ func policyPathFor(goos, programData string) string {
 // Any other problem is a *PolicyError, on which the app fails closed. On
 // Unix a file that other users could change is refused.
 func LoadPolicy(path string) (*Policy, error) {
-	b, mode, err := readFileMode(path)
-	return policyFrom(path, b, mode, err)
+	return LoadAdminPolicy([]PolicySource{FilePolicySource(path)})
 }
 
 func readFileMode(path string) ([]byte, fs.FileMode, error) {
@@ -207,26 +207,6 @@ func readFileMode(path string) ([]byte, fs.FileMode, error) {
 	}
 	b, err := readAllLimited(f, path)
 	return b, fi.Mode(), err
-}
-
-// policyFrom turns what was read from the policy file into a policy, no
-// policy, or a *PolicyError.
-func policyFrom(path string, b []byte, mode fs.FileMode, readErr error) (*Policy, error) {
-	if errors.Is(readErr, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if readErr != nil {
-		return nil, &PolicyError{Path: path, Unreadable: true, Err: readErr}
-	}
-	if runtime.GOOS != "windows" && mode.Perm()&0o022 != 0 {
-		return nil, &PolicyError{Path: path, Err: fmt.Errorf("other users can change it (mode %04o); it must not be group- or world-writable", mode.Perm())}
-	}
-	p, err := ParsePolicy(b)
-	if err != nil {
-		return nil, &PolicyError{Path: path, Err: err}
-	}
-	p.path = path
-	return p, nil
 }
 
 // ParsePolicy reads and validates a policy (without Checks). Errors name the

@@ -16,8 +16,12 @@ import (
 type WatcherOptions struct {
 	// SettingsPath is the person's settings file.
 	SettingsPath string
-	// PolicyPath is the admin policy file; "" means AdminPolicyPath().
+	// PolicyPath is the admin policy file, the only source of policy when
+	// set (tests); "" means PolicySources.
 	PolicyPath string
+	// PolicySources are where the policy is read from, first wins; nil
+	// means this OS's AdminPolicySources.
+	PolicySources []PolicySource
 	// Checks are passed to Resolve.
 	Checks Checks
 	// Interval is how often the files are looked at (default 1s).
@@ -74,11 +78,11 @@ var ErrNoSuchChange = errors.New("the settings file changed again since this cha
 // settings in force (Diff): one that only narrows applies at once; one that
 // widens waits, with the settings in force kept, until the person confirms
 // it (Confirm) or keeps the current settings. Either way OnOutsideChange
-// hears of it. The admin policy file, which only an administrator can
-// write, applies as it is.
+// hears of it. The admin policy (a file, the registry or managed
+// preferences), which only an administrator can write, applies as it is.
 type Watcher struct {
 	settingsPath string
-	policyPath   string
+	policySrc    []PolicySource
 	checks       Checks
 	interval     time.Duration
 	log          *slog.Logger
@@ -127,9 +131,10 @@ type watched struct {
 }
 
 // fingerprint identifies a file's state: content hash, mode, or why it
-// could not be read.
+// could not be read; for the policy also the source it came from.
 type fingerprint struct {
 	exists bool
+	src    string
 	mode   fs.FileMode
 	sum    [sha256.Size]byte
 	err    string
@@ -140,6 +145,7 @@ type snapshot struct {
 	b    []byte
 	mode fs.FileMode
 	err  error
+	pol  policyRead // for the policy
 }
 
 func look(path string) snapshot {
@@ -155,11 +161,25 @@ func look(path string) snapshot {
 	return s
 }
 
+// lookPolicy reads the policy sources in order.
+func lookPolicy(sources []PolicySource) snapshot {
+	r := readPolicy(sources)
+	s := snapshot{pol: r}
+	switch {
+	case r.src == nil:
+	case r.err != nil:
+		s.fp = fingerprint{exists: true, src: r.src.Where, err: r.err.Error()}
+	default:
+		s.fp = fingerprint{exists: true, src: r.src.Where, sum: sha256.Sum256(r.b)}
+	}
+	return s
+}
+
 // NewWatcher reads both files once, so Current is ready at once.
 func NewWatcher(o WatcherOptions) *Watcher {
 	w := &Watcher{
 		settingsPath: o.SettingsPath,
-		policyPath:   o.PolicyPath,
+		policySrc:    AdminPolicySources(),
 		checks:       o.Checks,
 		interval:     o.Interval,
 		log:          o.Logger,
@@ -167,8 +187,11 @@ func NewWatcher(o WatcherOptions) *Watcher {
 		onOutside:    o.OnOutsideChange,
 		kept:         o.Kept,
 	}
-	if w.policyPath == "" {
-		w.policyPath = AdminPolicyPath()
+	switch {
+	case o.PolicyPath != "":
+		w.policySrc = []PolicySource{FilePolicySource(o.PolicyPath)}
+	case o.PolicySources != nil:
+		w.policySrc = o.PolicySources
 	}
 	if w.interval <= 0 {
 		w.interval = time.Second
@@ -178,7 +201,7 @@ func NewWatcher(o WatcherOptions) *Watcher {
 	}
 	w.mu.Lock()
 	w.user = Defaults()
-	w.applyPolicy(look(w.policyPath))
+	w.applyPolicy(lookPolicy(w.policySrc))
 	if o.InForce != nil {
 		// Reported at the first look, once whoever hears is ready.
 		w.user = o.InForce.Clone()
@@ -297,7 +320,7 @@ func (w *Watcher) poll(force bool) {
 	changed := false
 	// The policy first: a settings change is judged under the policy that
 	// will apply to it.
-	if s, ok := w.policy.next(look(w.policyPath), force); ok {
+	if s, ok := w.policy.next(lookPolicy(w.policySrc), force); ok {
 		w.applyPolicy(s)
 		changed = true
 	}
@@ -461,7 +484,7 @@ func (w *Watcher) resolveLocked(user *Config) *Effective {
 
 func (w *Watcher) applyPolicy(s snapshot) {
 	w.policy.applied = s.fp
-	w.pol, w.polErr = policyFrom(w.policyPath, s.b, s.mode, s.err)
+	w.pol, w.polErr = s.pol.policy()
 	if w.polErr != nil {
 		w.log.Error("organisation policy is unusable: no server can connect", "err", w.polErr)
 	}

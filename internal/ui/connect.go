@@ -8,6 +8,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -32,6 +33,9 @@ type ConnectService interface {
 	// RouteAll turns off every direct connection in every AI app and
 	// connects Countersign's servers for the same services in their place.
 	RouteAll(ctx context.Context) ([]app.ConnectResult, error)
+	// AdminSnippets is, for an administrator, the managed-configuration
+	// text that locks each AI app to this machine's Countersign servers.
+	AdminSnippets(ctx context.Context) (string, error)
 }
 
 // connectWindow is "Connect your AI app": for each AI app, which of
@@ -47,6 +51,7 @@ type connectWindow struct {
 	scroll  *container.Scroll
 	status  *widget.Label
 	reload  *widget.Button
+	admin   *widget.Button
 
 	loaded bool
 	busy   bool // a change or a load is under way: actions wait
@@ -70,9 +75,11 @@ func newConnectWindow(d *Desktop) *connectWindow {
 	c.body = container.NewVBox(wrapped("Loading…"))
 	c.scroll = container.NewVScroll(c.body)
 	c.reload = widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), c.load)
-	c.content = container.NewBorder(nil, container.NewBorder(nil, nil, nil, c.reload, c.status), nil, nil, c.scroll)
+	c.admin = widget.NewButton("For administrators…", c.showAdminSnippets)
+	c.content = container.NewBorder(nil, container.NewBorder(nil, nil, nil, container.NewHBox(c.admin, c.reload), c.status), nil, nil, c.scroll)
 	if d.o.Connect == nil {
 		c.reload.Disable()
+		c.admin.Disable()
 		c.body.Objects = []fyne.CanvasObject{wrapped("Connecting AI apps is not available in this build of Countersign.")}
 	}
 	return c
@@ -97,6 +104,42 @@ func (c *connectWindow) show() {
 func (c *connectWindow) setStatus(text string, imp widget.Importance) {
 	c.status.Importance = imp
 	c.status.SetText(text)
+}
+
+// showAdminSnippets shows the text an administrator deploys to lock each
+// AI app to this machine's Countersign servers, with a button to copy it.
+func (c *connectWindow) showAdminSnippets() {
+	svc := c.d.o.Connect
+	if svc == nil {
+		return
+	}
+	c.d.background(func(ctx context.Context) func() {
+		text, err := svc.AdminSnippets(ctx)
+		return func() {
+			if err != nil {
+				c.setStatus("Could not make the administrator settings: "+err.Error(), widget.DangerImportance)
+				return
+			}
+			c.adminDialog(text)
+		}
+	})
+}
+
+func (c *connectWindow) adminDialog(text string) {
+	box := widget.NewMultiLineEntry()
+	box.SetText(text)
+	box.Wrapping = fyne.TextWrapOff
+	copyAll := widget.NewButtonWithIcon("Copy all", theme.ContentCopyIcon(), func() {
+		c.d.app.Clipboard().SetContent(text)
+		c.setStatus("Copied the administrator settings.", widget.SuccessImportance)
+	})
+	about := wrapped("To stop AI apps reaching MCP servers other than Countersign's, your IT team " +
+		"deploys these settings with Group Policy, Intune or your Mac management tool. " +
+		"They name this computer's Countersign servers and hold no password or token.")
+	content := container.NewBorder(about, container.NewHBox(copyAll), nil, nil, box)
+	dlg := dialog.NewCustom("Lock AI apps to Countersign", "Close", content, c.window())
+	dlg.Resize(fyne.NewSize(760, 560))
+	dlg.Show()
 }
 
 // load reads every AI app's file, off the UI goroutine. Choices go back to

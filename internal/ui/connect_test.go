@@ -33,6 +33,11 @@ type fakeConnect struct {
 	failNext error
 }
 
+// AdminSnippets is a fixed text standing for the lockdown snippets.
+func (f *fakeConnect) AdminSnippets(context.Context) (string, error) {
+	return "== VS Code: No auto-approval of tools\n\n\"ChatToolsAutoApprove\"=dword:00000000\n", nil
+}
+
 func (f *fakeConnect) Overview(context.Context) (app.ConnectOverview, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -526,5 +531,41 @@ func TestConnectLeadsWithBypassesAndRoutesAll(t *testing.T) {
 	}
 	if buttons(c.body, "Send everything through Countersign") != nil {
 		t.Error("the action is still offered with nothing left to send through Countersign")
+	}
+}
+
+// TestConnectShowsAdministratorSnippets: "For administrators…" shows the
+// lockdown text for this machine and copies it whole.
+func TestConnectShowsAdministratorSnippets(t *testing.T) {
+	h, f := openConnect(t, "found")
+	c := h.d.connect
+	admin := buttons(c.content, "For administrators…")
+	if len(admin) != 1 {
+		t.Fatalf("%d \"For administrators…\" buttons", len(admin))
+	}
+	test.Tap(admin[0])
+	var box *widget.Entry
+	h.waitFor("the administrator settings", func() bool {
+		for _, o := range test.LaidOutObjects(c.window().Canvas().Overlays().Top()) {
+			if e, ok := o.(*widget.Entry); ok {
+				box = e
+				return true
+			}
+		}
+		return false
+	})
+	capturePNG(t, c.window(), "connect_admin_snippets.png")
+	want, _ := f.AdminSnippets(context.Background())
+	if box.Text != want {
+		t.Fatalf("dialog shows %q, want %q", box.Text, want)
+	}
+	copyAll := buttons(c.window().Canvas().Overlays().Top(), "Copy all")
+	if len(copyAll) != 1 {
+		t.Fatal("no Copy all button")
+	}
+	test.Tap(copyAll[0])
+	h.settle()
+	if got := h.d.app.Clipboard().Content(); got != want {
+		t.Fatalf("clipboard = %q", got)
 	}
 }

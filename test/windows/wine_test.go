@@ -114,6 +114,8 @@ func TestInstalledOnWine(t *testing.T) {
 	if got := strings.TrimSpace(w.output(exe, "version")); !strings.Contains(got, versionOf(t, msi)) {
 		t.Errorf("installed countersign.exe version says %q, want %s", got, versionOf(t, msi))
 	}
+	// The policy Group Policy writes under HKLM, and never HKCU's.
+	w.policyFromRegistry(exe)
 
 	// 4. The installed app, with settings in the person's default place
 	// naming a loopback server-everything.
