@@ -21,6 +21,9 @@ type AWSSettings struct {
 	AccountID, Role string
 	// OIDCEndpoint and PortalEndpoint replace AWS's endpoints (tests).
 	OIDCEndpoint, PortalEndpoint string
+	// Scope is the SigV4 service and Region; empty reads them from the
+	// endpoint, as aws-mcp.eu-west-1.api.aws gives aws-mcp in eu-west-1.
+	Scope awsauth.SigningScope
 }
 
 // awsServer is a KindAWS server's session and request signer.
@@ -55,7 +58,7 @@ func (s *Service) registerAWS(srv *server) error {
 		return fmt.Errorf("server %s: %w", srv.id, err)
 	}
 	creds := &chosenRole{sess: sess, account: a.AccountID, role: a.Role}
-	signer, err := awsauth.NewSigner(srv.cfg.ResourceURL, awsauth.SigningScope{}, creds, s.o.Transport)
+	signer, err := awsauth.NewSigner(srv.cfg.ResourceURL, a.Scope, creds, s.o.Transport)
 	if err != nil {
 		return fmt.Errorf("server %s: %w", srv.id, err)
 	}
