@@ -199,6 +199,12 @@ func describe(es config.EffectiveServer, as auth.Status, asErr error, problem st
 	if inCatalog {
 		st.Locked = lockedWhy(es, entry)
 	}
+	if inCatalog && entry.Auth.Kind == catalog.AuthSigV4 && st.SignedIn && st.SignInUnavailable == "" {
+		st.ChoosesRole = true
+		if acct, role := es.Params["account"].Value, es.Params["role"].Value; acct != "" && role != "" {
+			st.Role = "Account " + acct + ", role " + role
+		}
+	}
 	return st
 }
 

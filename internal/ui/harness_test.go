@@ -246,6 +246,7 @@ type fakeSettings struct {
 	allowSets [][]string
 	servers2  serverEdits // adding, removing and tokens (addserver_test.go)
 	outside   fakeOutside // a settings change made outside the app (outside_test.go)
+	aws       fakeAWS     // AWS accounts and roles (awsrole_test.go)
 }
 
 func newFakeSettings() *fakeSettings {
