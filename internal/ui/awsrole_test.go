@@ -107,7 +107,9 @@ func TestSettingsAWSSignInAndRoleChoice(t *testing.T) {
 		t.Fatal("Use this role is not offered")
 	}
 	test.Tap(use[0])
-	h.waitFor("the choice", func() bool { return hasText(s.serverBox, "AWS now uses the role ReadOnly in Payments Dev (111122223333).") })
+	h.waitFor("the choice", func() bool {
+		return hasText(s.serverBox, "AWS now uses the role ReadOnly in Payments Dev (111122223333).")
+	})
 	h.settings.mu.Lock()
 	chosen := slices.Clone(h.settings.aws.chosen)
 	h.settings.mu.Unlock()
