@@ -155,3 +155,43 @@ func TestAWSSignInRoleAndSignedRequests(t *testing.T) {
 		t.Fatalf("after sign-out: %+v", st)
 	}
 }
+
+// AWS MCP Server also takes OAuth through AWS Sign-In, which fits MCP
+// authorization: protected resource metadata names the Sign-In issuer,
+// whose metadata lists /v1/authorize and /v1/token, dynamic registration
+// for loopback redirects, PKCE S256 and clients named by ARNs
+// (arn:aws:signin:{region}::external-client/dcr/{uuid}, per AWS's
+// AuthorizeOAuth2Access reference). The existing sign-in serves it.
+func TestAWSSignInOAuthShape(t *testing.T) {
+	a := newTestAS(t)
+	a.set(func(a *testAS) {
+		a.clientPrefix = "arn:aws:signin:eu-west-1::external-client/dcr/"
+		a.authMethods = []string{"none"}
+		a.meta = map[string]any{
+			"authorization_endpoint": a.issuer() + "/v1/authorize",
+			"token_endpoint":         a.issuer() + "/v1/token",
+			"registration_endpoint":  a.issuer() + "/v1/register",
+			"revocation_endpoint":    nil,
+			"scopes_supported":       nil,
+		}
+	})
+	h := newHarness(t, nil)
+	h.register(t, a, func(c *ServerAuth) { c.Name = "AWS" })
+	h.mustCall(t, a, "tools/list")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.registers) != 1 || len(a.authorizes) != 1 {
+		t.Fatalf("registered %d, authorized %d times", len(a.registers), len(a.authorizes))
+	}
+	q := a.authorizes[0]
+	if !strings.HasPrefix(q.Get("client_id"), "arn:aws:signin:eu-west-1::external-client/dcr/") ||
+		q.Get("code_challenge_method") != "S256" || q.Get("resource") != a.resourceURL() {
+		t.Fatalf("authorize request %v", q)
+	}
+	if u, _ := url.Parse(q.Get("redirect_uri")); u == nil || u.Hostname() != "127.0.0.1" {
+		t.Fatalf("redirect %q is not a loopback address AWS Sign-In accepts", q.Get("redirect_uri"))
+	}
+	if len(a.tokenForms) == 0 || a.tokenForms[0].Get("client_id") != q.Get("client_id") {
+		t.Fatalf("token requests %v", a.tokenForms)
+	}
+}
