@@ -49,8 +49,8 @@ type testAS struct {
 	regMethod     string            // token_endpoint_auth_method the registration answers with
 	preClients    map[string]string // pre-registered client id → secret
 	tokenDelay    time.Duration
-	alwaysForbid  bool // answer every authorized request 403 insufficient_scope
-	tokenStatus   int  // answer token requests with this HTTP status: a broken server
+	alwaysForbid  bool   // answer every authorized request 403 insufficient_scope
+	tokenStatus   int    // answer token requests with this HTTP status: a broken server
 	clientPrefix  string // registered client ids start with this (AWS Sign-In: an ARN)
 	// keyClients are private_key_jwt clients: client id → public key.
 	keyClients map[string]crypto.PublicKey
