@@ -47,6 +47,11 @@ var testCatalog = []app.CatalogChoice{
 }
 
 func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.aws.catalog != nil {
+		return f.aws.catalog, nil
+	}
 	return testCatalog, nil
 }
 

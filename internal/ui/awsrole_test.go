@@ -18,7 +18,8 @@ var _ AWSRoleService = (*app.Settings)(nil)
 type fakeAWS struct {
 	accounts []app.AWSAccount
 	roles    map[string][]string
-	chosen   []string // "account/role", in order
+	chosen   []string            // "account/role", in order
+	catalog  []app.CatalogChoice // replaces the test catalog when set
 }
 
 func (f *fakeSettings) AWSAccounts(_ context.Context, id string) (app.AWSRoleChoice, error) {
@@ -118,4 +119,66 @@ func TestSettingsAWSSignInAndRoleChoice(t *testing.T) {
 	}
 	h.waitFor("the role on the card", func() bool { return hasText(s.serverBox, "Account 111122223333, role ReadOnly") })
 	capturePNG(t, s.window(), "aws-4-role-chosen.png")
+}
+
+// Adding AWS asks for the organisation's access portal and its Region in
+// plain words, and names the server's Regions the way AWS does.
+func TestAddAWSServer(t *testing.T) {
+	h := newHarness(t, newFixedQueue(t))
+	h.settings.mu.Lock()
+	h.settings.aws.catalog = []app.CatalogChoice{{Kind: "aws", Name: "AWS", Vendor: "Amazon Web Services",
+		Description: "AWS MCP Server: AWS documentation, and AWS APIs in your accounts with the role you choose.",
+		SignIn:      "Signs in with your AWS account",
+		Params: []app.ParamField{
+			{Name: "region", Label: "Region", Kind: "choice", Choices: []string{"us-east-1", "eu-west-1"}, Default: "us-east-1",
+				ChoiceLabels: map[string]string{"us-east-1": "US East (N. Virginia)", "eu-west-1": "Europe (Ireland)"},
+				Help:         "Where AWS MCP Server runs for you."},
+			{Name: "ssoStartUrl", Label: "AWS access portal", Kind: "text", Required: true,
+				Help: "Your organisation's AWS access portal address, from IAM Identity Center.", Hint: "an https address"},
+			{Name: "ssoRegion", Label: "IAM Identity Center Region", Kind: "text", Required: true, Hint: "a Region code, such as eu-west-1"},
+			{Name: "write", Label: "Allow write tools", Kind: "bool", Default: "false",
+				Help: "Off: only tools AWS marks read-only are offered. Every call is still reviewed."},
+		}}}
+	h.settings.mu.Unlock()
+	s := h.d.settings
+	s.show()
+	h.waitFor("the servers", func() bool { return len(s.servers) == 2 })
+	s.window().Resize(fyne.NewSize(760, 700))
+	test.Tap(buttons(s.serverList, "Add a server…")[0])
+	h.waitFor("the catalog", func() bool { return len(s.adding.choices) == 1 })
+	test.Tap(buttons(s.adding.view, "Choose")[0])
+	var region *widget.Select
+	for _, o := range test.LaidOutObjects(s.adding.view) {
+		if sel, ok := o.(*widget.Select); ok {
+			region = sel
+		}
+	}
+	if region == nil || region.Selected != "US East (N. Virginia)" || !slices.Contains(region.Options, "Europe (Ireland)") {
+		t.Fatalf("the Region is not named the way AWS names it: %+v", region)
+	}
+	region.SetSelected("Europe (Ireland)")
+	es := entries(s.adding.view) // name, portal, Identity Center Region
+	if len(es) != 3 {
+		t.Fatalf("%d entries", len(es))
+	}
+	es[1].SetText("https://d-1234567890.awsapps.com/start")
+	es[2].SetText("eu-west-1")
+	h.settle()
+	capturePNG(t, s.window(), "aws-0-add.png")
+	add := buttons(s.adding.view, "Add server")[0]
+	if add.Disabled() {
+		t.Fatal("Add is disabled with the portal and its Region given")
+	}
+	test.Tap(add)
+	h.waitFor("the server to be added", func() bool {
+		h.settings.mu.Lock()
+		defer h.settings.mu.Unlock()
+		return len(h.settings.servers2.added) == 1
+	})
+	h.settings.mu.Lock()
+	got := h.settings.servers2.added[0].params
+	h.settings.mu.Unlock()
+	if got["region"] != "eu-west-1" || got["ssoStartUrl"] != "https://d-1234567890.awsapps.com/start" {
+		t.Fatalf("added with %v", got)
+	}
 }
