@@ -72,6 +72,9 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 		}
 		rules := fixed[e.ID]
 		for _, p := range e.Params {
+			if _, fixed := rules.Params[p.Name]; p.AfterSignIn && !fixed {
+				continue // chosen after signing in, in the server's card
+			}
 			f := ParamField{Name: p.Name, Label: p.Label, Help: p.Help, Kind: string(p.Kind),
 				Choices: slices.Clone(p.Choices), ChoiceLabels: maps.Clone(p.ChoiceLabels), Default: p.Default, Required: p.Required, Hint: p.Hint}
 			if v, ok := rules.Params[p.Name]; ok {

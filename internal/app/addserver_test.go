@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,6 +55,9 @@ func TestCatalogChoices(t *testing.T) {
 			if c := choice(t, cs, kind); c.Unavailable != "" {
 				t.Errorf("%s: Unavailable = %q, want addable", kind, c.Unavailable)
 			}
+		}
+		if slices.ContainsFunc(choice(t, cs, "aws").Params, func(p ParamField) bool { return p.Name == "account" || p.Name == "role" }) {
+			t.Error("aws: the account and role are asked for before signing in")
 		}
 		if portal := field(t, choice(t, cs, "aws"), "ssoStartUrl"); !portal.Required || portal.Locked != "" {
 			t.Errorf("aws access portal = %+v, want a required, unlocked field", portal)

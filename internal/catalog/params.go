@@ -43,6 +43,9 @@ type Param struct {
 	// ChoiceLabels are the names people know the choices by, such as
 	// "Europe (Ireland)" for eu-west-1. A value may be given by its label.
 	ChoiceLabels map[string]string `json:"choiceLabels,omitempty"`
+	// AfterSignIn marks a value chosen after signing in (the AWS account
+	// and role), not when the server is added.
+	AfterSignIn bool `json:"afterSignIn,omitempty"`
 
 	re *regexp.Regexp
 }
