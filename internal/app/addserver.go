@@ -36,8 +36,11 @@ type ParamField struct {
 	Name, Label, Help string
 	Kind              string // "text", "choice", "bool" or "list"
 	Choices           []string
-	Default           string
-	Required          bool
+	// ChoiceLabels name choices the way people know them, such as
+	// "Europe (Ireland)" for eu-west-1.
+	ChoiceLabels map[string]string
+	Default      string
+	Required     bool
 	// Hint describes a valid text value, such as "letters, digits and dashes".
 	Hint string
 	// Locked says why the value is fixed and shows it in Value; empty when
@@ -69,8 +72,11 @@ func (s *Settings) Catalog(ctx context.Context) ([]CatalogChoice, error) {
 		}
 		rules := fixed[e.ID]
 		for _, p := range e.Params {
+			if _, fixed := rules.Params[p.Name]; p.AfterSignIn && !fixed {
+				continue // chosen after signing in, in the server's card
+			}
 			f := ParamField{Name: p.Name, Label: p.Label, Help: p.Help, Kind: string(p.Kind),
-				Choices: slices.Clone(p.Choices), Default: p.Default, Required: p.Required || p.RequiredToAdd, Hint: p.Hint}
+				Choices: slices.Clone(p.Choices), ChoiceLabels: maps.Clone(p.ChoiceLabels), Default: p.Default, Required: p.Required || p.RequiredToAdd, Hint: p.Hint}
 			if v, ok := rules.Params[p.Name]; ok {
 				f.Locked, f.Value = config.WhyPolicy+".", v
 			}

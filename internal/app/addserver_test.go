@@ -52,13 +52,16 @@ func TestCatalogChoices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, kind := range []string{"github", "atlassian", "azure-devops", "sonarqube-cloud", "azure"} {
+		for _, kind := range []string{"github", "atlassian", "azure-devops", "sonarqube-cloud", "azure", "aws"} {
 			if c := choice(t, cs, kind); c.Unavailable != "" {
 				t.Errorf("%s: Unavailable = %q, want addable", kind, c.Unavailable)
 			}
 		}
-		if aws := choice(t, cs, "aws"); !strings.Contains(aws.Unavailable, "AWS yet") {
-			t.Errorf("aws: Unavailable = %q, want the reason", aws.Unavailable)
+		if slices.ContainsFunc(choice(t, cs, "aws").Params, func(p ParamField) bool { return p.Name == "account" || p.Name == "role" }) {
+			t.Error("aws: the account and role are asked for before signing in")
+		}
+		if portal := field(t, choice(t, cs, "aws"), "ssoStartUrl"); !portal.Required || portal.Locked != "" {
+			t.Errorf("aws access portal = %+v, want a required, unlocked field", portal)
 		}
 		org := field(t, choice(t, cs, "azure-devops"), "organization")
 		if !org.Required || org.Kind != "text" || org.Locked != "" {
@@ -159,7 +162,7 @@ func TestAddServerRefusals(t *testing.T) {
 		na                          bool
 	}{
 		{"not in the catalog", "", "gitlab", "", nil, `"gitlab" is not a server in Countersign's catalog`, false},
-		{"not supported yet", "", "aws", "", nil, "AWS yet", true},
+		{"aws without its access portal", "", "aws", "", nil, "AWS access portal is required", false},
 		{"not approved", `{"version": 1, "approvedServers": ["github"]}`, "atlassian", "", nil, "does not approve atlassian", true},
 		{"a required value missing", "", "azure-devops", "", nil, "Organisation is required", false},
 		{"an Atlassian server without its site", "", "atlassian", "", nil, "Atlassian site is required", false},

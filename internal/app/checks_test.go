@@ -114,11 +114,11 @@ func TestAppChecksInTheConfigPackage(t *testing.T) {
 func TestEntraSignInAsksForOfflineAccess(t *testing.T) {
 	es := config.EffectiveServer{Tenant: "contoso.onmicrosoft.com", ClientID: "c"}
 	ado, _ := catalog.Lookup("azure-devops")
-	if sa := serverAuth(ado, es, "Azure DevOps", "https://mcp.dev.azure.com/defra"); !sa.OfflineAccess {
+	if sa := serverAuth(ado, es, "Azure DevOps", "https://mcp.dev.azure.com/defra", nil); !sa.OfflineAccess {
 		t.Errorf("Azure DevOps: %+v, want OfflineAccess", sa)
 	}
 	gh, _ := catalog.Lookup("github")
-	if sa := serverAuth(gh, es, "GitHub", "https://api.githubcopilot.com/mcp/"); sa.OfflineAccess {
+	if sa := serverAuth(gh, es, "GitHub", "https://api.githubcopilot.com/mcp/", nil); sa.OfflineAccess {
 		t.Errorf("GitHub: %+v, want no forced offline_access", sa)
 	}
 }

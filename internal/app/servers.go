@@ -116,7 +116,7 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 		}
 		opts := transport.HTTPOptions{URL: url, Header: header, Client: client, Logger: log}
 		dial = func(context.Context) (transport.Conn, error) { return transport.NewStreamableHTTP(opts), nil }
-		sa = serverAuth(entry, es, name, url)
+		sa = serverAuth(entry, es, name, url, params)
 		endpoint = []any{url, header}
 	case catalog.TransportStdio:
 		argv, err := entry.CommandLine(params)
@@ -134,7 +134,7 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 }
 
 // serverAuth says how to sign in to a catalog server at url.
-func serverAuth(entry catalog.Entry, es config.EffectiveServer, name, url string) auth.ServerAuth {
+func serverAuth(entry catalog.Entry, es config.EffectiveServer, name, url string, params map[string]string) auth.ServerAuth {
 	sa := auth.ServerAuth{Name: name, ResourceURL: url, ClientID: es.ClientID, Scopes: entry.Auth.Scopes, OfflineAccess: entry.Auth.OfflineAccess}
 	switch entry.Auth.Kind {
 	case catalog.AuthOAuthPreregistered, catalog.AuthOAuthDynamic:
@@ -146,6 +146,9 @@ func serverAuth(entry catalog.Entry, es config.EffectiveServer, name, url string
 		}
 	case catalog.AuthBearerToken:
 		sa.Kind = auth.KindBearer
+	case catalog.AuthSigV4:
+		sa.Kind, sa.Scopes = auth.KindAWS, nil
+		sa.AWS = &auth.AWSSettings{StartURL: params["ssoStartUrl"], Region: params["ssoRegion"], AccountID: params["account"], Role: params["role"]}
 	default:
 		sa.Kind = auth.KindNone
 	}

@@ -36,6 +36,11 @@ type ServerStatus struct {
 	// Locked says why the person cannot remove or change this server (it
 	// is set by the organisation's policy); empty when they can.
 	Locked string
+	// ChoosesRole is set for a signed-in AWS server: the person chooses
+	// the account and role its calls use (AWSAccounts, ChooseAWSRole).
+	// Role says which, in plain words, once chosen.
+	ChoosesRole bool
+	Role        string
 }
 
 // Allowlist is what a server's calls may touch: repositories, projects or

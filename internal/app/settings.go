@@ -202,6 +202,12 @@ func describe(es config.EffectiveServer, as auth.Status, asErr error, problem st
 			st.State += ". " + note
 		}
 	}
+	if inCatalog && entry.Auth.Kind == catalog.AuthSigV4 && st.SignedIn && st.SignInUnavailable == "" {
+		st.ChoosesRole = true
+		if acct, role := es.Params["account"].Value, es.Params["role"].Value; acct != "" && role != "" {
+			st.Role = "Account " + acct + ", role " + role
+		}
+	}
 	return st
 }
 

@@ -165,7 +165,6 @@ const manyServers = `{
 
 func TestServersWithoutSignIn(t *testing.T) {
 	env := newSettingsEnv(t, manyServers, "")
-	env.problems["aws"] = "aws: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."
 	got, err := env.s.Servers(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -181,9 +180,8 @@ func TestServersWithoutSignIn(t *testing.T) {
 			State: "Not connected: Organisation is required", SignInUnavailable: "Organisation is required."},
 		{ID: "azure", Name: "Azure", Transport: "stdio", Endpoint: "npx -y @azure/mcp@2.0.5 server start --read-only",
 			State: "No sign-in needed", SignInUnavailable: local},
-		{ID: "aws", Name: "AWS", Transport: "streamable-http", Endpoint: "https://aws-mcp.us-east-1.api.aws/mcp",
-			State:             "Not connected: Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer.",
-			SignInUnavailable: "Countersign can't sign in to AWS yet: AWS needs a kind of sign-in Countersign doesn't offer."},
+		{ID: "aws", Name: "AWS", Transport: "streamable-http", Endpoint: "https://aws-mcp.{region}.api.aws/mcp",
+			State: "Not connected: AWS access portal is required", SignInUnavailable: "AWS access portal is required."},
 		{ID: "local", Name: "local", Transport: "stdio", Endpoint: "node server.js --token [redacted: github token]",
 			State: "No sign-in needed", SignInUnavailable: local},
 		{ID: "remote", Name: "remote", Transport: "streamable-http", Endpoint: "https://mcp.example.com/mcp",

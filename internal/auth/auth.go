@@ -71,6 +71,9 @@ const (
 	// is exchanged for an identity assertion grant, then for an access
 	// token, without a consent screen at the MCP server.
 	KindCrossApp
+	// KindAWS signs every request with SigV4, using short-lived role
+	// credentials from IAM Identity Center (package awsauth).
+	KindAWS
 )
 
 // machine reports whether the kind gets its tokens from a grant that
@@ -207,6 +210,8 @@ type ServerAuth struct {
 	// server does not list it: Microsoft Entra ID issues a refresh token
 	// only when it is asked for, and without one a sign-in lasts an hour.
 	OfflineAccess bool
+	// AWS configures a KindAWS server.
+	AWS *AWSSettings
 }
 
 // IdentityProvider is the organisation's identity provider (IdP) that a
@@ -329,6 +334,7 @@ type server struct {
 	pending    challenge    // the last challenge seen: what a sign-in should ask for
 	flight     *flight      // the browser sign-in under way
 	refreshing *refreshCall // the token refresh under way
+	aws        *awsServer   // KindAWS: set at Register, then read-only
 }
 
 // New returns a Service and starts its proactive refresher; call Close
@@ -449,6 +455,10 @@ func (s *Service) Register(id string, cfg ServerAuth) error {
 			srv.bearer, srv.state = string(b), StateSignedIn
 		case !errors.Is(err, vault.ErrNotFound):
 			srv.reason = "the saved token could not be read: " + err.Error()
+		}
+	case KindAWS:
+		if err := s.registerAWS(srv); err != nil {
+			return err
 		}
 	case KindNone:
 	default:
@@ -631,6 +641,13 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 		s.setStateLocked(srv, StateSignedOut, "")
 	}
 	s.mu.Unlock()
+	if srv.aws != nil {
+		if err := srv.aws.sess.SignOut(); err != nil {
+			return fmt.Errorf("signing out of %s: %w", srv.cfg.Name, err)
+		}
+		s.log.Info("signed out", "server", id)
+		return nil
+	}
 
 	if sess != nil && sess.RevocationEndpoint != "" && srv.cfg.Kind.machine() {
 		// The session holds no secret or key: the vault's credential does.

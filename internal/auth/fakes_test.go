@@ -49,8 +49,9 @@ type testAS struct {
 	regMethod     string            // token_endpoint_auth_method the registration answers with
 	preClients    map[string]string // pre-registered client id → secret
 	tokenDelay    time.Duration
-	alwaysForbid  bool // answer every authorized request 403 insufficient_scope
-	tokenStatus   int  // answer token requests with this HTTP status: a broken server
+	alwaysForbid  bool   // answer every authorized request 403 insufficient_scope
+	tokenStatus   int    // answer token requests with this HTTP status: a broken server
+	clientPrefix  string // registered client ids start with this (AWS Sign-In: an ARN)
 	// keyClients are private_key_jwt clients: client id → public key.
 	keyClients map[string]crypto.PublicKey
 	// idp is the identity provider whose identity assertion grants the
@@ -162,7 +163,14 @@ func (a *testAS) metadata() map[string]any {
 func (a *testAS) serveAS(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	switch r.URL.Path {
+	// AWS Sign-In serves its endpoints under /v1, and only there.
+	path := r.URL.Path
+	if a.clientPrefix != "" && strings.HasPrefix(path, "/v1/") {
+		path = strings.TrimPrefix(path, "/v1")
+	} else if a.clientPrefix != "" && path != "/.well-known/oauth-authorization-server" {
+		path = "/not-served"
+	}
+	switch path {
 	case "/.well-known/oauth-authorization-server":
 		writeJSON(w, 200, a.metadata())
 	case "/authorize":
@@ -358,6 +366,9 @@ func (a *testAS) register(w http.ResponseWriter, r *http.Request) {
 	}
 	c := testClient{method: method, redirects: redirects}
 	id := "client-" + randHex(4)
+	if a.clientPrefix != "" {
+		id = a.clientPrefix + randHex(16)
+	}
 	resp := map[string]any{"client_id": id, "redirect_uris": redirects, "token_endpoint_auth_method": method}
 	if method != authNone {
 		c.secret = "secret-" + randHex(8)

@@ -53,6 +53,8 @@ func (s *Service) SignIn(ctx context.Context, id string) error {
 		return nil
 	case KindBearer:
 		return fmt.Errorf("%s takes a token, not a browser sign-in", srv.cfg.Name)
+	case KindAWS:
+		return s.signInAWS(ctx, srv)
 	}
 	s.mu.Lock()
 	f := s.startFlightLocked(srv)

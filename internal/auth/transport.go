@@ -64,6 +64,9 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Not this server's resource: its credentials stay off it.
 		return s.o.Transport.RoundTrip(req)
 	}
+	if srv.aws != nil {
+		return s.roundTripAWS(srv, req)
+	}
 	ctx := req.Context()
 	body, err := replayable(req)
 	if err != nil {

@@ -48,7 +48,8 @@ const (
 	AuthOAuthEntra AuthKind = "oauth-entra"
 	// AuthBearerToken is a token the person pastes once, kept in the keychain.
 	AuthBearerToken AuthKind = "bearer-token"
-	// AuthSigV4 is AWS SigV4 request signing, which Countersign lacks.
+	// AuthSigV4 is AWS SigV4 request signing with short-lived role
+	// credentials from IAM Identity Center (package awsauth).
 	AuthSigV4 AuthKind = "sigv4"
 	// AuthNone means Countersign holds no credential: a local server signs
 	// in by itself.
@@ -97,6 +98,24 @@ type Entry struct {
 	// Targets says how to find what each tool call touches; nil means the
 	// server has no target rules and every call is "target unknown".
 	Targets *Rules `json:"targets,omitempty"`
+	// ReadOnlyHintWhen, when its parameters match, hides every tool the
+	// server does not mark readOnlyHint: true and refuses calls to them,
+	// as AWS's own mcp-proxy-for-aws does in its read-only mode.
+	ReadOnlyHintWhen map[string]string `json:"readOnlyHintWhen,omitempty"`
+}
+
+// ReadOnlyByHint reports whether, with these normalized parameters, only
+// tools the server marks read-only are offered.
+func (e Entry) ReadOnlyByHint(params map[string]string) bool {
+	if len(e.ReadOnlyHintWhen) == 0 {
+		return false
+	}
+	for k, v := range e.ReadOnlyHintWhen {
+		if params[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // EndpointRule is a URL template with {param} placeholders, used when every
@@ -275,9 +294,6 @@ func (e Entry) Validate() error {
 	default:
 		return fmt.Errorf("auth.kind %q is unknown", e.Auth.Kind)
 	}
-	if e.Auth.Kind == AuthSigV4 && e.Supported {
-		return errors.New("SigV4 is not implemented, so a SigV4 entry cannot be supported")
-	}
 	params := map[string]bool{}
 	for _, p := range e.Params {
 		if params[p.Name] {
@@ -362,6 +378,9 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("direct: %w", err)
 	}
 	if err := e.coversSelf(); err != nil {
+		return err
+	}
+	if err := checkWhen("readOnlyHintWhen", e.ReadOnlyHintWhen); err != nil {
 		return err
 	}
 	if e.Targets != nil {

@@ -49,11 +49,60 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestUnsupportedEntriesSayWhy(t *testing.T) {
+func TestAWSEntry(t *testing.T) {
 	aws, _ := Lookup("aws")
-	if aws.Supported || !strings.Contains(aws.Unsupported, "sign in to AWS") || aws.Auth.Kind != AuthSigV4 {
-		t.Errorf("aws: supported=%v unsupported=%q auth=%s, want an unsupported SigV4 entry", aws.Supported, aws.Unsupported, aws.Auth.Kind)
+	if !aws.Supported || aws.Auth.Kind != AuthSigV4 {
+		t.Errorf("aws: supported=%v auth=%s, want a supported SigV4 entry", aws.Supported, aws.Auth.Kind)
 	}
+	// Read-only by default: only tools marked readOnlyHint are offered
+	// until the person turns write tools on.
+	sso := map[string]string{"ssoStartUrl": "https://d-1234567890.awsapps.com/start", "ssoRegion": "eu-west-1"}
+	with := func(m map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range sso {
+			out[k] = v
+		}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	if _, err := aws.Normalize(nil); err == nil {
+		t.Error("aws: the access portal is not required")
+	}
+	def, err := aws.Normalize(sso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !aws.ReadOnlyByHint(def) {
+		t.Error("aws: not read-only by default")
+	}
+	write, err := aws.Normalize(with(map[string]string{"write": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ReadOnlyByHint(write) {
+		t.Error("aws: still read-only with write tools on")
+	}
+	// A Region can be named the way AWS's endpoint table names it.
+	for in, want := range map[string]string{"Europe (Ireland)": "eu-west-1", "europe (london)": "eu-west-2", "us-west-2": "us-west-2"} {
+		got, err := aws.Normalize(with(map[string]string{"region": in}))
+		if err != nil || got["region"] != want {
+			t.Errorf("region %q → %q, %v; want %s", in, got["region"], err, want)
+		}
+	}
+	if _, err := aws.Normalize(with(map[string]string{"region": "Europe"})); err == nil {
+		t.Error("a Region name that is no choice's label was accepted")
+	}
+}
+
+// awsSSO adds an IAM Identity Center to AWS parameters.
+func awsSSO(m map[string]string) map[string]string {
+	out := map[string]string{"ssoStartUrl": "https://d-1234567890.awsapps.com/start", "ssoRegion": "eu-west-1"}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func TestEndpoint(t *testing.T) {
@@ -73,15 +122,16 @@ func TestEndpoint(t *testing.T) {
 		{name: "sonarqube US", id: "sonarqube-cloud", params: map[string]string{"organization": "defra", "region": "us"}, want: "https://api.sonarqube.us/mcp"},
 		{name: "sonarqube server serves /mcp", id: "sonarqube-cloud", params: map[string]string{"server": "sonarqube.example.org"}, want: "https://sonarqube.example.org/mcp"},
 		{name: "sonarqube server wins over the region", id: "sonarqube-cloud", params: map[string]string{"server": "sonar.defra.gov.uk", "region": "us"}, want: "https://sonar.defra.gov.uk/mcp"},
-		{name: "aws default region", id: "aws", want: "https://aws-mcp.us-east-1.api.aws/mcp"},
-		{name: "aws frankfurt", id: "aws", params: map[string]string{"region": "eu-central-1"}, want: "https://aws-mcp.eu-central-1.api.aws/mcp"},
+		{name: "aws default region", id: "aws", params: awsSSO(nil), want: "https://aws-mcp.us-east-1.api.aws/mcp"},
+		{name: "aws frankfurt", id: "aws", params: awsSSO(map[string]string{"region": "eu-central-1"}), want: "https://aws-mcp.eu-central-1.api.aws/mcp"},
 
 		{name: "azure devops needs an organisation", id: "azure-devops", wantErr: "Organisation is required"},
 		{name: "unknown parameter", id: "github", params: map[string]string{"owner": "x"}, wantErr: `no parameter "owner"`},
 		{name: "bool must be true or false", id: "github", params: map[string]string{"write": "yes"}, wantErr: `"yes" is not "true" or "false"`},
 		{name: "sonarqube region from the list", id: "sonarqube-cloud", params: map[string]string{"organization": "defra", "region": "ap"}, wantErr: `"ap" is not one of eu, us`},
-		{name: "aws region from the list", id: "aws", params: map[string]string{"region": "us-west-2"}, wantErr: "is not one of"},
-		{name: "aws region cannot move the host", id: "aws", params: map[string]string{"region": "us-east-1.evil.example"}, wantErr: "is not one of"},
+		{name: "aws ireland by name", id: "aws", params: awsSSO(map[string]string{"region": "Europe (Ireland)"}), want: "https://aws-mcp.eu-west-1.api.aws/mcp"},
+		{name: "aws region from the list", id: "aws", params: awsSSO(map[string]string{"region": "eu-north-1"}), wantErr: "is not one of"},
+		{name: "aws region cannot move the host", id: "aws", params: awsSSO(map[string]string{"region": "us-east-1.evil.example"}), wantErr: "is not one of"},
 		{name: "azure has no endpoint", id: "azure", wantErr: "has no endpoint"},
 		{name: "sonarqube cloud needs an organisation", id: "sonarqube-cloud", wantErr: "Organisation key is required"},
 	}
@@ -321,6 +371,7 @@ func TestPublishedToolsAreClassified(t *testing.T) {
 		"atlassian":       "atlassian-tools.txt",
 		"azure-devops":    "azure-devops-tools.txt",
 		"sonarqube-cloud": "sonarqube-tools.txt",
+		"aws":             "aws-tools.txt",
 	}
 	for id, name := range files {
 		t.Run(id, func(t *testing.T) {
@@ -381,7 +432,8 @@ func TestValidateCatchesBrokenEntries(t *testing.T) {
 		wantErr string
 	}{
 		{"bad id", func(e *Entry) { e.ID = "Git Hub" }, "id"},
-		{"supported SigV4", func(e *Entry) { e.Auth.Kind = AuthSigV4 }, "SigV4"},
+		{"read-only hint on unknown parameter", func(e *Entry) { e.ReadOnlyHintWhen = map[string]string{"nope": "false"} }, "readOnlyHintWhen"},
+		{"label for no choice", func(e *Entry) { e.Params[0].ChoiceLabels = map[string]string{"nope": "Nope"} }, "choiceLabels"},
 		{"unsupported without reason", func(e *Entry) { e.Supported = false }, "must say why"},
 		{"no endpoint", func(e *Entry) { e.Endpoints = nil }, "endpoints"},
 		{"conditional last endpoint", func(e *Entry) { e.Endpoints = e.Endpoints[:1] }, "endpoints"},

@@ -49,6 +49,7 @@ func TestDirectRecognisesVendorConnections(t *testing.T) {
 		{name: "lookalike host", host: "api.githubcopilot.com.evil.example"},
 		{name: "host suffix", host: "evilapi.githubcopilot.com"},
 		{name: "wildcard stays inside the vendor's domain", host: "aws-mcp.eu-central-1.api.aws.evil.example"},
+		{name: "aws's own bridge from PyPI", token: "mcp-proxy-for-aws@latest", want: "aws"},
 		{name: "other atlassian host", host: "defra.atlassian.net"},
 		{name: "package prefix", token: "@azure/mcp-extra"},
 		{name: "other image", token: "ghcr.io/github/github-mcp-server-fork"},

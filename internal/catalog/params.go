@@ -48,6 +48,12 @@ type Param struct {
 	Pattern string   `json:"pattern,omitempty"`
 	Hint    string   `json:"hint,omitempty"`
 	Choices []string `json:"choices,omitempty"`
+	// ChoiceLabels are the names people know the choices by, such as
+	// "Europe (Ireland)" for eu-west-1. A value may be given by its label.
+	ChoiceLabels map[string]string `json:"choiceLabels,omitempty"`
+	// AfterSignIn marks a value chosen after signing in (the AWS account
+	// and role), not when the server is added.
+	AfterSignIn bool `json:"afterSignIn,omitempty"`
 
 	re *regexp.Regexp
 }
@@ -106,6 +112,14 @@ func (p Param) validateDefinition() error {
 			return fmt.Errorf("choice %q must be plain text without commas or spaces", c)
 		}
 	}
+	for c, label := range p.ChoiceLabels {
+		if !slices.Contains(p.Choices, c) {
+			return fmt.Errorf("choiceLabels: %q is not a choice", c)
+		}
+		if label == "" || !plainASCII(label) {
+			return fmt.Errorf("choiceLabels: %q needs a plain label", c)
+		}
+	}
 	if (p.Required || p.RequiredToAdd || p.RequiredWithout != "") && p.Default != "" {
 		return errors.New("a required parameter has no default")
 	}
@@ -147,10 +161,15 @@ func (p Param) normalize(v string) (string, error) {
 		}
 		return v, nil
 	case ParamChoice:
-		if !slices.Contains(p.Choices, v) {
-			return "", fmt.Errorf("%q is not one of %s", v, strings.Join(p.Choices, ", "))
+		if slices.Contains(p.Choices, v) {
+			return v, nil
 		}
-		return v, nil
+		for c, label := range p.ChoiceLabels {
+			if strings.EqualFold(strings.TrimSpace(v), label) {
+				return c, nil
+			}
+		}
+		return "", fmt.Errorf("%q is not one of %s", v, strings.Join(p.Choices, ", "))
 	case ParamBool:
 		if v != "true" && v != "false" {
 			return "", fmt.Errorf(`%q is not "true" or "false"`, v)

@@ -18,6 +18,8 @@ const (
 	KindConfluenceSpace    Kind = "confluence-space"
 	KindAzureDevOpsProject Kind = "azure-devops-project"
 	KindSonarQubeProject   Kind = "sonarqube-project"
+	KindAWSAccount         Kind = "aws-account"
+	KindAWSRegion          Kind = "aws-region"
 )
 
 // KindInfo describes a target kind: how many "/"-separated segments a value
@@ -220,6 +222,16 @@ const (
 	FormatJQL Format = "jql"
 	// FormatCQL does the same for the spaces of a CQL query.
 	FormatCQL Format = "cql"
+	// FormatAWSARN reads the account or Region (by the rule's kind) of
+	// every AWS ARN in the named arguments (all of them when none is
+	// named), wherever it appears in them: a CLI command, a script, a
+	// nested value.
+	FormatAWSARN Format = "aws-arn"
+	// FormatAWSRegion reads the Regions a CLI command or script names
+	// (--region, region_name=, region=) from the first argument; when it
+	// names none, the target is the second, such as "$region": the
+	// server's own Region.
+	FormatAWSRegion Format = "aws-region"
 )
 
 // TargetRule finds one target (or a list of them) in a call's arguments.
@@ -369,7 +381,7 @@ func (t TargetRule) validate(allowed map[Kind]bool, params map[string]bool) erro
 		return fmt.Errorf("kind %q is not one of this server's kinds", t.Kind)
 	}
 	info := kinds[t.Kind]
-	if len(t.Args) == 0 {
+	if len(t.Args) == 0 && t.Format != FormatAWSARN {
 		return errors.New("args is empty")
 	}
 	for _, a := range t.Args {
@@ -388,6 +400,14 @@ func (t TargetRule) validate(allowed map[Kind]bool, params map[string]bool) erro
 	case FormatIssueKey, FormatComponentKey, FormatJQL, FormatCQL:
 		if len(t.Args) != 1 || info.Segments != 1 {
 			return fmt.Errorf("format %s takes one argument and a one-segment kind", t.Format)
+		}
+	case FormatAWSARN:
+		if t.Kind != KindAWSAccount && t.Kind != KindAWSRegion {
+			return errors.New("format aws-arn reads AWS accounts or Regions")
+		}
+	case FormatAWSRegion:
+		if len(t.Args) != 2 || t.Kind != KindAWSRegion || strings.HasPrefix(t.Args[0], "$") {
+			return errors.New("format aws-region takes a command argument and a default, for AWS Regions")
 		}
 	case FormatGitHubSearch:
 		if (len(t.Args) != 1 && len(t.Args) != 3) || t.Kind != KindGitHubRepository {

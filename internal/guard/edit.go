@@ -43,7 +43,7 @@ func (g *Guard) judgeEditDecision(server, tool string, args json.RawMessage, tar
 	if pol == nil {
 		return "Countersign no longer has rules for this server, so it cannot run the call with edited arguments.", policy.Decision{}
 	}
-	d := pol.Check(policy.Call{Tool: tool, Arguments: args})
+	d := pol.Check(policy.Call{Tool: tool, Arguments: args, ReadOnly: g.listedReadOnly(server, tool)})
 	switch {
 	case d.Action != policy.ActionReview:
 		return "Your edit cannot be approved: " + editReason(d.Reason), d

@@ -123,7 +123,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	if pol == nil {
 		return g.block(ctx, c, args, nil, fmt.Sprintf("Countersign denied this call: %s is not a server it is set up to reach.", c.ServerName))
 	}
-	d := pol.Check(policy.Call{Tool: c.Tool, Arguments: c.Arguments})
+	d := pol.Check(policy.Call{Tool: c.Tool, Arguments: c.Arguments, ReadOnly: g.listedReadOnly(c.Server, c.Tool)})
 	if d.Action != policy.ActionReview {
 		return g.block(ctx, c, args, d.Targets, d.Reason)
 	}
@@ -314,6 +314,21 @@ func (g *Guard) auditFailed(ev audit.Event, err error) {
 	}
 }
 
+// listedReadOnly reports whether the server's listing of the tool, as
+// Countersign last saw it, says readOnlyHint: true. Without pins, or for a
+// tool never listed, it is not read-only.
+func (g *Guard) listedReadOnly(server, tool string) bool {
+	if g.o.Pins == nil {
+		return false
+	}
+	st := g.o.Pins.Status(server, tool)
+	def := st.Current
+	if def == nil && st.Pinned != nil {
+		def = st.Pinned.Definition
+	}
+	return def != nil && policy.ReadOnlyHint(def)
+}
+
 // annotate fills in what the person needs to judge the call.
 func (g *Guard) annotate(c *gate.Call, d policy.Decision) {
 	for _, t := range d.Targets {
@@ -381,11 +396,11 @@ func (g *Guard) ToolsListed(server string, result json.RawMessage) json.RawMessa
 		}
 	}
 	pol := g.policy(server)
-	hidden := func(string) bool { return true } // no policy: show nothing
+	hidden := func(string, []byte) bool { return true } // no policy: show nothing
 	if pol != nil {
-		hidden = pol.Hidden
+		hidden = pol.HiddenTool
 	}
-	out, err := policy.FilterToolsList(result, hidden)
+	out, err := policy.FilterTools(result, hidden)
 	if err != nil {
 		g.log.Warn("a tools/list result could not be filtered: passing no tools", "server", server, "err", err)
 		return json.RawMessage(`{"tools":[]}`)

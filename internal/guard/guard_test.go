@@ -27,6 +27,7 @@ type fixture struct {
 	pins  *pins.Store
 	g     *Guard
 	calls chan gate.Call
+	dir   string // holds the audit database and the pins
 }
 
 // newFixture builds a guard over a real queue, audit log and pin store,
@@ -45,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	q := gate.New(gate.Options{Timeout: time.Minute})
 	t.Cleanup(q.Close)
-	f := &fixture{t: t, q: q, log: log, path: filepath.Join(dir, "audit.db"), pins: ps, calls: make(chan gate.Call, 10)}
+	f := &fixture{t: t, q: q, log: log, path: filepath.Join(dir, "audit.db"), pins: ps, calls: make(chan gate.Call, 10), dir: dir}
 	f.g = New(Options{Queue: q, Audit: log, Pins: ps})
 	gh, ok := catalog.Lookup("github")
 	if !ok {

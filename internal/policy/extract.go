@@ -317,6 +317,10 @@ func (p *Policy) applyTarget(x *extraction, tr catalog.TargetRule, a args, note 
 		}
 	case catalog.FormatGitHubSearch:
 		p.applyGitHubSearch(x, tr, info, a, missing)
+	case catalog.FormatAWSARN:
+		p.applyAWSARN(x, tr, info, a)
+	case catalog.FormatAWSRegion:
+		p.applyAWSRegion(x, tr, info, a, missing)
 	case catalog.FormatJQL, catalog.FormatCQL:
 		q, st := a.str(tr.Args[0])
 		switch st {
@@ -538,5 +542,93 @@ func (p *Policy) applyGitHubSearch(x *extraction, tr catalog.TargetRule, info ca
 		x.addUnknown("the search is not limited with repo:, org: or user:, so it can reach any repository")
 	case !sc.exact:
 		x.addUnknown("the search uses OR, NOT, a negated or unreadable qualifier, so it may reach beyond the repositories it names")
+	}
+}
+
+// arnPattern finds AWS ARNs: arn:partition:service:region:account:resource.
+// Region and account may be empty (S3 buckets, IAM) or "aws" (managed
+// policies).
+var arnPattern = regexp.MustCompile(`arn:(?:aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):[A-Za-z0-9-]+:([^:\s"'\\]*):([^:\s"'\\]*):`)
+
+// applyAWSARN takes the account or Region of every ARN in the rule's
+// arguments, all of them when it names none.
+func (p *Policy) applyAWSARN(x *extraction, tr catalog.TargetRule, info catalog.KindInfo, a args) {
+	var texts []string
+	if len(tr.Args) == 0 {
+		for _, raw := range a {
+			texts = appendStrings(texts, raw)
+		}
+	} else {
+		for _, n := range tr.Args {
+			texts = appendStrings(texts, a[n])
+		}
+	}
+	for _, t := range texts {
+		for _, m := range arnPattern.FindAllStringSubmatch(t, -1) {
+			region, account := m[1], m[2]
+			switch {
+			case tr.Kind == catalog.KindAWSAccount && account != "" && account != "aws":
+				p.addValue(x, info, account, true, "an ARN in the arguments")
+			case tr.Kind == catalog.KindAWSRegion && region != "":
+				p.addValue(x, info, strings.ToLower(region), true, "an ARN in the arguments")
+			}
+		}
+	}
+}
+
+// appendStrings adds every string value in a JSON value, at any depth.
+func appendStrings(out []string, raw json.RawMessage) []string {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return out
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// regionOption finds the Regions an AWS CLI command or script names:
+// --region X, --region=X, region_name="X", region="X".
+var regionOption = regexp.MustCompile(`(?:--region(?:\s+|=)["']?|region(?:_name)?\s*[=:]\s*["'])([^\s"']*)`)
+
+// applyAWSRegion reads the Regions a command names; one that names none
+// runs in the default, the rule's second argument (the server's Region).
+func (p *Policy) applyAWSRegion(x *extraction, tr catalog.TargetRule, info catalog.KindInfo, a args, missing func(string)) {
+	cmd, st := a.str(tr.Args[0])
+	switch st {
+	case argAbsent:
+		if !tr.Optional {
+			missing(tr.Args[0])
+		}
+		return
+	case argOther:
+		x.addUnknown(fmt.Sprintf("the %s argument is not text", tr.Args[0]))
+		return
+	}
+	found := regionOption.FindAllStringSubmatch(cmd, -1)
+	for _, m := range found {
+		p.addValue(x, info, m[1], true, "a Region in the "+tr.Args[0]+" argument")
+	}
+	if len(found) > 0 {
+		return
+	}
+	if def, st := p.value(a, tr.Args[1]); st == argString {
+		p.addValue(x, info, def, true, "the server's Region")
+	} else {
+		x.addUnknown("the command names no Region")
 	}
 }

@@ -30,6 +30,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -123,6 +124,9 @@ type Decision struct {
 type Call struct {
 	Tool      string
 	Arguments json.RawMessage
+	// ReadOnly is what the server's own listing of the tool says: true
+	// only when its definition has readOnlyHint: true (see ReadOnlyHint).
+	ReadOnly bool
 }
 
 // Config is what a Policy is built from.
@@ -153,6 +157,8 @@ type Policy struct {
 	targetless map[string]bool
 	resources  map[string]catalog.ResourceRule
 	noTarget   map[string]bool // targetless resource schemes
+	// readOnly offers only tools the server marks readOnlyHint: true.
+	readOnly bool
 }
 
 // New validates a configuration and builds its Policy. Errors name the bad
@@ -182,6 +188,11 @@ func New(c Config) (*Policy, error) {
 		if e, ok = catalog.Lookup(c.CatalogID); !ok {
 			return nil, fmt.Errorf("%q is not in the catalog", c.CatalogID)
 		}
+	}
+	if c.CatalogID != "" && len(e.ReadOnlyHintWhen) > 0 {
+		// Parameters that do not normalize leave the server read-only.
+		n, err := e.Normalize(c.Params)
+		p.readOnly = err != nil || e.ReadOnlyByHint(n)
 	}
 	if e.Targets == nil {
 		for k, list := range c.Allowlist {
@@ -245,12 +256,45 @@ func (p *Policy) Hidden(tool string) bool {
 	return false
 }
 
+// ReadOnlyTools reports whether only tools the server marks read-only are
+// offered, as AWS's read-only mode does.
+func (p *Policy) ReadOnlyTools() bool { return p.readOnly }
+
+// HiddenTool reports whether a tool, given its definition from tools/list,
+// is hidden: by name, or because only read-only tools are offered and the
+// definition does not say readOnlyHint: true.
+func (p *Policy) HiddenTool(name string, def []byte) bool {
+	return p.Hidden(name) || (p.readOnly && !ReadOnlyHint(def))
+}
+
+// ReadOnlyHint reports whether a tool definition says, in exactly the
+// members the MCP specification names, annotations.readOnlyHint: true.
+// Anything else — a missing or misspelt member, a string "true", a
+// definition that is not an object — is not read-only.
+func ReadOnlyHint(def []byte) bool {
+	var tool map[string]json.RawMessage
+	if json.Unmarshal(def, &tool) != nil {
+		return false
+	}
+	var ann map[string]json.RawMessage
+	if json.Unmarshal(tool["annotations"], &ann) != nil {
+		return false
+	}
+	return string(bytes.TrimSpace(ann["readOnlyHint"])) == "true"
+}
+
 // Check decides a tool call.
 func (p *Policy) Check(c Call) Decision {
 	if p.Hidden(c.Tool) {
 		return Decision{
 			Action: ActionDeny,
 			Reason: fmt.Sprintf("Countersign denied this call: the tool %s is turned off for %s on this computer.", quoteShort(c.Tool), p.name),
+		}
+	}
+	if p.readOnly && !c.ReadOnly {
+		return Decision{
+			Action: ActionDeny,
+			Reason: fmt.Sprintf("Countersign denied this call: %s offers only read-only tools on this computer, and the server does not mark %s read-only. Write tools can be turned on in Countersign's settings, unless your organisation keeps %s read-only.", p.name, quoteShort(c.Tool), p.name),
 		}
 	}
 	if p.entry == nil {

@@ -24,6 +24,12 @@ var ErrMalformedToolsList = errors.New("policy: tools/list result cannot be filt
 // case-insensitive decoders accept) is an error, because the host might
 // read a different name than the filter did.
 func FilterToolsList(result []byte, hidden func(name string) bool) ([]byte, error) {
+	return FilterTools(result, func(name string, _ []byte) bool { return hidden(name) })
+}
+
+// FilterTools is FilterToolsList deciding on each tool's name and its
+// whole definition (for annotations such as readOnlyHint).
+func FilterTools(result []byte, hidden func(name string, def []byte) bool) ([]byte, error) {
 	if !json.Valid(result) {
 		return nil, fmt.Errorf("%w: not valid JSON", ErrMalformedToolsList)
 	}
@@ -79,7 +85,7 @@ func FilterToolsList(result []byte, hidden func(name string) bool) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("%w: tools[%d]: %v", ErrMalformedToolsList, i, err)
 		}
-		if hidden(name) {
+		if hidden(name, result[sp[0]:sp[1]]) {
 			removed[i] = true
 			changed = true
 		}

@@ -136,7 +136,7 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 		case "bool":
 			shown = onOff(value == "true")
 		case "choice":
-			shown = choiceWords(p.Name, value)
+			shown = choiceWords(p, value)
 		}
 		lock := widget.NewLabel(oneLine(shown, 200))
 		why := lowText("Locked: " + oneLine(p.Locked, 200))
@@ -146,10 +146,10 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 	case p.Kind == "choice":
 		words := make([]string, len(p.Choices))
 		for i, c := range p.Choices {
-			words[i] = choiceWords(p.Name, c)
+			words[i] = choiceWords(p, c)
 		}
 		sel := widget.NewSelect(words, nil)
-		sel.SetSelected(choiceWords(p.Name, p.Default))
+		sel.SetSelected(choiceWords(p, p.Default))
 		a.values[name] = func() string {
 			if i := slices.Index(words, sel.Selected); i >= 0 {
 				return p.Choices[i]
@@ -162,7 +162,7 @@ func (a *addServer) field(p app.ParamField) []fyne.CanvasObject {
 		// server's default set.
 		words := make([]string, len(p.Choices))
 		for i, c := range p.Choices {
-			words[i] = choiceWords(p.Name, c)
+			words[i] = choiceWords(p, c)
 		}
 		defaults := strings.Split(p.Default, ",")
 		boxes := make([]fyne.CanvasObject, len(words))
@@ -314,8 +314,11 @@ func (a *addServer) submit() {
 
 // choiceWords names a parameter's choice in plain words: regions by name,
 // toolsets as words ("pull_requests" → "Pull requests").
-func choiceWords(param, choice string) string {
-	if param == "region" {
+func choiceWords(p app.ParamField, choice string) string {
+	if label, ok := p.ChoiceLabels[choice]; ok {
+		return label
+	}
+	if p.Name == "region" {
 		if name, ok := regionNames[choice]; ok {
 			return name
 		}

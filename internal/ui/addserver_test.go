@@ -54,6 +54,9 @@ func (f *fakeSettings) Catalog(context.Context) ([]app.CatalogChoice, error) {
 	if f.catalog != nil {
 		return f.catalog, nil
 	}
+	if f.aws.catalog != nil {
+		return f.aws.catalog, nil
+	}
 	return testCatalog, nil
 }
 

@@ -247,6 +247,7 @@ type fakeSettings struct {
 	servers2  serverEdits         // adding, removing and tokens (addserver_test.go)
 	outside   fakeOutside         // a settings change made outside the app (outside_test.go)
 	catalog   []app.CatalogChoice // nil: testCatalog
+	aws       fakeAWS             // AWS accounts and roles (awsrole_test.go)
 }
 
 func newFakeSettings() *fakeSettings {

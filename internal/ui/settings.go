@@ -460,6 +460,12 @@ func (s *settingsWindow) serverCard(srv app.ServerStatus) fyne.CanvasObject {
 		stateLabel.Importance = widget.WarningImportance
 	}
 	objs := []fyne.CanvasObject{name, stateLabel, container.NewHBox(signIn, signOut, layout.NewSpacer(), remove)}
+	if srv.Role != "" {
+		objs = append(objs, lowText(oneLine(srv.Role, 200)))
+	}
+	if b := s.awsRoleButton(srv); b != nil {
+		objs = append(objs, container.NewHBox(b))
+	}
 	if n, ok := s.notes[id]; ok {
 		objs = append(objs, noteWithDetail(n, func() {
 			n.open = !n.open
