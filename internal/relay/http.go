@@ -16,24 +16,22 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// maxBody bounds one POST body.
-const maxBody = 32 << 20
-
 // handlePost takes messages from the host and answers its requests, as an
 // event stream when the host accepts one, else as one JSON body.
 func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "reading the request body failed")
+	body, release, ok := r.readBody(w, req)
+	if !ok {
 		return
 	}
-	if len(body) > maxBody {
-		httpError(w, http.StatusRequestEntityTooLarge, "message too large")
-		return
-	}
+	defer release()
 	raws, isBatch, err := jsonrpc.SplitBatch(body)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeParseError, "parse error: "+err.Error()))
+		return
+	}
+	if len(raws) > maxBatch {
+		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("invalid request: Countersign accepts batches of up to %d messages", maxBatch)))
 		return
 	}
 	msgs := make([]jsonrpc.Message, len(raws))

@@ -127,7 +127,12 @@ type Options struct {
 	// call's answer (see SetHostWait); nil holds calls as long as the gate
 	// does.
 	HostWait *hostwait.Table
-	Logger   *slog.Logger
+	// MaxMessage bounds one POST body; zero means DefaultMaxMessage.
+	MaxMessage int64
+	// MaxInFlight bounds the bytes of all POST bodies being handled at
+	// once; zero means DefaultMaxInFlight.
+	MaxInFlight int64
+	Logger      *slog.Logger
 }
 
 // Relay is an http.Handler serving every server's endpoint.
@@ -143,6 +148,7 @@ type Relay struct {
 	stopReap  chan struct{}
 
 	hostWait atomic.Pointer[hostwait.Table]
+	inFlight budget // bytes of the POST bodies being handled
 }
 
 // SetHostWait changes how long AI apps are taken to wait for a tool call's
@@ -166,6 +172,12 @@ func New(o Options) (*Relay, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	r := &Relay{
 		stopReap:  make(chan struct{}),
 		o:         o,
@@ -173,6 +185,7 @@ func New(o Options) (*Relay, error) {
 		servers:   make(map[string]*Server),
 		sessions:  make(map[string]*session),
 		stateless: make(map[string]*session),
+		inFlight:  budget{max: o.MaxInFlight},
 	}
 	servers, err := serverMap(o.Servers)
 	if err != nil {
