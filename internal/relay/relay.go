@@ -127,12 +127,17 @@ type Options struct {
 	// call's answer (see SetHostWait); nil holds calls as long as the gate
 	// does.
 	HostWait *hostwait.Table
+	// CallTimeout bounds how long a request forwarded to a server may go
+	// unanswered; zero means DefaultCallTimeout.
+	CallTimeout time.Duration
 	// MaxMessage bounds one POST body; zero means DefaultMaxMessage.
 	MaxMessage int64
 	// MaxInFlight bounds the bytes of all POST bodies being handled at
 	// once; zero means DefaultMaxInFlight.
 	MaxInFlight int64
 	Logger      *slog.Logger
+
+	resumeGrace time.Duration // zero means defaultResumeGrace; a test seam
 }
 
 // Relay is an http.Handler serving every server's endpoint.
@@ -171,6 +176,12 @@ func New(o Options) (*Relay, error) {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.resumeGrace <= 0 {
+		o.resumeGrace = defaultResumeGrace
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = DefaultMaxMessage
