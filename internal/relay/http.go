@@ -36,6 +36,7 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 	}
 	msgs := make([]jsonrpc.Message, len(raws))
 	hasInit := false
+	client := "" // the AI app's name, from an initialize
 	var ids [][]byte
 	for i, raw := range raws {
 		m, err := jsonrpc.Parse(raw)
@@ -46,14 +47,17 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		msgs[i] = m
 		if m.Kind == jsonrpc.KindRequest {
 			ids = append(ids, m.ID)
-			hasInit = hasInit || m.Method == "initialize"
+			if m.Method == "initialize" {
+				hasInit = true
+				client = clientName(m.Params, true)
+			}
 		}
 	}
 
 	if r.refuseHeaders(w, req, srv, msgs, checkHostHeaders) {
 		return
 	}
-	s, status, err := r.sessionFor(req, srv, hasInit)
+	s, status, err := r.sessionFor(req, srv, hasInit, client)
 	if err != nil {
 		if status != http.StatusOK {
 			httpError(w, status, err.Error())
@@ -111,8 +115,9 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 
 // sessionFor finds the session a POST belongs to, opening one for an
 // initialize or a sessionless request. A non-200 status is an HTTP error;
-// 200 with an error means the upstream could not be reached.
-func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*session, int, error) {
+// 200 with an error means the upstream could not be reached. A new host
+// session of client must fit under the caps (see admit).
+func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool, client string) (*session, int, error) {
 	if sid := req.Header.Get(mcp.HeaderSessionID); sid != "" {
 		r.mu.Lock()
 		s := r.sessions[sid]
@@ -128,7 +133,16 @@ func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*sessi
 	if !hasInit && s != nil && s.ctx.Err() == nil {
 		return s, http.StatusOK, nil
 	}
+	opened := func(*session) {}
+	if hasInit {
+		done, err := r.admit(client)
+		if err != nil {
+			return nil, http.StatusTooManyRequests, err
+		}
+		opened = done
+	}
 	s, err := r.openSession(req.Context(), srv, hasInit)
+	opened(s)
 	if err != nil {
 		if errors.Is(err, errShutdown) {
 			return nil, http.StatusServiceUnavailable, err
@@ -353,6 +367,7 @@ func (r *Relay) handleGet(w http.ResponseWriter, req *http.Request, srv *Server)
 	s.resume.track(st)
 	kick := st.startWriting()
 	s.addGet(st)
+	s.capGets()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -34,8 +34,10 @@ import (
 const DefaultKeepAlive = 15 * time.Second
 
 // DefaultIdleTimeout is how long a session with no open stream and nothing
-// in flight lives before it is closed, with its upstream session.
-const DefaultIdleTimeout = time.Hour
+// in flight lives before it is closed, with its upstream session (and a
+// local server's process). AI apps that keep a session open hold a GET
+// stream; one whose session was closed gets 404 and opens another.
+const DefaultIdleTimeout = 5 * time.Minute
 
 // Dialer opens a new upstream session.
 type Dialer func(ctx context.Context) (transport.Conn, error)
@@ -135,7 +137,12 @@ type Options struct {
 	// MaxInFlight bounds the bytes of all POST bodies being handled at
 	// once; zero means DefaultMaxInFlight.
 	MaxInFlight int64
-	Logger      *slog.Logger
+	// MaxSessionsPerClient and MaxSessions bound the open host sessions
+	// of one AI app and of all; zero means DefaultMaxSessionsPerClient
+	// and DefaultMaxSessions. See Relay.admit.
+	MaxSessionsPerClient int
+	MaxSessions          int
+	Logger               *slog.Logger
 
 	resumeGrace time.Duration // zero means defaultResumeGrace; a test seam
 }
@@ -146,11 +153,17 @@ type Relay struct {
 	log     *slog.Logger
 	servers map[string]*Server
 
+	// Lock order: mu before any session's mu.
 	mu        sync.Mutex
 	sessions  map[string]*session // by our Mcp-Session-Id
 	stateless map[string]*session // by server id: the shared session for sessionless requests
 	closed    bool
 	stopReap  chan struct{}
+	// opening counts the sessions being opened, by AI app, and in all.
+	opening    map[string]int
+	openingAll int
+	// deleteLogged is when a refused DELETE was last logged, by AI app.
+	deleteLogged map[string]time.Time
 
 	hostWait atomic.Pointer[hostwait.Table]
 	inFlight budget // bytes of the POST bodies being handled
@@ -189,6 +202,12 @@ func New(o Options) (*Relay, error) {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
+	if o.MaxSessionsPerClient <= 0 {
+		o.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
 	r := &Relay{
 		stopReap:  make(chan struct{}),
 		o:         o,
@@ -197,6 +216,9 @@ func New(o Options) (*Relay, error) {
 		sessions:  make(map[string]*session),
 		stateless: make(map[string]*session),
 		inFlight:  budget{max: o.MaxInFlight},
+
+		opening:      make(map[string]int),
+		deleteLogged: make(map[string]time.Time),
 	}
 	servers, err := serverMap(o.Servers)
 	if err != nil {
@@ -322,6 +344,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if !r.tokenValid(req.Header.Get("Authorization")) {
+		if req.Method == http.MethodDelete {
+			r.deleteRefused(req)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
 		httpError(w, http.StatusUnauthorized, "missing or wrong Countersign token")
 		return
