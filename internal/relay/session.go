@@ -190,7 +190,10 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.learnParamHeaders(m.Result)
 		}
 		m = s.listenAnswer(req, m)
-		req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == ""))
+		if !req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == "")) {
+			// Only a closed stream refuses an answer: nobody is left to tell.
+			s.r.log.Warn("the server's answer came after the AI app had closed its request", "server", s.srv.ID, "method", req.method)
+		}
 		return
 	}
 	m, related := s.listenNotification(m, in.RelatedTo)
