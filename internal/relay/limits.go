@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-
-	"github.com/countersign/countersign/internal/transport"
 )
 
 // Bounds on what the AI apps' messages can make Countersign hold. A message
@@ -17,12 +15,15 @@ import (
 // redaction, the audit), so one message is bounded, and so are all the
 // messages being handled at once.
 const (
-	// DefaultMaxMessage bounds one POST body from an AI app; it is the
-	// same figure that bounds one message from a server.
-	DefaultMaxMessage = transport.DefaultMaxMessage
+	// DefaultMaxMessage bounds one POST body from an AI app. (A server's
+	// answers may be larger: see transport.DefaultMaxMessage.) Measured
+	// with the app's guard and audit, a tool call costs the app about 17
+	// times its size while it is handled.
+	DefaultMaxMessage = 4 << 20
 	// DefaultMaxInFlight bounds the bytes of every AI app's POST bodies
-	// being handled at once, held tool calls included.
-	DefaultMaxInFlight = 64 << 20
+	// being handled at once, held tool calls included: with the cost
+	// above, a few hundred megabytes at worst.
+	DefaultMaxInFlight = 32 << 20
 	// maxBatch bounds the messages in one JSON-RPC batch (2025-03-26).
 	maxBatch = 128
 )

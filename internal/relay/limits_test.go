@@ -45,7 +45,7 @@ func TestABodyOverTheLimitIsRefusedBeforeItIsRead(t *testing.T) {
 	resp := e.rawRequest("POST /servers/pipe/mcp HTTP/1.1\r\nHost: 127.0.0.1:" + strconv.Itoa(e.port) +
 		"\r\nAuthorization: Bearer " + testToken + "\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(body, []byte("up to 8 MB")) {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(body, []byte("up to 4 MB")) {
 		t.Fatalf("status %d, %s; want 413 naming the limit", resp.StatusCode, body)
 	}
 }
