@@ -402,9 +402,9 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 			if !sleepCtx(c.ctx, retryDelay(retry)) {
 				return ""
 			}
-			r, err := c.get(lastID)
-			if err != nil {
-				return "resuming its response stream failed: " + err.Error()
+			r, gerr := c.get(lastID)
+			if gerr != nil {
+				return "resuming its response stream failed: " + gerr.Error()
 			}
 			answered, lastID, retry, err = c.readStream(r.Body, id)
 			drain(r)
