@@ -16,28 +16,27 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// maxBody bounds one POST body.
-const maxBody = 32 << 20
-
 // handlePost takes messages from the host and answers its requests, as an
 // event stream when the host accepts one, else as one JSON body.
 func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody+1))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "reading the request body failed")
+	body, release, ok := r.readBody(w, req)
+	if !ok {
 		return
 	}
-	if len(body) > maxBody {
-		httpError(w, http.StatusRequestEntityTooLarge, "message too large")
-		return
-	}
+	defer release()
 	raws, isBatch, err := jsonrpc.SplitBatch(body)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeParseError, "parse error: "+err.Error()))
 		return
 	}
+	if len(raws) > maxBatch {
+		writeJSON(w, http.StatusBadRequest, jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("invalid request: Countersign accepts batches of up to %d messages", maxBatch)))
+		return
+	}
 	msgs := make([]jsonrpc.Message, len(raws))
 	hasInit := false
+	client := "" // the AI app's name, from an initialize
 	var ids [][]byte
 	for i, raw := range raws {
 		m, err := jsonrpc.Parse(raw)
@@ -48,14 +47,17 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 		msgs[i] = m
 		if m.Kind == jsonrpc.KindRequest {
 			ids = append(ids, m.ID)
-			hasInit = hasInit || m.Method == "initialize"
+			if m.Method == "initialize" {
+				hasInit = true
+				client = clientName(m.Params, true)
+			}
 		}
 	}
 
 	if r.refuseHeaders(w, req, srv, msgs, checkHostHeaders) {
 		return
 	}
-	s, status, err := r.sessionFor(req, srv, hasInit)
+	s, status, err := r.sessionFor(req, srv, hasInit, client)
 	if err != nil {
 		if status != http.StatusOK {
 			httpError(w, status, err.Error())
@@ -113,8 +115,9 @@ func (r *Relay) handlePost(w http.ResponseWriter, req *http.Request, srv *Server
 
 // sessionFor finds the session a POST belongs to, opening one for an
 // initialize or a sessionless request. A non-200 status is an HTTP error;
-// 200 with an error means the upstream could not be reached.
-func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*session, int, error) {
+// 200 with an error means the upstream could not be reached. A new host
+// session of client must fit under the caps (see admit).
+func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool, client string) (*session, int, error) {
 	if sid := req.Header.Get(mcp.HeaderSessionID); sid != "" {
 		r.mu.Lock()
 		s := r.sessions[sid]
@@ -130,7 +133,16 @@ func (r *Relay) sessionFor(req *http.Request, srv *Server, hasInit bool) (*sessi
 	if !hasInit && s != nil && s.ctx.Err() == nil {
 		return s, http.StatusOK, nil
 	}
+	opened := func(*session) {}
+	if hasInit {
+		done, err := r.admit(client)
+		if err != nil {
+			return nil, http.StatusTooManyRequests, err
+		}
+		opened = done
+	}
 	s, err := r.openSession(req.Context(), srv, hasInit)
+	opened(s)
 	if err != nil {
 		if errors.Is(err, errShutdown) {
 			return nil, http.StatusServiceUnavailable, err
@@ -355,6 +367,7 @@ func (r *Relay) handleGet(w http.ResponseWriter, req *http.Request, srv *Server)
 	s.resume.track(st)
 	kick := st.startWriting()
 	s.addGet(st)
+	s.capGets()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -34,8 +34,10 @@ import (
 const DefaultKeepAlive = 15 * time.Second
 
 // DefaultIdleTimeout is how long a session with no open stream and nothing
-// in flight lives before it is closed, with its upstream session.
-const DefaultIdleTimeout = time.Hour
+// in flight lives before it is closed, with its upstream session (and a
+// local server's process). AI apps that keep a session open hold a GET
+// stream; one whose session was closed gets 404 and opens another.
+const DefaultIdleTimeout = 5 * time.Minute
 
 // Dialer opens a new upstream session.
 type Dialer func(ctx context.Context) (transport.Conn, error)
@@ -127,7 +129,22 @@ type Options struct {
 	// call's answer (see SetHostWait); nil holds calls as long as the gate
 	// does.
 	HostWait *hostwait.Table
-	Logger   *slog.Logger
+	// CallTimeout bounds how long a request forwarded to a server may go
+	// unanswered; zero means DefaultCallTimeout.
+	CallTimeout time.Duration
+	// MaxMessage bounds one POST body; zero means DefaultMaxMessage.
+	MaxMessage int64
+	// MaxInFlight bounds the bytes of all POST bodies being handled at
+	// once; zero means DefaultMaxInFlight.
+	MaxInFlight int64
+	// MaxSessionsPerClient and MaxSessions bound the open host sessions
+	// of one AI app and of all; zero means DefaultMaxSessionsPerClient
+	// and DefaultMaxSessions. See Relay.admit.
+	MaxSessionsPerClient int
+	MaxSessions          int
+	Logger               *slog.Logger
+
+	resumeGrace time.Duration // zero means defaultResumeGrace; a test seam
 }
 
 // Relay is an http.Handler serving every server's endpoint.
@@ -136,13 +153,20 @@ type Relay struct {
 	log     *slog.Logger
 	servers map[string]*Server
 
+	// Lock order: mu before any session's mu.
 	mu        sync.Mutex
 	sessions  map[string]*session // by our Mcp-Session-Id
 	stateless map[string]*session // by server id: the shared session for sessionless requests
 	closed    bool
 	stopReap  chan struct{}
+	// opening counts the sessions being opened, by AI app, and in all.
+	opening    map[string]int
+	openingAll int
+	// deleteLogged is when a refused DELETE was last logged, by AI app.
+	deleteLogged map[string]time.Time
 
 	hostWait atomic.Pointer[hostwait.Table]
+	inFlight budget // bytes of the POST bodies being handled
 }
 
 // SetHostWait changes how long AI apps are taken to wait for a tool call's
@@ -166,6 +190,24 @@ func New(o Options) (*Relay, error) {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.resumeGrace <= 0 {
+		o.resumeGrace = defaultResumeGrace
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxSessionsPerClient <= 0 {
+		o.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
 	r := &Relay{
 		stopReap:  make(chan struct{}),
 		o:         o,
@@ -173,6 +215,10 @@ func New(o Options) (*Relay, error) {
 		servers:   make(map[string]*Server),
 		sessions:  make(map[string]*session),
 		stateless: make(map[string]*session),
+		inFlight:  budget{max: o.MaxInFlight},
+
+		opening:      make(map[string]int),
+		deleteLogged: make(map[string]time.Time),
 	}
 	servers, err := serverMap(o.Servers)
 	if err != nil {
@@ -298,6 +344,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if !r.tokenValid(req.Header.Get("Authorization")) {
+		if req.Method == http.MethodDelete {
+			r.deleteRefused(req)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="countersign"`)
 		httpError(w, http.StatusUnauthorized, "missing or wrong Countersign token")
 		return

@@ -84,6 +84,10 @@ type request struct {
 	// gone is set when the host's stream closed before the gate held the
 	// call: it must not be held, let alone run.
 	gone bool
+	// Once forwarded (see inFlightLocked): the call timeout's timer, and
+	// the end of the context bounding its send.
+	deadline *time.Timer
+	stopSend context.CancelFunc
 }
 
 // holdStarts runs as a tool call's hold begins; a test seam for the moment
@@ -181,11 +185,15 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.r.log.Debug("dropping an answer to no pending request", "server", s.srv.ID)
 			return
 		}
+		req.settled()
 		if req.method == "tools/list" && m.Result != nil {
 			s.learnParamHeaders(m.Result)
 		}
 		m = s.listenAnswer(req, m)
-		req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == ""))
+		if !req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == "")) {
+			// Only a closed stream refuses an answer: nobody is left to tell.
+			s.r.log.Warn("the server's answer came after the AI app had closed its request", "server", s.srv.ID, "method", req.method)
+		}
 		return
 	}
 	m, related := s.listenNotification(m, in.RelatedTo)
@@ -539,19 +547,20 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 		s.answerForwarded(req, s.lostError(req, context.Cause(s.ctx)))
 		return
 	}
-	s.inflight[req.upID] = req
+	ctx := s.inFlightLocked(req)
 	callID := req.callID
 	s.mu.Unlock()
 	f := s.r.o.Filter
 	if f != nil && callID != "" {
 		f.Forwarded(s.srv.ID, callID)
 	}
-	if err := s.conn.Send(s.ctx, m.WithID(json.RawMessage(req.upID)), s.upstreamHeaders(header, m)); err != nil {
+	if err := s.conn.Send(ctx, m.WithID(json.RawMessage(req.upID)), s.upstreamHeaders(header, m)); err != nil {
 		s.mu.Lock()
 		_, still := s.inflight[req.upID]
 		delete(s.inflight, req.upID)
 		s.mu.Unlock()
 		if still {
+			req.settled()
 			msg := jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed,
 				fmt.Sprintf("Countersign could not send the request to %s: %v", s.srv.displayName(), err))
 			s.answerForwarded(req, msg)
@@ -728,6 +737,7 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 			forwarded = true
 			delete(s.inflight, req.upID)
 			delete(s.byHostID, s.hostKey(req.st, req.hostID))
+			req.settled()
 		}
 	}
 	s.mu.Unlock()
@@ -748,12 +758,12 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 }
 
 // streamClosed is called when a host stream's response ended. Calls still
-// held for it are denied: the host went away.
+// held for it are denied: the host went away. Requests forwarded on it are
+// cancelled (see hostLeft).
 func (s *session) streamClosed(st *stream, unread [][]byte) {
 	s.mu.Lock()
 	var holds []context.CancelCauseFunc
-	var abandoned []*request
-	for key, req := range s.byHostID {
+	for _, req := range s.byHostID {
 		if req.st != st {
 			continue
 		}
@@ -762,14 +772,9 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 			holds = append(holds, req.hold)
 		} else if !forwarded && req.method == "tools/call" {
 			req.gone = true // not held yet: hold sees it
-		} else if forwarded && s.id == "" {
-			// Sessionless (2026-07-28): closing the stream is how the
-			// host cancels, so cancel upstream too.
-			abandoned = append(abandoned, req)
-			delete(s.inflight, req.upID)
-			delete(s.byHostID, key)
 		}
 	}
+	forwarded := s.forwardedOnLocked(st)
 	for i, g := range s.gets {
 		if g == st {
 			s.gets = append(s.gets[:i], s.gets[i+1:]...)
@@ -781,15 +786,7 @@ func (s *session) streamClosed(st *stream, unread [][]byte) {
 	for _, h := range holds {
 		h(gate.ErrHostDisconnected)
 	}
-	for _, req := range abandoned {
-		n, err := jsonrpc.Notification("notifications/cancelled", map[string]any{
-			"requestId": json.RawMessage(req.upID),
-			"reason":    "the AI app closed the request",
-		})
-		if err == nil {
-			s.send(n, nil)
-		}
-	}
+	s.hostLeft(st, forwarded)
 	// What the host did not read was filtered on its way in: route it
 	// again as it is.
 	for _, raw := range unread {
@@ -825,6 +822,7 @@ func (s *session) end(cause error) {
 		s.inflight = map[string]*request{}
 		s.mu.Unlock()
 		for _, req := range pending {
+			req.settled()
 			s.answerForwarded(req, s.lostError(req, cause))
 		}
 		s.conn.Close()

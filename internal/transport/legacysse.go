@@ -55,7 +55,7 @@ func DialLegacySSE(ctx context.Context, o HTTPOptions) (*LegacySSE, error) {
 		cancel()
 		return nil, &HTTPStatusError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(body)), Header: resp.Header}
 	}
-	r := NewEventReader(resp.Body)
+	r := newEventReader(resp.Body, o.MaxMessage)
 	var endpoint *url.URL
 	for endpoint == nil {
 		ev, err := r.Next()
@@ -115,7 +115,8 @@ func (c *LegacySSE) readLoop(r *EventReader) {
 func (c *LegacySSE) Incoming() <-chan Incoming { return c.in }
 
 // Send POSTs one message to the endpoint; its answer comes on the stream.
-func (c *LegacySSE) Send(_ context.Context, msg []byte, header http.Header) error {
+// The server must accept the message within a minute, and before ctx ends.
+func (c *LegacySSE) Send(ctx context.Context, msg []byte, header http.Header) error {
 	select {
 	case <-c.done:
 		return c.Err()
@@ -127,7 +128,7 @@ func (c *LegacySSE) Send(_ context.Context, msg []byte, header http.Header) erro
 	}
 	addHeaders(req, c.o.Header, header)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.o.Client.Do(req)
+	resp, err := do(c.o.Client, c.ctx, req, ctx, c.o.HeaderTimeout)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return c.Err()

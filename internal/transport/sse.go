@@ -3,15 +3,12 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// maxEventSize bounds one server-sent event, so a hostile stream cannot
-// make us buffer without end.
-const maxEventSize = 64 << 20
 
 // Event is one server-sent event.
 type Event struct {
@@ -23,20 +20,28 @@ type Event struct {
 // EventReader reads server-sent events (the text/event-stream format).
 type EventReader struct {
 	sc     *bufio.Scanner
+	max    int    // bound on one event's data
 	idBuf  string // the last id field read, which becomes lastID on dispatch
 	lastID string
 	retry  time.Duration
 }
 
-// NewEventReader reads events from r.
+// NewEventReader reads events from r, of up to DefaultMaxMessage bytes.
 func NewEventReader(r io.Reader) *EventReader {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventSize)
-	sc.Split(lineSplitter())
-	return &EventReader{sc: sc}
+	return newEventReader(r, DefaultMaxMessage)
 }
 
-// Next returns the next event with data, io.EOF at the end of the stream.
+// newEventReader reads events from r, of up to max bytes.
+func newEventReader(r io.Reader, max int) *EventReader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, min(64<<10, max)), max+len("data: ")+2)
+	sc.Split(lineSplitter())
+	return &EventReader{sc: sc, max: max}
+}
+
+// Next returns the next event with data, io.EOF at the end of the stream,
+// ErrMessageTooLarge when an event's data is over the limit (the stream
+// cannot be read further).
 // Comments and events with no or empty data (keep-alives, the priming
 // events of 2025-11-25 servers, "id: 1\ndata: \n\n") are skipped, but their
 // id and retry fields still count. An event the stream ends in the middle of
@@ -70,6 +75,9 @@ func (r *EventReader) Next() (Event, error) {
 		case "event":
 			ev.Name = string(value)
 		case "data":
+			if data.Len()+len(value) >= r.max {
+				return Event{}, ErrMessageTooLarge
+			}
 			if hasData {
 				data.WriteByte('\n')
 			}
@@ -86,6 +94,9 @@ func (r *EventReader) Next() (Event, error) {
 		}
 	}
 	if err := r.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return Event{}, ErrMessageTooLarge
+		}
 		return Event{}, err
 	}
 	return Event{}, io.EOF

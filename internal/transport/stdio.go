@@ -13,10 +13,9 @@ import (
 	"os/exec"
 	"sync"
 	"time"
-)
 
-// maxLine bounds one stdio message.
-const maxLine = 64 << 20
+	"github.com/countersign/countersign/internal/jsonrpc"
+)
 
 // StdioOptions describe a local server started as a child process.
 type StdioOptions struct {
@@ -25,6 +24,9 @@ type StdioOptions struct {
 	Env     []string // added to the parent's environment
 	Dir     string
 	Logger  *slog.Logger // receives the child's stderr lines at debug level
+	// MaxMessage bounds one message from the server; zero means
+	// DefaultMaxMessage.
+	MaxMessage int
 }
 
 // Stdio is a connection to a child process speaking newline-delimited
@@ -36,6 +38,7 @@ type Stdio struct {
 	wmu   sync.Mutex
 	in    chan Incoming
 	exit  chan struct{} // closed when the process has exited
+	log   *slog.Logger
 }
 
 // StartStdio starts the child process. ctx bounds only the start.
@@ -70,11 +73,14 @@ func StartStdio(ctx context.Context, o StdioOptions) (*Stdio, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("transport: starting %s: %w", o.Command, err)
 	}
-	s := &Stdio{life: newLife(), cmd: cmd, stdin: stdin, in: make(chan Incoming, 64), exit: make(chan struct{})}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	s := &Stdio{life: newLife(), cmd: cmd, stdin: stdin, in: make(chan Incoming, 64), exit: make(chan struct{}), log: logger}
 	readersDone := make(chan struct{})
 	go func() {
 		defer close(readersDone)
-		s.readLoop(stdout)
+		s.readLoop(stdout, o.MaxMessage)
 	}()
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -97,11 +103,28 @@ func StartStdio(ctx context.Context, o StdioOptions) (*Stdio, error) {
 	return s, nil
 }
 
-func (s *Stdio) readLoop(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
+// readLoop delivers the child's messages, one a line. A line over the
+// limit is not passed on: the request it answers gets an error answer
+// instead; when it is not clear which request that is, the connection ends
+// with ErrMessageTooLarge, so that no request waits for it.
+func (s *Stdio) readLoop(r io.Reader, max int) {
+	lr := &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	for {
+		line, long, err := lr.next()
+		if err != nil {
+			return
+		}
+		if long {
+			id, ok := leadingID(line)
+			if !ok {
+				s.end(ErrMessageTooLarge)
+				s.cmd.Process.Kill()
+				return
+			}
+			s.log.Warn("a message from the server is over the limit: its request gets an error instead", "command", s.cmd.Path)
+			line = jsonrpc.ErrorResponse(id, jsonrpc.CodeInternalError, tooLargeAnswer(max))
+		}
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}

@@ -11,10 +11,11 @@ import (
 )
 
 // startChild starts this test binary as a stdio server in the given mode.
-func startChild(t *testing.T, mode string) *Stdio {
+func startChild(t *testing.T, mode string, maxMessage ...int) *Stdio {
 	t.Helper()
 	s, err := StartStdio(context.Background(), StdioOptions{
-		Command: os.Args[0],
+		MaxMessage: append(maxMessage, 0)[0],
+		Command:    os.Args[0],
 		// Under -race, a child would otherwise wait a second before exiting.
 		Env: []string{childEnv + "=" + mode, "GORACE=" + os.Getenv("GORACE") + " atexit_sleep_ms=0"},
 	})

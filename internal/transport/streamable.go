@@ -24,6 +24,13 @@ type HTTPOptions struct {
 	Client *http.Client // nil means a client with no overall timeout
 	Header http.Header  // added to every request
 	Logger *slog.Logger
+	// MaxMessage bounds one message from the server; zero means
+	// DefaultMaxMessage.
+	MaxMessage int
+	// HeaderTimeout bounds how long the server may take to begin answering
+	// a message that is not a request, or a GET stream; zero means a
+	// minute.
+	HeaderTimeout time.Duration
 }
 
 func (o *HTTPOptions) defaults() {
@@ -32,6 +39,12 @@ func (o *HTTPOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = headerTimeout
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
 	}
 }
 
@@ -98,8 +111,10 @@ func (c *StreamableHTTP) SessionID() string {
 
 // Send POSTs one message. A request's answer, and anything the server sends
 // with it, arrives on Incoming; Send returns once the server has accepted
-// the message, without waiting for the answer.
-func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header) error {
+// the message, without waiting for the answer. Send gives up when ctx ends
+// before the server begins to answer, and, for a message that is not a
+// request, when the server has not begun to answer within a minute.
+func (c *StreamableHTTP) Send(ctx context.Context, msg []byte, header http.Header) error {
 	select {
 	case <-c.done:
 		return c.Err()
@@ -124,7 +139,11 @@ func (c *StreamableHTTP) Send(_ context.Context, msg []byte, header http.Header)
 		c.initIDs[string(m.ID)] = true
 		c.mu.Unlock()
 	}
-	resp, err := c.o.Client.Do(req)
+	within := time.Duration(0)
+	if m.Kind != jsonrpc.KindRequest {
+		within = c.o.HeaderTimeout
+	}
+	resp, err := do(c.o.Client, c.ctx, req, ctx, within)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return c.Err()
@@ -357,7 +376,10 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxEventSize))
+		body, err := readLimited(resp.Body, c.o.MaxMessage)
+		if errors.Is(err, ErrMessageTooLarge) {
+			return tooLargeAnswer(c.o.MaxMessage)
+		}
 		if err != nil {
 			return "reading its response failed: " + err.Error()
 		}
@@ -373,19 +395,22 @@ func (c *StreamableHTTP) readAnswer(resp *http.Response, id json.RawMessage) str
 		}
 		return "its response held no answer to the request"
 	case "text/event-stream":
-		answered, lastID, retry := c.readStream(resp.Body, id)
-		for !answered && lastID != "" && c.ctx.Err() == nil && !c.wasCancelled(id, false) {
+		answered, lastID, retry, err := c.readStream(resp.Body, id)
+		for !answered && err == nil && lastID != "" && c.ctx.Err() == nil && !c.wasCancelled(id, false) {
 			// The server closed the stream early; 2025-11-25 servers expect
 			// a GET with Last-Event-ID to resume it.
 			if !sleepCtx(c.ctx, retryDelay(retry)) {
 				return ""
 			}
-			r, err := c.get(lastID)
-			if err != nil {
-				return "resuming its response stream failed: " + err.Error()
+			r, gerr := c.get(lastID)
+			if gerr != nil {
+				return "resuming its response stream failed: " + gerr.Error()
 			}
-			answered, lastID, retry = c.readStream(r.Body, id)
+			answered, lastID, retry, err = c.readStream(r.Body, id)
 			drain(r)
+		}
+		if !answered && errors.Is(err, ErrMessageTooLarge) {
+			return tooLargeAnswer(c.o.MaxMessage)
 		}
 		if !answered {
 			return "its response stream ended without an answer"
@@ -417,13 +442,18 @@ func (c *StreamableHTTP) deliverBody(body []byte, id json.RawMessage) (answered,
 }
 
 // readStream delivers the events of one stream. It reports whether the
-// answer to id came, the last event id, and the retry delay asked for.
-func (c *StreamableHTTP) readStream(body io.Reader, id json.RawMessage) (answered bool, lastID string, retry time.Duration) {
-	r := NewEventReader(body)
+// answer to id came, the last event id, the retry delay asked for, and
+// ErrMessageTooLarge when the stream stopped at an event over the limit.
+func (c *StreamableHTTP) readStream(body io.Reader, id json.RawMessage) (answered bool, lastID string, retry time.Duration, tooLarge error) {
+	r := newEventReader(body, c.o.MaxMessage)
 	for {
 		ev, err := r.Next()
+		if errors.Is(err, ErrMessageTooLarge) {
+			c.o.Logger.Warn("a message from the server is over the limit: it was not passed on")
+			return answered, r.LastID(), r.Retry(), err
+		}
 		if err != nil {
-			return answered, r.LastID(), r.Retry()
+			return answered, r.LastID(), r.Retry(), nil
 		}
 		if ev.Name != "message" {
 			continue
@@ -438,7 +468,7 @@ func (c *StreamableHTTP) readStream(body io.Reader, id json.RawMessage) (answere
 			}
 			c.observe(raw)
 			if !c.deliver(c.in, Incoming{Raw: append([]byte(nil), raw...), RelatedTo: id}) {
-				return answered, r.LastID(), r.Retry()
+				return answered, r.LastID(), r.Retry(), nil
 			}
 		}
 	}
@@ -500,10 +530,20 @@ func (c *StreamableHTTP) getLoop() {
 			}
 			continue
 		}
-		failures = 0
 		var retry time.Duration
-		_, lastID, retry = c.readStream(resp.Body, nil)
+		var tooLarge error
+		_, lastID, retry, tooLarge = c.readStream(resp.Body, nil)
 		drain(resp)
+		if tooLarge != nil {
+			// Resuming would send the same event again: count it as
+			// a failure, and give up after a few.
+			failures++
+			if failures > 8 {
+				return
+			}
+		} else {
+			failures = 0
+		}
 		if !sleepCtx(c.ctx, retryDelay(retry)) {
 			return
 		}
@@ -521,7 +561,7 @@ func (c *StreamableHTTP) get(lastID string) (*http.Response, error) {
 	if lastID != "" {
 		req.Header.Set(mcp.HeaderLastEventID, lastID)
 	}
-	resp, err := c.o.Client.Do(req)
+	resp, err := do(c.o.Client, c.ctx, req, nil, c.o.HeaderTimeout)
 	if err != nil {
 		return nil, err
 	}

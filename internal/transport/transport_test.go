@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	case "raw":
 		runRawChild()
 		os.Exit(0)
+	case "huge":
+		runHugeChild()
+		os.Exit(0)
 	case "exit":
 		os.Exit(3)
 	case "stubborn":
