@@ -86,6 +86,7 @@ var kindWords = map[audit.Kind]string{
 	audit.KindAppStarted:      "Countersign started",
 	audit.KindAppStopped:      "Countersign stopped",
 	audit.KindPruned:          "Old events removed",
+	audit.KindMessageRedacted: "Secrets removed",
 }
 
 var actorWords = map[audit.Actor]string{
@@ -103,7 +104,7 @@ func (s EventSet) kinds() []audit.Kind {
 		return []audit.Kind{audit.KindCallDecided, audit.KindPolicyDenied}
 	case CallSteps:
 		return []audit.Kind{audit.KindCallSubmitted, audit.KindCallDecided, audit.KindCallForwarded,
-			audit.KindCallResult, audit.KindPolicyDenied}
+			audit.KindCallResult, audit.KindPolicyDenied, audit.KindMessageRedacted}
 	case AppEvents:
 		return []audit.Kind{audit.KindSignIn, audit.KindSignOut, audit.KindSignInFailed,
 			audit.KindSettingsChanged, audit.KindAppStarted, audit.KindAppStopped, audit.KindPruned}
@@ -259,7 +260,7 @@ func details(r audit.Record) string {
 	if r.Reason != "" {
 		parts = append(parts, r.Reason)
 	}
-	if r.Kind == audit.KindCallResult {
+	if r.Kind == audit.KindCallResult || r.Kind == audit.KindMessageRedacted {
 		parts = append(parts, fmt.Sprintf("%d bytes", r.ResultSize))
 	}
 	if len(r.Redactions) > 0 {
