@@ -26,6 +26,9 @@ type AuditView struct {
 	log     *audit.Log
 	path    string                   // the log's file, to say where events are kept
 	current func() *config.Effective // the settings in force, for server names and retention
+	// anchor reads the head recorded outside the database (the keychain);
+	// nil when there is none to read.
+	anchor func() (h audit.Head, found bool, err error)
 }
 
 // newAuditView reads l, stored at path; current returns the settings in
@@ -192,11 +195,24 @@ func (v *AuditView) Export(ctx context.Context, f AuditFilter, format ExportForm
 
 // Verify walks the stored log's hash chain and says what it found.
 func (v *AuditView) Verify(ctx context.Context) (Integrity, error) {
-	rep, err := v.log.Verify(ctx)
+	var head audit.Head
+	anchor := ""
+	if v.anchor != nil {
+		h, found, err := v.anchor()
+		switch {
+		case err != nil:
+			anchor = "The copy of the log's end kept in the keychain could not be read, so events removed from the end of the log would not show: " + err.Error()
+		case !found:
+			anchor = "No copy of the log's end is kept in the keychain yet, so events removed from the end of the log would not show."
+		default:
+			head = h
+		}
+	}
+	rep, err := v.log.VerifyHead(ctx, head)
 	if err != nil {
 		return Integrity{}, err
 	}
-	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID}
+	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID, Anchor: anchor}
 	if b := rep.Break; b != nil {
 		in.Problem = fmt.Sprintf("event %d (%s): %s.", b.ID, b.Problem, b.Detail)
 	}

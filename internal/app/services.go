@@ -186,4 +186,7 @@ type Integrity struct {
 	// Pruned says that older events were removed by the retention period,
 	// and where the chain now starts; empty when none were.
 	Pruned string
+	// Anchor says why the end of the log could not be checked against the
+	// copy kept in the keychain; empty when it was.
+	Anchor string
 }

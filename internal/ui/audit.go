@@ -629,9 +629,9 @@ func (a *auditWindow) check() {
 			case res.OK:
 				a.verified = max(res.LastID, 1)
 				a.result.Importance = widget.SuccessImportance
-				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s", events(res.Checked), res.Pruned)))
+				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s %s", events(res.Checked), res.Pruned, res.Anchor)))
 			default:
-				a.fail(strings.TrimSpace(fmt.Sprintf("Problem found: %s %s before it verified. %s", res.Problem, capitalise(events(res.Checked)), res.Pruned)))
+				a.fail(strings.TrimSpace(fmt.Sprintf("Problem found: %s %s before it verified. %s %s", res.Problem, capitalise(events(res.Checked)), res.Pruned, res.Anchor)))
 			}
 		}
 	})
