@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/config"
@@ -172,9 +173,26 @@ func (v *AuditView) Query(ctx context.Context, f AuditFilter, before int64, limi
 	names := serverNames(v.current())
 	out := AuditPage{More: p.More, Next: p.Next, Events: make([]AuditEvent, 0, len(p.Records))}
 	for _, r := range p.Records {
-		out.Events = append(out.Events, viewEvent(r, names))
+		e := viewEvent(r, names)
+		if e.Waited, err = v.waited(ctx, r); err != nil {
+			return AuditPage{}, err
+		}
+		out.Events = append(out.Events, e)
 	}
 	return out, nil
+}
+
+// waited is how long a decided call waited: from its call_submitted event
+// (the newest one of the same call before the decision) to the decision.
+func (v *AuditView) waited(ctx context.Context, r audit.Record) (time.Duration, error) {
+	if r.Kind != audit.KindCallDecided || r.CallID == "" {
+		return 0, nil
+	}
+	p, err := v.log.Query(ctx, audit.Filter{CallID: r.CallID, Server: r.Server, Kinds: []audit.Kind{audit.KindCallSubmitted}}, r.ID, 1)
+	if err != nil || len(p.Records) == 0 {
+		return 0, err
+	}
+	return r.Time.Sub(p.Records[0].Time), nil
 }
 
 // Export writes every event f selects, oldest first, to w with every stored
@@ -248,6 +266,8 @@ func viewEvent(r audit.Record, names map[string]string) AuditEvent {
 		ID: r.ID, Time: r.Time, Kind: kindWords[r.Kind], Server: r.Server, Tool: r.Tool,
 		Client: r.Client, CallID: r.CallID, Target: r.Target, Actor: actorWords[r.Actor],
 		Edited: len(r.EditedArguments) > 0, Details: details(r),
+		Arguments: indentJSON(r.Arguments), EditedArguments: indentJSON(r.EditedArguments),
+		Redactions: redactionText(r.Redactions), Hash: r.Hash.String(), PrevHash: r.PrevHash.String(),
 	}
 	if e.Kind == "" {
 		e.Kind = string(r.Kind)
@@ -280,21 +300,39 @@ func details(r audit.Record) string {
 		parts = append(parts, fmt.Sprintf("%d bytes", r.ResultSize))
 	}
 	if len(r.Redactions) > 0 {
-		names := make([]string, 0, len(r.Redactions))
-		for name := range r.Redactions {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		var removed []string
-		for _, name := range names {
-			removed = append(removed, fmt.Sprintf("%d %s", r.Redactions[name], name))
-		}
-		parts = append(parts, "secrets removed: "+strings.Join(removed, ", "))
+		parts = append(parts, "secrets removed: "+redactionText(r.Redactions))
 	}
 	if d := detailText(r.Detail); d != "" {
 		parts = append(parts, d)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// redactionText lists redaction counts by detector name: "2 github token,
+// 1 jwt".
+func redactionText(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	removed := make([]string, 0, len(names))
+	for _, name := range names {
+		removed = append(removed, fmt.Sprintf("%d %s", m[name], name))
+	}
+	return strings.Join(removed, ", ")
+}
+
+// indentJSON is stored JSON indented for reading; "" when absent.
+func indentJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Indent(&b, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 // detailText writes a detail object as "key: value, key: value" in key
