@@ -129,9 +129,10 @@ type AuditPolicy struct {
 	ExportHeaders map[string]string `json:"exportHeaders,omitempty"`
 	// ExportKeychainHeaders are HTTP headers whose values are secrets (an API
 	// key, a bearer token): header name → the name of the secret in the OS
-	// keychain that holds the value, stored there by the organisation's
-	// device management or with `countersign secret set NAME`. The policy
-	// file never holds the value.
+	// keychain that holds the value (service "Countersign", account
+	// "secret/NAME", value "p:" and the header value in base64), put there
+	// by the organisation's device management. The policy file never holds
+	// the value.
 	ExportKeychainHeaders map[string]string `json:"exportKeychainHeaders,omitempty"`
 	// ExportCAFile is a PEM file of certificate authorities to trust for an
 	// https endpoint, beside the system's. Certificates are always checked.
