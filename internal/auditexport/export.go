@@ -145,7 +145,6 @@ type Exporter struct {
 	cur     atomic.Int64 // last event id accepted
 	mu      sync.Mutex
 	lastErr string
-	headers map[string]string // resolved, once the keychain answered
 }
 
 // New prepares an exporter for o.Settings; nothing is sent until Run.
