@@ -267,6 +267,13 @@ func TestTraySaysWhenTheAuditExportLags(t *testing.T) {
 	if got, want := ta.lastMenu(), "No calls waiting · 2 servers · audit export: 12 events behind"; got != want {
 		t.Errorf("status %q, want %q", got, want)
 	}
+	// The main window says the same.
+	h.d.setNoTray(true)
+	h.settle()
+	if got := h.d.home.status.Text; !strings.HasSuffix(got, "audit export: 12 events behind") {
+		t.Errorf("main window status %q", got)
+	}
+	capturePNG(t, h.d.home.window(), "home_export_behind.png")
 	set(1)
 	if got := ta.lastMenu(); !strings.HasSuffix(got, "audit export: 1 event behind") {
 		t.Errorf("status %q", got)
