@@ -127,7 +127,7 @@ func TestKeeperSurvivesAnUnavailableKeychain(t *testing.T) {
 // TestAnchorShowsDeletedRows keeps the head in a keychain, deletes the
 // newest rows with the sqlite driver, and verifies against the anchor.
 func TestAnchorShowsDeletedRows(t *testing.T) {
-	kr := vaulttest.NewKeyring()
+	var kr vault.Keyring = vaulttest.NewKeyring()
 	if os.Getenv("COUNTERSIGN_REAL_KEYRING") != "" {
 		kr = nil // the real Secret Service scripts/test starts
 	}
