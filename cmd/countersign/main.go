@@ -19,6 +19,7 @@ import (
 	"github.com/countersign/countersign/assets"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auditanchor"
 	"github.com/countersign/countersign/internal/buildinfo"
 	"github.com/countersign/countersign/internal/config"
 	_ "github.com/countersign/countersign/internal/langenv" // before Fyne initialises: LANG=C.UTF-8
@@ -83,7 +84,7 @@ func main() {
 		if path == "" {
 			path = filepath.Join(filepath.Dir(*configPath), "audit.db")
 		}
-		os.Exit(verifyAudit(path))
+		os.Exit(verifyAudit(path, vault.Open(vault.Options{Dir: filepath.Join(filepath.Dir(path), "secrets")})))
 	case "policy":
 		switch {
 		case flag.NArg() == 2 && flag.Arg(1) == "show":
@@ -104,16 +105,26 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// verifyAudit walks the audit log's hash chain and prints the result: exit
-// status 0 when it is intact, 1 when it names a broken event, 2 when it
+// verifyAudit walks the audit log's hash chain, checks its end against the
+// copy kept in the keychain st, and prints the result: exit status 0 when
+// it is intact, 1 when it names a broken event or cut-off events, 2 when it
 // could not be checked.
-func verifyAudit(path string) int {
-	rep, err := audit.VerifyFile(context.Background(), path)
+func verifyAudit(path string, st auditanchor.Store) int {
+	head, found, anchorErr := auditanchor.Read(st, path)
+	rep, err := audit.VerifyFileHead(context.Background(), path, head)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "countersign: could not verify %s: %v\n", path, err)
 		return 2
 	}
 	fmt.Println(rep.String())
+	switch {
+	case anchorErr != nil:
+		fmt.Printf("the end of the log could not be checked: the anchor is unavailable (%v)\n", anchorErr)
+	case !found:
+		fmt.Println("the end of the log could not be checked: no anchor is kept in the keychain for this file")
+	case rep.OK():
+		fmt.Printf("the log reaches its anchor in the keychain (event %d)\n", head.ID)
+	}
 	if !rep.OK() {
 		return 1
 	}

@@ -27,6 +27,8 @@ func newUI(c app.Core) (app.UI, error) {
 		FirstRun: c.FirstRun,
 		Release:  releaseMemory,
 		Logger:   c.Logger,
+
+		AuditExportBehind: c.AuditExportBehind,
 	}
 	if o.Tray {
 		o.TrayHost = trayHost(a)

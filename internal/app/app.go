@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auditanchor"
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
@@ -59,6 +60,10 @@ type Core struct {
 	// FirstRun is set when Countersign started with no settings file: the
 	// interface shows "Getting started".
 	FirstRun bool
+	// AuditExportBehind says how many audit events wait for an
+	// organisation's collector that is not taking them, and why (0, ""
+	// while the export keeps up or is off). It never blocks.
+	AuditExportBehind func() (behind int64, problem string)
 }
 
 // Options configure Run.
@@ -167,6 +172,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("opening the audit log: %w", err)
 	}
 	defer auditLog.Close()
+	// The log's head goes to the keychain after commits, off every call's
+	// path, until after the app's stop event is written.
+	anchorCtx, stopAnchor := context.WithCancel(context.Background())
+	_, anchorDone := keepAnchor(anchorCtx, auditLog, v, auditPath, log)
+	defer func() { stopAnchor(); anchorDone() }()
+	export := newAuditExport(auditLog, dataDir, v, log)
+	export.apply(context.Background(), eff)
+	defer export.close()
 	pinStore, err := pins.Open(filepath.Join(dataDir, "pins.json"))
 	if err != nil {
 		return err
@@ -221,6 +234,7 @@ func Run(ctx context.Context, o Options) error {
 		wg.Wait()
 	}()
 	auditView := newAuditView(auditLog, auditPath, watcher.Current)
+	auditView.anchor = func() (audit.Head, bool, error) { return auditanchor.Read(v, auditPath) }
 	if o.Notifier != nil {
 		sub := q.Subscribe()
 		wg.Go(func() {
@@ -276,6 +290,7 @@ func Run(ctx context.Context, o Options) error {
 				q.SetGrantWindow(eff.Policy.RetryWindow())
 				r.SetHostWait(eff.Policy.HostWait())
 				auditLog.SetRetentionDays(eff.AuditRetentionDays)
+				export.apply(context.Background(), eff)
 				settings.reconcileLogin()
 				log.Info("settings applied", "servers", serverList(set))
 			}
@@ -294,7 +309,8 @@ func Run(ctx context.Context, o Options) error {
 	if err := connect.MakeFilesPrivate(ctx); err != nil {
 		log.Warn("checking AI apps' configuration files for Countersign's access key", "err", err)
 	}
-	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log, FirstRun: firstRun})
+	ui, err := o.NewUI(Core{Queue: q, Settings: settings, Audit: auditView, Connect: connect, Logger: log, FirstRun: firstRun,
+		AuditExportBehind: export.behind})
 	if err != nil {
 		return fmt.Errorf("starting the interface: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/config"
@@ -26,6 +27,9 @@ type AuditView struct {
 	log     *audit.Log
 	path    string                   // the log's file, to say where events are kept
 	current func() *config.Effective // the settings in force, for server names and retention
+	// anchor reads the head recorded outside the database (the keychain);
+	// nil when there is none to read.
+	anchor func() (h audit.Head, found bool, err error)
 }
 
 // newAuditView reads l, stored at path; current returns the settings in
@@ -88,6 +92,7 @@ var kindWords = map[audit.Kind]string{
 	audit.KindAppStarted:      "Countersign started",
 	audit.KindAppStopped:      "Countersign stopped",
 	audit.KindPruned:          "Old events removed",
+	audit.KindMessageRedacted: "Secrets removed",
 }
 
 var actorWords = map[audit.Actor]string{
@@ -105,7 +110,7 @@ func (s EventSet) kinds() []audit.Kind {
 		return []audit.Kind{audit.KindCallDecided, audit.KindPolicyDenied}
 	case CallSteps:
 		return []audit.Kind{audit.KindCallSubmitted, audit.KindCallDecided, audit.KindCallForwarded,
-			audit.KindCallResult, audit.KindPolicyDenied}
+			audit.KindCallResult, audit.KindPolicyDenied, audit.KindMessageRedacted}
 	case AppEvents:
 		return []audit.Kind{audit.KindSignIn, audit.KindSignOut, audit.KindSignInFailed,
 			audit.KindSettingsChanged, audit.KindAppStarted, audit.KindAppStopped, audit.KindPruned}
@@ -170,9 +175,26 @@ func (v *AuditView) Query(ctx context.Context, f AuditFilter, before int64, limi
 	names := serverNames(v.current())
 	out := AuditPage{More: p.More, Next: p.Next, Events: make([]AuditEvent, 0, len(p.Records))}
 	for _, r := range p.Records {
-		out.Events = append(out.Events, viewEvent(r, names))
+		e := viewEvent(r, names)
+		if e.Waited, err = v.waited(ctx, r); err != nil {
+			return AuditPage{}, err
+		}
+		out.Events = append(out.Events, e)
 	}
 	return out, nil
+}
+
+// waited is how long a decided call waited: from its call_submitted event
+// (the newest one of the same call before the decision) to the decision.
+func (v *AuditView) waited(ctx context.Context, r audit.Record) (time.Duration, error) {
+	if r.Kind != audit.KindCallDecided || r.CallID == "" {
+		return 0, nil
+	}
+	p, err := v.log.Query(ctx, audit.Filter{CallID: r.CallID, Server: r.Server, Kinds: []audit.Kind{audit.KindCallSubmitted}}, r.ID, 1)
+	if err != nil || len(p.Records) == 0 {
+		return 0, err
+	}
+	return r.Time.Sub(p.Records[0].Time), nil
 }
 
 // Export writes every event f selects, oldest first, to w with every stored
@@ -193,11 +215,24 @@ func (v *AuditView) Export(ctx context.Context, f AuditFilter, format ExportForm
 
 // Verify walks the stored log's hash chain and says what it found.
 func (v *AuditView) Verify(ctx context.Context) (Integrity, error) {
-	rep, err := v.log.Verify(ctx)
+	var head audit.Head
+	anchor := ""
+	if v.anchor != nil {
+		h, found, err := v.anchor()
+		switch {
+		case err != nil:
+			anchor = "The copy of the log's end kept in the keychain could not be read, so events removed from the end of the log would not show: " + err.Error()
+		case !found:
+			anchor = "No copy of the log's end is kept in the keychain yet, so events removed from the end of the log would not show."
+		default:
+			head = h
+		}
+	}
+	rep, err := v.log.VerifyHead(ctx, head)
 	if err != nil {
 		return Integrity{}, err
 	}
-	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID}
+	in := Integrity{OK: rep.OK(), Checked: rep.Events, LastID: rep.LastID, Anchor: anchor}
 	if b := rep.Break; b != nil {
 		in.Problem = fmt.Sprintf("event %d (%s): %s.", b.ID, b.Problem, b.Detail)
 	}
@@ -233,6 +268,8 @@ func viewEvent(r audit.Record, names map[string]string) AuditEvent {
 		ID: r.ID, Time: r.Time, Kind: kindWords[r.Kind], Server: r.Server, Tool: r.Tool,
 		Client: r.Client, CallID: r.CallID, Target: r.Target, Actor: actorWords[r.Actor],
 		Edited: len(r.EditedArguments) > 0, Details: details(r),
+		Arguments: indentJSON(r.Arguments), EditedArguments: indentJSON(r.EditedArguments),
+		Redactions: redactionText(r.Redactions), Hash: r.Hash.String(), PrevHash: r.PrevHash.String(),
 	}
 	if e.Kind == "" {
 		e.Kind = string(r.Kind)
@@ -261,21 +298,13 @@ func details(r audit.Record) string {
 	if r.Reason != "" {
 		parts = append(parts, r.Reason)
 	}
-	if r.Kind == audit.KindCallResult && r.Outcome != audit.OutcomeInterrupted && r.Outcome != audit.OutcomeNotSent {
-		// (A call that ended without the server's answer has no size.)
+	// (A call that ended without the server's answer has no size.)
+	if (r.Kind == audit.KindCallResult && r.Outcome != audit.OutcomeInterrupted && r.Outcome != audit.OutcomeNotSent) ||
+		r.Kind == audit.KindMessageRedacted {
 		parts = append(parts, fmt.Sprintf("%d bytes", r.ResultSize))
 	}
 	if len(r.Redactions) > 0 {
-		names := make([]string, 0, len(r.Redactions))
-		for name := range r.Redactions {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		var removed []string
-		for _, name := range names {
-			removed = append(removed, fmt.Sprintf("%d %s", r.Redactions[name], name))
-		}
-		parts = append(parts, "secrets removed: "+strings.Join(removed, ", "))
+		parts = append(parts, "secrets removed: "+redactionText(r.Redactions))
 	}
 	if d := detailText(r.Detail); d != "" {
 		parts = append(parts, d)
@@ -290,6 +319,33 @@ func details(r audit.Record) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// redactionText lists redaction counts by detector name: "2 github token,
+// 1 jwt".
+func redactionText(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	removed := make([]string, 0, len(names))
+	for _, name := range names {
+		removed = append(removed, fmt.Sprintf("%d %s", m[name], name))
+	}
+	return strings.Join(removed, ", ")
+}
+
+// indentJSON is stored JSON indented for reading; "" when absent.
+func indentJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Indent(&b, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 // detailText writes a detail object as "key: value, key: value" in key

@@ -13,10 +13,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/countersign/countersign/internal/audit"
+	"github.com/countersign/countersign/internal/auditanchor"
 	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/vault"
+	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
 
 // t0 is when the audit view tests' first event is written.
@@ -163,17 +167,29 @@ func TestAuditViewShowsEventsInWords(t *testing.T) {
 		{ID: 6, Time: at(5), Kind: "Blocked by policy", Server: "github", ServerName: "GitHub", Tool: "delete_repository", Client: "Cursor",
 			CallID: "2", Target: "DEFRA/other", Outcome: "denied", Actor: "policy", Details: "DEFRA/other is not in the allowlist"},
 		{ID: 5, Time: at(4), Kind: "Result", Server: "github", ServerName: "GitHub", Tool: "create_issue", Client: "Claude Desktop",
-			CallID: "1", Target: "DEFRA/ffc-pay", Outcome: "answered", Details: "512 bytes; secrets removed: 2 aws key, 1 github token"},
+			CallID: "1", Target: "DEFRA/ffc-pay", Outcome: "answered", Details: "512 bytes; secrets removed: 2 aws key, 1 github token",
+			Redactions: "2 aws key, 1 github token"},
 		{ID: 4, Time: at(3), Kind: "Sent to server", Server: "github", ServerName: "GitHub", Tool: "create_issue", Client: "Claude Desktop",
 			CallID: "1", Target: "DEFRA/ffc-pay"},
 		{ID: 3, Time: at(2), Kind: "Decided", Server: "github", ServerName: "GitHub", Tool: "create_issue", Client: "Claude Desktop",
-			CallID: "1", Target: "DEFRA/ffc-pay", Outcome: "approved", Actor: "person", Edited: true},
+			CallID: "1", Target: "DEFRA/ffc-pay", Outcome: "approved", Actor: "person", Edited: true,
+			Waited: time.Minute, Arguments: "{\n  \"title\": \"Fix login\"\n}", EditedArguments: "{\n  \"title\": \"Fix the login page\"\n}"},
 		{ID: 2, Time: at(1), Kind: "Asked", Server: "github", ServerName: "GitHub", Tool: "create_issue", Client: "Claude Desktop",
-			CallID: "1", Target: "DEFRA/ffc-pay"},
+			CallID: "1", Target: "DEFRA/ffc-pay", Arguments: "{\n  \"title\": \"Fix login\"\n}"},
 		{ID: 1, Time: at(0), Kind: "Countersign started", Actor: "Countersign"},
 	}
-	if diff := cmp.Diff(want, p.Events); diff != "" {
+	if diff := cmp.Diff(want, p.Events, cmpopts.IgnoreFields(AuditEvent{}, "Hash", "PrevHash")); diff != "" {
 		t.Errorf("events (-want +got)\n%s", diff)
+	}
+	// Each event shows its place in the chain: its hash, and the hash of
+	// the event before it.
+	for i, e := range p.Events {
+		if len(e.Hash) != 64 || (i+1 < len(p.Events) && e.PrevHash != p.Events[i+1].Hash) {
+			t.Errorf("event %d: hash %q, prev %q", e.ID, e.Hash, e.PrevHash)
+		}
+	}
+	if last := p.Events[len(p.Events)-1]; last.PrevHash != strings.Repeat("0", 64) {
+		t.Errorf("the first event links to %q, not the zero hash", last.PrevHash)
 	}
 }
 
@@ -462,5 +478,42 @@ func TestAuditViewInterruptedCallsAndOmittedArguments(t *testing.T) {
 	p, err = env.view.Query(context.Background(), AuditFilter{Outcome: "interrupted: Countersign stopped"}, 0, 10)
 	if err != nil || len(p.Events) != 1 || p.Events[0].CallID != "7" {
 		t.Errorf("filtering by the interrupted outcome: %+v, %v", p, err)
+	}
+}
+
+// TestAuditViewVerifyFindsCutOffEvents keeps the log's head in a keychain,
+// deletes the newest rows with the sqlite driver, and expects Verify to
+// say the log ends before the event the keychain recorded.
+func TestAuditViewVerifyFindsCutOffEvents(t *testing.T) {
+	env := newViewEnv(t, 0)
+	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()})
+	k := auditanchor.NewKeeper(env.log, v, env.path, discardLog())
+	env.view.anchor = func() (audit.Head, bool, error) { return auditanchor.Read(v, env.path) }
+	history(t, env)
+	k.Flush()
+	ctx := context.Background()
+	if got, err := env.view.Verify(ctx); err != nil || !got.OK || got.Anchor != "" {
+		t.Fatalf("an untouched log: %+v, %v", got, err)
+	}
+	db, err := sql.Open("sqlite", env.path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER events_no_delete`, `DELETE FROM events WHERE id > 10`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	got, err := env.view.Verify(ctx)
+	if err != nil || got.OK || !strings.Contains(got.Problem, "the log ends at event 10 but event 13 was recorded") {
+		t.Fatalf("Verify = %+v, %v; want the cut-off events named", got, err)
+	}
+
+	// A keychain that cannot be read costs the check, not the verify.
+	env.view.anchor = func() (audit.Head, bool, error) { return audit.Head{}, false, vault.ErrUnavailable }
+	got, err = env.view.Verify(ctx)
+	if err != nil || !got.OK || !strings.Contains(got.Anchor, "could not be read") {
+		t.Fatalf("Verify without the keychain = %+v, %v; want OK, saying the anchor is unavailable", got, err)
 	}
 }

@@ -144,6 +144,16 @@ type AuditEvent struct {
 	// Details is the reason, or what else the event records (the setting
 	// changed, scopes granted, secrets removed), in one line.
 	Details string
+	// Waited is how long a decided call waited, from being asked to its
+	// decision; zero for other events.
+	Waited time.Duration
+	// Arguments are the call's arguments as recorded (secrets removed),
+	// indented JSON; EditedArguments what the person approved instead.
+	Arguments, EditedArguments string
+	// Redactions lists the secrets removed, by kind: "2 github token, 1 jwt".
+	Redactions string
+	// Hash and PrevHash are the event's place in the hash chain, in hex.
+	Hash, PrevHash string
 }
 
 // AuditPage is one page of events, newest first. Pages are keyed by event
@@ -191,4 +201,7 @@ type Integrity struct {
 	// Pruned says that older events were removed by the retention period,
 	// and where the chain now starts; empty when none were.
 	Pruned string
+	// Anchor says why the end of the log could not be checked against the
+	// copy kept in the keychain; empty when it was.
+	Anchor string
 }

@@ -27,6 +27,10 @@ const (
 	KindAppStarted      Kind = "app_started"      // Countersign started
 	KindAppStopped      Kind = "app_stopped"      // Countersign stopped
 	KindPruned          Kind = "audit_pruned"     // retention removed old events; written by the log itself
+	// KindMessageRedacted: secrets were removed from a server message that
+	// is not a tool call's result (a resource, a prompt, a sampling or
+	// elicitation request, an error answer); Tool is its method.
+	KindMessageRedacted Kind = "message_redacted"
 )
 
 var kinds = map[Kind]bool{
@@ -34,6 +38,7 @@ var kinds = map[Kind]bool{
 	KindCallResult: true, KindPolicyDenied: true, KindSignIn: true,
 	KindSignOut: true, KindSignInFailed: true, KindSettingsChanged: true,
 	KindAppStarted: true, KindAppStopped: true, KindPruned: true,
+	KindMessageRedacted: true,
 }
 
 // Kinds returns every kind the log accepts, in a fixed order, for filter
@@ -42,7 +47,8 @@ func Kinds() []Kind {
 	return []Kind{
 		KindCallSubmitted, KindCallDecided, KindCallForwarded, KindCallResult,
 		KindPolicyDenied, KindSignIn, KindSignOut, KindSignInFailed,
-		KindSettingsChanged, KindAppStarted, KindAppStopped, KindPruned,
+		KindSettingsChanged, KindAppStarted, KindAppStopped, KindMessageRedacted,
+		KindPruned, // last: tests pick from the kinds before it
 	}
 }
 

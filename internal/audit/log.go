@@ -72,6 +72,8 @@ type Log struct {
 	// Owned by the writer goroutine.
 	prunedDay int64 // UTC day (days since the Unix epoch) of the last prune
 	buf       []byte
+
+	heads headState // the newest committed event and who watches it (head.go)
 }
 
 // job is one request to the writer: an append, or a prune.
@@ -192,7 +194,7 @@ func (l *Log) open(path string, busy time.Duration) error {
 		return err
 	}
 	l.r.SetMaxOpenConns(max(2, runtime.GOMAXPROCS(0)))
-	return nil
+	return l.loadHead(ctx)
 }
 
 // closeDBs closes whatever open managed to open.
@@ -510,6 +512,7 @@ func (l *Log) writeEvents(ctx context.Context, evs []*Event) ([]Record, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("writing audit events: %w", err)
 	}
+	l.committed(recs[len(recs)-1])
 	return recs, nil
 }
 
@@ -652,6 +655,7 @@ func (l *Log) prune(ctx context.Context) (Pruned, error) {
 		return p, fmt.Errorf("pruning audit log: %w", err)
 	}
 	p.Record = recs[0]
+	l.committed(p.Record)
 	l.logger.Info("audit: pruned old events", "events", p.Events, "before", cutoff.Format(time.DateOnly), "anchor", p.Anchor.ID)
 	return p, nil
 }

@@ -34,6 +34,9 @@ const (
 	ProblemAnchor
 	// ProblemUnreadable: the event cannot be read as an event at all.
 	ProblemUnreadable
+	// ProblemTruncated: the log ends before the head recorded outside it;
+	// its newest events were removed (see anchor.go).
+	ProblemTruncated
 )
 
 var problemNames = map[Problem]string{
@@ -43,6 +46,7 @@ var problemNames = map[Problem]string{
 	ProblemOutOfOrder:     "out of order",
 	ProblemAnchor:         "anchor mismatch",
 	ProblemUnreadable:     "unreadable",
+	ProblemTruncated:      "newest events missing",
 }
 
 func (p Problem) String() string {

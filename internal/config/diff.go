@@ -180,7 +180,7 @@ func (d *differ) global(old, next *Effective) {
 	for _, o := range removed {
 		d.add("", false, "Browser origin no longer allowed: %s", o)
 	}
-	if old.ExportEndpoint != next.ExportEndpoint {
+	if old.ExportEndpoint != next.ExportEndpoint || !old.Policy.exportSettings().equal(next.Policy.exportSettings()) {
 		d.add("", true, "Audit export changed")
 	}
 }

@@ -122,7 +122,35 @@ type AuditPolicy struct {
 	MinRetentionDays *int `json:"minRetentionDays,omitempty"`
 	MaxRetentionDays *int `json:"maxRetentionDays,omitempty"`
 	// ExportEndpoint is an OTLP/HTTP logs URL: https, or http on loopback.
+	// Every audit event is sent there as an OpenTelemetry log record.
 	ExportEndpoint string `json:"exportEndpoint,omitempty"`
+	// ExportHeaders are HTTP headers sent with every export request, by
+	// name, with their values as written. Never put a secret here: use
+	// ExportKeychainHeaders.
+	ExportHeaders map[string]string `json:"exportHeaders,omitempty"`
+	// ExportKeychainHeaders are HTTP headers whose values are secrets (an API
+	// key, a bearer token): header name → the name of the secret in the OS
+	// keychain that holds the value (service "Countersign", account
+	// "secret/NAME", value "p:" and the header value in base64), put there
+	// by the organisation's device management. The policy file never holds
+	// the value.
+	ExportKeychainHeaders map[string]string `json:"exportKeychainHeaders,omitempty"`
+	// ExportCAFile is a PEM file of certificate authorities to trust for an
+	// https endpoint, beside the system's. Certificates are always checked.
+	ExportCAFile string `json:"exportCAFile,omitempty"`
+	// ExportKinds lists the kinds of audit event to send (such as
+	// "call_decided", "policy_denied"). Absent: every kind.
+	ExportKinds []string `json:"exportKinds,omitempty"`
+	// ExportArguments sends each call's arguments, in the redacted form the
+	// audit log stores them; by default they stay on the machine.
+	ExportArguments bool `json:"exportArguments,omitempty"`
+}
+
+// AuditEventKinds are the kinds of audit event ExportKinds may name.
+var AuditEventKinds = []string{
+	"call_submitted", "call_decided", "call_forwarded", "call_result", "policy_denied",
+	"sign_in", "sign_out", "sign_in_failed", "settings_changed", "app_started",
+	"app_stopped", "audit_pruned", "message_redacted",
 }
 
 // Approves reports whether the policy lets servers of the catalog kind be
@@ -332,8 +360,63 @@ func (a AuditPolicy) validate(field string) error {
 		if err := checkExportEndpoint(a.ExportEndpoint); err != nil {
 			return fieldErr(field+".exportEndpoint", "%v", err)
 		}
+	} else if len(a.ExportHeaders) > 0 || len(a.ExportKeychainHeaders) > 0 || a.ExportCAFile != "" || a.ExportKinds != nil || a.ExportArguments {
+		return fieldErr(field+".exportEndpoint", "is needed by the other export settings")
+	}
+	for name, value := range a.ExportHeaders {
+		if !validHeaderName(name) {
+			return fieldErr(field+".exportHeaders", "%q is not an HTTP header name", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return fieldErr(field+".exportHeaders."+name, "the value holds a line break")
+		}
+	}
+	for name, secret := range a.ExportKeychainHeaders {
+		if !validHeaderName(name) {
+			return fieldErr(field+".exportKeychainHeaders", "%q is not an HTTP header name", name)
+		}
+		if _, ok := a.ExportHeaders[name]; ok {
+			return fieldErr(field+".exportKeychainHeaders", "%q is also in exportHeaders", name)
+		}
+		if secret == "" || len(secret) > 200 || strings.ContainsFunc(secret, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fieldErr(field+".exportKeychainHeaders."+name, "%q is not a keychain secret name", secret)
+		}
+	}
+	if a.ExportCAFile != "" && !filepath.IsAbs(a.ExportCAFile) {
+		return fieldErr(field+".exportCAFile", "%q is not an absolute path", a.ExportCAFile)
+	}
+	for _, k := range a.ExportKinds {
+		if !slices.Contains(AuditEventKinds, k) {
+			return fieldErr(field+".exportKinds", "%q is not a kind of audit event (%s)", k, strings.Join(AuditEventKinds, ", "))
+		}
 	}
 	return nil
+}
+
+// exportSettings is the policy's audit export settings, retention left
+// out; a nil policy has none.
+func (p *Policy) exportSettings() AuditPolicy {
+	if p == nil {
+		return AuditPolicy{}
+	}
+	a := p.Audit
+	a.RetentionDays, a.MinRetentionDays, a.MaxRetentionDays = nil, nil, nil
+	return a
+}
+
+func (a AuditPolicy) equal(b AuditPolicy) bool { return reflect.DeepEqual(a, b) }
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= 0x20 || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkExportEndpoint accepts https URLs, and http only on loopback.

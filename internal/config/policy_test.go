@@ -28,7 +28,9 @@ func TestParsePolicyGood(t *testing.T) {
   },
   "hiddenTools": ["delete_*"],
   "maxApprovalTimeout": "10m",
-  "audit": {"minRetentionDays": 365, "maxRetentionDays": 730, "exportEndpoint": "https://otel.example.org:4318/v1/logs"}
+  "audit": {"minRetentionDays": 365, "maxRetentionDays": 730, "exportEndpoint": "https://otel.example.org:4318/v1/logs",
+    "exportHeaders": {"X-Tenant": "defra"}, "exportKeychainHeaders": {"Authorization": "siem-ingest-key"},
+    "exportCAFile": "/etc/ssl/org-ca.pem", "exportKinds": ["call_decided", "policy_denied"], "exportArguments": true}
 }`))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +45,9 @@ func TestParsePolicyGood(t *testing.T) {
 		},
 		HiddenTools:        []string{"delete_*"},
 		MaxApprovalTimeout: ptr(Duration(10 * time.Minute)),
-		Audit:              AuditPolicy{MinRetentionDays: ptr(365), MaxRetentionDays: ptr(730), ExportEndpoint: "https://otel.example.org:4318/v1/logs"},
+		Audit: AuditPolicy{MinRetentionDays: ptr(365), MaxRetentionDays: ptr(730), ExportEndpoint: "https://otel.example.org:4318/v1/logs",
+			ExportHeaders: map[string]string{"X-Tenant": "defra"}, ExportKeychainHeaders: map[string]string{"Authorization": "siem-ingest-key"},
+			ExportCAFile: "/etc/ssl/org-ca.pem", ExportKinds: []string{"call_decided", "policy_denied"}, ExportArguments: true},
 	}
 	if diff := cmp.Diff(want, p, cmpopts.IgnoreUnexported(Policy{})); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
@@ -114,6 +118,13 @@ func TestParsePolicyErrorsNameTheProblem(t *testing.T) {
 		{"export with credentials", `{"version": 1, "audit": {"exportEndpoint": "https://u:p@collector.example.org"}}`, "audit.exportEndpoint: must not hold a user name or password"},
 		{"export other scheme", `{"version": 1, "audit": {"exportEndpoint": "grpc://collector.example.org"}}`, "audit.exportEndpoint: \"grpc://collector.example.org\": want an https URL"},
 		{"trailing data", `{"version": 1} x`, "data after the policy object"},
+		{"export settings without endpoint", `{"version": 1, "audit": {"exportKinds": ["call_decided"]}}`, "audit.exportEndpoint: is needed"},
+		{"export header name", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportHeaders": {"X Bad": "1"}}}`, "audit.exportHeaders: \"X Bad\" is not an HTTP header name"},
+		{"export header line break", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportHeaders": {"X-A": "1\r\nHost: evil"}}}`, "line break"},
+		{"keychain header twice", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportHeaders": {"X-A": "1"}, "exportKeychainHeaders": {"X-A": "k"}}}`, "also in exportHeaders"},
+		{"keychain header empty name", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportKeychainHeaders": {"Authorization": ""}}}`, "is not a keychain secret name"},
+		{"export CA relative", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportCAFile": "ca.pem"}}`, "not an absolute path"},
+		{"export unknown kind", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportKinds": ["calls"]}}`, "\"calls\" is not a kind of audit event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -479,7 +479,7 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 			if rpcError != nil {
 				reason = "secrets removed from the error answer to " + method
 			}
-			g.record(context.Background(), audit.Event{Kind: audit.KindCallResult, Server: server, Tool: method,
+			g.record(context.Background(), audit.Event{Kind: audit.KindMessageRedacted, Server: server, Tool: method,
 				ResultSize: int64(len(result) + len(rpcError)), IsError: rpcError != nil, Redactions: counts, Reason: reason})
 		}
 		return out
@@ -573,7 +573,7 @@ func (g *Guard) recordRedaction(server string, m relay.ServerMessage, size int, 
 		return
 	}
 	g.log.Info("secrets removed from "+what, "server", server, "method", m.Method, "call", m.CallID, "redactions", countsText(counts))
-	ev := audit.Event{Kind: audit.KindCallResult, Server: server, Tool: m.Method, ResultSize: int64(size),
+	ev := audit.Event{Kind: audit.KindMessageRedacted, Server: server, Tool: m.Method, ResultSize: int64(size),
 		IsError: m.Error, Redactions: counts, Reason: "secrets removed from " + what}
 	if m.CallID != "" {
 		g.mu.RLock()

@@ -197,7 +197,7 @@ func TestMembersBesideThePayloadAreRedacted(t *testing.T) {
 	// Audited like every other redaction: requests and answers with their
 	// call, notifications only logged, and never the secret itself.
 	var rows []string
-	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}})
+	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult, audit.KindMessageRedacted}})
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		rows = append(rows, rec.Tool+" | "+rec.Client+" | "+rec.Reason+" | "+countsOf(rec.Redactions))

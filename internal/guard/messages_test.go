@@ -146,7 +146,7 @@ func TestServerMessageRedactionsAreRecorded(t *testing.T) {
 		}
 		f.g.ServerMessage("everything", msgs[i].m)
 	}
-	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}})
+	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindMessageRedacted}})
 	type row struct {
 		Tool, Client, Reason string
 		IsError              bool
@@ -236,7 +236,7 @@ func TestToolsListedRedactsBeforePinning(t *testing.T) {
 	if st.Current == nil || strings.Contains(string(st.Current), ghToken) || strings.Contains(string(st.Current), awsKey) {
 		t.Errorf("pinned definition %s", st.Current)
 	}
-	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}})
+	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindMessageRedacted}})
 	if len(recs) != 1 || recs[0].Tool != "tools/list" || len(recs[0].Redactions) != 2 {
 		t.Errorf("audit %+v", recs)
 	}

@@ -29,7 +29,7 @@ var auditColumns = []struct {
 	width float32
 }{
 	{"Time", 150}, {"Event", 135}, {"Server", 95}, {"Tool", 140}, {"Asked by", 120},
-	{"Target", 125}, {"Outcome", 145}, {"By", 90}, {"Details", 215},
+	{"Target", 125}, {"Outcome", 145}, {"By", 90}, {"Waited", 70}, {"Details", 215},
 }
 
 const (
@@ -238,11 +238,43 @@ func (a *auditWindow) showDetail(e app.AuditEvent) {
 	field("Touches", e.Target)
 	field("Outcome", outcome)
 	field("Decided by", e.Actor)
+	field("Waited", waitedText(e.Waited))
 	field("Call", e.CallID)
+	field("Secrets removed", e.Redactions)
 	field("Event", fmt.Sprint(e.ID))
+	field("Hash", e.Hash)
+	field("Previous hash", e.PrevHash)
 	objs = append(objs, form)
+	// Arguments as recorded (secrets already removed), whole, in a
+	// monospace block the person can select and copy.
+	block := func(title, text string) {
+		if text == "" {
+			return
+		}
+		g := widget.NewTextGrid()
+		g.SetText(visible(text))
+		objs = append(objs, lowText(title), g)
+	}
+	block("Arguments, as the AI app sent them (secrets removed)", e.Arguments)
+	block("Arguments you approved after editing", e.EditedArguments)
 	a.detail.Objects = objs
 	a.detail.Refresh()
+}
+
+// waitedText is how long a call waited for its decision, short: "45s",
+// "3m 05s", "2h 10m"; empty for events that are not a decision.
+func waitedText(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Second:
+		return "<1s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	}
+	return fmt.Sprintf("%dh %02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
 // auditCell is the text of one table cell.
@@ -271,6 +303,8 @@ func auditCell(e app.AuditEvent, col int) string {
 	case 7:
 		return oneLine(e.Actor, 20)
 	case 8:
+		return waitedText(e.Waited)
+	case 9:
 		return oneLine(e.Details, 200)
 	}
 	return ""
@@ -670,9 +704,9 @@ func (a *auditWindow) check() {
 			case res.OK:
 				a.verified = max(res.LastID, 1)
 				a.result.Importance = widget.SuccessImportance
-				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s", events(res.Checked), res.Pruned)))
+				a.result.SetText(strings.TrimSpace(fmt.Sprintf("Intact: %s checked, none changed or missing. %s %s", events(res.Checked), res.Pruned, res.Anchor)))
 			default:
-				a.fail(strings.TrimSpace(fmt.Sprintf("Problem found: %s %s before it verified. %s", res.Problem, capitalise(events(res.Checked)), res.Pruned)))
+				a.fail(strings.TrimSpace(fmt.Sprintf("Problem found: %s %s before it verified. %s %s", res.Problem, capitalise(events(res.Checked)), res.Pruned, res.Anchor)))
 			}
 		}
 	})

@@ -538,16 +538,28 @@ func TestAuditDetailPane(t *testing.T) {
 	evs := auditEvents(3)
 	long := "Denied: this would create an issue in the production project, which is frozen until the release on Friday; use the staging project PAY-STAGING instead and ask Sam if unsure."
 	evs[1].Details = long
+	evs[1].Waited = 3*time.Minute + 5*time.Second
+	evs[1].Arguments = "{\n  \"repo\": \"DEFRA/ffc-pay\",\n  \"title\": \"Fix [redacted: github token]\"\n}"
+	evs[1].Redactions = "1 github token"
+	evs[1].Hash = "5c3f436f5cdbf507b8f3fbec947b9ca0043c609a34da42e76a2a5f20334fc704"
+	evs[1].PrevHash = "0000000000000000000000000000000000000000000000000000000000000000"
 	h := openAudit(t, evs)
 	a := h.d.audit
 	if !hasText(a.detail, "Select an event in the table") {
 		t.Fatal("the detail pane does not say how to use it")
 	}
-	a.table.Select(widget.TableCellID{Row: 1, Col: 8})
-	for _, want := range []string{long, "GitHub (github)", "create_issue", "Claude Desktop", "DEFRA/ffc-pay", "denied", "person", "2"} {
+	a.table.Select(widget.TableCellID{Row: 1, Col: 9})
+	for _, want := range []string{long, "GitHub (github)", "create_issue", "Claude Desktop", "DEFRA/ffc-pay", "denied", "person", "2",
+		"3m 05s", "1 github token", evs[1].Hash, evs[1].PrevHash} {
 		if !hasText(a.detail, want) {
 			t.Errorf("the detail pane lacks %q", want)
 		}
+	}
+	if !hasGrid(a.detail, "Fix [redacted: github token]") {
+		t.Error("the detail pane lacks the arguments as recorded")
+	}
+	if got := auditCell(evs[1], 8); got != "3m 05s" {
+		t.Errorf("waited column %q", got)
 	}
 	capturePNG(t, a.window(), "audit_detail.png")
 	assertMarkup(t, "audit_detail.xml", a.window().Canvas())
@@ -617,4 +629,19 @@ func TestAuditDetailPaneInterruptedCall(t *testing.T) {
 		}
 	}
 	capturePNG(t, a.window(), "audit_interrupted.png")
+}
+
+// hasGrid reports whether a text grid under o holds s.
+func hasGrid(o fyne.CanvasObject, s string) bool {
+	switch w := o.(type) {
+	case *widget.TextGrid:
+		return strings.Contains(w.Text(), s)
+	case *fyne.Container:
+		for _, c := range w.Objects {
+			if hasGrid(c, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

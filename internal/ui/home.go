@@ -232,6 +232,7 @@ func (d *Desktop) showAbout() { d.about.show() }
 func (d *Desktop) tick() {
 	d.review.tick()
 	d.guide.tick()
+	d.tray.exportTick()
 }
 
 // quitQuestion asks before quitting while n calls wait.

@@ -61,6 +61,7 @@ type tray struct {
 	review        *fyne.MenuItem
 	reviewPending bool
 	base          []*fyne.MenuItem // the menu without the sign-in and review items
+	exportBehind  int64            // audit events the organisation's collector has not taken
 
 	shown     string        // the status and pause labels the tray last got
 	icond     fyne.Resource // the icon the tray last got
@@ -199,7 +200,31 @@ func (t *tray) statusText() string {
 	if t.reviewPending {
 		s += " · settings change waiting"
 	}
+	if t.exportBehind > 0 {
+		s += " · " + exportBehindText(t.exportBehind)
+	}
 	return s
+}
+
+// exportBehindText says how far the audit export lags.
+func exportBehindText(n int64) string {
+	if n == 1 {
+		return "audit export: 1 event behind"
+	}
+	return fmt.Sprintf("audit export: %d events behind", n)
+}
+
+// exportTick reads how far the audit export lags, and shows it when it
+// changed.
+func (t *tray) exportTick() {
+	if t.d.o.AuditExportBehind == nil {
+		return
+	}
+	n, _ := t.d.o.AuditExportBehind()
+	if n != t.exportBehind {
+		t.exportBehind = n
+		t.update()
+	}
 }
 
 // labels brings the menu's labels, and the main window's status, which

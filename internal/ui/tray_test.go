@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,4 +240,46 @@ func TestRunAndShow(t *testing.T) {
 			t.Fatal("Run did not return when its context ended")
 		}
 	})
+}
+
+// TestTraySaysWhenTheAuditExportLags shows "audit export: n events behind"
+// while the organisation's collector does not take events, and drops it
+// once it does.
+func TestTraySaysWhenTheAuditExportLags(t *testing.T) {
+	q := newRealQueue(t, time.Hour)
+	h, ta := newTrayHarness(t, q)
+	var mu sync.Mutex
+	behind := int64(0)
+	h.d.o.AuditExportBehind = func() (int64, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return behind, "connection refused"
+	}
+	set := func(n int64) {
+		mu.Lock()
+		behind = n
+		mu.Unlock()
+		h.clock.Advance(trayRefresh)
+		h.d.tick()
+		h.settle()
+	}
+	set(12)
+	if got, want := ta.lastMenu(), "No calls waiting · 2 servers · audit export: 12 events behind"; got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	// The main window says the same.
+	h.d.setNoTray(true)
+	h.settle()
+	if got := h.d.home.status.Text; !strings.HasSuffix(got, "audit export: 12 events behind") {
+		t.Errorf("main window status %q", got)
+	}
+	capturePNG(t, h.d.home.window(), "home_export_behind.png")
+	set(1)
+	if got := ta.lastMenu(); !strings.HasSuffix(got, "audit export: 1 event behind") {
+		t.Errorf("status %q", got)
+	}
+	set(0)
+	if got := ta.lastMenu(); strings.Contains(got, "audit export") {
+		t.Errorf("status %q after the export caught up", got)
+	}
 }

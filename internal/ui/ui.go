@@ -130,6 +130,10 @@ type Options struct {
 	// to hand memory that start-up used back to the OS.
 	Release func()
 	Logger  *slog.Logger // nil means slog.Default()
+	// AuditExportBehind says how many audit events wait for the
+	// organisation's collector, which is not taking them; the tray and the
+	// main window show it. nil means no export. It must not block.
+	AuditExportBehind func() (behind int64, problem string)
 
 	// Test seams; nil means the real thing.
 	Now func() time.Time // the clock
