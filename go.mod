@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/mark3labs/mcp-go v1.2.1
 
+require go.uber.org/goleak v1.3.0
+
 require (
 	fyne.io/fyne/v2 v2.7.1 // indirect
 	fyne.io/systray v1.11.1-0.20250603113521-ca66a66d8b58
