@@ -322,11 +322,13 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	var wg sync.WaitGroup
 	answers := make([][]message, n)
 	for i := range n {
-		wg.Go(func() { answers[i], _ = h.call(ctx, i+1, "echo", map[string]string{"message": fmt.Sprintf("left %d", i)}) })
+		wg.Go(func() {
+			answers[i], _ = h.call(ctx, i+1, "echo", map[string]string{"message": fmt.Sprintf("left %d", i)})
+		})
 	}
 	waitFor(t, "the calls to wait for the person", func() bool { return len(in.core.Queue.Pending()) == n })
 	pending := in.core.Queue.Pending()
-	cancel() // the AI app closes its requests…
+	cancel()  // the AI app closes its requests…
 	h.close() // …and ends its session
 	wg.Wait()
 	waitFor(t, "the review queue to empty", func() bool { return len(in.core.Queue.Pending()) == 0 })
