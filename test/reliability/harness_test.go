@@ -141,6 +141,7 @@ type setup struct {
 	dataDir string
 	keyring vault.Keyring
 	port    int
+	timeout string // the approval timeout, "10s" unless set before writeSettings
 }
 
 // newSetup writes a settings file with servers (JSON objects) and the
@@ -148,7 +149,7 @@ type setup struct {
 func newSetup(t *testing.T, servers ...string) *setup {
 	t.Helper()
 	dir := t.TempDir()
-	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: freePort(t)}
+	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: freePort(t), timeout: "10s"}
 	writeSettings(t, s, servers...)
 	// Run makes the login entry match the settings: keep it away from
 	// the real ~/.config/autostart of whoever runs the tests.
@@ -158,7 +159,7 @@ func newSetup(t *testing.T, servers ...string) *setup {
 
 func writeSettings(t *testing.T, s *setup, servers ...string) {
 	t.Helper()
-	cfg := fmt.Sprintf(`{"version":2,"port":%d,"approvalTimeout":"10s","servers":[%s]}`, s.port, strings.Join(servers, ","))
+	cfg := fmt.Sprintf(`{"version":2,"port":%d,"approvalTimeout":%q,"servers":[%s]}`, s.port, s.timeout, strings.Join(servers, ","))
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
