@@ -461,3 +461,49 @@ func wantRanAndSucceeded(t *testing.T, st *callStory, what string) {
 		t.Errorf("%s: %d forwarded and %d result records, want one each, not an error", what, len(st.forwarded), len(st.results))
 	}
 }
+
+// TestUpstreamNeverAnswersHostEndsSession: a server takes an approved call
+// and never answers; the AI app closes its request and ends its session.
+// Countersign stops the call at the server, and the audit ends the call's
+// story.
+func TestUpstreamNeverAnswersHostEndsSession(t *testing.T) {
+	enabled(t)
+	up := startFaultyUpstream(t)
+	s := newSetup(t, httpServer("faulty", up.url))
+	in := startApp(t, s)
+	ap := approveAll(in.core.Queue)
+	hc := newClient()
+	defer hc.CloseIdleConnections()
+	h := &host{url: in.url("faulty"), token: in.token, hc: hc}
+	if err := h.open(context.Background(), "reliability-host"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []message, 1)
+	go func() {
+		a, _ := h.call(ctx, 1, "echo", map[string]string{"message": "fault:hang"})
+		done <- a
+	}()
+	var upstreamCtx context.Context
+	select {
+	case upstreamCtx = <-up.hung:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the approved call never reached the server")
+	}
+	cancel()
+	<-done
+	h.close()
+	select {
+	case <-upstreamCtx.Done():
+	case <-time.After(60 * time.Second):
+		t.Error("the AI app ended its session, yet a minute later the call still runs at the server")
+	}
+	ap.stop()
+	if err := in.stop(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	st := storyOf(t, stories(auditRecords(t, s.dataDir)), "fault:hang")
+	if len(st.forwarded) != 1 || len(st.results) != 1 {
+		t.Errorf("the call whose session ended: %d forwarded and %d closing records, want 1 and 1", len(st.forwarded), len(st.results))
+	}
+}
