@@ -184,7 +184,8 @@ func Run(ctx context.Context, o Options) error {
 	authSvc := auth.New(auth.Options{Vault: v, OpenURL: openURL, Logger: log})
 	defer authSvc.Close()
 
-	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout, GrantWindow: eff.Policy.RetryWindow()})
+	// Call ids continue after the last run's, so "call 12" names one call.
+	q := gate.New(gate.Options{Timeout: eff.ApprovalTimeout, GrantWindow: eff.Policy.RetryWindow(), LastID: auditLog.LastCallID()})
 	g := guard.New(guard.Options{Queue: q, Audit: auditLog, Pins: pinStore, Logger: log,
 		AuditFailed: func(err error) {
 			if o.Notifier != nil {

@@ -48,6 +48,8 @@ var outcomeWords = []struct {
 	{audit.OutcomeShutDown, "Countersign shut down"},
 	{audit.OutcomePaused, "paused"},
 	{audit.OutcomeAskAgain, "AI app told to call again"},
+	{audit.OutcomeInterrupted, "interrupted: Countersign stopped"},
+	{audit.OutcomeNotSent, "not sent to the server"},
 }
 
 // outcomeWord is how an outcome reads; one the app does not know yet is
@@ -259,7 +261,8 @@ func details(r audit.Record) string {
 	if r.Reason != "" {
 		parts = append(parts, r.Reason)
 	}
-	if r.Kind == audit.KindCallResult {
+	if r.Kind == audit.KindCallResult && r.Outcome != audit.OutcomeInterrupted && r.Outcome != audit.OutcomeNotSent {
+		// (A call that ended without the server's answer has no size.)
 		parts = append(parts, fmt.Sprintf("%d bytes", r.ResultSize))
 	}
 	if len(r.Redactions) > 0 {
@@ -276,6 +279,15 @@ func details(r audit.Record) string {
 	}
 	if d := detailText(r.Detail); d != "" {
 		parts = append(parts, d)
+	}
+	for _, a := range []struct {
+		what   string
+		stored json.RawMessage
+	}{{"arguments", r.Arguments}, {"edited arguments", r.EditedArguments}} {
+		if o, ok := audit.Omitted(a.stored); ok {
+			parts = append(parts, fmt.Sprintf("the %s were too large to keep (%d bytes): only their SHA-256 hash %s and their beginning are stored",
+				a.what, o.Bytes, o.SHA256))
+		}
 	}
 	return strings.Join(parts, "; ")
 }

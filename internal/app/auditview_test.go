@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -279,7 +280,7 @@ func TestAuditViewInfo(t *testing.T) {
 	if diff := cmp.Diff([]string{"create_issue", "delete_repository", "search", "search_code"}, info.Tools); diff != "" {
 		t.Errorf("tools (-want +got)\n%s", diff)
 	}
-	if len(info.Outcomes) != 9 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
+	if len(info.Outcomes) != 11 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
 		t.Errorf("outcomes %q", info.Outcomes)
 	}
 	for _, want := range []string{env.path, "90 days", "Verify integrity"} {
@@ -432,4 +433,34 @@ func FuzzDetailText(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAuditViewInterruptedCallsAndOmittedArguments(t *testing.T) {
+	env := newViewEnv(t, 0)
+	big := json.RawMessage(`{"body":"` + strings.Repeat("x", audit.MaxArgumentBytes) + `"}`)
+	env.add(t,
+		audit.Event{Kind: audit.KindCallSubmitted, Server: "github", Tool: "t", CallID: "7", Arguments: big},
+		audit.Event{Kind: audit.KindCallDecided, Server: "github", Tool: "t", CallID: "7", Outcome: audit.OutcomeInterrupted,
+			Actor: audit.ActorApp, Reason: "Countersign stopped before anyone decided on this call: it was not run."},
+		audit.Event{Kind: audit.KindCallResult, Server: "github", Tool: "t", CallID: "8", Outcome: audit.OutcomeNotSent,
+			Actor: audit.ActorApp, IsError: true, Reason: "Not sent to the server."},
+	)
+	p, err := env.view.Query(context.Background(), AuditFilter{}, 0, 10)
+	if err != nil || len(p.Events) != 3 {
+		t.Fatalf("Query = %+v, %v", p, err)
+	}
+	if e := p.Events[2]; !strings.Contains(e.Details, "arguments were too large to keep ("+
+		fmt.Sprint(len(big))+" bytes): only their SHA-256 hash") {
+		t.Errorf("submitted with large arguments reads %q", e.Details)
+	}
+	if e := p.Events[1]; e.Outcome != "interrupted: Countersign stopped" || e.Actor != "Countersign" {
+		t.Errorf("an interrupted call reads %q by %q", e.Outcome, e.Actor)
+	}
+	if e := p.Events[0]; e.Outcome != "not sent to the server" || e.Details != "Not sent to the server." {
+		t.Errorf("a call not sent reads %q, %q", e.Outcome, e.Details)
+	}
+	p, err = env.view.Query(context.Background(), AuditFilter{Outcome: "interrupted: Countersign stopped"}, 0, 10)
+	if err != nil || len(p.Events) != 1 || p.Events[0].CallID != "7" {
+		t.Errorf("filtering by the interrupted outcome: %+v, %v", p, err)
+	}
 }

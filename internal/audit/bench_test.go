@@ -363,3 +363,41 @@ func BenchmarkExport1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchRows*b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkCallRecords measures the audit's cost on the path of one
+// approved tool call: its four records (submitted, decided, forwarded,
+// result) all waited for, as before, against the two the security model
+// needs waited for (submitted, decided) with the other two queued
+// (AppendAsync), as the guard writes them now. ms/call is the time the
+// call waits for the log.
+func BenchmarkCallRecords(b *testing.B) {
+	evs := callEvents("github", "create_issue", "DEFRA/ffc-pay", "1")
+	for _, async := range []bool{false, true} {
+		name := "all-waited"
+		if async {
+			name = "forwarded-result-queued"
+		}
+		b.Run(name, func(b *testing.B) {
+			l, _, _ := openTest(b, Options{})
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j, ev := range evs {
+					ev.CallID = fmt.Sprint(i + 1)
+					if async && j >= 2 {
+						if err := l.AppendAsync(ev, nil); err != nil {
+							b.Fatal(err)
+						}
+						continue
+					}
+					if _, err := l.Append(context.Background(), ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			if err := l.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

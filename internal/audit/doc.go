@@ -14,6 +14,25 @@
 // and commits concurrent appends together, so the chain is computed in one
 // place and parallel relay sessions share one disk sync.
 //
+// [Log.AppendAsync] queues an event for the writer's next group commit and
+// returns at once, for records that need not be durable before the caller
+// goes on (a call was forwarded, a call's result); Close writes what is
+// queued, and a failure is logged and reported to the caller's callback.
+//
+// # Calls
+//
+// Events of one tool call share its call id. Call ids are whole numbers
+// that continue across runs: [Log.LastCallID] is the largest one the log
+// held when it was opened, and the next run's ids start after it. At Open
+// the log records an end for every call the last run left half-done
+// (waiting for a decision, approved, or sent without an answer): a
+// decision or result with [OutcomeInterrupted], so every call in the log
+// ends. The calls_checked table remembers how far that check read, so each
+// Open reads only the last run's events.
+//
+// Arguments larger than [MaxArgumentBytes] are stored as an
+// [OmittedArguments] object: their size, SHA-256 hash and beginning.
+//
 // Callers redact arguments before appending: the log never sees a token. It
 // refuses JSON fields that are not JSON, makes text valid UTF-8 without NUL
 // bytes, and stamps each event with its own clock (UTC, milliseconds),

@@ -63,6 +63,14 @@ const (
 	// OutcomeAskAgain: the AI app stopped waiting before the person
 	// decided; it was told to call again, and the call still waits.
 	OutcomeAskAgain Outcome = "asked_to_call_again"
+	// OutcomeInterrupted: Countersign stopped (or was stopped) before the
+	// call ended. Open records it for every call the last run left
+	// half-done; the Reason says how far the call had got.
+	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeNotSent: the call was approved but never sent to the server,
+	// because its session ended first or the approved request could not be
+	// built. It is the call's closing KindCallResult.
+	OutcomeNotSent Outcome = "not_sent"
 )
 
 // Actor is who or what made a decision.
@@ -142,6 +150,8 @@ func normalize(ev Event) (Event, error) {
 	if ev.Detail, err = cleanJSON("detail", ev.Detail); err != nil {
 		return Event{}, err
 	}
+	ev.Arguments = boundArguments(ev.Arguments)
+	ev.EditedArguments = boundArguments(ev.EditedArguments)
 	if ev.ResultSize < 0 {
 		return Event{}, fmt.Errorf("%w: negative result size %d", errInvalid, ev.ResultSize)
 	}

@@ -65,6 +65,10 @@ type Log struct {
 	jobs   chan *job
 	done   chan struct{} // closed when the writer goroutine has returned
 
+	// Set by Open.
+	repaired []Record // see Repaired
+	lastCall uint64   // see LastCallID
+
 	// Owned by the writer goroutine.
 	prunedDay int64 // UTC day (days since the Unix epoch) of the last prune
 	buf       []byte
@@ -74,7 +78,11 @@ type Log struct {
 type job struct {
 	ev    Event
 	prune bool
-	done  chan jobResult // buffered(1): the writer never blocks on it
+	flush bool           // Flush: answered once the jobs before it are done
+	done  chan jobResult // buffered(1): the writer never blocks on it; nil for AppendAsync
+	// after is AppendAsync's callback, run by the writer once the event's
+	// transaction committed or failed.
+	after func(Record, error)
 }
 
 type jobResult struct {
@@ -86,7 +94,9 @@ type jobResult struct {
 // Open opens the audit log at path, creating it (and missing parent
 // directories, mode 0700) with mode 0600, and bringing an older schema up
 // to date. Right after it returns, the writer prunes events beyond the
-// retention period; appends queue behind that.
+// retention period; appends queue behind that. Before it returns, it
+// records an end for every call the last run left half-done (see
+// [Log.Repaired]).
 func Open(path string, opts Options) (*Log, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -128,6 +138,11 @@ func Open(path string, opts Options) (*Log, error) {
 	if err := l.open(abs, busy); err != nil {
 		l.closeDBs()
 		return nil, fmt.Errorf("opening audit log %s: %w", path, err)
+	}
+	// A file that cannot be written still opens (its events can be read,
+	// and every call is then denied): the failure is only logged.
+	if err := l.repair(context.Background()); err != nil {
+		l.logger.Error("audit: checking for calls the last run left half-done failed", "err", err)
 	}
 	go l.run()
 	return l, nil
@@ -248,6 +263,40 @@ func (l *Log) Append(ctx context.Context, ev Event) (Record, error) {
 	return res.rec, res.err
 }
 
+// AppendAsync queues ev to be written with the next group commit and
+// returns without waiting for the disk: for events that need not be
+// durable before the caller goes on (a call was forwarded, a call's
+// result), which Open's repair covers if the process dies before they are
+// written (see [Log.Repaired]). It returns an error only when ev is
+// invalid or the log is closed; Close writes every queued event first.
+// When the queue is full it waits for room, so a writer that falls behind
+// slows its callers rather than holding events without bound.
+//
+// done, if not nil, is called once the event was written or its write
+// failed (the failure is also logged). It runs on the writer goroutine: it
+// must not block, nor call the Log.
+func (l *Log) AppendAsync(ev Event, done func(Record, error)) error {
+	if ev.Kind == KindPruned {
+		return fmt.Errorf("%w: %s events are written by the log itself", errInvalid, KindPruned)
+	}
+	ev, err := normalize(ev)
+	if err != nil {
+		return err
+	}
+	if done == nil {
+		done = func(Record, error) {}
+	}
+	return l.send(context.Background(), &job{ev: ev, after: done})
+}
+
+// Flush waits until every event queued before it (by AppendAsync) has been
+// written or has failed. ctx bounds only the wait for the writer to take
+// the request.
+func (l *Log) Flush(ctx context.Context) error {
+	_, err := l.do(ctx, &job{flush: true})
+	return err
+}
+
 // Prune removes events older than the start of the UTC day RetentionDays
 // before today, records where the chain now starts, and appends an
 // audit_pruned event saying what it removed. It does nothing when there is
@@ -338,6 +387,11 @@ func (l *Log) run() {
 // a prune runs on its own. The day's first appends prune first.
 func (l *Log) process(batch []*job) {
 	for len(batch) > 0 {
+		if batch[0].flush {
+			batch[0].done <- jobResult{}
+			batch = batch[1:]
+			continue
+		}
 		if batch[0].prune {
 			l.prunedDay = dayOf(l.now()) // this is today's prune
 			p, err := l.prune(context.Background())
@@ -347,7 +401,7 @@ func (l *Log) process(batch []*job) {
 		}
 		l.pruneIfDue(false)
 		n := 1
-		for n < len(batch) && !batch[n].prune {
+		for n < len(batch) && !batch[n].prune && !batch[n].flush {
 			n++
 		}
 		l.writeAppends(batch[:n])
@@ -428,10 +482,16 @@ func (l *Log) writeAppends(jobs []*job) {
 			"events", len(jobs), "err", err)
 	}
 	for i, j := range jobs {
+		var res jobResult
 		if err != nil {
-			j.done <- jobResult{err: err}
+			res.err = err
 		} else {
-			j.done <- jobResult{rec: recs[i]}
+			res.rec = recs[i]
+		}
+		if j.after != nil {
+			j.after(res.rec, res.err)
+		} else {
+			j.done <- res
 		}
 	}
 }

@@ -85,6 +85,19 @@ WHEN old.id > coalesce((SELECT last_id FROM anchor), 0) BEGIN
 	SELECT RAISE(ABORT, 'audit events are append-only; only pruned events may be deleted');
 END;
 `,
+	// Version 2.
+	`
+-- What Open found when it last checked the calls, so it reads each event
+-- once: every call with an event at or below last_id has a closing record
+-- (Open writes one for each call a run left half-done), and last_call is
+-- the largest call id in the log, which the next run's ids continue
+-- after. Derived data, not evidence: the hash chain does not cover it.
+CREATE TABLE calls_checked (
+	singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+	last_id   INTEGER NOT NULL,
+	last_call INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // schemaVersion is the version this build writes.

@@ -281,6 +281,10 @@ type Options struct {
 	// waiting for lets its identical call run; zero means
 	// DefaultGrantWindow.
 	GrantWindow time.Duration
+	// LastID is the largest call id used before (by an earlier run, as
+	// the audit log knows it): this queue's ids continue after it, so a
+	// call id names one call across runs.
+	LastID uint64
 }
 
 // Queue is the set of calls waiting for a person. Its zero value is not
@@ -290,6 +294,7 @@ type Queue struct {
 	timeout time.Duration
 	window  time.Duration // Options.GrantWindow
 	seq     uint64
+	lastID  uint64 // Options.LastID: ids at or below it are an earlier run's
 	pending map[string]*entry
 	grants  map[string]grant // by callKey: approvals waiting for the AI app's call
 	subs    map[*Subscription]struct{}
@@ -320,6 +325,8 @@ func New(opts Options) *Queue {
 	return &Queue{
 		timeout: t,
 		window:  w,
+		seq:     opts.LastID,
+		lastID:  opts.LastID,
 		pending: make(map[string]*entry),
 		grants:  make(map[string]grant),
 		subs:    make(map[*Subscription]struct{}),
@@ -364,7 +371,7 @@ func (q *Queue) newIDLocked() string {
 func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 	q.mu.Lock()
 	now := time.Now()
-	if n, err := strconv.ParseUint(c.ID, 10, 64); err != nil || n == 0 || n > q.seq || q.pending[c.ID] != nil {
+	if n, err := strconv.ParseUint(c.ID, 10, 64); err != nil || n <= q.lastID || n > q.seq || q.pending[c.ID] != nil {
 		c.ID = q.newIDLocked()
 	}
 	c.Received = now

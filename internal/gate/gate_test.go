@@ -364,3 +364,20 @@ func TestReservedIDs(t *testing.T) {
 		t.Errorf("verdict %+v", v)
 	}
 }
+
+func TestIDsContinueAfterLastID(t *testing.T) {
+	q := New(Options{Timeout: time.Minute, LastID: 41})
+	defer q.Close()
+	if id := q.NewID(); id != "42" {
+		t.Errorf("first id %s, want 42", id)
+	}
+	sub := q.Subscribe()
+	defer sub.Close()
+	// An id at or below LastID was never reserved by this queue.
+	go q.Submit(context.Background(), Call{ID: "7", Tool: "a"})
+	ev := <-sub.Events()
+	if ev.Call.ID != "43" {
+		t.Errorf("call id %s, want 43", ev.Call.ID)
+	}
+	q.Decide(ev.Call.ID, Decision{})
+}

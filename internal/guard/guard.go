@@ -37,7 +37,15 @@ type Queue interface {
 
 // Recorder is the audit log.
 type Recorder interface {
+	// Append returns once ev is durably written: for the records a call
+	// must not go on without (submitted before the person sees it, the
+	// decision before the request goes upstream).
 	Append(ctx context.Context, ev audit.Event) (audit.Record, error)
+	// AppendAsync queues ev for the next group commit and returns at once
+	// (forwarded, result): the log writes what is queued before it closes,
+	// and ends at its next start any call a crash left half-done. done
+	// runs once the write is done or failed, and must not block.
+	AppendAsync(ev audit.Event, done func(audit.Record, error)) error
 }
 
 // Options configure a Guard.
@@ -78,6 +86,7 @@ var (
 type callInfo struct {
 	server, tool, client, target string
 	args                         json.RawMessage // as the AI app sent them, which a retry repeats
+	forwarded                    bool            // the relay sent it to the server
 }
 
 // New returns a guard with no policies: every call is denied until
@@ -140,9 +149,10 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	c.AfterHostGone = g.decidedLate(ctx, c, args, target, told)
 	v := g.o.Queue.Submit(ctx, c)
 
+	reason, rejoined := g.verdictReason(v)
 	ev := audit.Event{
 		Kind: audit.KindCallDecided, Server: c.Server, Tool: c.Tool, Client: c.Client,
-		CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: g.verdictReason(v),
+		CallID: v.CallID, Target: target, Outcome: auditOutcome(v.Outcome), Actor: actor(v.Outcome), Reason: reason,
 	}
 	if v.Arguments != nil {
 		ev.Arguments = args
@@ -153,6 +163,14 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	}
 	if err := g.record(ctx, ev); err != nil && v.Approved() {
 		return auditFailure(c, err)
+	}
+	if rejoined {
+		// The earlier call ends here: its decision went to this one.
+		g.recordAsync(audit.Event{
+			Kind: audit.KindCallDecided, Server: c.Server, Tool: c.Tool, Client: c.Client, CallID: v.Earlier, Target: target,
+			Outcome: ev.Outcome, Actor: ev.Actor,
+			Reason: fmt.Sprintf("The AI app called again with the same arguments: the decision went to call %s, which runs in place of this one.", v.CallID),
+		})
 	}
 	if v.Approved() && v.Arguments != nil {
 		// The gate checked the edit; check again whatever queue ran: the
@@ -193,10 +211,7 @@ func (g *Guard) decidedLate(ctx context.Context, c gate.Call, args json.RawMessa
 		}
 		rec, err := g.o.Audit.Append(context.WithoutCancel(ctx), ev)
 		if err != nil {
-			g.log.Error("writing the audit log failed", "kind", string(ev.Kind), "err", err)
-			if g.o.AuditFailed != nil {
-				go g.o.AuditFailed(err)
-			}
+			g.auditFailed(ev, err)
 			return
 		}
 		if v.Approved() {
@@ -211,13 +226,15 @@ func (g *Guard) decidedLate(ctx context.Context, c gate.Call, args json.RawMessa
 }
 
 // verdictReason is the audit's reason for v: for a call that ran under an
-// earlier call's review, which review that was.
-func (g *Guard) verdictReason(v gate.Verdict) string {
+// earlier call's review, which review that was. rejoined says v is the
+// decision on the earlier call itself, which the AI app had stopped
+// waiting for (rather than an approval given to it after that).
+func (g *Guard) verdictReason(v gate.Verdict) (reason string, rejoined bool) {
 	switch {
 	case v.Outcome == gate.OutcomeAskAgain:
-		return "The AI app was told to call again: it stops waiting before the person decides (" + v.Reason + "). The call still waits in Countersign."
+		return "The AI app was told to call again: it stops waiting before the person decides (" + v.Reason + "). The call still waits in Countersign.", false
 	case v.Earlier == "":
-		return v.Reason
+		return v.Reason, false
 	}
 	g.mu.Lock()
 	event, late := g.approvedLate[v.Earlier]
@@ -230,7 +247,7 @@ func (g *Guard) verdictReason(v gate.Verdict) string {
 	default:
 		why = fmt.Sprintf("Decided by the person on call %s, which the AI app had stopped waiting for and called again with the same arguments.", v.Earlier)
 	}
-	return strings.TrimSpace(why + " " + v.Reason)
+	return strings.TrimSpace(why + " " + v.Reason), !late
 }
 
 // blockEdit denies an approved call whose edited arguments the rules
@@ -269,12 +286,32 @@ func (g *Guard) record(ctx context.Context, ev audit.Event) error {
 	// A call's record must be written even when the host has just gone.
 	_, err := g.o.Audit.Append(context.WithoutCancel(ctx), ev)
 	if err != nil {
-		g.log.Error("writing the audit log failed", "kind", string(ev.Kind), "err", err)
-		if g.o.AuditFailed != nil {
-			go g.o.AuditFailed(err)
-		}
+		g.auditFailed(ev, err)
 	}
 	return err
+}
+
+// recordAsync queues an audit event that the call need not wait for; a
+// failure to write it is logged and reported like any other.
+func (g *Guard) recordAsync(ev audit.Event) {
+	if g.o.Audit == nil {
+		return
+	}
+	if err := g.o.Audit.AppendAsync(ev, func(_ audit.Record, err error) {
+		if err != nil {
+			g.auditFailed(ev, err)
+		}
+	}); err != nil {
+		g.auditFailed(ev, err)
+	}
+}
+
+// auditFailed logs that ev could not be written and tells the app.
+func (g *Guard) auditFailed(ev audit.Event, err error) {
+	g.log.Error("writing the audit log failed", "kind", string(ev.Kind), "err", err)
+	if g.o.AuditFailed != nil {
+		go g.o.AuditFailed(err)
+	}
 }
 
 // annotate fills in what the person needs to judge the call.
@@ -383,12 +420,19 @@ func (g *Guard) Dropped(server, method, reason string) {
 	})
 }
 
-// Forwarded records that an approved call was sent.
+// Forwarded records that an approved call was sent. The record is queued,
+// not waited for: the approval was durably recorded before, and if
+// Countersign dies before this one is written, the audit log records at
+// its next start that the call was interrupted after its approval.
 func (g *Guard) Forwarded(server, callID string) {
-	g.mu.RLock()
-	ci := g.calls[callID]
-	g.mu.RUnlock()
-	g.record(context.Background(), audit.Event{
+	g.mu.Lock()
+	ci, ok := g.calls[callID]
+	if ok {
+		ci.forwarded = true
+		g.calls[callID] = ci
+	}
+	g.mu.Unlock()
+	g.recordAsync(audit.Event{
 		Kind: audit.KindCallForwarded, Server: server, Tool: ci.tool, Client: ci.client, CallID: callID, Target: ci.target,
 	})
 }
@@ -426,7 +470,7 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 		return out
 	}
 	g.mu.Lock()
-	ci := g.calls[callID]
+	ci, known := g.calls[callID]
 	delete(g.calls, callID)
 	g.mu.Unlock()
 	if result != nil && method == "tools/call" {
@@ -451,7 +495,15 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 		json.Unmarshal(result, &r)
 		ev.IsError = r.IsError
 	}
-	g.record(context.Background(), ev)
+	if known && !ci.forwarded {
+		// The relay answered an approved call itself, before sending it:
+		// its session ended, or the approved request could not be built.
+		ev.Outcome, ev.Actor = audit.OutcomeNotSent, audit.ActorApp
+		if ev.Reason == "" {
+			ev.Reason = "Not sent to the server."
+		}
+	}
+	g.recordAsync(ev)
 	return out
 }
 
@@ -518,7 +570,7 @@ func (g *Guard) recordRedaction(server string, m relay.ServerMessage, size int, 
 		ev.Reason += " during call " + m.CallID
 		ev.Detail = mustJSON(map[string]string{"call": m.CallID})
 	}
-	g.record(context.Background(), ev)
+	g.recordAsync(ev)
 }
 
 // describe names a server message for the audit and the log.

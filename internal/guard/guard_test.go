@@ -23,6 +23,7 @@ type fixture struct {
 	t     *testing.T
 	q     *gate.Queue
 	log   *audit.Log
+	path  string // the audit log's file
 	pins  *pins.Store
 	g     *Guard
 	calls chan gate.Call
@@ -44,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	q := gate.New(gate.Options{Timeout: time.Minute})
 	t.Cleanup(q.Close)
-	f := &fixture{t: t, q: q, log: log, pins: ps, calls: make(chan gate.Call, 10)}
+	f := &fixture{t: t, q: q, log: log, path: filepath.Join(dir, "audit.db"), pins: ps, calls: make(chan gate.Call, 10)}
 	f.g = New(Options{Queue: q, Audit: log, Pins: ps})
 	gh, ok := catalog.Lookup("github")
 	if !ok {
@@ -91,6 +92,9 @@ func (f *fixture) waitCall() gate.Call {
 
 func (f *fixture) events(filter audit.Filter) []audit.Record {
 	f.t.Helper()
+	if err := f.log.Flush(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
 	p, err := f.log.Query(context.Background(), filter, 0, 100)
 	if err != nil {
 		f.t.Fatal(err)
@@ -219,6 +223,11 @@ type brokenAudit struct{}
 
 func (brokenAudit) Append(context.Context, audit.Event) (audit.Record, error) {
 	return audit.Record{}, errors.New("disk full")
+}
+
+func (brokenAudit) AppendAsync(_ audit.Event, done func(audit.Record, error)) error {
+	go done(audit.Record{}, errors.New("disk full"))
+	return nil
 }
 
 func TestAuditFailureDeniesTheCall(t *testing.T) {

@@ -384,18 +384,27 @@ func TestWatchWithAPoster(t *testing.T) {
 			submit(q, "b")
 			time.Sleep(time.Second)
 			decide(q, "a")
-			if _, w := p.state(); len(w) != 0 {
+			posts, w := p.state()
+			if len(w) != 0 {
 				t.Fatalf("withdrawn %v while b still waits", w)
 			}
+			// It no longer tells of a, nor counts it.
+			want := []post{
+				{0, 1, "2 calls waiting", "GitHub wants to run tools. Review them in Countersign.", false},
+				{1, 2, "Review a tool call", "GitHub wants to b", false},
+			}
+			if diff := cmp.Diff(want, posts); diff != "" {
+				t.Errorf("posts (-want +got)\n%s", diff)
+			}
 			decide(q, "b")
-			if _, w := p.state(); !cmp.Equal(w, []uint32{1}) {
-				t.Fatalf("withdrawn %v, want [1]", w)
+			if _, w := p.state(); !cmp.Equal(w, []uint32{2}) {
+				t.Fatalf("withdrawn %v, want [2]", w)
 			}
 			// The next call gets a new notification, not a replacement of
 			// the withdrawn one.
 			submit(q, "c")
 			time.Sleep(10 * time.Second)
-			posts, _ := p.state()
+			posts, _ = p.state()
 			if last := posts[len(posts)-1]; last.Replaces != 0 || last.Message != "GitHub wants to c" {
 				t.Errorf("last post %+v, want a new one for c", last)
 			}

@@ -36,7 +36,10 @@ type Options struct {
 // its notification is due is not mentioned.
 //
 // When n is a [Poster], each notification replaces the last, a click on it
-// runs o.Open, and it is withdrawn once every call it named has ended.
+// runs o.Open, it is withdrawn once every call it named has ended, and
+// while some of them still wait it is rewritten to name only those, with
+// the true count ("GitHub wants to create issue…" once the other two are
+// decided), so it never tells of a call that is no longer waiting.
 func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options) {
 	if o.Gather <= 0 {
 		o.Gather = DefaultGather
@@ -54,7 +57,7 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 		pending  = map[string]bool{} // every call added and not ended
 		fresh    []gate.Call         // added, not yet told, not ended; oldest first
 		shown    uint32              // the Poster's notification on screen; 0 for none
-		named    = map[string]bool{} // the calls it names that have not ended
+		named    []gate.Call         // the calls it names that have not ended; oldest first
 		lastSent time.Time
 		timer    *time.Timer
 		due      <-chan time.Time
@@ -86,19 +89,27 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 				}
 			case gate.EventEnded:
 				delete(pending, ev.Call.ID)
-				for i, c := range fresh {
-					if c.ID == ev.Call.ID {
-						fresh = append(fresh[:i], fresh[i+1:]...)
-						break
-					}
+				if i := indexOf(fresh, ev.Call.ID); i >= 0 {
+					fresh = append(fresh[:i], fresh[i+1:]...)
 				}
-				if named[ev.Call.ID] {
-					delete(named, ev.Call.ID)
-					if len(named) == 0 && shown != 0 {
+				if i := indexOf(named, ev.Call.ID); i >= 0 {
+					named = append(named[:i], named[i+1:]...)
+					switch {
+					case shown == 0:
+					case len(named) == 0:
 						if err := poster.Withdraw(shown); err != nil {
 							log.Debug("could not withdraw a notification", "err", err)
 						}
 						shown = 0
+					default:
+						// Rewrite it in place, the same way it was first
+						// written, for the calls it still names.
+						title, message := SummaryText(named, len(pending))
+						if id, err := poster.Post(shown, title, message, o.Open); err != nil {
+							log.Debug("could not update a notification", "err", err)
+						} else {
+							shown = id
+						}
 					}
 				}
 			}
@@ -114,10 +125,7 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 				id, err = poster.Post(shown, title, message, o.Open)
 				if err == nil {
 					shown = id
-					clear(named)
-					for _, c := range fresh {
-						named[c.ID] = true
-					}
+					named = append(named[:0], fresh...)
 				}
 			} else {
 				err = n.Notify(title, message)
@@ -129,4 +137,14 @@ func Watch(ctx context.Context, events <-chan gate.Event, n Notifier, o Options)
 			lastSent = time.Now()
 		}
 	}
+}
+
+// indexOf is the position of the call numbered id in calls, or -1.
+func indexOf(calls []gate.Call, id string) int {
+	for i, c := range calls {
+		if c.ID == id {
+			return i
+		}
+	}
+	return -1
 }

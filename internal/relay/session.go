@@ -528,13 +528,15 @@ func (s *session) send(raw []byte, header http.Header) {
 func (s *session) forward(raw []byte, req *request, header http.Header) {
 	m, err := jsonrpc.Parse(raw)
 	if err != nil {
-		s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
 		return
 	}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
-		s.answer(req, s.r.filterError(s.srv.ID, req.method, s.lostError(req, context.Cause(s.ctx))))
+		// Through the filter, which records the end of an approved call
+		// that was never sent.
+		s.answerForwarded(req, s.lostError(req, context.Cause(s.ctx)))
 		return
 	}
 	s.inflight[req.upID] = req
@@ -557,10 +559,11 @@ func (s *session) forward(raw []byte, req *request, header http.Header) {
 	}
 }
 
-// answerForwarded sends the relay's own error answer to a request that
-// was forwarded but got no answer from the server. It goes through the
-// filter like a server's error: the filter records the end of a tool call,
-// and the message may quote what the server or its connection said.
+// answerForwarded sends the relay's own answer to a request that was
+// forwarded but got no answer from the server, or to an approved call it
+// could not send. It goes through the filter like a server's answer: the
+// filter records the end of a tool call, and the message may quote what
+// the server or its connection said.
 func (s *session) answerForwarded(req *request, msg []byte) {
 	if s.r.o.Filter != nil {
 		if m, err := jsonrpc.Parse(msg); err == nil {
@@ -651,12 +654,12 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	if v.Arguments != nil {
 		if err := checkEdited(v.Arguments); err != nil {
 			s.r.log.Warn("refusing approved edited arguments", "server", s.srv.ID, "tool", p.Name, "err", err)
-			s.answer(req, deniedResult(req.hostID, "Not run: Countersign could not use the arguments the user edited."))
+			s.answerForwarded(req, deniedResult(req.hostID, "Not run: Countersign could not use the arguments the user edited."))
 			return
 		}
 		edited, err := setMember(m.Params, "arguments", v.Arguments)
 		if err != nil {
-			s.answer(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+			s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
 			return
 		}
 		raw = m.WithParams(edited)

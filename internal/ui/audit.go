@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/ui/portal"
 )
 
 // auditPage is how many events the audit table shows at once.
@@ -306,9 +308,17 @@ func (a *auditWindow) show() {
 func (a *auditWindow) setInfo(info app.AuditInfo) {
 	a.servers = map[string]string{}
 	servers := []string{anyServer}
+	named := map[string]int{} // how many servers go by each name
 	for _, s := range info.Servers {
-		label := s.ID
-		if s.Name != "" && s.Name != s.ID {
+		named[s.Name]++
+	}
+	for _, s := range info.Servers {
+		// The name the person knows; the id only to tell apart two
+		// servers that share a name (or for one that has none).
+		label := s.Name
+		if s.Name == "" {
+			label = s.ID
+		} else if named[s.Name] > 1 && s.Name != s.ID {
 			label = s.Name + " (" + s.ID + ")"
 		}
 		a.servers[label] = s.ID
@@ -547,6 +557,8 @@ func (a *auditWindow) export(format app.ExportFormat) {
 		where := name
 		if u, ok := w.(interface{ URI() fyne.URI }); ok && u.URI() != nil {
 			where = u.URI().Path()
+		} else if f, ok := w.(interface{ Name() string }); ok {
+			where = f.Name()
 		}
 		ctx, cancel := context.WithCancel(a.d.bg)
 		a.exporting, a.cancelAsked = cancel, false
@@ -599,7 +611,36 @@ func events(n int64) string {
 	return fmt.Sprintf("%d events", n)
 }
 
+// saveDialog asks where to save with the desktop's own file chooser, and
+// with Fyne's dialog where the desktop has none.
 func (a *auditWindow) saveDialog(name string, done func(io.WriteCloser, error)) {
+	go func() {
+		path, err := portal.SaveFile(a.d.bg, "Export the audit log", name)
+		fyne.Do(func() {
+			switch {
+			case err != nil:
+				if !errors.Is(err, portal.ErrUnavailable) {
+					a.d.log.Warn("the desktop's file chooser failed; using Countersign's own", "err", err)
+				}
+				a.fyneSaveDialog(name, done)
+			case path == "":
+				done(nil, nil) // the person cancelled
+			default:
+				// An export holds what the person's AI apps did: only they
+				// may read it.
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+				if err != nil {
+					done(nil, err)
+					return
+				}
+				done(f, nil)
+			}
+		})
+	}()
+}
+
+// fyneSaveDialog asks where to save with Fyne's own file dialog.
+func (a *auditWindow) fyneSaveDialog(name string, done func(io.WriteCloser, error)) {
 	d := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
 		if w == nil {
 			done(nil, err)

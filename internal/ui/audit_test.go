@@ -227,7 +227,7 @@ func TestAuditFilters(t *testing.T) {
 	a.events.SetSelected(app.AllEvents.String())
 	n++
 	h.lastQuery(n)
-	a.server.SetSelected("GitHub (github)")
+	a.server.SetSelected("GitHub")
 	n++
 	h.lastQuery(n)
 	a.tool.SetSelected("deleteProject")
@@ -340,7 +340,7 @@ func TestAuditKeepsOnlyTheLatestSearch(t *testing.T) {
 	a := h.d.audit
 	release := make(chan struct{})
 	h.audit.set(func(f *fakeAudit) { f.hold, f.released = "github", release })
-	a.server.SetSelected("GitHub (github)") // its answer is held
+	a.server.SetSelected("GitHub") // its answer is held
 	h.waitFor("the held query", func() bool { _, n := h.audit.query(0); return n == 2 })
 	a.server.SetSelected("jira")
 	h.lastQuery(3)
@@ -576,4 +576,45 @@ func TestAuditVerifyAgainWhenNewEventsArrive(t *testing.T) {
 	if a.result.Text != "Intact: 4 events checked, none changed or missing." {
 		t.Errorf("result %q after a search with nothing new", a.result.Text)
 	}
+}
+
+// The server menu names servers as the person knows them; an id shows only
+// to tell apart two servers that share a name.
+func TestAuditServerMenuUsesNames(t *testing.T) {
+	h := openAudit(t, auditEvents(1))
+	a := h.d.audit
+	a.setInfo(app.AuditInfo{Servers: []app.AuditServer{
+		{ID: "github", Name: "GitHub"},
+		{ID: "github-work", Name: "GitHub"},
+		{ID: "azure-devops", Name: "Azure DevOps (defra)"},
+		{ID: "sonar"},
+	}})
+	want := []string{anyServer, "GitHub (github)", "GitHub (github-work)", "Azure DevOps (defra)", "sonar"}
+	if diff := cmp.Diff(want, a.server.Options); diff != "" {
+		t.Errorf("server menu (-want +got)\n%s", diff)
+	}
+	a.server.SetSelected("Azure DevOps (defra)")
+	if got := a.servers[a.server.Selected]; got != "azure-devops" {
+		t.Errorf("choosing Azure DevOps (defra) filters on %q, want azure-devops", got)
+	}
+}
+
+// A call Countersign's restart ended reads in plain words in the table and
+// the detail pane.
+func TestAuditDetailPaneInterruptedCall(t *testing.T) {
+	evs := auditEvents(3)
+	evs[0].Edited = false
+	evs[0].Kind, evs[0].Outcome, evs[0].Actor = "Result", "interrupted: Countersign stopped", "Countersign"
+	evs[0].Details = "Countersign stopped after sending this call to the server and before the answer came back: the server may have run it, and the AI app got no answer."
+	evs[1].Kind, evs[1].Outcome, evs[1].Actor = "Asked", "", ""
+	evs[1].Details = "the arguments were too large to keep (91234 bytes): only their SHA-256 hash 5f0c1e… and their beginning are stored"
+	h := openAudit(t, evs)
+	a := h.d.audit
+	a.table.Select(widget.TableCellID{Row: 0, Col: 6})
+	for _, want := range []string{"interrupted: Countersign stopped", "the server may have run it", "Countersign"} {
+		if !hasText(a.detail, want) {
+			t.Errorf("the detail pane lacks %q", want)
+		}
+	}
+	capturePNG(t, a.window(), "audit_interrupted.png")
 }

@@ -30,6 +30,10 @@ type editor struct {
 	noSchema string             // why there is no schema to check against
 	original []byte             // the arguments as sent, compacted
 	valid    []byte             // the edited arguments, compacted, when they pass
+	// hidden holds the secrets shown as marks; nil once shown, or when
+	// there are none.
+	hidden *hiddenSecrets
+	reveal *fyne.Container // says a secret is hidden and offers to show it
 
 	entry   *widget.Entry
 	status  *widget.Label
@@ -37,7 +41,9 @@ type editor struct {
 	content fyne.CanvasObject
 }
 
-func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *editor {
+// newEditor opens an editor on c's arguments; with hide, any secret in them
+// is shown as a mark until the person chooses to see it.
+func newEditor(c gate.Call, hide bool, onApprove func(args []byte), onCancel func()) *editor {
 	e := &editor{call: c}
 	e.schema, e.noSchema = schemaOf(c.Info)
 	var b bytes.Buffer
@@ -55,6 +61,10 @@ func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *edito
 		} else {
 			text = string(c.Arguments)
 		}
+	}
+	if h, ok := hideSecrets(c.Arguments); hide && ok {
+		e.hidden = &h
+		text = h.text
 	}
 	e.entry.SetText(text)
 	e.status = widget.NewLabel("")
@@ -76,7 +86,15 @@ func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *edito
 
 	help := wrapped("Change the values, then approve. The server runs the call with exactly this JSON; " +
 		"the audit log keeps both the original and your edit.")
-	e.content = container.NewBorder(help,
+	var top fyne.CanvasObject = help
+	if e.hidden != nil {
+		note := wrapped("A secret is hidden as [hidden … #1]. It is sent as it was, unless you delete its mark.")
+		note.Importance = widget.DangerImportance
+		show := widget.NewButtonWithIcon("Show the secret", theme.VisibilityIcon(), e.showSecrets)
+		e.reveal = container.NewBorder(nil, nil, widget.NewIcon(secretIcon()), show, note)
+		top = container.NewVBox(help, e.reveal)
+	}
+	e.content = container.NewBorder(top,
 		container.NewVBox(e.status, container.NewHBox(layout.NewSpacer(), cancel, container.NewThemeOverride(e.approve, decisionTheme{}))),
 		nil, nil, e.entry)
 	return e
@@ -87,6 +105,9 @@ func newEditor(c gate.Call, onApprove func(args []byte), onCancel func()) *edito
 // Preview) as they will judge the edit when it is approved.
 func (e *editor) check(text string) {
 	e.valid = nil
+	if e.hidden != nil {
+		text = e.hidden.restore(text)
+	}
 	args, problem := validate(e.schema, text)
 	var notes []string
 	if problem == "" && e.call.Preview != nil {
@@ -94,6 +115,12 @@ func (e *editor) check(text string) {
 		problem = refused
 		for _, w := range ws {
 			notes = append(notes, w.Text)
+		}
+	}
+	if e.hidden != nil {
+		problem = e.hidden.hide(problem)
+		for i, n := range notes {
+			notes[i] = e.hidden.hide(n)
 		}
 	}
 	switch {
@@ -123,11 +150,26 @@ func (e *editor) check(text string) {
 	}
 }
 
+// showSecrets puts the hidden secrets into the text, keeping the person's
+// edits, and stops hiding them.
+func (e *editor) showSecrets() {
+	if e.hidden == nil {
+		return
+	}
+	text := e.hidden.restore(e.entry.Text)
+	e.hidden = nil
+	e.reveal.Hide()
+	e.entry.SetText(text)
+}
+
 // refuse shows why Countersign's rules refused the edit; approving waits
 // for the next change.
 func (e *editor) refuse(reason string) {
 	e.valid = nil
 	e.approve.Disable()
+	if e.hidden != nil {
+		reason = e.hidden.hide(reason)
+	}
 	e.status.SetText(visible(reason))
 	e.status.Importance = widget.DangerImportance
 	e.status.Refresh()

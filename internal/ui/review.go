@@ -18,6 +18,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/ui/attention"
 )
 
 // review is the review window: the waiting calls on the left, the selected
@@ -201,6 +202,7 @@ func (r *review) show() {
 	r.tick()
 	w.Show()
 	w.RequestFocus()
+	attention.Request(w)
 }
 
 // waiting is how many calls wait.
@@ -758,7 +760,8 @@ func (r *review) edit() {
 		return
 	}
 	var e *editor
-	e = newEditor(t[0], func(args []byte) {
+	_, hide := r.masked[t[0].ID]
+	e = newEditor(t[0], hide, func(args []byte) {
 		// The rules run again on an edit: a refusal keeps the editor open
 		// with the reason, and the call keeps waiting.
 		var refused *gate.EditRefusedError
