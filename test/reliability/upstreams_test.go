@@ -147,6 +147,10 @@ func startEverythingHTTP(t *testing.T, dir string, rec *recorder) string {
 	proxy := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.Host = target.Host },
 		FlushInterval: -1,
+		// Node closes a kept-alive connection after 5 s idle; a request
+		// sent on it just then fails (502) though Countersign did nothing
+		// wrong. A connection per request avoids that race.
+		Transport: &http.Transport{DisableKeepAlives: true},
 	}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
