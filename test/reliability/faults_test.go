@@ -305,7 +305,8 @@ func TestStdioChildKilled(t *testing.T) {
 
 // TestHostLeavesWithCallsWaiting: an AI app with calls waiting for the
 // person closes its requests and ends its session. Every call ends as
-// disconnected, leaves the review queue, and nothing reaches the server.
+// disconnected (or cancelled), leaves the review queue, and nothing
+// reaches the server.
 func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	enabled(t)
 	mem := startMemUpstream(t)
@@ -344,8 +345,10 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	for i := range n {
 		msg := fmt.Sprintf("left %d", i)
 		st := storyOf(t, sts, msg)
-		if len(st.decided) != 1 || st.decided[0].Outcome != audit.OutcomeDisconnected {
-			t.Errorf("%s: decisions %v, want one: disconnected", msg, outcomes(st.decided))
+		// Closing the requests and ending the session race: which one
+		// Countersign hears first decides the word.
+		if len(st.decided) != 1 || (st.decided[0].Outcome != audit.OutcomeDisconnected && st.decided[0].Outcome != audit.OutcomeCancelled) {
+			t.Errorf("%s: decisions %v, want one: disconnected or cancelled", msg, outcomes(st.decided))
 		}
 		if len(st.forwarded)+len(st.results) != 0 {
 			t.Errorf("%s: recorded as forwarded", msg)
