@@ -70,7 +70,9 @@ func runChildApp() {
 
 // TestKilledWithCallsWaitingAndRunning: Countersign is killed (SIGKILL)
 // while calls wait for the person and approved calls run at the server,
-// and started again on the same data: the chain verifies.
+// and started again on the same data. The chain verifies, every call the
+// killed run left half-done ends in the audit, and no call id names two
+// calls.
 func TestKilledWithCallsWaitingAndRunning(t *testing.T) {
 	enabled(t)
 	mem := startMemUpstream(t)
@@ -176,5 +178,7 @@ func TestKilledWithCallsWaitingAndRunning(t *testing.T) {
 	if err := in.stop(t); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	auditRecords(t, s.dataDir) // verifies the chain
+	recs := auditRecords(t, s.dataDir) // verifies the chain
+	checkCallIDsUnique(t, recs)
+	checkEveryCallEnds(t, recs)
 }

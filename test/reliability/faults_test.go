@@ -427,6 +427,7 @@ func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 	recs := auditRecords(t, s.dataDir)
+	checkCallIDsUnique(t, recs)
 	byRun := runs(recs)
 	if len(byRun) != 2 {
 		t.Fatalf("the audit holds %d runs of the app, want 2", len(byRun))
