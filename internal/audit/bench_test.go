@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Benchmarks: go test ./internal/audit -run '^$' -bench . -benchtime 20x
@@ -40,6 +42,10 @@ func TestMain(m *testing.M) {
 	}
 	if big.dir != "" {
 		os.RemoveAll(big.dir)
+	}
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "a test left a goroutine behind:", err)
+		code = 1
 	}
 	os.Exit(code)
 }

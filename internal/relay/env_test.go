@@ -211,6 +211,19 @@ func (p *pipeConn) lose(err error) {
 	p.once.Do(func() { p.err = err; close(p.done) })
 }
 
+// each calls f with every message the relay sends upstream, until the
+// relay closes the session.
+func (p *pipeConn) each(f func(msg []byte)) {
+	for {
+		select {
+		case m := <-p.sent:
+			f(m)
+		case <-p.done:
+			return
+		}
+	}
+}
+
 // next returns the next message the relay sent upstream.
 func (p *pipeConn) next(t *testing.T) []byte {
 	t.Helper()

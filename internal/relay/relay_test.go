@@ -305,13 +305,13 @@ func TestServerRequestsReachTheHost(t *testing.T) {
 	e := newEnv(t, []Server{srv})
 	go func() {
 		c := <-conns
-		for msg := range c.sent {
+		c.each(func(msg []byte) {
 			if bytes.Contains(msg, []byte(`"initialize"`)) {
 				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
 				// Queued before any host stream exists: must wait, not vanish.
 				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":"e1","method":"elicitation/create","params":{"message":"Name?","requestedSchema":{"type":"object"}}}`)}
 			}
-		}
+		})
 	}()
 	sid := e.initialize("pipe")
 	req, _ := http.NewRequest(http.MethodGet, e.url("pipe"), nil)
@@ -340,13 +340,13 @@ func TestAmbiguousCallIsRefused(t *testing.T) {
 	})
 	go func() {
 		c := <-conns
-		for msg := range c.sent {
+		c.each(func(msg []byte) {
 			if bytes.Contains(msg, []byte(`"initialize"`)) {
 				c.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"u","version":"1"}}}`)}
 			} else if bytes.Contains(msg, []byte(`tools/call`)) {
 				t.Errorf("ambiguous call reached the server: %s", msg)
 			}
-		}
+		})
 	}()
 	sid := e.initialize("pipe")
 	for _, params := range []string{

@@ -241,11 +241,11 @@ func TestCallParamsAreReadByExactName(t *testing.T) {
 	// The server answers every request, so that a call that does get
 	// through shows in what it received rather than hanging the test.
 	go func() {
-		for msg := range up.sent {
+		up.each(func(msg []byte) {
 			if id := field(t, msg, "id"); id != nil {
 				up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"result":{"content":[]}}`)}
 			}
-		}
+		})
 	}()
 	for _, params := range []string{
 		`{"name":"get_me","Arguments":{"owner":"DEFRA","repo":"ffc-pay"}}`,

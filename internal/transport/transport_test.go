@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.uber.org/goleak"
 )
 
 // testTimeout only stops a broken test from hanging; nothing is timed.
@@ -26,7 +27,7 @@ const childEnv = "COUNTERSIGN_TRANSPORT_TEST_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		goleak.VerifyTestMain(m) // no test may leave a goroutine behind
 	case "mcp":
 		if err := server.ServeStdio(newTestMCPServer()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
