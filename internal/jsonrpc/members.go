@@ -83,7 +83,22 @@ func FoldsTo(key, name string) bool { return foldsTo(key, name) }
 // unicode.ToUpper(unicode.ToLower(r)) for each non-ASCII rune; its comment
 // says that equals strings.EqualFold, and both are checked.
 func foldsTo(key, name string) bool {
-	return key != name && (strings.EqualFold(key, name) || goFold(key) == goFold(name))
+	if key == name {
+		return false
+	}
+	if ascii(key) && ascii(name) { // goFold is strings.ToUpper here
+		return strings.EqualFold(key, name)
+	}
+	return strings.EqualFold(key, name) || goFold(key) == goFold(name)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func goFold(s string) string {
