@@ -145,17 +145,11 @@ func TestPeers(t *testing.T) {
 	t.Cleanup(tapSrv.Close)
 
 	port := freePort(t)
-	cfgPath := filepath.Join(tmp, "settings.json")
-	settings := map[string]any{"port": port, "servers": []map[string]any{
-		{"id": "http", "name": "Everything over HTTP", "transport": "streamable-http", "url": httpURL},
-		{"id": "sse", "name": "Everything over SSE", "transport": "sse", "url": sseURL},
-		{"id": "stdio", "name": "Everything over stdio", "transport": "stdio", "command": node, "args": []string{everything, "stdio"}},
-		{"id": "tap", "name": "Everything, timed", "transport": "streamable-http", "url": tapSrv.URL + "/mcp"},
-	}}
-	b, _ := json.Marshal(settings)
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeSettings(t, tmp, port,
+		map[string]any{"id": "http", "name": "Everything over HTTP", "transport": "streamable-http", "url": httpURL},
+		map[string]any{"id": "sse", "name": "Everything over SSE", "transport": "sse", "url": sseURL},
+		map[string]any{"id": "stdio", "name": "Everything over stdio", "transport": "stdio", "command": node, "args": []string{everything, "stdio"}},
+		map[string]any{"id": "tap", "name": "Everything, timed", "transport": "streamable-http", "url": tapSrv.URL + "/mcp"})
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "xdg")) // the login entry Run keeps in step
 	ctx, cancel := context.WithCancel(context.Background())
 	built := make(chan struct{})
@@ -220,6 +214,18 @@ func TestPeers(t *testing.T) {
 	}
 	res := runDriver(t, dir, tmp, node, paths, calls, warm)
 	printPeers(os.Stdout, paths, res, tp.waits)
+}
+
+// writeSettings writes a settings file with servers, listening on port, in
+// dir and returns its path.
+func writeSettings(tb testing.TB, dir string, port int, servers ...map[string]any) string {
+	tb.Helper()
+	path := filepath.Join(dir, "settings.json")
+	b, _ := json.Marshal(map[string]any{"port": port, "servers": servers})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // driverResult is what peers.mjs prints.
@@ -367,7 +373,7 @@ func peersDir(t *testing.T) string {
 	return dir
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +414,7 @@ func startNodeOn(t *testing.T, peers string, port int, what string, args []strin
 	}
 }
 
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -205,3 +205,89 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// membersDecoder is the Members that walked encoding/json's Decoder.Token:
+// the reference FuzzMembersMatchesDecoder holds Members to.
+func membersDecoder(raw []byte, names ...string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, ErrNotAnObject
+	}
+	out := make(map[string]json.RawMessage, len(names))
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("jsonrpc: %w", err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return nil, fmt.Errorf("%w %q", ErrDuplicateKey, key)
+		}
+		seen[key] = true
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, fmt.Errorf("jsonrpc: member %q: %w", key, err)
+		}
+		for _, name := range names {
+			switch {
+			case key == name:
+				out[name] = val
+			case foldsTo(key, name):
+				return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // closing brace
+		return nil, fmt.Errorf("jsonrpc: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrTrailingBytes
+	}
+	return out, nil
+}
+
+// FuzzMembersMatchesDecoder holds the single-pass Members to the
+// decoder-based one it replaced.
+func FuzzMembersMatchesDecoder(f *testing.F) {
+	for _, s := range append(slices.Clone(parseSeeds), referenceSeeds...) {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"name":"echo","Arguments":{},"arguments":{"a":1}}`))
+	f.Add([]byte(`{"name":"echo","argumentſ":{}}`))
+	f.Fuzz(compareMembers)
+}
+
+func TestMembersMatchesDecoderOnSeeds(t *testing.T) {
+	for _, s := range append(slices.Clone(parseSeeds), referenceSeeds...) {
+		compareMembers(t, []byte(s))
+	}
+}
+
+func compareMembers(t *testing.T, raw []byte) {
+	names := []string{"name", "arguments", "id", "method", "params", "a"}
+	got, gotErr := Members(raw, names...)
+	want, wantErr := membersDecoder(raw, names...)
+	class := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, ErrFoldedName):
+			return "folded"
+		case errors.Is(err, ErrNotAnObject):
+			return "not object"
+		}
+		return errClass(err)
+	}
+	if class(gotErr) != class(wantErr) {
+		t.Fatalf("%q: Members says %v (%s), the decoder %v (%s)", trim(raw), gotErr, class(gotErr), wantErr, class(wantErr))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: Members and the decoder differ:\nMembers %q\ndecoder %q", trim(raw), got, want)
+	}
+}
