@@ -88,5 +88,5 @@ const start = process.hrtime.bigint();
 for (let r = 0; r < cfg.calls; r++) await round(r, true);
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 for (const { c } of clients) await c.close().catch(() => {});
-process.stdout.write(JSON.stringify({ paths: out, seconds }) + '\n');
-process.exit(0);
+// Exit only once the pipe has taken everything: stdout is asynchronous.
+process.stdout.write(JSON.stringify({ paths: out, seconds }) + '\n', () => process.exit(0));

@@ -257,6 +257,9 @@ func runDriver(t *testing.T, peers, tmp, node string, paths []pathSpec, calls, w
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the driver: %v\n%s", err, stderr.String())
 	}
+	if out := os.Getenv("BENCH_OUT"); out != "" { // the raw figures, kept
+		os.WriteFile(out, stdout.Bytes(), 0o644)
+	}
 	var res driverResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("the driver's output: %v\n%s", err, stdout.String())

@@ -291,3 +291,100 @@ func compareMembers(t *testing.T, raw []byte) {
 		t.Fatalf("%q: Members and the decoder differ:\nMembers %q\ndecoder %q", trim(raw), got, want)
 	}
 }
+
+// checkUnambiguousDecoder is the CheckUnambiguous that walked
+// encoding/json's Decoder.Token: the reference
+// FuzzCheckUnambiguousMatchesDecoder holds CheckUnambiguous to.
+func checkUnambiguousDecoder(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool // folded names seen
+		atKey  bool            // the next token in this object is a name
+	}
+	var stack []*frame
+	values := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if len(stack) > 0 || values != 1 {
+				return errors.New("jsonrpc: not exactly one complete JSON value")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("jsonrpc: %w", err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.atKey {
+			if key, ok := tok.(string); ok {
+				folded := strings.ToLower(strings.ToUpper(key))
+				if top.keys[folded] {
+					return fmt.Errorf("%w: %q", ErrAmbiguous, key)
+				}
+				top.keys[folded] = true
+				top.atKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, atKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a name next.
+		if len(stack) == 0 {
+			values++
+		} else if stack[len(stack)-1].object {
+			stack[len(stack)-1].atKey = true
+		}
+	}
+}
+
+// FuzzCheckUnambiguousMatchesDecoder holds the single-pass
+// CheckUnambiguous to the decoder-based one it replaced.
+func FuzzCheckUnambiguousMatchesDecoder(f *testing.F) {
+	for _, s := range append(slices.Clone(parseSeeds), referenceSeeds...) {
+		f.Add([]byte(s))
+	}
+	for _, s := range ambiguitySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(compareUnambiguous)
+}
+
+var ambiguitySeeds = []string{
+	`{"a":1,"A":2}`, `{"a":{"b":1,"B":2}}`, `[{"a":1},{"a":2}]`, "{\"k\":1,\"\u212a\":2}", `{"ß":1,"SS":2}`,
+	"{\"\xff\":1,\"\xfe\":2}", `{"a":1}{}`, `1 2`, `[1,]`, `{"a":[1,{"x":1,"x":2}]}`, `"s"`, `{"a":1,"b":{},"c":[],"A":0}`,
+}
+
+func TestCheckUnambiguousMatchesDecoderOnSeeds(t *testing.T) {
+	for _, s := range append(append(slices.Clone(parseSeeds), referenceSeeds...), ambiguitySeeds...) {
+		compareUnambiguous(t, []byte(s))
+	}
+}
+
+func compareUnambiguous(t *testing.T, raw []byte) {
+	class := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, ErrAmbiguous):
+			return "ambiguous"
+		}
+		return "invalid"
+	}
+	got, want := CheckUnambiguous(raw), checkUnambiguousDecoder(raw)
+	if class(got) != class(want) {
+		t.Fatalf("%q: CheckUnambiguous says %v, the decoder %v", trim(raw), got, want)
+	}
+}
