@@ -63,6 +63,7 @@ type Store struct {
 	mu      sync.Mutex
 	servers map[string]*serverPins
 	current map[string]map[string]json.RawMessage // server → tool → last listed definition
+	canon   map[string]map[string]json.RawMessage // server → tool → canonical pinned fields of current
 	// last is each server's last listing and what Observe reported for
 	// it: a server lists the same tools again and again, and the same
 	// bytes give the same answer until a pin changes.
@@ -138,6 +139,14 @@ func (s *Store) Observe(server string, result json.RawMessage) (changed []string
 		cur = make(map[string]json.RawMessage)
 		s.current[server] = cur
 	}
+	if s.canon == nil {
+		s.canon = make(map[string]map[string]json.RawMessage)
+	}
+	curCanon := s.canon[server]
+	if curCanon == nil {
+		curCanon = make(map[string]json.RawMessage)
+		s.canon[server] = curCanon
+	}
 	dirty := false
 	for _, raw := range page.Tools {
 		name, canon, err := canonical(raw)
@@ -145,6 +154,7 @@ func (s *Store) Observe(server string, result json.RawMessage) (changed []string
 			continue // not a tool definition we can read; nothing to pin
 		}
 		cur[name] = raw
+		curCanon[name] = canon
 		pin := sp.Tools[name]
 		if pin == nil {
 			sp.Tools[name] = &Pin{Hash: hash(canon), Definition: canon, FirstSeen: s.now().UTC(), New: sp.Listed}
@@ -184,11 +194,8 @@ func (s *Store) Status(server, tool string) Status {
 		}
 	}
 	st.Current = s.current[server][tool]
-	if st.Current == nil {
-		return st
-	}
-	_, canon, err := canonical(st.Current)
-	if err != nil {
+	canon := s.canon[server][tool]
+	if st.Current == nil || canon == nil {
 		return st
 	}
 	st.CurrentHash = hash(canon)
@@ -233,6 +240,7 @@ func (s *Store) Forget(server string) error {
 	defer s.mu.Unlock()
 	delete(s.servers, server)
 	delete(s.current, server)
+	delete(s.canon, server)
 	delete(s.last, server)
 	return s.saveLocked()
 }

@@ -55,6 +55,7 @@ type session struct {
 	// paramHeaders holds, by tool name, the Mcp-Param-* headers its
 	// arguments travel in, as the server's tools/list declared them.
 	paramHeaders map[string][]paramHeader
+	learnedFrom  []byte // the tools/list result paramHeaders last learned from
 }
 
 // idleSince says how long the session has had no open stream and nothing
