@@ -54,7 +54,6 @@ type pathSpec struct {
 // clicking Approve at once would, and notes when it decided. It exists only
 // in this test: the product's only approval path is the person.
 type approver struct {
-	q       *gate.Queue
 	decided sync.Map // server id → time.Time of the last approval
 }
 
@@ -160,7 +159,6 @@ func TestPeers(t *testing.T) {
 			PolicyPath: filepath.Join(tmp, "no-policy.json"),
 			Logger:     slog.New(slog.DiscardHandler),
 			NewUI: func(c app.Core) (app.UI, error) {
-				a.q = c.Queue
 				close(built)
 				return &benchUI{a: a, core: c}, nil
 			},
