@@ -127,10 +127,13 @@ func callEcho(ctx context.Context, c *client.Client) error {
 
 // connect returns an initialized mcp-go client of url. Direct and relayed
 // clients are built the same way and send the same headers.
-func connect(tb testing.TB, url string) *client.Client {
+func connect(tb testing.TB, url string) *client.Client { return connectWith(tb, url, token) }
+
+// connectWith is connect with the bearer token tok.
+func connectWith(tb testing.TB, url, tok string) *client.Client {
 	tb.Helper()
 	c, err := client.NewStreamableHttpClient(url,
-		mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+		mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,10 +11,12 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -74,7 +76,22 @@ type Guard struct {
 	// the AI app stopped waiting, by call id, for the record of the retry
 	// that runs under it.
 	approvedLate map[string]int64
+	// listed is each server's last tools/list result and what became of
+	// it: servers list the same bytes again and again.
+	listed map[string]listing
 }
+
+// listing is a tools/list result as a server sent it, redacted, and as
+// filtered by the policy pol.
+type listing struct {
+	in, redacted []byte
+	counts       map[string]int
+	pol          *policy.Policy
+	out          []byte
+}
+
+// maxKeptListing bounds the tools/list result kept per server.
+const maxKeptListing = 1 << 20
 
 var (
 	_ relay.Gate        = (*Guard)(nil)
@@ -95,7 +112,7 @@ func New(o Options) *Guard {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Guard{o: o, log: o.Logger, now: time.Now, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}, asked: map[string]asked{}}
+	return &Guard{o: o, log: o.Logger, now: time.Now, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}, asked: map[string]asked{}, listed: map[string]listing{}}
 }
 
 // SetPolicies replaces the policy of every server, as settings change.
@@ -377,17 +394,28 @@ func (g *Guard) annotate(c *gate.Call, d policy.Decision) {
 // ToolsListed removes secrets from the tools a server lists, pins them and
 // removes the hidden ones. Pins record the redacted definitions, so the pin
 // file never holds a secret a server put in a description.
+//
+// A result byte-identical to the server's last one is redacted and
+// filtered as that one was (under the same policy); what it removed is
+// audited and its pins observed each time all the same.
 func (g *Guard) ToolsListed(server string, result json.RawMessage) json.RawMessage {
-	result, counts, err := redact.RedactJSON(result)
-	if err != nil {
-		g.log.Warn("a tools/list result could not be checked for secrets: passing no tools", "server", server, "err", err)
-		return json.RawMessage(`{"tools":[]}`)
+	pol := g.policy(server)
+	g.mu.RLock()
+	l, ok := g.listed[server]
+	g.mu.RUnlock()
+	if !ok || !bytes.Equal(l.in, result) {
+		redacted, counts, err := redact.RedactJSON(result)
+		if err != nil {
+			g.log.Warn("a tools/list result could not be checked for secrets: passing no tools", "server", server, "err", err)
+			return json.RawMessage(`{"tools":[]}`)
+		}
+		l = listing{in: bytes.Clone(result), redacted: redacted, counts: counts}
 	}
-	if len(counts) > 0 {
-		g.recordRedaction(server, relay.ServerMessage{Kind: jsonrpc.KindResponse, Method: "tools/list"}, len(result), counts)
+	if len(l.counts) > 0 {
+		g.recordRedaction(server, relay.ServerMessage{Kind: jsonrpc.KindResponse, Method: "tools/list"}, len(l.redacted), maps.Clone(l.counts))
 	}
 	if g.o.Pins != nil {
-		changed, err := g.o.Pins.Observe(server, result)
+		changed, err := g.o.Pins.Observe(server, l.redacted)
 		if err != nil {
 			g.log.Warn("recording tool pins failed", "server", server, "err", err)
 		}
@@ -395,17 +423,24 @@ func (g *Guard) ToolsListed(server string, result json.RawMessage) json.RawMessa
 			g.log.Warn("tools changed since first seen", "server", server, "tools", strings.Join(changed, ", "))
 		}
 	}
-	pol := g.policy(server)
-	hidden := func(string, []byte) bool { return true } // no policy: show nothing
-	if pol != nil {
-		hidden = pol.HiddenTool
+	if l.out == nil || l.pol != pol {
+		hidden := func(string, []byte) bool { return true } // no policy: show nothing
+		if pol != nil {
+			hidden = pol.HiddenTool
+		}
+		out, err := policy.FilterTools(l.redacted, hidden)
+		if err != nil {
+			g.log.Warn("a tools/list result could not be filtered: passing no tools", "server", server, "err", err)
+			return json.RawMessage(`{"tools":[]}`)
+		}
+		l.out, l.pol = out, pol
 	}
-	out, err := policy.FilterTools(result, hidden)
-	if err != nil {
-		g.log.Warn("a tools/list result could not be filtered: passing no tools", "server", server, "err", err)
-		return json.RawMessage(`{"tools":[]}`)
+	if len(l.in) <= maxKeptListing {
+		g.mu.Lock()
+		g.listed[server] = l
+		g.mu.Unlock()
 	}
-	return out
+	return bytes.Clone(l.out)
 }
 
 // CheckResource decides resources/read and resources/subscribe.

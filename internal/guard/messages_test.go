@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/google/go-cmp/cmp"
 )
@@ -239,5 +240,32 @@ func TestToolsListedRedactsBeforePinning(t *testing.T) {
 	recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindMessageRedacted}})
 	if len(recs) != 1 || recs[0].Tool != "tools/list" || len(recs[0].Redactions) != 2 {
 		t.Errorf("audit %+v", recs)
+	}
+}
+
+// TestTheSameListingAgain checks a tools/list result byte-identical to the
+// last one is redacted, audited and filtered as it was, follows a policy
+// change, and is never changed through the copy the relay gets.
+func TestTheSameListingAgain(t *testing.T) {
+	f := newFixture(t)
+	list := `{"tools":[{"name":"deploy","description":"Deploys with ` + ghToken + `"},{"name":"get_me"}]}`
+	want := strings.Replace(list, ghToken, "[redacted: github token]", 1)
+	for i := range 3 {
+		out := f.g.ToolsListed("everything", json.RawMessage(list))
+		if string(out) != want {
+			t.Fatalf("listing %d to the host\n got %s\nwant %s", i+1, out, want)
+		}
+		copy(out, "XXXXXXXX") // the relay's copy is its own
+	}
+	if recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}}); len(recs) != 3 {
+		t.Errorf("%d redaction records for three listings, want 3", len(recs))
+	}
+	hiding, err := policy.New(policy.Config{Name: "Everything", Hidden: []string{"deploy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.SetPolicies(map[string]*policy.Policy{"everything": hiding})
+	if out := f.g.ToolsListed("everything", json.RawMessage(list)); string(out) != `{"tools":[{"name":"get_me"}]}` {
+		t.Errorf("the same listing under a policy hiding deploy: %s", out)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -63,96 +62,6 @@ var (
 	ErrShape         = errors.New("jsonrpc: not a request, notification or response")
 	ErrTrailingBytes = errors.New("jsonrpc: data after the message")
 )
-
-// Parse reads one JSON-RPC message. It rejects duplicate top-level members,
-// because two readers may disagree about which one counts, and members such
-// as "ID" or "Method", which encoding/json (and so mcp-go) would take for
-// "id" or "method" while Parse would not.
-func Parse(raw []byte) (Message, error) {
-	m := Message{Raw: raw}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return m, fmt.Errorf("jsonrpc: %w", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return m, ErrNotObject
-	}
-	seen := make(map[string]bool, 6)
-	var version json.RawMessage
-	var method json.RawMessage
-	hasID := false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return m, fmt.Errorf("jsonrpc: %w", err)
-		}
-		key, _ := tok.(string)
-		if isCaseVariant(key) {
-			return m, fmt.Errorf("%w: %q", ErrMemberCase, key)
-		}
-		if seen[key] {
-			return m, fmt.Errorf("%w %q", ErrDuplicateKey, key)
-		}
-		seen[key] = true
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return m, fmt.Errorf("jsonrpc: member %q: %w", key, err)
-		}
-		end := int(dec.InputOffset())
-		start := end - len(val)
-		switch key {
-		case "jsonrpc":
-			version = val
-		case "id":
-			hasID = true
-			m.ID = val
-			m.idSpan = span{start, end}
-		case "method":
-			method = val
-		case "params":
-			m.Params = val
-			m.paramsSpan = span{start, end}
-		case "result":
-			m.Result = val
-			m.resultSpan = span{start, end}
-		case "error":
-			m.Error = val
-		}
-	}
-	if _, err := dec.Token(); err != nil { // closing brace
-		return m, fmt.Errorf("jsonrpc: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return m, ErrTrailingBytes
-	}
-	if string(version) != `"2.0"` {
-		return m, ErrVersion
-	}
-	if hasID && !validID(m.ID) && !(method == nil && string(m.ID) == "null") {
-		return m, ErrBadID
-	}
-	switch {
-	case method != nil:
-		if err := json.Unmarshal(method, &m.Method); err != nil || m.Method == "" {
-			return m, fmt.Errorf("%w: method must be a non-empty string", ErrShape)
-		}
-		if m.Result != nil || m.Error != nil {
-			return m, ErrShape
-		}
-		if hasID {
-			m.Kind = KindRequest
-		} else {
-			m.Kind = KindNotification
-		}
-	case hasID && (m.Result != nil) != (m.Error != nil):
-		m.Kind = KindResponse
-	default:
-		return m, ErrShape
-	}
-	return m, nil
-}
 
 // members are the top-level names Parse acts on.
 var members = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
@@ -321,56 +230,127 @@ var ErrAmbiguous = errors.New("jsonrpc: object has a member name twice, or two n
 // such objects (JavaScript takes the last exact match, Go also matches case
 // variants), so what a person reviews might not be what a server runs.
 func CheckUnambiguous(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]bool // folded names seen
-		atKey  bool            // the next token in this object is a name
+	type object struct {
+		names [8]string // folded names seen; more spill to more
+		n     int
+		more  map[string]bool
 	}
-	var stack []*frame
-	values := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if len(stack) > 0 || values != 1 {
-				return errors.New("jsonrpc: not exactly one complete JSON value")
+	// add notes a folded name in o and reports whether it was new.
+	add := func(o *object, folded string) bool {
+		if o.more[folded] {
+			return false
+		}
+		for _, k := range o.names[:o.n] {
+			if k == folded {
+				return false
 			}
-			return nil
 		}
+		if o.n < len(o.names) {
+			o.names[o.n] = folded
+			o.n++
+		} else {
+			if o.more == nil {
+				o.more = map[string]bool{}
+			}
+			o.more[folded] = true
+		}
+		return true
+	}
+	var stack []*object // one per open container; nil for an array
+	// key reads the member name at raw[i] in o and the colon after it,
+	// and returns where the value starts.
+	key := func(o *object, i int) (int, error) {
+		if i >= len(raw) || raw[i] != '"' {
+			return 0, syntaxAt(i)
+		}
+		end, plain, err := scanString(raw, i)
 		if err != nil {
-			return fmt.Errorf("jsonrpc: %w", err)
+			return 0, err
 		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
+		name, err := decodeName(raw[i:end], plain)
+		if err != nil {
+			return 0, syntaxAt(i)
 		}
-		if top != nil && top.object && top.atKey {
-			if key, ok := tok.(string); ok {
-				folded := strings.ToLower(strings.ToUpper(key))
-				if top.keys[folded] {
-					return fmt.Errorf("%w: %q", ErrAmbiguous, key)
+		if !add(o, foldCase(name, plain)) {
+			return 0, fmt.Errorf("%w: %q", ErrAmbiguous, name)
+		}
+		if i = ws(raw, end); i >= len(raw) || raw[i] != ':' {
+			return 0, syntaxAt(i)
+		}
+		return ws(raw, i+1), nil
+	}
+	i := ws(raw, 0)
+	for {
+		// A value starts at i.
+		if i >= len(raw) {
+			return syntaxAt(i)
+		}
+		var err error
+		switch c := raw[i]; c {
+		case '{', '[':
+			var o *object
+			if c == '{' {
+				o = &object{}
+			}
+			stack = append(stack, o)
+			i = ws(raw, i+1)
+			if i < len(raw) && raw[i] == c+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if o != nil {
+				if i, err = key(o, i); err != nil {
+					return err
 				}
-				top.keys[folded] = true
-				top.atKey = false
+			}
+			continue
+		default:
+			if i, err = scanScalar(raw, i); err != nil {
+				return err
+			}
+		}
+		// A value ended at i.
+		for {
+			i = ws(raw, i)
+			if len(stack) == 0 {
+				if i != len(raw) {
+					return errors.New("jsonrpc: not exactly one complete JSON value")
+				}
+				return nil
+			}
+			if i >= len(raw) {
+				return syntaxAt(i)
+			}
+			o := stack[len(stack)-1]
+			closer := byte(']')
+			if o != nil {
+				closer = '}'
+			}
+			if raw[i] == closer {
+				stack = stack[:len(stack)-1]
+				i++
 				continue
 			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{object: true, keys: map[string]bool{}, atKey: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// A value ended: the enclosing object expects a name next.
-		if len(stack) == 0 {
-			values++
-		} else if stack[len(stack)-1].object {
-			stack[len(stack)-1].atKey = true
+			if raw[i] != ',' {
+				return syntaxAt(i)
+			}
+			i = ws(raw, i+1)
+			if o != nil {
+				if i, err = key(o, i); err != nil {
+					return err
+				}
+			}
+			break
 		}
 	}
+}
+
+// foldCase is the name CheckUnambiguous compares: upper-cased, then
+// lower-cased, which for ASCII is lower-casing.
+func foldCase(name string, plain bool) string {
+	if plain {
+		return strings.ToLower(name)
+	}
+	return strings.ToLower(strings.ToUpper(name))
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,6 +22,7 @@ var ErrNotAnObject = errors.New("jsonrpc: value is not a JSON object")
 // Members reads one JSON object and returns the values of the members
 // named in names, matched by exact name as the MCP SDKs of TypeScript,
 // Python and Java match them. Members left out are absent from the map.
+// The values are views of raw.
 //
 // Readers that match names loosely (Go's encoding/json, and so SDKs built
 // on it) would take a member such as "Arguments" for "arguments", while
@@ -30,44 +30,81 @@ var ErrNotAnObject = errors.New("jsonrpc: value is not a JSON object")
 // ErrFoldedName, and one that names any member twice with
 // ErrDuplicateKey, so every reader sees the same members it does.
 func Members(raw []byte, names ...string) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("jsonrpc: %w", err)
+	i := ws(raw, 0)
+	if i >= len(raw) {
+		return nil, syntaxAt(i)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if raw[i] != '{' {
+		if err := notObject(raw, i); err != ErrNotObject {
+			return nil, err
+		}
 		return nil, ErrNotAnObject
 	}
 	out := make(map[string]json.RawMessage, len(names))
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("jsonrpc: %w", err)
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return nil, fmt.Errorf("%w %q", ErrDuplicateKey, key)
-		}
-		seen[key] = true
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, fmt.Errorf("jsonrpc: member %q: %w", key, err)
-		}
-		for _, name := range names {
-			switch {
-			case key == name:
-				out[name] = val
-			case foldsTo(key, name):
-				return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
+	var keys [16]string // the names seen, for duplicates; more spill to seen
+	n := 0
+	var seen map[string]bool
+	i = ws(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(raw) || raw[i] != '"' {
+				return nil, syntaxAt(i)
 			}
+			end, plain, err := scanString(raw, i)
+			if err != nil {
+				return nil, err
+			}
+			key, err := decodeName(raw[i:end], plain)
+			if err != nil {
+				return nil, syntaxAt(i)
+			}
+			dup := seen[key]
+			for _, k := range keys[:n] {
+				dup = dup || k == key
+			}
+			if dup {
+				return nil, &memberError{ErrDuplicateKey, key}
+			}
+			if n < len(keys) {
+				keys[n] = key
+				n++
+			} else {
+				if seen == nil {
+					seen = map[string]bool{}
+				}
+				seen[key] = true
+			}
+			if i = ws(raw, end); i >= len(raw) || raw[i] != ':' {
+				return nil, syntaxAt(i)
+			}
+			start := ws(raw, i+1)
+			if end, err = skipValue(raw, start); err != nil {
+				return nil, err
+			}
+			for _, name := range names {
+				switch {
+				case key == name:
+					out[name] = raw[start:end:end]
+				case foldsTo(key, name):
+					return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
+				}
+			}
+			if i = ws(raw, end); i >= len(raw) {
+				return nil, syntaxAt(i)
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return nil, syntaxAt(i)
+			}
+			i = ws(raw, i+1)
 		}
 	}
-	if _, err := dec.Token(); err != nil { // closing brace
-		return nil, fmt.Errorf("jsonrpc: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if ws(raw, i) != len(raw) {
 		return nil, ErrTrailingBytes
 	}
 	return out, nil
@@ -83,7 +120,22 @@ func FoldsTo(key, name string) bool { return foldsTo(key, name) }
 // unicode.ToUpper(unicode.ToLower(r)) for each non-ASCII rune; its comment
 // says that equals strings.EqualFold, and both are checked.
 func foldsTo(key, name string) bool {
-	return key != name && (strings.EqualFold(key, name) || goFold(key) == goFold(name))
+	if key == name {
+		return false
+	}
+	if ascii(key) && ascii(name) { // goFold is strings.ToUpper here
+		return strings.EqualFold(key, name)
+	}
+	return strings.EqualFold(key, name) || goFold(key) == goFold(name)
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func goFold(s string) string {

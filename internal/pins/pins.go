@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -62,6 +63,16 @@ type Store struct {
 	mu      sync.Mutex
 	servers map[string]*serverPins
 	current map[string]map[string]json.RawMessage // server → tool → last listed definition
+	canon   map[string]map[string]json.RawMessage // server → tool → canonical pinned fields of current
+	// last is each server's last listing and what Observe reported for
+	// it: a server lists the same tools again and again, and the same
+	// bytes give the same answer until a pin changes.
+	last map[string]observed
+}
+
+type observed struct {
+	result  []byte
+	changed []string
 }
 
 type file struct {
@@ -103,6 +114,12 @@ func Open(path string) (*Store, error) {
 // pinned, and every tool's current definition is remembered. It returns
 // the names of tools whose definition differs from their pin.
 func (s *Store) Observe(server string, result json.RawMessage) (changed []string, err error) {
+	s.mu.Lock()
+	if o, ok := s.last[server]; ok && bytes.Equal(o.result, result) {
+		s.mu.Unlock()
+		return slices.Clone(o.changed), nil
+	}
+	s.mu.Unlock()
 	var page struct {
 		Tools      []json.RawMessage `json:"tools"`
 		NextCursor *string           `json:"nextCursor"`
@@ -122,6 +139,14 @@ func (s *Store) Observe(server string, result json.RawMessage) (changed []string
 		cur = make(map[string]json.RawMessage)
 		s.current[server] = cur
 	}
+	if s.canon == nil {
+		s.canon = make(map[string]map[string]json.RawMessage)
+	}
+	curCanon := s.canon[server]
+	if curCanon == nil {
+		curCanon = make(map[string]json.RawMessage)
+		s.canon[server] = curCanon
+	}
 	dirty := false
 	for _, raw := range page.Tools {
 		name, canon, err := canonical(raw)
@@ -129,6 +154,7 @@ func (s *Store) Observe(server string, result json.RawMessage) (changed []string
 			continue // not a tool definition we can read; nothing to pin
 		}
 		cur[name] = raw
+		curCanon[name] = canon
 		pin := sp.Tools[name]
 		if pin == nil {
 			sp.Tools[name] = &Pin{Hash: hash(canon), Definition: canon, FirstSeen: s.now().UTC(), New: sp.Listed}
@@ -149,6 +175,10 @@ func (s *Store) Observe(server string, result json.RawMessage) (changed []string
 		}
 	}
 	sort.Strings(changed)
+	if s.last == nil {
+		s.last = make(map[string]observed)
+	}
+	s.last[server] = observed{result: bytes.Clone(result), changed: slices.Clone(changed)}
 	return changed, nil
 }
 
@@ -164,11 +194,8 @@ func (s *Store) Status(server, tool string) Status {
 		}
 	}
 	st.Current = s.current[server][tool]
-	if st.Current == nil {
-		return st
-	}
-	_, canon, err := canonical(st.Current)
-	if err != nil {
+	canon := s.canon[server][tool]
+	if st.Current == nil || canon == nil {
 		return st
 	}
 	st.CurrentHash = hash(canon)
@@ -203,6 +230,7 @@ func (s *Store) Accept(server, tool, want string) error {
 		return ErrChangedAgain
 	}
 	sp.Tools[tool] = &Pin{Hash: hash(canon), Definition: canon, FirstSeen: s.now().UTC()}
+	delete(s.last, server)
 	return s.saveLocked()
 }
 
@@ -212,6 +240,8 @@ func (s *Store) Forget(server string) error {
 	defer s.mu.Unlock()
 	delete(s.servers, server)
 	delete(s.current, server)
+	delete(s.canon, server)
+	delete(s.last, server)
 	return s.saveLocked()
 }
 

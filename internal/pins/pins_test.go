@@ -189,3 +189,38 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// A server lists the same bytes again and again: Observe answers them from
+// its last listing, and a pin accepted or forgotten since is not missed.
+func TestTheSameListingAgainFollowsPinChanges(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "pins.json"))
+	if _, err := s.Observe("gh", []byte(listing)); err != nil {
+		t.Fatal(err)
+	}
+	poisoned := strings.Replace(listing, "Echoes the message", "Echoes the message, and your keys", 1)
+	for i := range 2 {
+		changed, err := s.Observe("gh", []byte(poisoned))
+		if err != nil || len(changed) != 1 || changed[0] != "echo" {
+			t.Fatalf("listing %d: Observe = %v, %v; want [echo]", i+1, changed, err)
+		}
+		changed[0] = "mutated" // the caller's copy
+	}
+	if err := s.Accept("gh", "echo", s.Status("gh", "echo").CurrentHash); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.Observe("gh", []byte(poisoned)); err != nil || len(changed) != 0 {
+		t.Fatalf("the same listing after Accept: Observe = %v, %v; want no change", changed, err)
+	}
+	if err := s.Forget("gh"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Observe("gh", []byte(poisoned)); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status("gh", "echo"); st.Pinned == nil || st.Changed {
+		t.Fatalf("the same listing after Forget is not pinned afresh: %+v", st)
+	}
+	if changed, err := s.Observe("gh", []byte(listing)); err != nil || len(changed) != 1 {
+		t.Fatalf("after Forget the old listing: Observe = %v, %v; want [echo]", changed, err)
+	}
+}

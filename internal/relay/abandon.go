@@ -63,7 +63,7 @@ func (s *session) abandon(req *request, message, reason string) {
 		"reason":    reason,
 	})
 	if err == nil {
-		s.send(n, nil)
+		s.sendBuilt(n, nil)
 	}
 	s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeConnectionClosed, message))
 }

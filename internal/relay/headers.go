@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -171,7 +172,16 @@ type paramHeader struct {
 // a tools/list result from the server. A tool whose annotations break the
 // rules of the 2026-07-28 transport gets none: hosts must not call it, and
 // a server that checks its headers refuses the call.
+//
+// A result byte-identical to the last one learned from is skipped: servers
+// list the same tools again and again, and it would teach the same.
 func (s *session) learnParamHeaders(result json.RawMessage) {
+	s.mu.Lock()
+	same := bytes.Equal(s.learnedFrom, result)
+	s.mu.Unlock()
+	if same {
+		return
+	}
 	top, err := jsonrpc.Members(result, "tools")
 	if err != nil {
 		return
@@ -202,6 +212,10 @@ func (s *session) learnParamHeaders(result json.RawMessage) {
 	}
 	for name, b := range learned {
 		s.paramHeaders[name] = b
+	}
+	s.learnedFrom = nil
+	if len(result) <= 1<<20 {
+		s.learnedFrom = bytes.Clone(result)
 	}
 	s.mu.Unlock()
 }

@@ -208,7 +208,7 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			}
 			if !started && len(ids) == 1 && len(msgs) == 1 {
 				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && st.isOpen(m.ID) {
-					st.answered(msgs[0])
+					st.answeredBy(m)
 					s.streamClosed(st, st.close())
 					writeJSON(w, st.statusFor(m.ID), msgs[0])
 					return

@@ -55,6 +55,7 @@ type session struct {
 	// paramHeaders holds, by tool name, the Mcp-Param-* headers its
 	// arguments travel in, as the server's tools/list declared them.
 	paramHeaders map[string][]paramHeader
+	learnedFrom  []byte // the tools/list result paramHeaders last learned from
 }
 
 // idleSince says how long the session has had no open stream and nothing
@@ -344,7 +345,7 @@ func (s *session) filterMessage(m jsonrpc.Message, related, tok json.RawMessage)
 			// It ends when the send does, at the latest with the session.
 			refusal := jsonrpc.ErrorResponse(m.ID, CodeRefused,
 				"Countersign withheld this request from the AI app: a secret in it could not be removed without changing its ids.")
-			go s.send(refusal, nil)
+			go s.sendBuilt(refusal, nil)
 		}
 		return m, nil, false
 	}
@@ -465,7 +466,7 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 			s.drop(m, reasonNoRequest)
 			return
 		}
-		s.send(m.Raw, header)
+		s.send(m, header)
 	case jsonrpc.KindNotification:
 		if !clientNotifications[m.Method] {
 			s.drop(m, reasonNotification)
@@ -475,7 +476,7 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 			s.cancelRequest(m, header)
 			return
 		}
-		s.send(m.Raw, header)
+		s.send(m, header)
 	case jsonrpc.KindRequest:
 		req := &request{hostID: m.ID, method: m.Method, st: st}
 		s.mu.Lock()
@@ -494,7 +495,7 @@ func (s *session) fromHost(m jsonrpc.Message, st *stream, header http.Header) {
 			s.answer(req, jsonrpc.ErrorResponse(req.hostID, CodeRefused, deny))
 			return
 		}
-		s.forward(m.Raw, req, header)
+		s.forward(m, req, header)
 	}
 }
 
@@ -523,22 +524,25 @@ func (s *session) checkResource(m jsonrpc.Message) string {
 
 // send forwards a message that needs no answer, with the headers derived
 // from it.
-func (s *session) send(raw []byte, header http.Header) {
-	if m, err := jsonrpc.Parse(raw); err == nil {
-		header = s.upstreamHeaders(header, m)
-	}
-	if err := s.conn.Send(s.ctx, raw, header); err != nil {
+func (s *session) send(m jsonrpc.Message, header http.Header) {
+	if err := s.conn.Send(s.ctx, m.Raw, s.upstreamHeaders(header, m)); err != nil {
 		s.r.log.Warn("forwarding a message to the server failed", "server", s.srv.ID, "err", err)
 	}
 }
 
-// forward sends a request upstream under its upstream id.
-func (s *session) forward(raw []byte, req *request, header http.Header) {
+// sendBuilt sends a message the relay built or edited; it is parsed once,
+// here, for its headers.
+func (s *session) sendBuilt(raw []byte, header http.Header) {
 	m, err := jsonrpc.Parse(raw)
 	if err != nil {
-		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+		s.r.log.Warn("not sending a message the relay could not read back", "server", s.srv.ID, "err", err)
 		return
 	}
+	s.send(m, header)
+}
+
+// forward sends a request upstream under its upstream id.
+func (s *session) forward(m jsonrpc.Message, req *request, header http.Header) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -659,7 +663,6 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	s.mu.Lock()
 	req.callID = v.CallID
 	s.mu.Unlock()
-	raw := m.Raw
 	if v.Arguments != nil {
 		if err := checkEdited(v.Arguments); err != nil {
 			s.r.log.Warn("refusing approved edited arguments", "server", s.srv.ID, "tool", p.Name, "err", err)
@@ -671,9 +674,13 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 			s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
 			return
 		}
-		raw = m.WithParams(edited)
+		// The edited message is new: it is parsed once, here.
+		if m, err = jsonrpc.Parse(m.WithParams(edited)); err != nil {
+			s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, jsonrpc.CodeInternalError, err.Error()))
+			return
+		}
 	}
-	s.forward(raw, req, header)
+	s.forward(m, req, header)
 }
 
 // hostBudget is how long Countersign may hold a tool call from the AI app
@@ -750,7 +757,7 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 	case forwarded:
 		params, err := setMember(m.Params, "requestId", json.RawMessage(req.upID))
 		if err == nil {
-			s.send(m.WithParams(params), header)
+			s.sendBuilt(m.WithParams(params), header)
 		}
 		// The host ignores any answer now; this one ends its stream.
 		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled"))

@@ -135,7 +135,12 @@ func (s *stream) expect(ids [][]byte) {
 // answered one of the stream's requests.
 func (s *stream) answered(msg []byte) bool {
 	m, err := jsonrpc.Parse(msg)
-	if err != nil || m.Kind != jsonrpc.KindResponse {
+	return err == nil && s.answeredBy(m)
+}
+
+// answeredBy is answered for a message already parsed.
+func (s *stream) answeredBy(m jsonrpc.Message) bool {
+	if m.Kind != jsonrpc.KindResponse {
 		return false
 	}
 	s.mu.Lock()
