@@ -257,7 +257,7 @@ func TestTheSameListingAgain(t *testing.T) {
 		}
 		copy(out, "XXXXXXXX") // the relay's copy is its own
 	}
-	if recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}}); len(recs) != 3 {
+	if recs := f.events(audit.Filter{Kinds: []audit.Kind{audit.KindMessageRedacted}}); len(recs) != 3 {
 		t.Errorf("%d redaction records for three listings, want 3", len(recs))
 	}
 	hiding, err := policy.New(policy.Config{Name: "Everything", Hidden: []string{"deploy"}})

@@ -24,6 +24,9 @@ import (
 // the load, is logged, not asserted.
 func TestHostileInputWhileAGoodClientIsServed(t *testing.T) {
 	var ran atomic.Int64
+	// The attacks use the default client: its kept-alive connections must
+	// not outlive the test (goleak).
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	e := newEnv(t, []Server{streamableServer(t, "echo", echoServer(&ran))})
 	good := hostClient(t, e, "echo")
 	port := strconv.Itoa(e.port)
@@ -148,9 +151,15 @@ func TestHostileInputWhileAGoodClientIsServed(t *testing.T) {
 				}
 			}
 		},
-		func() { // sessions opened and abandoned, by one AI app
-			for range 100 {
-				send("abandoned session", http.StatusOK, post(hostOK, initialize("abandoner")))
+		func() { // sessions opened and abandoned, by one AI app: up to
+			// its cap, then refused (429) until some have been idle long
+			// enough to close for room
+			for i := range 100 {
+				if i < DefaultMaxSessionsPerClient {
+					send("abandoned session", http.StatusOK, post(hostOK, initialize("abandoner")))
+				} else {
+					send("abandoned session beyond the cap", http.StatusTooManyRequests, post(hostOK, initialize("abandoner")))
+				}
 			}
 		},
 		func() { // a GET stream reconnect storm on one session

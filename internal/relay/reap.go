@@ -19,6 +19,10 @@ const (
 	DefaultMaxSessionsPerClient = 32
 	// DefaultMaxSessions bounds the sessions of every AI app together.
 	DefaultMaxSessions = 256
+	// DefaultEvictAfter is how long a session must have been idle to be
+	// closed for room: an AI app that posts its next request a moment
+	// after the last answer is using its session, not leaving it.
+	DefaultEvictAfter = 30 * time.Second
 	// maxGets bounds the GET streams open at once on one session; a new
 	// one beyond it ends the oldest.
 	maxGets = 4
@@ -48,6 +52,9 @@ func (r *Relay) admit(client string) (done func(*session), err error) {
 		c := s.client
 		s.mu.Unlock()
 		idle := s.idleSince(now)
+		if idle < r.o.EvictAfter {
+			idle = 0 // in use, or only just idle: never closed for room
+		}
 		all++
 		if idle > idleAll {
 			oldestAll, idleAll = s, idle

@@ -45,7 +45,9 @@ func isClosed(up *pipeConn) bool {
 
 func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 	srv, conns := pipeServer("pipe")
-	e := newEnv(t, []Server{srv}, func(o *Options) { o.MaxSessionsPerClient = 2; o.MaxSessions = 3 })
+	e := newEnv(t, []Server{srv}, func(o *Options) {
+		o.MaxSessionsPerClient, o.MaxSessions, o.EvictAfter = 2, 3, time.Millisecond
+	})
 	first, up1, _ := clientSession(t, e, conns, "app")
 	time.Sleep(5 * time.Millisecond) // first is the older idle one
 	_, up2, _ := clientSession(t, e, conns, "app")
@@ -78,6 +80,7 @@ func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 	e.waitGets(2)
 	sid, _, resp := clientSession(t, e, conns, "app")
 	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if sid != "" || resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte("app already has 2 open sessions")) {
 		t.Fatalf("status %d, session %q, %s; want 429 with a plain message", resp.StatusCode, sid, body)
 	}
@@ -91,8 +94,29 @@ func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 	}
 	streams = append(streams, e.get(context.Background(), "pipe", other))
 	e.waitGets(3)
-	if sid, _, resp := clientSession(t, e, conns, "third"); sid != "" || resp.StatusCode != http.StatusTooManyRequests {
+	sid, _, resp = clientSession(t, e, conns, "third")
+	resp.Body.Close()
+	if sid != "" || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("beyond the cap of all sessions: status %d", resp.StatusCode)
+	}
+}
+
+// A session idle only a moment, between one answer and the AI app's next
+// request, is in use: it is not closed to make room, and the new session
+// is refused instead. (Closing it broke a busy AI app that opened more
+// sessions than the cap, one request at a time on each.)
+func TestASessionJustIdleIsNotClosedForRoom(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}, func(o *Options) { o.MaxSessionsPerClient, o.EvictAfter = 2, time.Hour })
+	_, up1, _ := clientSession(t, e, conns, "app")
+	_, up2, _ := clientSession(t, e, conns, "app")
+	sid, _, resp := clientSession(t, e, conns, "app")
+	resp.Body.Close()
+	if sid != "" || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, session %q; want 429", resp.StatusCode, sid)
+	}
+	if isClosed(up1) || isClosed(up2) {
+		t.Fatal("a session idle only a moment was closed for room")
 	}
 }
 

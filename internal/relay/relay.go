@@ -142,7 +142,11 @@ type Options struct {
 	// and DefaultMaxSessions. See Relay.admit.
 	MaxSessionsPerClient int
 	MaxSessions          int
-	Logger               *slog.Logger
+	// EvictAfter is how long a session must have been idle before it is
+	// closed to make room for a new one at a cap; zero means
+	// DefaultEvictAfter.
+	EvictAfter time.Duration
+	Logger     *slog.Logger
 
 	resumeGrace time.Duration // zero means defaultResumeGrace; a test seam
 }
@@ -207,6 +211,9 @@ func New(o Options) (*Relay, error) {
 	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.EvictAfter <= 0 {
+		o.EvictAfter = DefaultEvictAfter
 	}
 	r := &Relay{
 		stopReap:  make(chan struct{}),

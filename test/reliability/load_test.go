@@ -215,7 +215,9 @@ func TestLoad(t *testing.T) {
 		wg.Go(func() {
 			h := &host{url: in.url(bySession[sess]), token: in.token, hc: hc}
 			ctx := context.Background()
-			if err := h.open(ctx, "reliability-host"); err != nil {
+			// Ten AI apps with five sessions each: one app's sessions stay
+			// under Countersign's cap per AI app.
+			if err := h.open(ctx, fmt.Sprintf("reliability-host-%d", sess%10)); err != nil {
 				t.Errorf("session %d: %v", sess, err)
 				return
 			}
