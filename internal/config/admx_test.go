@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -328,12 +329,18 @@ func enableWithSample(t *testing.T, x admx, policyName string, place RegistryPla
 	for _, part := range strings.Split(place.Field, ".") {
 		sample = sample.(map[string]any)[part]
 	}
-	root := &regKey{subs: map[string]*regKey{}}
+	// The fields this one needs, as their own policies write them.
+	needs := samplesDoc(t, policyNeeds[place.Field])
+	delete(needs, "version")
+	root := regFromDoc(t, needs, reflect.TypeFor[Policy]())
 	key := root
 	if place.Key != "" {
 		for _, part := range strings.Split(place.Key, `\`) {
-			sub := &regKey{subs: map[string]*regKey{}}
-			key.subs[part] = sub
+			sub, ok := key.subs[part]
+			if !ok {
+				sub = &regKey{subs: map[string]*regKey{}}
+				key.subs[part] = sub
+			}
 			key = sub
 		}
 	}

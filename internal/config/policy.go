@@ -360,7 +360,7 @@ func (a AuditPolicy) validate(field string) error {
 		if err := checkExportEndpoint(a.ExportEndpoint); err != nil {
 			return fieldErr(field+".exportEndpoint", "%v", err)
 		}
-	} else if len(a.ExportHeaders) > 0 || len(a.ExportKeychainHeaders) > 0 || a.ExportCAFile != "" || a.ExportKinds != nil || a.ExportArguments {
+	} else if len(a.ExportHeaders) > 0 || len(a.ExportKeychainHeaders) > 0 || a.ExportCAFile != "" || len(a.ExportKinds) > 0 || a.ExportArguments {
 		return fieldErr(field+".exportEndpoint", "is needed by the other export settings")
 	}
 	for name, value := range a.ExportHeaders {

@@ -31,38 +31,66 @@ var policySamples = map[string]string{
 	"servers": `{"github": {"clientId": "Iv23liExample", "tenant": "contoso.onmicrosoft.com",
 	  "params": {"toolsets": "repos,issues"}, "allowlist": {"github-repository": ["DEFRA/*", "DEFRA/ffc-*"]},
 	  "lockAllowlist": true, "hiddenTools": ["merge_*"], "readOnly": true}}`,
-	"hiddenTools":            `["delete_*", "drop_*"]`,
-	"maxApprovalTimeout":     `"10m"`,
-	"aiAppWaits":             `[{"match": "claude", "via": "bridge", "wait": "60s"}, {"match": "code", "wait": "none"}]`,
-	"maxRetryWindow":         `"5m"`,
-	"audit.retentionDays":    `400`,
-	"audit.minRetentionDays": `365`,
-	"audit.maxRetentionDays": `730`,
-	"audit.exportEndpoint":   `"https://otel.example.org/v1/logs"`,
+	"hiddenTools":                 `["delete_*", "drop_*"]`,
+	"maxApprovalTimeout":          `"10m"`,
+	"aiAppWaits":                  `[{"match": "claude", "via": "bridge", "wait": "60s"}, {"match": "code", "wait": "none"}]`,
+	"maxRetryWindow":              `"5m"`,
+	"audit.retentionDays":         `400`,
+	"audit.minRetentionDays":      `365`,
+	"audit.maxRetentionDays":      `730`,
+	"audit.exportEndpoint":        `"https://otel.example.org/v1/logs"`,
+	"audit.exportHeaders":         `{"X-Org-Tenant": "contoso", "X-Source": "countersign"}`,
+	"audit.exportKeychainHeaders": `{"Authorization": "siem-token", "X-Api-Key": "siem-api-key"}`,
+	"audit.exportCAFile":          `"/etc/ssl/org-ca.pem"`,
+	"audit.exportKinds":           `["call_decided", "policy_denied"]`,
+	"audit.exportArguments":       `true`,
 }
 
-// sampleDoc is a policy.json document with only the field at path set.
+// policyNeeds names, for a field that is only valid beside others, the
+// fields its sample document sets with it (each to its own sample).
+var policyNeeds = map[string][]string{
+	"audit.exportHeaders":         {"audit.exportEndpoint"},
+	"audit.exportKeychainHeaders": {"audit.exportEndpoint"},
+	"audit.exportCAFile":          {"audit.exportEndpoint"},
+	"audit.exportKinds":           {"audit.exportEndpoint"},
+	"audit.exportArguments":       {"audit.exportEndpoint"},
+}
+
+// sampleDoc is a policy.json document with only the field at path set,
+// and the fields it needs (policyNeeds).
 func sampleDoc(t *testing.T, path string) map[string]any {
 	t.Helper()
-	frag, ok := policySamples[path]
-	if !ok {
-		t.Fatalf("policy field %s has no sample in policySamples: add one (and its place in the ADMX template and the sample .mobileconfig)", path)
-	}
-	var v any
-	dec := json.NewDecoder(strings.NewReader(frag))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("sample %s: %v", path, err)
-	}
+	return samplesDoc(t, append([]string{path}, policyNeeds[path]...))
+}
+
+// samplesDoc is a policy.json document with the fields at paths set to
+// their samples.
+func samplesDoc(t *testing.T, paths []string) map[string]any {
+	t.Helper()
 	doc := map[string]any{"version": json.Number("1")}
-	parts := strings.Split(path, ".")
-	m := doc
-	for _, p := range parts[:len(parts)-1] {
-		sub := map[string]any{}
-		m[p] = sub
-		m = sub
+	for _, path := range paths {
+		frag, ok := policySamples[path]
+		if !ok {
+			t.Fatalf("policy field %s has no sample in policySamples: add one (and its place in the ADMX template and the sample .mobileconfig)", path)
+		}
+		var v any
+		dec := json.NewDecoder(strings.NewReader(frag))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("sample %s: %v", path, err)
+		}
+		parts := strings.Split(path, ".")
+		m := doc
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = v
 	}
-	m[parts[len(parts)-1]] = v
 	return doc
 }
 
@@ -398,6 +426,23 @@ func TestRegistryNamesIgnoreCaseAndEmptyKeyIsNoPolicy(t *testing.T) {
 		if p != nil || err != nil {
 			t.Fatalf("empty key: %v, %v; want no policy", p, err)
 		}
+	}
+}
+
+// TestDisabledExportPoliciesWithoutAnEndpoint: Group Policy can leave an
+// empty subkey behind for a list or named-values policy set to Disabled.
+// Without an export endpoint that must not make the whole policy invalid
+// (fail closed): an empty export setting is the default, not a setting.
+func TestDisabledExportPoliciesWithoutAnEndpoint(t *testing.T) {
+	audit := &regKey{subs: map[string]*regKey{"exportKinds": {}, "exportHeaders": {}, "exportKeychainHeaders": {}},
+		values: []regValue{{name: "exportArguments", typ: regDWORD, num: 0}, {name: "minRetentionDays", typ: regDWORD, num: 30}}}
+	k := &regKey{subs: map[string]*regKey{"audit": audit}}
+	p, err := LoadAdminPolicy([]PolicySource{{Where: PolicyRegistryKey, read: func() ([]byte, error) { return policyFromRegistry(k) }}})
+	if err != nil {
+		t.Fatalf("disabled export policies without an endpoint: %v", err)
+	}
+	if *p.Audit.MinRetentionDays != 30 || p.Audit.ExportEndpoint != "" || len(p.Audit.ExportKinds) != 0 || p.Audit.ExportArguments {
+		t.Fatalf("audit policy = %+v", p.Audit)
 	}
 }
 
