@@ -302,7 +302,11 @@ func TestGuardRedactsServerMessages(t *testing.T) {
 				}
 			}
 
-			page, err := auditLog.Query(ctx, audit.Filter{Kinds: []audit.Kind{audit.KindCallResult}}, 0, 100)
+			// Redaction records are queued off the message's path: let them land.
+			if err := auditLog.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			page, err := auditLog.Query(ctx, audit.Filter{Kinds: []audit.Kind{audit.KindMessageRedacted}}, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}

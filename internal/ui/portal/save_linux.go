@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
+
+// callWait bounds the SaveFile call, not the person's answer.
+var callWait = 10 * time.Second
 
 const (
 	service   = "org.freedesktop.portal.Desktop"
@@ -58,8 +62,16 @@ func saveFile(ctx context.Context, conn *dbus.Conn, title, name string) (string,
 		"current_name": dbus.MakeVariant(name),
 		"modal":        dbus.MakeVariant(true),
 	}
+	// The call itself returns at once with a request handle (the person
+	// answers later, by signal); a portal that does not, within callWait
+	// (starting it included), is taken for none.
+	callCtx, cancel := context.WithTimeout(ctx, callWait)
+	defer cancel()
 	var handle dbus.ObjectPath
-	err = conn.Object(service, object).CallWithContext(ctx, chooser+".SaveFile", 0, "", title, opts).Store(&handle)
+	err = conn.Object(service, object).CallWithContext(callCtx, chooser+".SaveFile", 0, "", title, opts).Store(&handle)
+	if err != nil && ctx.Err() == nil && callCtx.Err() != nil {
+		return "", fmt.Errorf("%w: no answer within %v", ErrUnavailable, callWait)
+	}
 	var de dbus.Error
 	if errors.As(err, &de) || errors.Is(err, dbus.ErrMsgNoObject) {
 		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)

@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +24,14 @@ type fakeChooser struct {
 	uris    []string
 	asked   chan map[string]dbus.Variant
 	handles string // "own" answers at a path of its own, as portals before 0.9 did
+	hang    chan struct{} // when set, SaveFile does not return until it closes
 }
 
 func (f *fakeChooser) SaveFile(sender dbus.Sender, parent, title string, opts map[string]dbus.Variant) (dbus.ObjectPath, *dbus.Error) {
 	f.asked <- opts
+	if f.hang != nil {
+		<-f.hang
+	}
 	token, _ := opts["handle_token"].Value().(string)
 	path := dbus.ObjectPath(object + "/request/" + strings.ReplaceAll(strings.TrimPrefix(string(sender), ":"), ".", "_") + "/" + token)
 	if f.handles == "own" {
@@ -45,7 +51,14 @@ func privateBus(t *testing.T, f *fakeChooser) *dbus.Conn {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Skip("dbus-daemon is not installed (scripts/test installs dbus)")
 	}
-	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--print-address")
+	// A bus with no services to start on demand: a portal installed on
+	// the machine must not answer in place of the stand-in, or for none.
+	conf := filepath.Join(t.TempDir(), "bus.conf")
+	if err := os.WriteFile(conf, []byte(`<busconfig><type>session</type><listen>unix:tmpdir=`+os.TempDir()+`</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,6 +119,15 @@ func TestSaveFile(t *testing.T) {
 		f := &fakeChooser{uris: []string{"sftp://host/a.csv"}}
 		if _, err := saveFile(ctx, privateBus(t, f), "t", "a.csv"); err == nil || errors.Is(err, ErrUnavailable) {
 			t.Fatalf("SaveFile error %v, want a refusal of the remote file", err)
+		}
+	})
+	t.Run("a portal that never answers the call is taken for none", func(t *testing.T) {
+		defer func(d time.Duration) { callWait = d }(callWait)
+		callWait = 200 * time.Millisecond
+		f := &fakeChooser{hang: make(chan struct{})}
+		defer close(f.hang)
+		if _, err := saveFile(ctx, privateBus(t, f), "t", "a.csv"); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("SaveFile error %v, want ErrUnavailable", err)
 		}
 	})
 	t.Run("no portal on the bus", func(t *testing.T) {
