@@ -21,8 +21,10 @@ const (
 	DefaultMaxSessions = 256
 	// DefaultEvictAfter is how long a session must have been idle to be
 	// closed for room: an AI app that posts its next request a moment
-	// after the last answer is using its session, not leaving it.
-	DefaultEvictAfter = 30 * time.Second
+	// after the last answer is using its session, not leaving it, while
+	// one that opens a session per task and abandons it (the conformance
+	// suite opens one per scenario) leaves sessions idle for longer.
+	DefaultEvictAfter = 5 * time.Second
 	// maxGets bounds the GET streams open at once on one session; a new
 	// one beyond it ends the oldest.
 	maxGets = 4
@@ -37,9 +39,10 @@ var errTooManySessions = errors.New("too many open sessions")
 
 var errEvicted = errors.New("the AI app opened too many sessions; this one was the oldest idle")
 
-// admit makes room for a new session of client, ending the oldest idle
-// session of the cap it would exceed; when none is idle it refuses with a
-// message for the AI app. done must be called once the session is open
+// admit makes room for a new session of client, ending the session of the
+// cap it would exceed that has gone longest without a request (and has
+// none in flight, for EvictAfter at least); when there is none it refuses
+// with a message for the AI app. done must be called once the session is open
 // (or failed to open) with it (or nil).
 func (r *Relay) admit(client string) (done func(*session), err error) {
 	r.mu.Lock()
@@ -51,7 +54,7 @@ func (r *Relay) admit(client string) (done func(*session), err error) {
 		s.mu.Lock()
 		c := s.client
 		s.mu.Unlock()
-		idle := s.idleSince(now)
+		idle := s.unusedSince(now)
 		if idle < r.o.EvictAfter {
 			idle = 0 // in use, or only just idle: never closed for room
 		}

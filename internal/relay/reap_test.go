@@ -66,8 +66,9 @@ func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 		t.Errorf("the evicted session answered %d, want 404", r.StatusCode)
 	}
 
-	// When every session is in use (a GET stream open), a new one is
-	// refused with a plain message, and nothing is closed.
+	// A session whose AI app only listens (a GET stream open, no request)
+	// is closed for room too, the one unused longest first: refusing the
+	// new session instead would strand the AI app that is working now.
 	var streams []*http.Response
 	for _, sid := range e.sessionIDs() {
 		streams = append(streams, e.get(context.Background(), "pipe", sid))
@@ -78,26 +79,14 @@ func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 		}
 	}()
 	e.waitGets(2)
-	sid, _, resp := clientSession(t, e, conns, "app")
-	body, _ := io.ReadAll(resp.Body)
+	time.Sleep(5 * time.Millisecond)
+	fourth, _, resp := clientSession(t, e, conns, "app")
 	resp.Body.Close()
-	if sid != "" || resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte("app already has 2 open sessions")) {
-		t.Fatalf("status %d, session %q, %s; want 429 with a plain message", resp.StatusCode, sid, body)
+	if fourth == "" {
+		t.Fatalf("status %d: a session whose AI app only listens did not make room", resp.StatusCode)
 	}
-	if isClosed(up2) || isClosed(up3) {
-		t.Fatal("a session in use was closed")
-	}
-	// Another AI app still gets one, up to the cap of all sessions.
-	other, _, _ := clientSession(t, e, conns, "other")
-	if other == "" {
-		t.Fatal("another AI app was refused below the cap of all sessions")
-	}
-	streams = append(streams, e.get(context.Background(), "pipe", other))
-	e.waitGets(3)
-	sid, _, resp = clientSession(t, e, conns, "third")
-	resp.Body.Close()
-	if sid != "" || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("beyond the cap of all sessions: status %d", resp.StatusCode)
+	if !isClosed(up2) || isClosed(up3) {
+		t.Fatalf("closed: second %v, third %v; want the one unused longest (the second)", isClosed(up2), isClosed(up3))
 	}
 }
 
@@ -107,16 +96,30 @@ func TestSessionsOfAnAIAppAreCapped(t *testing.T) {
 // sessions than the cap, one request at a time on each.)
 func TestASessionJustIdleIsNotClosedForRoom(t *testing.T) {
 	srv, conns := pipeServer("pipe")
-	e := newEnv(t, []Server{srv}, func(o *Options) { o.MaxSessionsPerClient, o.EvictAfter = 2, time.Hour })
+	e := newEnv(t, []Server{srv}, func(o *Options) {
+		o.MaxSessionsPerClient, o.MaxSessions, o.EvictAfter = 2, 3, time.Hour
+	})
 	_, up1, _ := clientSession(t, e, conns, "app")
 	_, up2, _ := clientSession(t, e, conns, "app")
 	sid, _, resp := clientSession(t, e, conns, "app")
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if sid != "" || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("status %d, session %q; want 429", resp.StatusCode, sid)
+	if sid != "" || resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte("app already has 2 open sessions")) {
+		t.Fatalf("status %d, session %q, %s; want 429 with a plain message", resp.StatusCode, sid, body)
 	}
 	if isClosed(up1) || isClosed(up2) {
 		t.Fatal("a session idle only a moment was closed for room")
+	}
+	// Another AI app still gets one, up to the cap of all sessions.
+	if other, _, resp := clientSession(t, e, conns, "other"); other == "" {
+		t.Fatalf("another AI app was refused below the cap of all sessions: %d", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
+	sid, _, resp = clientSession(t, e, conns, "third")
+	resp.Body.Close()
+	if sid != "" || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("beyond the cap of all sessions: status %d", resp.StatusCode)
 	}
 }
 

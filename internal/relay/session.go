@@ -69,6 +69,19 @@ func (s *session) idleSince(now time.Time) time.Duration {
 	return now.Sub(s.active)
 }
 
+// unusedSince says how long the session has had nothing in flight and no
+// request from its host. A GET stream alone does not count: at a cap, a
+// session whose host only listens is closed before a new one is refused
+// (its host, if still there, gets 404 and opens a new session).
+func (s *session) unusedSince(now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byHostID) > 0 || len(s.inflight) > 0 {
+		return 0
+	}
+	return now.Sub(s.active)
+}
+
 // touchLocked notes activity by the host. s.mu must be held.
 func (s *session) touchLocked() { s.active = time.Now() }
 
