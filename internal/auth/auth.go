@@ -310,6 +310,7 @@ type Service struct {
 	mu      sync.Mutex
 	servers map[string]*server
 	subs    map[chan struct{}]struct{}
+	nonces  map[string]string // DPoP nonces by server origin
 	closed  bool
 }
 
@@ -335,6 +336,7 @@ type server struct {
 	flight     *flight      // the browser sign-in under way
 	refreshing *refreshCall // the token refresh under way
 	aws        *awsServer   // KindAWS: set at Register, then read-only
+	dpop       *dpopKey     // the DPoP proof key, once loaded or created
 }
 
 // New returns a Service and starts its proactive refresher; call Close
@@ -636,7 +638,7 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 		srv.flight.cancel(errSignedOut)
 	}
 	srv.sess, srv.bearer, srv.pending = nil, "", challenge{}
-	srv.cred, srv.idToken = Credential{}, ""
+	srv.cred, srv.idToken, srv.dpop = Credential{}, "", nil
 	if srv.cfg.Kind != KindNone {
 		s.setStateLocked(srv, StateSignedOut, "")
 	}
@@ -669,7 +671,7 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 	}
 	var errs []error
 	srv.storeMu.Lock()
-	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id), credentialKey(id), idTokenKey(id)} {
+	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id), credentialKey(id), idTokenKey(id), dpopKeyKey(id)} {
 		if err := s.o.Vault.Delete(k); err != nil {
 			errs = append(errs, err)
 		}

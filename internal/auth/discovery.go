@@ -43,6 +43,9 @@ type serverMetadata struct {
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
 	// AuthorizationResponseIssParameterSupported advertises RFC 9207.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPSigningAlgValuesSupported lists the DPoP proof algorithms the
+	// server accepts (RFC 9449 §5.1); see dpop.go.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // discovered is everything discovery learned about where and how to sign in.

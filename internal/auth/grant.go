@@ -224,6 +224,11 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		if err != nil {
 			return nil, err
 		}
+		if stale.DPoP {
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return nil, err
+			}
+		}
 		tmpl.Client = c
 	} else {
 		if req.ResourceMetadata == "" && len(req.Scopes) == 0 {
@@ -254,6 +259,11 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		if err != nil {
 			return nil, err
 		}
+		if supportsDPoP(d.as) {
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return nil, err
+			}
+		}
 		tmpl = session{
 			Resource:           d.resource,
 			Issuer:             d.as.Issuer,
@@ -274,7 +284,7 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		return nil, err
 	}
 	sess := tmpl
-	sess.Client.Secret, sess.Client.key = "", nil // the vault's credential entry holds them
+	sess.Client.Secret, sess.Client.key, sess.Client.dpop = "", nil, nil // the vault holds them
 	sess.RefreshToken = ""
 	sess.apply(tr, s.now(), tmpl.Scopes)
 	return &sess, nil

@@ -33,8 +33,10 @@ type refreshCall struct {
 // when Options.AutoSignIn is set, or else fails with a *SignInError. On a
 // 403 insufficient_scope challenge asking for scopes beyond those granted
 // (and within the catalog's), it re-authorizes with the union and retries
-// once; otherwise the 403 is returned as is. Request bodies are replayed
-// with GetBody, or buffered when there is none.
+// once; otherwise the 403 is returned as is. A DPoP-bound token goes with
+// the DPoP scheme and a fresh proof (dpop.go); a 401 use_dpop_nonce
+// challenge is retried once with the server's nonce. Request bodies are
+// replayed with GetBody, or buffered when there is none.
 type roundTripper struct {
 	s  *Service
 	id string
@@ -46,6 +48,7 @@ type budget struct {
 	retries   int
 	refreshed bool
 	signedIn  bool
+	nonced    bool // retried once with a server's new DPoP nonce
 }
 
 // errKeepResponse means a 403 is to be handed back as it is.
@@ -81,9 +84,28 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body, r.GetBody = rb, body
 		}
-		if tok != "" {
+		r.Header.Del("DPoP")
+		key, err := s.boundKey(srv, tok)
+		switch {
+		case err != nil:
+			return nil, err
+		case key != nil:
+			// RFC 9449 §7.1: the DPoP scheme and a fresh proof per request.
+			origin := originOf(r.URL)
+			proof, err := key.proof(r.Method, r.URL, tok, s.dpopNonce(origin), s.now())
+			if err != nil {
+				return nil, fmt.Errorf("signing the DPoP proof: %w", err)
+			}
+			r.Header.Set("Authorization", "DPoP "+tok)
+			r.Header.Set("DPoP", proof)
+			resp, err := s.o.Transport.RoundTrip(r)
+			if err == nil {
+				s.keepDPoPNonce(origin, resp.Header)
+			}
+			return resp, err
+		case tok != "":
 			r.Header.Set("Authorization", "Bearer "+tok)
-		} else {
+		default:
 			r.Header.Del("Authorization")
 		}
 		return s.o.Transport.RoundTrip(r)
@@ -101,6 +123,13 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		case resp.StatusCode == http.StatusUnauthorized:
 			ch, _ := bearerChallenge(resp.Header)
 			drain(resp)
+			if !b.nonced && resp.Header.Get("DPoP-Nonce") != "" && wantsDPoPNonce(resp.Header) {
+				// RFC 9449 §9: the server wants its nonce in the proof;
+				// send kept it for the retry.
+				b.nonced = true
+				next = tok
+				break
+			}
 			next, err = s.recover(ctx, srv, tok, ch, &b)
 		case resp.StatusCode == http.StatusForbidden:
 			ch, _ := bearerChallenge(resp.Header)
@@ -122,6 +151,21 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err = send(tok)
 	}
 	return nil, err
+}
+
+// boundKey returns the DPoP key to present tok with, or nil when tok is
+// not DPoP-bound (a bearer token, or none).
+func (s *Service) boundKey(srv *server, tok string) (*dpopKey, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	s.mu.Lock()
+	bound := srv.sess != nil && srv.sess.AccessToken == tok && srv.sess.DPoP
+	s.mu.Unlock()
+	if !bound {
+		return nil, nil
+	}
+	return s.dpopKeyFor(srv)
 }
 
 // replayable returns a function giving a fresh copy of req's body, or nil
@@ -365,6 +409,14 @@ func (s *Service) doRefresh(srv *server, stale *session) (string, error) {
 			var err error
 			if c, err = s.withCredential(srv, c, nil); err != nil {
 				return "", s.refreshFailed(srv, stale, err)
+			}
+		}
+		if stale.DPoP {
+			// RFC 9449 §5.2: a public client's refresh token is bound
+			// to the key too.
+			var err error
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return "", fmt.Errorf("refreshing the sign-in to %s: %w", srv.cfg.Name, err)
 			}
 		}
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stale.RefreshToken}}
