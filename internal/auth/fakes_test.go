@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -63,6 +64,11 @@ type testAS struct {
 	dpop      bool
 	dpopNonce string
 	dpopState
+	// workload, when set, is the key of the platform issuing workload
+	// identity JWTs: the jwt-bearer grant takes those instead of
+	// identity assertion grants; refuseWorkload refuses them.
+	workload       *ecdsa.PublicKey
+	refuseWorkload bool
 
 	// records
 	authorizes []url.Values
@@ -330,6 +336,15 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 		}
 		scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
 	case grantJWTBearer:
+		if a.workload != nil {
+			_, c, err := verifyJWS(f.Get("assertion"), a.workload)
+			if err != nil || c["aud"] != a.issuer() || a.refuseWorkload {
+				oauthErr(w, 400, "invalid_grant")
+				return
+			}
+			scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
+			break
+		}
 		if a.idp == nil {
 			oauthErr(w, 400, "unsupported_grant_type")
 			return

@@ -471,8 +471,11 @@ func (s *Service) refreshFailed(srv *server, stale *session, err error) error {
 	switch {
 	case errors.As(err, &oe) && oe.permanent():
 		reason := "the sign-in has ended (" + oe.Code + ")"
-		if srv.cfg.Kind == KindClientCredentials {
+		switch srv.cfg.Kind {
+		case KindClientCredentials:
 			reason = "the authorization server refused the client credentials (" + oe.Code + ")"
+		case KindWorkloadIdentity:
+			reason = "the authorization server refused the workload identity token (" + oe.Code + "): store a new one"
 		}
 		s.dropSession(srv, stale, reason)
 		s.log.Info("refresh refused: sign in again", "server", srv.id, "error", oe.Code)

@@ -318,9 +318,7 @@ func TestConformanceAuthScenarios(t *testing.T) {
 
 // notYet are the next suite's auth scenarios Countersign does not pass yet,
 // with what they need. They must still fail: one that passes is taken off.
-var notYet = map[string]string{
-	"auth/wif-jwt-bearer": "the workload-identity jwt-bearer grant",
-}
+var notYet = map[string]string{}
 
 // TestConformanceNextAuthScenarios runs the auth scenarios the next
 // conformance suite (conformance-next, 0.2.0-alpha) adds for 2026-07-28
