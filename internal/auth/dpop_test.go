@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/vault"
+	"github.com/zalando/go-keyring"
 )
 
 // TestDPoPProofVerifiesIndependently checks a proof with crypto/ecdsa
@@ -226,4 +230,43 @@ type rotatingNonce struct {
 func (r rotatingNonce) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.a.set(func(a *testAS) { a.dpopNonce = randHex(8) })
 	return r.next.RoundTrip(req)
+}
+
+// TestDPoPKeyInRealSecretService signs in to a DPoP server with the vault
+// on the session's Secret Service (scripts/test provides gnome-keyring):
+// the key is an entry of the keychain itself, no file is written, and a
+// fresh vault on the same keychain presents the bound token.
+func TestDPoPKeyInRealSecretService(t *testing.T) {
+	if os.Getenv("COUNTERSIGN_REAL_KEYRING") == "" {
+		t.Skip("needs a real Secret Service: run through scripts/test")
+	}
+	service := "Countersign-test-" + randHex(4)
+	dir := t.TempDir()
+	a := newTestAS(t)
+	a.set(func(a *testAS) { a.dpop = true })
+	h := newHarness(t, nil)
+	h.vault = vault.Open(vault.Options{Dir: dir, Service: service})
+	h.svc.Close()
+	quiet := slog.New(slog.NewTextHandler(h.logs, nil))
+	h.svc = New(Options{Vault: h.vault, OpenURL: h.browser.open, Now: h.clock.Now, Logger: quiet, SignInTimeout: 10 * time.Second, AutoSignIn: true})
+	t.Cleanup(func() { h.svc.SignOut(context.Background(), "test") })
+	h.register(t, a, nil)
+	h.mustCall(t, a, "tools/list")
+
+	raw, err := keyring.Get(service, "secret/"+dpopKeyKey("test"))
+	if err != nil {
+		t.Fatalf("no DPoP key in the Secret Service: %v", err)
+	}
+	pemKey, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(raw, "p:"))
+	if !strings.HasPrefix(raw, "p:") || err != nil || !strings.Contains(string(pemKey), "PRIVATE KEY") {
+		t.Fatalf("the keychain entry is not the key itself: %q…", raw[:min(len(raw), 8)])
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("files written: %v", files)
+	}
+	fresh := New(Options{Vault: vault.Open(vault.Options{Dir: dir, Service: service}), Now: h.clock.Now, Logger: quiet})
+	defer fresh.Close()
+	h2 := &harness{svc: fresh}
+	h2.register(t, a, nil)
+	h2.mustCall(t, a, "tools/list")
 }
