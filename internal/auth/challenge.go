@@ -13,6 +13,9 @@ type challenge struct {
 	Error            string   // "invalid_token", "insufficient_scope", …
 	Scopes           []string // scopes the server wants, if it said
 	ResourceMetadata string   // RFC 9728 protected resource metadata URL
+	// DPoP is set when the server (also) challenged with the DPoP scheme
+	// for ES256 proofs: it accepts DPoP-bound tokens (RFC 9449 §7.1).
+	DPoP bool
 }
 
 // bearerChallenge reads the Bearer challenge, or failing that the DPoP
@@ -23,6 +26,12 @@ func bearerChallenge(h http.Header) (c challenge, ok bool) {
 	slices.SortStableFunc(chs, func(a, b rawChallenge) int {
 		return cmp.Compare(rank(a.scheme), rank(b.scheme))
 	})
+	for _, ch := range chs {
+		if rank(ch.scheme) == 1 {
+			algs, listed := ch.params["algs"]
+			c.DPoP = c.DPoP || !listed || slices.Contains(strings.Fields(algs), dpopAlg)
+		}
+	}
 	for _, ch := range chs {
 		if rank(ch.scheme) > 1 {
 			continue

@@ -21,6 +21,10 @@ type resourceMetadata struct {
 	Resource             string   `json:"resource"`
 	AuthorizationServers []string `json:"authorization_servers"`
 	ScopesSupported      []string `json:"scopes_supported"`
+	// DPoPSigningAlgValuesSupported and DPoPBoundAccessTokensRequired say
+	// the resource accepts DPoP-bound tokens (RFC 9728 §2).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required"`
 }
 
 // serverMetadata is RFC 8414 authorization server metadata (or the OpenID

@@ -21,9 +21,10 @@ import (
 // token request and each request to the MCP server carries a proof, a JWT
 // signed with that key, so a token copied elsewhere is useless without
 // the key. Countersign uses it when the authorization server's metadata
-// lists ES256 in dpop_signing_alg_values_supported. The key, one ES256 key
-// per server, is generated at the first such sign-in and kept in the
-// vault (the keychain), never in a file.
+// lists ES256 in dpop_signing_alg_values_supported and the MCP server
+// accepts bound tokens (useDPoP). The key, one ES256 key per server, is
+// generated at the first such sign-in and kept in the vault (the
+// keychain), never in a file.
 
 // dpopAlg is the one proof algorithm Countersign signs with.
 const dpopAlg = "ES256"
@@ -34,9 +35,16 @@ const errUseDPoPNonce = "use_dpop_nonce"
 
 func dpopKeyKey(id string) string { return "auth/" + id + "/dpop-key" }
 
-// supportsDPoP reports whether as accepts proofs Countersign can sign.
-func supportsDPoP(as serverMetadata) bool {
-	return slices.Contains(as.DPoPSigningAlgValuesSupported, dpopAlg)
+// useDPoP reports whether to bind the tokens of a sign-in with d after
+// the challenge ch: the authorization server must accept ES256 proofs,
+// and the MCP server DPoP-bound tokens — its challenge uses the DPoP
+// scheme, or its resource metadata lists ES256 or requires bound tokens.
+// A server that only knows Bearer would refuse a bound token.
+func useDPoP(d *discovered, ch challenge) bool {
+	if !slices.Contains(d.as.DPoPSigningAlgValuesSupported, dpopAlg) {
+		return false
+	}
+	return ch.DPoP || d.prm != nil && (d.prm.DPoPBoundAccessTokensRequired || slices.Contains(d.prm.DPoPSigningAlgValuesSupported, dpopAlg))
 }
 
 // dpopKey is a server's proof key with its public JWK (RFC 7517).

@@ -270,3 +270,40 @@ func TestDPoPKeyInRealSecretService(t *testing.T) {
 	h2.register(t, a, nil)
 	h2.mustCall(t, a, "tools/list")
 }
+
+// TestDPoPOnlyWhereBothServersTakeIt: tokens are bound only when the
+// authorization server takes ES256 proofs and the MCP server takes bound
+// tokens (a DPoP challenge, or its resource metadata says so): a server
+// that only knows Bearer would refuse them (oidc-provider lists DPoP
+// whatever the resource server does).
+func TestDPoPOnlyWhereBothServersTakeIt(t *testing.T) {
+	es256 := serverMetadata{DPoPSigningAlgValuesSupported: []string{"ES256", "PS256"}}
+	challenged := func(v ...string) challenge {
+		ch, _ := bearerChallenge(http.Header{"Www-Authenticate": v})
+		return ch
+	}
+	tests := []struct {
+		name string
+		as   serverMetadata
+		prm  *resourceMetadata
+		ch   challenge
+		want bool
+	}{
+		{"DPoP challenge", es256, nil, challenged(`DPoP resource_metadata="https://x/prm"`), true},
+		{"Bearer and DPoP challenges", es256, nil, challenged(`Bearer realm="x", DPoP algs="ES256 PS256"`), true},
+		{"Bearer challenge only", es256, nil, challenged(`Bearer resource_metadata="https://x/prm"`), false},
+		{"DPoP challenge for other algorithms", es256, nil, challenged(`DPoP algs="PS256"`), false},
+		{"resource metadata lists ES256", es256, &resourceMetadata{DPoPSigningAlgValuesSupported: []string{"ES256"}}, challenged(`Bearer`), true},
+		{"resource metadata requires bound tokens", es256, &resourceMetadata{DPoPBoundAccessTokensRequired: true}, challenge{}, true},
+		{"authorization server without ES256", serverMetadata{DPoPSigningAlgValuesSupported: []string{"PS256"}}, nil, challenged(`DPoP`), false},
+		{"authorization server without DPoP", serverMetadata{}, &resourceMetadata{DPoPBoundAccessTokensRequired: true}, challenged(`DPoP`), false},
+	}
+	for _, tt := range tests {
+		if got := useDPoP(&discovered{as: tt.as, prm: tt.prm}, tt.ch); got != tt.want {
+			t.Errorf("%s: useDPoP = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if ch := challenged(`DPoP error="use_dpop_nonce", resource_metadata="https://x/prm"`); ch.Error != errUseDPoPNonce || ch.ResourceMetadata != "https://x/prm" {
+		t.Errorf("a DPoP challenge read as %+v", ch)
+	}
+}

@@ -218,7 +218,7 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 	if err != nil {
 		return nil, err
 	}
-	if supportsDPoP(d.as) {
+	if useDPoP(d, req) {
 		if cl.dpop, err = s.dpopKeyFor(srv); err != nil {
 			ln.Close()
 			return nil, err

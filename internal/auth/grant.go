@@ -273,7 +273,7 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		if err != nil {
 			return nil, err
 		}
-		if supportsDPoP(d.as) {
+		if useDPoP(d, req) {
 			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
 				return nil, err
 			}

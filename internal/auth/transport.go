@@ -299,7 +299,7 @@ func (s *Service) stepUp(ctx context.Context, srv *server, ch challenge, b *budg
 		s.mu.Unlock()
 		return "", errKeepResponse // nothing more that may be asked for
 	}
-	srv.pending = challenge{Error: ch.Error, Scopes: extra, ResourceMetadata: ch.ResourceMetadata}
+	srv.pending = challenge{Error: ch.Error, Scopes: extra, ResourceMetadata: ch.ResourceMetadata, DPoP: ch.DPoP || srv.sess.DPoP}
 	s.mu.Unlock()
 	return s.interactive(ctx, srv, b, srv.cfg.Name+" needs more permissions ("+strings.Join(extra, " ")+")")
 }
