@@ -74,11 +74,18 @@ const (
 	// KindAWS signs every request with SigV4, using short-lived role
 	// credentials from IAM Identity Center (package awsauth).
 	KindAWS
+	// KindWorkloadIdentity is workload identity federation (SEP-1933): a
+	// JWT the workload's platform issued for the authorization server
+	// (Credential.WorkloadToken) is presented with the RFC 7523 §2.1
+	// jwt-bearer grant. No person signs in and no client secret is kept.
+	KindWorkloadIdentity
 )
 
 // machine reports whether the kind gets its tokens from a grant that
 // needs no browser at the MCP server's authorization server.
-func (k Kind) machine() bool { return k == KindClientCredentials || k == KindCrossApp }
+func (k Kind) machine() bool {
+	return k == KindClientCredentials || k == KindCrossApp || k == KindWorkloadIdentity
+}
 
 // State is where a server's sign-in stands.
 type State int
@@ -251,6 +258,10 @@ type Credential struct {
 	// IdPClientSecret authenticates Countersign at the identity provider
 	// of a KindCrossApp server, when that client is confidential.
 	IdPClientSecret string
+	// WorkloadToken is a KindWorkloadIdentity server's workload identity
+	// JWT, its audience the authorization server: the jwt-bearer grant's
+	// assertion. A refused one must be replaced; it is never retried.
+	WorkloadToken string
 }
 
 // Status is a server's sign-in state, for the tray and settings.
@@ -310,6 +321,7 @@ type Service struct {
 	mu      sync.Mutex
 	servers map[string]*server
 	subs    map[chan struct{}]struct{}
+	nonces  map[string]string // DPoP nonces by server origin
 	closed  bool
 }
 
@@ -323,7 +335,8 @@ type server struct {
 	storeMu sync.Mutex
 
 	// guarded by Service.mu
-	cred       Credential // KindClientCredentials, KindCrossApp
+	cred       Credential // the machine kinds
+	refused    string     // KindWorkloadIdentity: the workload token the server refused
 	idToken    string     // KindCrossApp: the person's ID token at the IdP
 	retryAt    time.Time  // proactive refresh: not before this, after a failure
 	failures   int        // proactive refresh failures in a row
@@ -335,6 +348,7 @@ type server struct {
 	flight     *flight      // the browser sign-in under way
 	refreshing *refreshCall // the token refresh under way
 	aws        *awsServer   // KindAWS: set at Register, then read-only
+	dpop       *dpopKey     // the DPoP proof key, once loaded or created
 }
 
 // New returns a Service and starts its proactive refresher; call Close
@@ -429,7 +443,7 @@ func (s *Service) Register(id string, cfg ServerAuth) error {
 		srv.state = StateSignedOut
 	}
 	switch cfg.Kind {
-	case KindOAuth, KindClientCredentials, KindCrossApp:
+	case KindOAuth, KindClientCredentials, KindCrossApp, KindWorkloadIdentity:
 		if cfg.Kind.machine() {
 			if err := s.loadMachine(srv); err != nil {
 				return err
@@ -636,7 +650,7 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 		srv.flight.cancel(errSignedOut)
 	}
 	srv.sess, srv.bearer, srv.pending = nil, "", challenge{}
-	srv.cred, srv.idToken = Credential{}, ""
+	srv.cred, srv.idToken, srv.dpop = Credential{}, "", nil
 	if srv.cfg.Kind != KindNone {
 		s.setStateLocked(srv, StateSignedOut, "")
 	}
@@ -669,7 +683,7 @@ func (s *Service) SignOut(ctx context.Context, id string) error {
 	}
 	var errs []error
 	srv.storeMu.Lock()
-	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id), credentialKey(id), idTokenKey(id)} {
+	for _, k := range []string{sessionKey(id), clientKey(id), bearerKey(id), credentialKey(id), idTokenKey(id), dpopKeyKey(id)} {
 		if err := s.o.Vault.Delete(k); err != nil {
 			errs = append(errs, err)
 		}

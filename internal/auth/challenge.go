@@ -1,23 +1,39 @@
 package auth
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strings"
 )
 
-// challenge is what a server's Bearer WWW-Authenticate challenge asks for
-// (RFC 6750 §3, RFC 9728 §5.1).
+// challenge is what a server's Bearer or DPoP WWW-Authenticate challenge
+// asks for (RFC 6750 §3, RFC 9449 §7.1, RFC 9728 §5.1).
 type challenge struct {
 	Error            string   // "invalid_token", "insufficient_scope", …
 	Scopes           []string // scopes the server wants, if it said
 	ResourceMetadata string   // RFC 9728 protected resource metadata URL
+	// DPoP is set when the server (also) challenged with the DPoP scheme
+	// for ES256 proofs: it accepts DPoP-bound tokens (RFC 9449 §7.1).
+	DPoP bool
 }
 
-// bearerChallenge reads the Bearer challenge from a 401 or 403 answer's
-// WWW-Authenticate headers. ok is false when there is none.
+// bearerChallenge reads the Bearer challenge, or failing that the DPoP
+// one (same parameters), from a 401 or 403 answer's WWW-Authenticate
+// headers. ok is false when there is none.
 func bearerChallenge(h http.Header) (c challenge, ok bool) {
-	for _, ch := range parseChallenges(h.Values("WWW-Authenticate")) {
-		if !strings.EqualFold(ch.scheme, "Bearer") {
+	chs := parseChallenges(h.Values("WWW-Authenticate"))
+	slices.SortStableFunc(chs, func(a, b rawChallenge) int {
+		return cmp.Compare(rank(a.scheme), rank(b.scheme))
+	})
+	for _, ch := range chs {
+		if rank(ch.scheme) == 1 {
+			algs, listed := ch.params["algs"]
+			c.DPoP = c.DPoP || !listed || slices.Contains(strings.Fields(algs), dpopAlg)
+		}
+	}
+	for _, ch := range chs {
+		if rank(ch.scheme) > 1 {
 			continue
 		}
 		c.Error = ch.params["error"]
@@ -26,6 +42,28 @@ func bearerChallenge(h http.Header) (c challenge, ok bool) {
 		return c, true
 	}
 	return challenge{}, false
+}
+
+// wantsDPoPNonce reports whether a 401's DPoP challenge asks for a proof
+// with the server's nonce (RFC 9449 §9).
+func wantsDPoPNonce(h http.Header) bool {
+	for _, ch := range parseChallenges(h.Values("WWW-Authenticate")) {
+		if strings.EqualFold(ch.scheme, "DPoP") && ch.params["error"] == errUseDPoPNonce {
+			return true
+		}
+	}
+	return false
+}
+
+// rank orders the schemes bearerChallenge reads: Bearer, then DPoP.
+func rank(scheme string) int {
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return 0
+	case strings.EqualFold(scheme, "DPoP"):
+		return 1
+	}
+	return 2
 }
 
 // rawChallenge is one challenge of a WWW-Authenticate header (RFC 9110

@@ -21,6 +21,10 @@ type resourceMetadata struct {
 	Resource             string   `json:"resource"`
 	AuthorizationServers []string `json:"authorization_servers"`
 	ScopesSupported      []string `json:"scopes_supported"`
+	// DPoPSigningAlgValuesSupported and DPoPBoundAccessTokensRequired say
+	// the resource accepts DPoP-bound tokens (RFC 9728 §2).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required"`
 }
 
 // serverMetadata is RFC 8414 authorization server metadata (or the OpenID
@@ -43,6 +47,9 @@ type serverMetadata struct {
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
 	// AuthorizationResponseIssParameterSupported advertises RFC 9207.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPSigningAlgValuesSupported lists the DPoP proof algorithms the
+	// server accepts (RFC 9449 §5.1); see dpop.go.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // discovered is everything discovery learned about where and how to sign in.

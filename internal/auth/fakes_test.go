@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -57,6 +58,17 @@ type testAS struct {
 	// idp is the identity provider whose identity assertion grants the
 	// jwt-bearer grant accepts.
 	idp *testIdP
+	// dpop makes the server advertise ES256 DPoP and bind its tokens
+	// (dpop_fakes_test.go); dpopNonce, when set, is the nonce both the
+	// token endpoint and the resource demand.
+	dpop      bool
+	dpopNonce string
+	dpopState
+	// workload, when set, is the key of the platform issuing workload
+	// identity JWTs: the jwt-bearer grant takes those instead of
+	// identity assertion grants; refuseWorkload refuses them.
+	workload       *ecdsa.PublicKey
+	refuseWorkload bool
 
 	// records
 	authorizes []url.Values
@@ -94,6 +106,7 @@ func newTestAS(t *testing.T) *testAS {
 		access: map[string][]string{}, refresh: map[string]testRefresh{},
 		needScope: map[string]string{}, preClients: map[string]string{},
 		keyClients: map[string]crypto.PublicKey{}, jtis: map[string]bool{},
+		dpopState: dpopState{bound: map[string]string{}},
 	}
 	a.as = httptest.NewServer(http.HandlerFunc(a.serveAS))
 	a.res = httptest.NewServer(http.HandlerFunc(a.serveResource))
@@ -149,6 +162,9 @@ func (a *testAS) metadata() map[string]any {
 	}
 	if a.authMethods == nil {
 		m["token_endpoint_auth_methods_supported"] = []string{"none", "client_secret_basic"}
+	}
+	if a.dpop {
+		m["dpop_signing_alg_values_supported"] = []string{"ES256"}
 	}
 	for k, v := range a.meta {
 		if v == nil {
@@ -282,6 +298,12 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 		oauthErr(w, 401, "invalid_client")
 		return
 	}
+	jkt := ""
+	if a.dpop {
+		if jkt, ok = a.tokenProof(w, r); !ok {
+			return
+		}
+	}
 	var scopes []string
 	var resource string
 	switch f.Get("grant_type") {
@@ -314,6 +336,15 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 		}
 		scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
 	case grantJWTBearer:
+		if a.workload != nil {
+			_, c, err := verifyJWS(f.Get("assertion"), a.workload)
+			if err != nil || c["aud"] != a.issuer() || a.refuseWorkload {
+				oauthErr(w, 400, "invalid_grant")
+				return
+			}
+			scopes, resource = strings.Fields(f.Get("scope")), a.resourceURL()
+			break
+		}
 		if a.idp == nil {
 			oauthErr(w, 400, "unsupported_grant_type")
 			return
@@ -338,6 +369,10 @@ func (a *testAS) token(w http.ResponseWriter, r *http.Request) {
 	}
 	a.access[access] = scopes
 	resp := map[string]any{"access_token": access, "token_type": "Bearer", "scope": strings.Join(scopes, " ")}
+	if jkt != "" {
+		a.bound[access] = jkt
+		resp["token_type"] = "DPoP"
+	}
 	if a.accessTTL > 0 {
 		resp["expires_in"] = a.accessTTL
 	}
@@ -416,6 +451,11 @@ func (a *testAS) serveResource(w http.ResponseWriter, r *http.Request) {
 		challenge += `, scope="` + a.challengeScp + `"`
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if a.dpop {
+		if tok, ok = a.resourceProof(w, r); !ok {
+			return
+		}
+	}
 	scopes, valid := a.access[tok]
 	if !ok || !valid {
 		w.Header().Set("WWW-Authenticate", challenge)

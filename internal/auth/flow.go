@@ -218,6 +218,12 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 	if err != nil {
 		return nil, err
 	}
+	if useDPoP(d, req) {
+		if cl.dpop, err = s.dpopKeyFor(srv); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	params := url.Values{"resource": {d.resource}}
 	if len(scopes) > 0 {
 		params.Set("scope", strings.Join(scopes, " "))
@@ -247,6 +253,7 @@ func (s *Service) signIn(ctx context.Context, srv *server, req challenge) (*sess
 		RevocationEndpoint: d.as.RevocationEndpoint,
 		Client:             cl,
 	}
+	sess.Client.dpop = nil // the vault holds the key; a refresh loads it
 	sess.apply(tr, s.now(), scopes)
 	ar.cb.finish(true, "")
 	return sess, nil

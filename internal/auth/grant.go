@@ -74,8 +74,11 @@ func (s *Service) loadMachine(srv *server) error {
 			srv.reason = "the saved client credential is corrupt: enter it again"
 		}
 	case isNotFound(err):
-		if cfg.Kind == KindClientCredentials {
+		switch cfg.Kind {
+		case KindClientCredentials:
 			srv.reason = "no client secret or private key has been stored"
+		case KindWorkloadIdentity:
+			srv.reason = "no workload identity token has been stored"
 		}
 	default:
 		srv.reason = "the saved client credential could not be read: " + err.Error()
@@ -84,9 +87,9 @@ func (s *Service) loadMachine(srv *server) error {
 }
 
 // SetCredential stores the client secret or private key of a
-// KindClientCredentials or KindCrossApp server in the vault. It checks
-// the material (a key must parse and fit the configured method) and never
-// logs it.
+// KindClientCredentials or KindCrossApp server, or the workload token of
+// a KindWorkloadIdentity one, in the vault. It checks the material (a key
+// must parse and fit the configured method) and never logs it.
 func (s *Service) SetCredential(id string, c Credential) error {
 	srv, err := s.lookup(id)
 	if err != nil {
@@ -108,7 +111,7 @@ func (s *Service) SetCredential(id string, c Credential) error {
 		return fmt.Errorf("saving the credential for %s: %w", srv.cfg.Name, err)
 	}
 	s.mu.Lock()
-	srv.cred = c
+	srv.cred, srv.refused = c, ""
 	if srv.sess == nil {
 		s.setStateLocked(srv, StateSignedOut, "")
 	}
@@ -145,6 +148,17 @@ func checkCredential(cfg ServerAuth, c Credential) error {
 	case "":
 		if c.ClientSecret == "" && c.PrivateKeyPEM == "" && cfg.Kind == KindClientCredentials {
 			return errors.New("a client secret or a private key is required")
+		}
+	}
+	if cfg.Kind == KindWorkloadIdentity {
+		if c.WorkloadToken == "" {
+			return errors.New("a workload identity token is required")
+		}
+		if len(c.WorkloadToken) > 16384 {
+			return errors.New("the workload identity token is too long")
+		}
+		if _, _, err := decodeJWT(c.WorkloadToken); err != nil {
+			return fmt.Errorf("the workload identity token is not a JWT: %w", err)
 		}
 	}
 	if cfg.IdP != nil && cfg.IdP.AuthMethod != "" && cfg.IdP.AuthMethod != authNone && c.IdPClientSecret == "" {
@@ -224,6 +238,11 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		if err != nil {
 			return nil, err
 		}
+		if stale.DPoP {
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return nil, err
+			}
+		}
 		tmpl.Client = c
 	} else {
 		if req.ResourceMetadata == "" && len(req.Scopes) == 0 {
@@ -234,7 +253,7 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 			return nil, err
 		}
 		grant := grantClientCredentials
-		if srv.cfg.Kind == KindCrossApp {
+		if srv.cfg.Kind == KindCrossApp || srv.cfg.Kind == KindWorkloadIdentity {
 			grant = grantJWTBearer
 		}
 		if len(d.as.GrantTypesSupported) > 0 && !slices.Contains(d.as.GrantTypesSupported, grant) {
@@ -254,6 +273,11 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 		if err != nil {
 			return nil, err
 		}
+		if useDPoP(d, req) {
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return nil, err
+			}
+		}
 		tmpl = session{
 			Resource:           d.resource,
 			Issuer:             d.as.Issuer,
@@ -265,16 +289,19 @@ func (s *Service) machineGrant(ctx context.Context, srv *server, stale *session,
 	}
 	var tr *tokenResponse
 	var err error
-	if srv.cfg.Kind == KindCrossApp {
+	switch srv.cfg.Kind {
+	case KindCrossApp:
 		tr, err = s.crossApp(ctx, srv, &tmpl, browser)
-	} else {
+	case KindWorkloadIdentity:
+		tr, err = s.workloadGrant(ctx, srv, &tmpl)
+	default:
 		tr, err = s.clientCredentials(ctx, srv, &tmpl)
 	}
 	if err != nil {
 		return nil, err
 	}
 	sess := tmpl
-	sess.Client.Secret, sess.Client.key = "", nil // the vault's credential entry holds them
+	sess.Client.Secret, sess.Client.key, sess.Client.dpop = "", nil, nil // the vault holds them
 	sess.RefreshToken = ""
 	sess.apply(tr, s.now(), tmpl.Scopes)
 	return &sess, nil
@@ -302,7 +329,7 @@ func (s *Service) machineClient(srv *server, as serverMetadata) (client, error) 
 			if !slices.Contains(supported, authBasic) && slices.Contains(supported, authPost) {
 				method = authPost
 			}
-		case cfg.Kind == KindCrossApp:
+		case cfg.Kind == KindCrossApp || cfg.Kind == KindWorkloadIdentity:
 			method = authNone
 		default:
 			return client{}, &SignInError{Server: cfg.Name, Reason: "no client secret or private key has been stored"}
@@ -360,6 +387,39 @@ func (s *Service) clientCredentials(ctx context.Context, srv *server, tmpl *sess
 	tr, err := s.postToken(ctx, tmpl.TokenEndpoint, tmpl.Client, form)
 	if err != nil {
 		return nil, fmt.Errorf("client credentials grant at %s: %w", tmpl.Issuer, err)
+	}
+	return tr, nil
+}
+
+// workloadGrant runs workload identity federation (SEP-1933): the stored
+// workload JWT is the assertion of the jwt-bearer grant (RFC 7523 §2.1)
+// for tmpl's resource and scopes. A refusal is final: the same token is
+// never sent again, nor another grant tried, until SetCredential stores
+// a new one.
+func (s *Service) workloadGrant(ctx context.Context, srv *server, tmpl *session) (*tokenResponse, error) {
+	s.mu.Lock()
+	assertion, refused := srv.cred.WorkloadToken, srv.refused
+	s.mu.Unlock()
+	switch assertion {
+	case "":
+		return nil, &SignInError{Server: srv.cfg.Name, Reason: "no workload identity token has been stored"}
+	case refused:
+		return nil, &SignInError{Server: srv.cfg.Name, Reason: "the authorization server refused the workload identity token: store a new one"}
+	}
+	form := url.Values{"grant_type": {grantJWTBearer}, "assertion": {assertion}, "resource": {tmpl.Resource}}
+	if len(tmpl.Scopes) > 0 {
+		form.Set("scope", strings.Join(tmpl.Scopes, " "))
+	}
+	s.log.Info("requesting a token with the workload identity", "server", srv.id, "issuer", tmpl.Issuer)
+	tr, err := s.postToken(ctx, tmpl.TokenEndpoint, tmpl.Client, form)
+	var oe *OAuthError
+	if errors.As(err, &oe) && oe.permanent() {
+		s.mu.Lock()
+		srv.refused = assertion
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("workload identity grant at %s: %w", tmpl.Issuer, err)
 	}
 	return tr, nil
 }

@@ -121,13 +121,19 @@ func clientAssertion(c client, now time.Time) (string, error) {
 
 // signJWT signs claims as a compact JWS.
 func signJWT(key crypto.Signer, alg, kid, typ string, claims map[string]any) (string, error) {
-	h := map[string]string{"alg": alg}
+	h := map[string]any{"alg": alg}
 	if typ != "" {
 		h["typ"] = typ
 	}
 	if kid != "" {
 		h["kid"] = kid
 	}
+	return signJWTHeader(key, alg, h, claims)
+}
+
+// signJWTHeader signs claims as a compact JWS with the JOSE header h,
+// which names alg.
+func signJWTHeader(key crypto.Signer, alg string, h, claims map[string]any) (string, error) {
 	hb, err := json.Marshal(h)
 	if err != nil {
 		return "", err
@@ -139,7 +145,7 @@ func signJWT(key crypto.Signer, alg, kid, typ string, claims map[string]any) (st
 	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
 	sig, err := signJWS(key, alg, []byte(input))
 	if err != nil {
-		return "", fmt.Errorf("signing the client assertion: %w", err)
+		return "", fmt.Errorf("signing a JWT: %w", err)
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }

@@ -45,6 +45,9 @@ type client struct {
 	// key signs private_key_jwt assertions. It comes from the vault for
 	// each use and is never serialised.
 	key crypto.Signer
+	// dpop, when set, signs a DPoP proof for each token request, which
+	// then asks for a DPoP-bound token. Never serialised either.
+	dpop *dpopKey
 }
 
 // session is a signed-in server's tokens and what refreshing and revoking
@@ -60,6 +63,10 @@ type session struct {
 	TokenEndpoint      string    `json:"token_endpoint"`
 	RevocationEndpoint string    `json:"revocation_endpoint,omitempty"`
 	Client             client    `json:"client"`
+	// DPoP is set when the access token is DPoP-bound: it is sent with
+	// the DPoP scheme and a proof signed with the server's DPoP key, and
+	// refreshing it needs a proof too.
+	DPoP bool `json:"dpop,omitempty"`
 }
 
 // tokenResponse is a token endpoint's answer (RFC 6749 §5.1, §5.2), with
@@ -104,35 +111,51 @@ func (e *OAuthError) permanent() bool {
 }
 
 // postToken sends a token request and parses the answer, which must
-// carry a bearer access token.
+// carry a bearer access token, or a DPoP-bound one when c signs proofs.
 func (s *Service) postToken(ctx context.Context, endpoint string, c client, form url.Values) (*tokenResponse, error) {
 	tr, err := s.tokenRequest(ctx, endpoint, c, form)
 	if err != nil {
 		return nil, err
 	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, fmt.Errorf("the authorization server issued a %q token; only bearer tokens are supported", tr.TokenType)
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") && !(c.dpop != nil && tr.dpop()) {
+		return nil, fmt.Errorf("the authorization server issued a %q token; only bearer and DPoP tokens are supported", printable(tr.TokenType, 64))
 	}
 	return tr, nil
 }
 
+// dpop reports whether the token is DPoP-bound (RFC 9449 §5).
+func (tr *tokenResponse) dpop() bool { return strings.EqualFold(tr.TokenType, "DPoP") }
+
 // tokenRequest sends a token request and parses the answer, of whatever
-// token type.
+// token type. With a DPoP key, a use_dpop_nonce answer is retried once
+// with the server's nonce (RFC 9449 §8).
 func (s *Service) tokenRequest(ctx context.Context, endpoint string, c client, form url.Values) (*tokenResponse, error) {
-	req, err := s.clientRequest(ctx, endpoint, c, form)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		req, err := s.clientRequest(ctx, endpoint, c, form)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.o.HTTPClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("token request: %w", err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the token response: %w", err)
+		}
+		tr, err := parseTokenResponse(resp.StatusCode, body)
+		if c.dpop == nil {
+			return tr, err
+		}
+		fresh := s.keepDPoPNonce(originOf(req.URL), resp.Header)
+		var oe *OAuthError
+		if attempt == 0 && fresh && errors.As(err, &oe) && oe.Code == errUseDPoPNonce {
+			s.log.Debug("the authorization server asks for a DPoP nonce; retrying", "issuer", c.Issuer)
+			continue
+		}
+		return tr, err
 	}
-	resp, err := s.o.HTTPClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("token request: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
-	if err != nil {
-		return nil, fmt.Errorf("reading the token response: %w", err)
-	}
-	return parseTokenResponse(resp.StatusCode, body)
 }
 
 // parseTokenResponse reads a token endpoint's answer. Its input comes
@@ -194,6 +217,13 @@ func (s *Service) clientRequest(ctx context.Context, endpoint string, c client, 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if c.dpop != nil {
+		proof, err := c.dpop.proof(http.MethodPost, req.URL, "", s.dpopNonce(originOf(req.URL)), s.now())
+		if err != nil {
+			return nil, fmt.Errorf("signing the DPoP proof: %w", err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
 	if c.AuthMethod == authBasic {
 		// RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
@@ -214,6 +244,7 @@ func expiresIn(raw json.RawMessage) time.Duration {
 // apply updates sess from a token response received at now.
 func (sess *session) apply(tr *tokenResponse, now time.Time, requested []string) {
 	sess.AccessToken = tr.AccessToken
+	sess.DPoP = tr.dpop()
 	if tr.RefreshToken != "" {
 		sess.RefreshToken = tr.RefreshToken // rotation: the old one is spent
 	}

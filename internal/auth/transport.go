@@ -33,8 +33,10 @@ type refreshCall struct {
 // when Options.AutoSignIn is set, or else fails with a *SignInError. On a
 // 403 insufficient_scope challenge asking for scopes beyond those granted
 // (and within the catalog's), it re-authorizes with the union and retries
-// once; otherwise the 403 is returned as is. Request bodies are replayed
-// with GetBody, or buffered when there is none.
+// once; otherwise the 403 is returned as is. A DPoP-bound token goes with
+// the DPoP scheme and a fresh proof (dpop.go); a 401 use_dpop_nonce
+// challenge is retried once with the server's nonce. Request bodies are
+// replayed with GetBody, or buffered when there is none.
 type roundTripper struct {
 	s  *Service
 	id string
@@ -46,6 +48,7 @@ type budget struct {
 	retries   int
 	refreshed bool
 	signedIn  bool
+	nonced    bool // retried once with a server's new DPoP nonce
 }
 
 // errKeepResponse means a 403 is to be handed back as it is.
@@ -81,9 +84,28 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body, r.GetBody = rb, body
 		}
-		if tok != "" {
+		r.Header.Del("DPoP")
+		key, err := s.boundKey(srv, tok)
+		switch {
+		case err != nil:
+			return nil, err
+		case key != nil:
+			// RFC 9449 §7.1: the DPoP scheme and a fresh proof per request.
+			origin := originOf(r.URL)
+			proof, err := key.proof(r.Method, r.URL, tok, s.dpopNonce(origin), s.now())
+			if err != nil {
+				return nil, fmt.Errorf("signing the DPoP proof: %w", err)
+			}
+			r.Header.Set("Authorization", "DPoP "+tok)
+			r.Header.Set("DPoP", proof)
+			resp, err := s.o.Transport.RoundTrip(r)
+			if err == nil {
+				s.keepDPoPNonce(origin, resp.Header)
+			}
+			return resp, err
+		case tok != "":
 			r.Header.Set("Authorization", "Bearer "+tok)
-		} else {
+		default:
 			r.Header.Del("Authorization")
 		}
 		return s.o.Transport.RoundTrip(r)
@@ -101,6 +123,13 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		case resp.StatusCode == http.StatusUnauthorized:
 			ch, _ := bearerChallenge(resp.Header)
 			drain(resp)
+			if !b.nonced && resp.Header.Get("DPoP-Nonce") != "" && wantsDPoPNonce(resp.Header) {
+				// RFC 9449 §9: the server wants its nonce in the proof;
+				// send kept it for the retry.
+				b.nonced = true
+				next = tok
+				break
+			}
 			next, err = s.recover(ctx, srv, tok, ch, &b)
 		case resp.StatusCode == http.StatusForbidden:
 			ch, _ := bearerChallenge(resp.Header)
@@ -122,6 +151,21 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err = send(tok)
 	}
 	return nil, err
+}
+
+// boundKey returns the DPoP key to present tok with, or nil when tok is
+// not DPoP-bound (a bearer token, or none).
+func (s *Service) boundKey(srv *server, tok string) (*dpopKey, error) {
+	if tok == "" {
+		return nil, nil
+	}
+	s.mu.Lock()
+	bound := srv.sess != nil && srv.sess.AccessToken == tok && srv.sess.DPoP
+	s.mu.Unlock()
+	if !bound {
+		return nil, nil
+	}
+	return s.dpopKeyFor(srv)
 }
 
 // replayable returns a function giving a fresh copy of req's body, or nil
@@ -255,7 +299,7 @@ func (s *Service) stepUp(ctx context.Context, srv *server, ch challenge, b *budg
 		s.mu.Unlock()
 		return "", errKeepResponse // nothing more that may be asked for
 	}
-	srv.pending = challenge{Error: ch.Error, Scopes: extra, ResourceMetadata: ch.ResourceMetadata}
+	srv.pending = challenge{Error: ch.Error, Scopes: extra, ResourceMetadata: ch.ResourceMetadata, DPoP: ch.DPoP || srv.sess.DPoP}
 	s.mu.Unlock()
 	return s.interactive(ctx, srv, b, srv.cfg.Name+" needs more permissions ("+strings.Join(extra, " ")+")")
 }
@@ -367,6 +411,14 @@ func (s *Service) doRefresh(srv *server, stale *session) (string, error) {
 				return "", s.refreshFailed(srv, stale, err)
 			}
 		}
+		if stale.DPoP {
+			// RFC 9449 §5.2: a public client's refresh token is bound
+			// to the key too.
+			var err error
+			if c.dpop, err = s.dpopKeyFor(srv); err != nil {
+				return "", fmt.Errorf("refreshing the sign-in to %s: %w", srv.cfg.Name, err)
+			}
+		}
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stale.RefreshToken}}
 		if stale.Resource != "" {
 			form.Set("resource", stale.Resource)
@@ -419,8 +471,11 @@ func (s *Service) refreshFailed(srv *server, stale *session, err error) error {
 	switch {
 	case errors.As(err, &oe) && oe.permanent():
 		reason := "the sign-in has ended (" + oe.Code + ")"
-		if srv.cfg.Kind == KindClientCredentials {
+		switch srv.cfg.Kind {
+		case KindClientCredentials:
 			reason = "the authorization server refused the client credentials (" + oe.Code + ")"
+		case KindWorkloadIdentity:
+			reason = "the authorization server refused the workload identity token (" + oe.Code + "): store a new one"
 		}
 		s.dropSession(srv, stale, reason)
 		s.log.Info("refresh refused: sign in again", "server", srv.id, "error", oe.Code)

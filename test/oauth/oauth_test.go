@@ -318,11 +318,7 @@ func TestConformanceAuthScenarios(t *testing.T) {
 
 // notYet are the next suite's auth scenarios Countersign does not pass yet,
 // with what they need. They must still fail: one that passes is taken off.
-var notYet = map[string]string{
-	"auth/dpop":           "DPoP-bound tokens (RFC 9449): proofs on token and resource requests",
-	"auth/dpop-nonce":     "DPoP-bound tokens (RFC 9449) with the server's nonce retry",
-	"auth/wif-jwt-bearer": "the workload-identity jwt-bearer grant",
-}
+var notYet = map[string]string{}
 
 // TestConformanceNextAuthScenarios runs the auth scenarios the next
 // conformance suite (conformance-next, 0.2.0-alpha) adds for 2026-07-28

@@ -12,7 +12,8 @@
 // machine-to-machine server a client_id with a private key
 // (private_key_pem, signing_algorithm) or a client secret; for cross-app
 // access the IdP's issuer, token endpoint and Countersign's client there,
-// with the person's ID token. A client secret with a client ID fits both
+// with the person's ID token; for workload identity federation a client_id
+// and the workload's JWT (valid_jwt). A client secret with a client ID fits both
 // a pre-registered browser client and a machine-to-machine one, so the
 // scenario name (MCP_CONFORMANCE_SCENARIO) says which the admin chose.
 // Secrets go to an in-memory keychain and a temporary directory removed
@@ -61,6 +62,7 @@ func run() error {
 		IdPIDToken       string `json:"idp_id_token"`
 		IdPIssuer        string `json:"idp_issuer"`
 		IdPTokenEndpoint string `json:"idp_token_endpoint"`
+		WorkloadJWT      string `json:"valid_jwt"`
 	}
 	if c := os.Getenv("MCP_CONFORMANCE_CONTEXT"); c != "" {
 		if err := json.Unmarshal([]byte(c), &cc); err != nil {
@@ -92,6 +94,9 @@ func run() error {
 	}
 	var cred auth.Credential
 	switch {
+	case cc.WorkloadJWT != "":
+		cfg.Kind = auth.KindWorkloadIdentity
+		cred.WorkloadToken = cc.WorkloadJWT
 	case cc.IdPIDToken != "":
 		cfg.Kind = auth.KindCrossApp
 		cfg.IdP = &auth.IdentityProvider{Issuer: cc.IdPIssuer, ClientID: cc.IdPClientID, TokenEndpoint: cc.IdPTokenEndpoint}
