@@ -23,7 +23,7 @@ type fakeChooser struct {
 	code    uint32
 	uris    []string
 	asked   chan map[string]dbus.Variant
-	handles string // "own" answers at a path of its own, as portals before 0.9 did
+	handles string        // "own" answers at a path of its own, as portals before 0.9 did
 	hang    chan struct{} // when set, SaveFile does not return until it closes
 }
 
