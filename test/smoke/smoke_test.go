@@ -123,9 +123,14 @@ func TestSmoke(t *testing.T) {
 	// the app exits cleanly.
 	third := s.client(url, token)
 	win = s.waitWindow("Countersign: 1 waiting")
+	before := s.capture(win)
 	tray.click("Quit")
-	time.Sleep(time.Second) // the question is drawn
-	s.screenshot("quit.png", win, func(img image.Image) bool { return painted(img, 100, 100) })
+	// The question is drawn over the review window, dimming all of it: wait
+	// for that before pressing keys meant for it.
+	s.screenshot("quit.png", win, func(img image.Image) bool { return changed(before, img) > 0.3 })
+	if img := s.capture(win); changed(before, img) <= 0.3 {
+		t.Fatal("the Quit question did not show over the review window")
+	}
 	s.key(win, "Tab")
 	s.key(win, "Tab")
 	s.key(win, "space")
@@ -449,6 +454,44 @@ func (s *session) screenshot(name, window string, ready func(image.Image) bool) 
 }
 
 func decodePNG(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }
+
+// capture takes one picture of a window now.
+func (s *session) capture(window string) image.Image {
+	s.t.Helper()
+	cmd := exec.Command("import", "-window", window, "png:-")
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Fatalf("capturing %s: %v", window, err)
+	}
+	img, err := decodePNG(out)
+	if err != nil {
+		s.t.Fatalf("capturing %s: %v", window, err)
+	}
+	return img
+}
+
+// changed is the share of pixels (sampled every 4th in each direction)
+// that differ between two pictures of a window; a different size is all.
+func changed(a, b image.Image) float64 {
+	if a.Bounds() != b.Bounds() {
+		return 1
+	}
+	r := a.Bounds()
+	var n, diff int
+	for y := r.Min.Y; y < r.Max.Y; y += 4 {
+		for x := r.Min.X; x < r.Max.X; x += 4 {
+			n++
+			if a.At(x, y) != b.At(x, y) {
+				diff++
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(diff) / float64(n)
+}
 
 // painted reports whether the point is no longer the black of the bare
 // X root window: the app has drawn there.
