@@ -14,7 +14,8 @@ import (
 // Bounds on what the AI apps' messages can make Countersign hold. A message
 // costs several times its size on its way through (parsing, the review,
 // redaction, the audit), so one message is bounded, and so are all the
-// messages being handled at once.
+// messages being handled at once. These are the built-in figures; an
+// organisation's policy may set others (see Limits and SetLimits).
 const (
 	// DefaultMaxMessage bounds one POST body from an AI app. (A server's
 	// answers may be larger: see transport.DefaultMaxMessage.) Measured
