@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/config"
@@ -25,6 +26,35 @@ type policyReport struct {
 	Error string `json:"error,omitempty"`
 	// Sources are the places looked at, first wins.
 	Sources []string `json:"sources"`
+	// Limits are the limits in force: the policy's, or Countersign's own
+	// where it sets none (or cannot be used).
+	Limits limitsReport `json:"limits"`
+}
+
+// limitsReport is the limits in force in the units of the policy's
+// "limits" fields.
+type limitsReport struct {
+	CallTimeoutMinutes  int `json:"callTimeoutMinutes"`
+	MaxRequestMB        int `json:"maxRequestMB"`
+	MaxServerAnswerMB   int `json:"maxServerAnswerMB"`
+	MaxSessionsPerAIApp int `json:"maxSessionsPerAIApp"`
+	// MessagesInFlightMB bounds every AI app's messages being handled at
+	// once; it follows from maxRequestMB.
+	MessagesInFlightMB int `json:"messagesInFlightMB"`
+	// SetByPolicy names the fields the policy sets.
+	SetByPolicy []string `json:"setByPolicy"`
+}
+
+func reportLimits(p *config.Policy) limitsReport {
+	l := app.LimitsFor(p)
+	return limitsReport{
+		CallTimeoutMinutes:  int(l.CallTimeout / time.Minute),
+		MaxRequestMB:        int(l.MaxRequest >> 20),
+		MaxServerAnswerMB:   l.MaxServerAnswer >> 20,
+		MaxSessionsPerAIApp: l.MaxSessionsPerAIApp,
+		MessagesInFlightMB:  int(l.MaxInFlight >> 20),
+		SetByPolicy:         l.SetByPolicy,
+	}
 }
 
 // showPolicy prints the admin policy as the app would apply it, as JSON:
@@ -57,6 +87,7 @@ func reportPolicy(w io.Writer, sources []config.PolicySource) int {
 		where := p.Path()
 		r.Source, r.Policy = &where, p
 	}
+	r.Limits = reportLimits(r.Policy)
 	b, _ := json.MarshalIndent(r, "", "  ")
 	fmt.Fprintf(w, "%s\n", b)
 	return code

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,8 @@ func TestPolicyShowReportsThePolicyAndItsSource(t *testing.T) {
 	}
 	if r, code := show(); code != 0 || r["source"] != nil || r["policy"] != nil || len(r["sources"].([]any)) != 2 {
 		t.Fatalf("no policy: exit %d, %v", code, r)
+	} else if got := canon(r["limits"]); got != `{"callTimeoutMinutes":10,"maxRequestMB":4,"maxServerAnswerMB":8,"maxSessionsPerAIApp":32,"messagesInFlightMB":32,"setByPolicy":[]}` {
+		t.Fatalf("the built-in limits: %s", got)
 	}
 	os.WriteFile(second, []byte(`{"version": 1, "approvedServers": ["github"], "maxApprovalTimeout": "10m"}`), 0o644)
 	r, code := show()
@@ -36,6 +39,14 @@ func TestPolicyShowReportsThePolicyAndItsSource(t *testing.T) {
 	p := r["policy"].(map[string]any)
 	if p["maxApprovalTimeout"] != "10m0s" && p["maxApprovalTimeout"] != "10m" {
 		t.Fatalf("policy = %v", p)
+	}
+	os.WriteFile(second, []byte(`{"version": 1, "limits": {"callTimeoutMinutes": 30, "maxRequestMB": 16, "maxSessionsPerAIApp": 8}}`), 0o644)
+	if r, code := show(); code != 0 || canon(r["limits"]) != `{"callTimeoutMinutes":30,"maxRequestMB":16,"maxServerAnswerMB":8,"maxSessionsPerAIApp":8,"messagesInFlightMB":64,"setByPolicy":["callTimeoutMinutes","maxRequestMB","maxSessionsPerAIApp"]}` {
+		t.Fatalf("the policy's limits: exit %d, %s", code, canon(r["limits"]))
+	}
+	os.WriteFile(second, []byte(`{"version": 1, "limits": {"maxRequestMB": 100}}`), 0o644)
+	if r, code := show(); code != 1 || !strings.Contains(fmt.Sprint(r["error"]), "limits.maxRequestMB: 100 is outside 1 to 32 MB") || r["policy"] != nil {
+		t.Fatalf("a limit out of range: exit %d, %v", code, r)
 	}
 	// Valid JSON, but a server kind the catalog does not have: the app's
 	// own checks refuse it, and so does the report.
@@ -63,4 +74,10 @@ func TestPolicyHostsPrintsSnippetsForThisMachinesServers(t *testing.T) {
 	if code := showHostSnippets(&out, filepath.Join(dir, "none.json")); code != 1 || out.Len() != 0 {
 		t.Fatalf("no servers: exit %d, output %q", code, out.String())
 	}
+}
+
+// canon is a JSON value written with sorted keys.
+func canon(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

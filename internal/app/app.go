@@ -208,6 +208,7 @@ func Run(ctx context.Context, o Options) error {
 	var built atomic.Pointer[serverSet]
 	set := applyServers(eff, authSvc, g, log)
 	built.Store(&set)
+	relayLim := LimitsFor(eff.Policy).relay()
 	r, err := relay.New(relay.Options{
 		Servers:        set.relay,
 		Gate:           g,
@@ -217,6 +218,8 @@ func Run(ctx context.Context, o Options) error {
 		AllowedOrigins: cfg.AllowedOrigins,
 		HostWait:       eff.Policy.HostWait(),
 		Logger:         log,
+
+		CallTimeout: relayLim.CallTimeout, MaxMessage: relayLim.MaxMessage, MaxInFlight: relayLim.MaxInFlight, MaxSessionsPerClient: relayLim.MaxSessionsPerClient,
 	})
 	if err != nil {
 		q.Close()
@@ -289,6 +292,7 @@ func Run(ctx context.Context, o Options) error {
 				q.SetTimeout(eff.ApprovalTimeout)
 				q.SetGrantWindow(eff.Policy.RetryWindow())
 				r.SetHostWait(eff.Policy.HostWait())
+				r.SetLimits(LimitsFor(eff.Policy).relay())
 				auditLog.SetRetentionDays(eff.AuditRetentionDays)
 				export.apply(context.Background(), eff)
 				settings.reconcileLogin()
@@ -386,8 +390,9 @@ func serverList(set serverSet) string {
 	return strings.Join(ids, ", ")
 }
 
-// Dialer opens upstream sessions to a configured server.
-func Dialer(s config.Server, log *slog.Logger) relay.Dialer {
+// Dialer opens upstream sessions to a configured server, whose messages
+// may be up to maxAnswer bytes (zero: transport.DefaultMaxMessage).
+func Dialer(s config.Server, maxAnswer int, log *slog.Logger) relay.Dialer {
 	return func(ctx context.Context) (transport.Conn, error) {
 		switch s.Transport {
 		case config.TransportStdio:
@@ -395,11 +400,11 @@ func Dialer(s config.Server, log *slog.Logger) relay.Dialer {
 			for k, v := range s.Env {
 				env = append(env, k+"="+v)
 			}
-			return transport.StartStdio(ctx, transport.StdioOptions{Command: s.Command, Args: s.Args, Env: env, Logger: log})
+			return transport.StartStdio(ctx, transport.StdioOptions{Command: s.Command, Args: s.Args, Env: env, MaxMessage: maxAnswer, Logger: log})
 		case config.TransportSSE:
-			return transport.DialLegacySSE(ctx, transport.HTTPOptions{URL: s.URL, Logger: log})
+			return transport.DialLegacySSE(ctx, transport.HTTPOptions{URL: s.URL, MaxMessage: maxAnswer, Logger: log})
 		case config.TransportStreamableHTTP:
-			return transport.NewStreamableHTTP(transport.HTTPOptions{URL: s.URL, Logger: log}), nil
+			return transport.NewStreamableHTTP(transport.HTTPOptions{URL: s.URL, MaxMessage: maxAnswer, Logger: log}), nil
 		}
 		return nil, fmt.Errorf("server %s: unknown transport %q", s.ID, s.Transport)
 	}

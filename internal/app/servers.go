@@ -39,6 +39,7 @@ func buildServers(eff *config.Effective, clientFor func(id string) *http.Client,
 		}
 		return set
 	}
+	maxAnswer := LimitsFor(eff.Policy).MaxServerAnswer
 	for _, es := range eff.Servers {
 		id := es.Server.ID
 		if !es.Connect {
@@ -49,7 +50,7 @@ func buildServers(eff *config.Effective, clientFor func(id string) *http.Client,
 		if clientFor != nil {
 			client = clientFor(id)
 		}
-		srv, pol, sa, err := buildServer(es, client, log)
+		srv, pol, sa, err := buildServer(es, maxAnswer, client, log)
 		if err != nil {
 			set.problems[id] = err.Error()
 			continue
@@ -64,7 +65,9 @@ func buildServers(eff *config.Effective, clientFor func(id string) *http.Client,
 }
 
 // buildServer makes one server's endpoint, policy and sign-in settings.
-func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logger) (relay.Server, *policy.Policy, auth.ServerAuth, error) {
+// maxAnswer bounds one message from the server, in bytes; it is part of
+// the fingerprint, so a new limit reconnects the server's sessions.
+func buildServer(es config.EffectiveServer, maxAnswer int, client *http.Client, log *slog.Logger) (relay.Server, *policy.Policy, auth.ServerAuth, error) {
 	s := es.Server
 	name := displayName(s)
 	allow := map[catalog.Kind][]string{}
@@ -77,7 +80,7 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 		if err != nil {
 			return relay.Server{}, nil, auth.ServerAuth{}, fmt.Errorf("%s: %w", name, err)
 		}
-		return relay.Server{ID: s.ID, Name: name, Dial: Dialer(s, log), Fingerprint: fingerprint(s)}, pol, auth.ServerAuth{}, nil
+		return relay.Server{ID: s.ID, Name: name, Dial: Dialer(s, maxAnswer, log), Fingerprint: fingerprint(s, maxAnswer)}, pol, auth.ServerAuth{}, nil
 	}
 
 	entry, ok := catalog.Lookup(s.Kind)
@@ -114,7 +117,7 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 		if err != nil {
 			return relay.Server{}, nil, auth.ServerAuth{}, fmt.Errorf("%s: %w", name, err)
 		}
-		opts := transport.HTTPOptions{URL: url, Header: header, Client: client, Logger: log}
+		opts := transport.HTTPOptions{URL: url, Header: header, Client: client, MaxMessage: maxAnswer, Logger: log}
 		dial = func(context.Context) (transport.Conn, error) { return transport.NewStreamableHTTP(opts), nil }
 		sa = serverAuth(entry, es, name, url, params)
 		endpoint = []any{url, header}
@@ -124,13 +127,13 @@ func buildServer(es config.EffectiveServer, client *http.Client, log *slog.Logge
 			return relay.Server{}, nil, auth.ServerAuth{}, fmt.Errorf("%s: %w", name, err)
 		}
 		dial = func(ctx context.Context) (transport.Conn, error) {
-			return transport.StartStdio(ctx, transport.StdioOptions{Command: argv[0], Args: argv[1:], Logger: log})
+			return transport.StartStdio(ctx, transport.StdioOptions{Command: argv[0], Args: argv[1:], MaxMessage: maxAnswer, Logger: log})
 		}
 		endpoint = argv
 	default:
 		return relay.Server{}, nil, auth.ServerAuth{}, fmt.Errorf("%s: unknown transport %q", name, entry.Transport)
 	}
-	return relay.Server{ID: s.ID, Name: name, Dial: dial, Fingerprint: fingerprint(endpoint, sa)}, pol, sa, nil
+	return relay.Server{ID: s.ID, Name: name, Dial: dial, Fingerprint: fingerprint(endpoint, sa, maxAnswer)}, pol, sa, nil
 }
 
 // serverAuth says how to sign in to a catalog server at url.

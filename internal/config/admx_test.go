@@ -263,6 +263,7 @@ func TestAdministrativeTemplatesCoverEveryPolicyField(t *testing.T) {
 	controlFor := map[string]string{"text": "textBox", "decimal": "decimalTextBox", "multiText": "multiTextBox", "list": "listBox"}
 
 	written := map[RegistryPlace]string{} // place → policy
+	decimals := map[RegistryPlace]admxElement{}
 	names := map[string]bool{}
 	ids := map[string]bool{}
 	for _, p := range x.Policies {
@@ -288,8 +289,13 @@ func TestAdministrativeTemplatesCoverEveryPolicyField(t *testing.T) {
 				if got := pres[e.ID]; got != controlFor[e.XMLName.Local] {
 					t.Errorf("policy %s element %s (<%s>): presentation control %q, want <%s refId=%q>", p.Name, e.ID, e.XMLName.Local, got, controlFor[e.XMLName.Local], e.ID)
 				}
-				if e.XMLName.Local == "decimal" && e.MaxValue != strconv.Itoa(MaxAuditRetentionDays) {
-					t.Errorf("%s: maxValue %s, want %d", e.ID, e.MaxValue, MaxAuditRetentionDays)
+				if e.XMLName.Local == "decimal" {
+					k := e.Key
+					if k == "" {
+						k = p.Key
+					}
+					k = strings.TrimPrefix(strings.TrimPrefix(k, policyRegPath), `\`)
+					decimals[RegistryPlace{Key: k, Name: e.ValueName, Type: "REG_DWORD"}] = e
 				}
 			}
 		}
@@ -314,6 +320,15 @@ func TestAdministrativeTemplatesCoverEveryPolicyField(t *testing.T) {
 			continue
 		}
 		delete(written, key)
+		// A number box allows what the policy's parser allows.
+		if e, ok := decimals[key]; ok {
+			r, ok := PolicyIntRange[place.Field]
+			if !ok {
+				t.Errorf("%s is a number without a range in PolicyIntRange", place.Field)
+			} else if e.MinValue != strconv.Itoa(r.Min) || e.MaxValue != strconv.Itoa(r.Max) {
+				t.Errorf("%s: minValue %q maxValue %q, want %d and %d as the policy allows", e.ID, e.MinValue, e.MaxValue, r.Min, r.Max)
+			}
+		}
 		t.Run(place.Field, func(t *testing.T) { enableWithSample(t, x, policyName, place) })
 	}
 	for w, p := range written {

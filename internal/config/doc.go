@@ -24,7 +24,9 @@
 // policy exists), per-kind OAuth client ids, Entra tenants and fixed
 // parameters, locked
 // allowlist entries or a locked list, hidden tools, write access, a maximum
-// approval timeout, audit retention and an export endpoint:
+// approval timeout, audit retention and an export endpoint. Its limits
+// (LimitsPolicy) bound resources, not permissions: they may raise the
+// built-in figures as well as lower them, within PolicyIntRange:
 //
 //	{
 //	  "version": 1,
@@ -38,7 +40,8 @@
 //	  "maxApprovalTimeout": "10m",
 //	  "aiAppWaits": [{"match": "claude", "via": "bridge", "wait": "60s"}],
 //	  "maxRetryWindow": "5m",
-//	  "audit": {"minRetentionDays": 365, "exportEndpoint": "https://otel.example.org/v1/logs"}
+//	  "audit": {"minRetentionDays": 365, "exportEndpoint": "https://otel.example.org/v1/logs"},
+//	  "limits": {"callTimeoutMinutes": 30, "maxRequestMB": 16}
 //	}
 //
 // Resolve intersects the two into Effective settings, marking what the

@@ -49,6 +49,8 @@ type Policy struct {
 	MaxRetryWindow *Duration `json:"maxRetryWindow,omitempty"`
 	// Audit sets the audit retention and export.
 	Audit AuditPolicy `json:"audit,omitzero"`
+	// Limits changes what AI apps and servers can make Countersign hold.
+	Limits LimitsPolicy `json:"limits,omitzero"`
 
 	path string // where it was read from, for messages
 }
@@ -144,6 +146,74 @@ type AuditPolicy struct {
 	// ExportArguments sends each call's arguments, in the redacted form the
 	// audit log stores them; by default they stay on the machine.
 	ExportArguments bool `json:"exportArguments,omitempty"`
+}
+
+// LimitsPolicy changes the bounds on what AI apps and servers can make
+// Countersign hold. Unlike the rest of the policy, these may raise the
+// built-in figure as well as lower it, within the bounds of PolicyIntRange:
+// they bound resources, not what a person may allow, and the upper bounds
+// keep memory and time within what a desktop app can hold. A field left
+// out keeps the built-in figure.
+type LimitsPolicy struct {
+	// CallTimeoutMinutes is how long a request forwarded to a server may
+	// go unanswered before the AI app gets an error and the server is told
+	// to cancel it.
+	CallTimeoutMinutes *int `json:"callTimeoutMinutes,omitempty"`
+	// MaxRequestMB bounds one message from an AI app, in megabytes.
+	MaxRequestMB *int `json:"maxRequestMB,omitempty"`
+	// MaxServerAnswerMB bounds one message from a server, in megabytes.
+	MaxServerAnswerMB *int `json:"maxServerAnswerMB,omitempty"`
+	// MaxSessionsPerAIApp bounds the open sessions of one AI app.
+	MaxSessionsPerAIApp *int `json:"maxSessionsPerAIApp,omitempty"`
+}
+
+// Bounds of the policy's limits; docs/ADMIN-POLICY.md says why.
+const (
+	// MaxCallTimeoutMinutes: a forwarded call holds a session, its
+	// upstream connection and the call's memory for as long as it runs.
+	MaxCallTimeoutMinutes = 120
+	// MaxRequestMB: a tool call costs Countersign many times its size
+	// while it is handled (parsed, reviewed, redacted, audited).
+	MaxRequestMB = 32
+	// MaxServerAnswerMB: an answer is read whole before it is redacted
+	// and passed on.
+	MaxServerAnswerMB = 64
+	// MaxSessionsPerAIApp is the cap on every AI app's sessions together,
+	// which one AI app cannot exceed.
+	MaxSessionsPerAIApp = 256
+)
+
+// IntRange is the allowed values of a whole-number policy field, with
+// the unit people read them in.
+type IntRange struct {
+	Min, Max int
+	Unit     string
+}
+
+// PolicyIntRange gives the allowed values of each whole-number policy
+// field, by its path in policy.json. The administrative template's number
+// boxes use the same ranges.
+var PolicyIntRange = map[string]IntRange{
+	"audit.retentionDays":        {1, MaxAuditRetentionDays, "days"},
+	"audit.minRetentionDays":     {1, MaxAuditRetentionDays, "days"},
+	"audit.maxRetentionDays":     {1, MaxAuditRetentionDays, "days"},
+	"limits.callTimeoutMinutes":  {1, MaxCallTimeoutMinutes, "minutes"},
+	"limits.maxRequestMB":        {1, MaxRequestMB, "MB"},
+	"limits.maxServerAnswerMB":   {1, MaxServerAnswerMB, "MB"},
+	"limits.maxSessionsPerAIApp": {1, MaxSessionsPerAIApp, "sessions"},
+}
+
+func (l LimitsPolicy) validate(field string) error {
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"callTimeoutMinutes", l.CallTimeoutMinutes}, {"maxRequestMB", l.MaxRequestMB}, {"maxServerAnswerMB", l.MaxServerAnswerMB}, {"maxSessionsPerAIApp", l.MaxSessionsPerAIApp}} {
+		r := PolicyIntRange[field+"."+f.name]
+		if f.v != nil && (*f.v < r.Min || *f.v > r.Max) {
+			return fieldErr(field+"."+f.name, "%d is outside %d to %d %s", *f.v, r.Min, r.Max, r.Unit)
+		}
+	}
+	return nil
 }
 
 // AuditEventKinds are the kinds of audit event ExportKinds may name.
@@ -322,7 +392,10 @@ func (p *Policy) Validate() error {
 			return fieldErr("maxRetryWindow", "%v is outside 1s to %v", t, DefaultRetryWindow)
 		}
 	}
-	return p.Audit.validate("audit")
+	if err := p.Audit.validate("audit"); err != nil {
+		return err
+	}
+	return p.Limits.validate("limits")
 }
 
 func (sp ServerPolicy) validate(field string) error {

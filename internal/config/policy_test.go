@@ -1,9 +1,12 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -124,6 +127,16 @@ func TestParsePolicyErrorsNameTheProblem(t *testing.T) {
 		{"keychain header twice", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportHeaders": {"X-A": "1"}, "exportKeychainHeaders": {"X-A": "k"}}}`, "also in exportHeaders"},
 		{"keychain header empty name", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportKeychainHeaders": {"Authorization": ""}}}`, "is not a keychain secret name"},
 		{"export CA relative", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportCAFile": "ca.pem"}}`, "not an absolute path"},
+		{"call limit zero", `{"version": 1, "limits": {"callTimeoutMinutes": 0}}`, "limits.callTimeoutMinutes: 0 is outside 1 to 120 minutes"},
+		{"call limit a day", "{\"version\": 1, \"limits\": {\n\"callTimeoutMinutes\": 1440}}", "line 2: limits.callTimeoutMinutes: 1440 is outside 1 to 120 minutes"},
+		{"call limit as a duration", `{"version": 1, "limits": {"callTimeoutMinutes": "20m"}}`, "limits.callTimeoutMinutes: want a whole number, got text"},
+		{"request limit a gigabyte", `{"version": 1, "limits": {"maxRequestMB": 1024}}`, "limits.maxRequestMB: 1024 is outside 1 to 32 MB"},
+		{"request limit negative", `{"version": 1, "limits": {"maxRequestMB": -4}}`, "limits.maxRequestMB: -4 is outside 1 to 32 MB"},
+		{"request limit a fraction", `{"version": 1, "limits": {"maxRequestMB": 0.5}}`, "limits.maxRequestMB"},
+		{"answer limit too large", `{"version": 1, "limits": {"maxServerAnswerMB": 65}}`, "limits.maxServerAnswerMB: 65 is outside 1 to 64 MB"},
+		{"no sessions", `{"version": 1, "limits": {"maxSessionsPerAIApp": 0}}`, "limits.maxSessionsPerAIApp: 0 is outside 1 to 256 sessions"},
+		{"more sessions than in all", `{"version": 1, "limits": {"maxSessionsPerAIApp": 257}}`, "limits.maxSessionsPerAIApp: 257 is outside 1 to 256 sessions"},
+		{"unknown limit", `{"version": 1, "limits": {"idleMinutes": 5}}`, "limits.idleMinutes: unknown field"},
 		{"export unknown kind", `{"version": 1, "audit": {"exportEndpoint": "https://c.example.org", "exportKinds": ["calls"]}}`, "\"calls\" is not a kind of audit event"},
 	}
 	for _, tt := range tests {
@@ -398,5 +411,60 @@ func TestPolicySaysHowLongAIAppsWait(t *testing.T) {
 	}
 	if p.RetryWindow() != 2*time.Minute || (*Policy)(nil).RetryWindow() != DefaultRetryWindow {
 		t.Errorf("retry window %v", p.RetryWindow())
+	}
+}
+
+// TestEveryWholeNumberHasItsRange: each whole-number policy field has a
+// range in PolicyIntRange (which the ADMX number boxes are checked
+// against), its ends parse, and one past either end is refused with a
+// message naming the field and the range.
+func TestEveryWholeNumberHasItsRange(t *testing.T) {
+	n := 0
+	for _, place := range RegistryMap() {
+		if place.Type != "REG_DWORD" || place.Field == "version" {
+			continue
+		}
+		v := fieldValue(&Policy{}, place.Field)
+		if v.Type() == reflect.TypeFor[*int]() {
+			v = reflect.New(v.Type().Elem()).Elem()
+		}
+		if v.Kind() != reflect.Int {
+			continue
+		}
+		n++
+		r, ok := PolicyIntRange[place.Field]
+		if !ok {
+			t.Errorf("%s has no range in PolicyIntRange", place.Field)
+			continue
+		}
+		doc := func(x int) []byte {
+			parts := strings.Split(place.Field, ".")
+			var m any = map[string]any{parts[len(parts)-1]: x}
+			for i := len(parts) - 2; i >= 0; i-- {
+				m = map[string]any{parts[i]: m}
+			}
+			top := m.(map[string]any)
+			top["version"] = 1
+			b, _ := json.Marshal(top)
+			return b
+		}
+		for _, ok := range []int{r.Min, r.Max} {
+			if _, err := ParsePolicy(doc(ok)); err != nil {
+				t.Errorf("%s = %d: %v", place.Field, ok, err)
+			}
+		}
+		want := fmt.Sprintf("%s: %%d is outside %d to %d %s", place.Field, r.Min, r.Max, r.Unit)
+		for _, bad := range []int{r.Min - 1, r.Max + 1} {
+			_, err := ParsePolicy(doc(bad))
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(want, bad)) {
+				t.Errorf("%s = %d: err %v, want %q", place.Field, bad, err, fmt.Sprintf(want, bad))
+			}
+		}
+	}
+	if n < 7 {
+		t.Fatalf("found %d whole-number fields, want at least 7", n)
+	}
+	if len(PolicyIntRange) != n {
+		t.Errorf("PolicyIntRange has %d entries for %d whole-number fields", len(PolicyIntRange), n)
 	}
 }

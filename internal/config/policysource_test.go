@@ -44,6 +44,10 @@ var policySamples = map[string]string{
 	"audit.exportCAFile":          `"/etc/ssl/org-ca.pem"`,
 	"audit.exportKinds":           `["call_decided", "policy_denied"]`,
 	"audit.exportArguments":       `true`,
+	"limits.callTimeoutMinutes":   `30`,
+	"limits.maxRequestMB":         `16`,
+	"limits.maxServerAnswerMB":    `2`,
+	"limits.maxSessionsPerAIApp":  `8`,
 }
 
 // policyNeeds names, for a field that is only valid beside others, the

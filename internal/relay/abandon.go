@@ -26,7 +26,7 @@ func (s *session) inFlightLocked(req *request) context.Context {
 	s.inflight[req.upID] = req
 	ctx, cancel := context.WithCancel(s.ctx)
 	req.stopSend = cancel
-	timeout := s.r.o.CallTimeout
+	timeout := s.r.limits.Load().CallTimeout
 	req.deadline = time.AfterFunc(timeout, func() {
 		s.abandon(req, fmt.Sprintf("Countersign stopped waiting: %s did not answer within %v", s.srv.displayName(), timeout),
 			"the server did not answer in time")

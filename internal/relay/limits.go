@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Bounds on what the AI apps' messages can make Countersign hold. A message
 // costs several times its size on its way through (parsing, the review,
 // redaction, the audit), so one message is bounded, and so are all the
-// messages being handled at once.
+// messages being handled at once. These are the built-in figures; an
+// organisation's policy may set others (see Limits and SetLimits).
 const (
 	// DefaultMaxMessage bounds one POST body from an AI app. (A server's
 	// answers may be larger: see transport.DefaultMaxMessage.) Measured
@@ -27,6 +29,54 @@ const (
 	// maxBatch bounds the messages in one JSON-RPC batch (2025-03-26).
 	maxBatch = 128
 )
+
+// Limits are the bounds an organisation's policy may change while the
+// relay runs (see SetLimits). A zero field means the built-in figure.
+type Limits struct {
+	// CallTimeout bounds how long a request forwarded to a server may go
+	// unanswered (DefaultCallTimeout).
+	CallTimeout time.Duration
+	// MaxMessage bounds one POST body (DefaultMaxMessage).
+	MaxMessage int64
+	// MaxInFlight bounds the bytes of all POST bodies being handled at
+	// once (DefaultMaxInFlight); it is never below MaxMessage, so that a
+	// message within the limit can be taken.
+	MaxInFlight int64
+	// MaxSessionsPerClient bounds the open sessions of one AI app
+	// (DefaultMaxSessionsPerClient).
+	MaxSessionsPerClient int
+}
+
+// withDefaults fills in the zero fields.
+func (l Limits) withDefaults() Limits {
+	if l.CallTimeout <= 0 {
+		l.CallTimeout = DefaultCallTimeout
+	}
+	if l.MaxMessage <= 0 {
+		l.MaxMessage = DefaultMaxMessage
+	}
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = DefaultMaxInFlight
+	}
+	l.MaxInFlight = max(l.MaxInFlight, l.MaxMessage)
+	if l.MaxSessionsPerClient <= 0 {
+		l.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	return l
+}
+
+// SetLimits changes the relay's limits from now on: the call timeout for
+// requests forwarded after it, the message limits for the next message,
+// the session cap for the next session an AI app opens. What is already
+// running keeps the limits it started with.
+func (r *Relay) SetLimits(l Limits) {
+	l = l.withDefaults()
+	r.limits.Store(&l)
+	r.inFlight.setMax(l.MaxInFlight)
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (r *Relay) Limits() Limits { return *r.limits.Load() }
 
 // budget counts bytes against a limit; take never waits.
 type budget struct {
@@ -44,6 +94,14 @@ func (b *budget) take(n int64) bool {
 	}
 	b.used += n
 	return true
+}
+
+// setMax changes the limit; bytes taken beyond a lowered one are given
+// back as before, and nothing more is taken until they are.
+func (b *budget) setMax(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.max = n
 }
 
 // give returns n bytes taken before.
@@ -72,7 +130,7 @@ func (r *Relay) readBody(w http.ResponseWriter, req *http.Request) (body []byte,
 			return nil, nil, false
 		}
 	}
-	limit := r.o.MaxMessage
+	limit := r.limits.Load().MaxMessage
 	if req.ContentLength > limit {
 		// Refused before a byte of it is read.
 		w.Header().Set("Connection", "close")

@@ -70,12 +70,13 @@ func (r *Relay) admit(client string) (done func(*session), err error) {
 		}
 	}
 	var evict *session
+	perClient := r.limits.Load().MaxSessionsPerClient
 	switch {
-	case mine >= r.o.MaxSessionsPerClient && oldestMine == nil:
+	case mine >= perClient && oldestMine == nil:
 		r.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s already has %d open sessions with Countersign, all in use; close unused connections in the AI app, or restart it",
 			errTooManySessions, clientLabel(client), mine)
-	case mine >= r.o.MaxSessionsPerClient:
+	case mine >= perClient:
 		evict = oldestMine
 	case all >= r.o.MaxSessions && oldestAll == nil:
 		r.mu.Unlock()

@@ -129,6 +129,9 @@ type Options struct {
 	// call's answer (see SetHostWait); nil holds calls as long as the gate
 	// does.
 	HostWait *hostwait.Table
+	// CallTimeout, MaxMessage, MaxInFlight and MaxSessionsPerClient are
+	// the relay's first Limits (SetLimits changes them).
+	//
 	// CallTimeout bounds how long a request forwarded to a server may go
 	// unanswered; zero means DefaultCallTimeout.
 	CallTimeout time.Duration
@@ -170,7 +173,8 @@ type Relay struct {
 	deleteLogged map[string]time.Time
 
 	hostWait atomic.Pointer[hostwait.Table]
-	inFlight budget // bytes of the POST bodies being handled
+	limits   atomic.Pointer[Limits] // defaults filled in; see SetLimits
+	inFlight budget                 // bytes of the POST bodies being handled
 }
 
 // SetHostWait changes how long AI apps are taken to wait for a tool call's
@@ -197,18 +201,6 @@ func New(o Options) (*Relay, error) {
 	if o.resumeGrace <= 0 {
 		o.resumeGrace = defaultResumeGrace
 	}
-	if o.CallTimeout <= 0 {
-		o.CallTimeout = DefaultCallTimeout
-	}
-	if o.MaxMessage <= 0 {
-		o.MaxMessage = DefaultMaxMessage
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
-	if o.MaxSessionsPerClient <= 0 {
-		o.MaxSessionsPerClient = DefaultMaxSessionsPerClient
-	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxSessions
 	}
@@ -222,7 +214,6 @@ func New(o Options) (*Relay, error) {
 		servers:   make(map[string]*Server),
 		sessions:  make(map[string]*session),
 		stateless: make(map[string]*session),
-		inFlight:  budget{max: o.MaxInFlight},
 
 		opening:      make(map[string]int),
 		deleteLogged: make(map[string]time.Time),
@@ -233,6 +224,7 @@ func New(o Options) (*Relay, error) {
 	}
 	r.servers = servers
 	r.hostWait.Store(o.HostWait)
+	r.SetLimits(Limits{CallTimeout: o.CallTimeout, MaxMessage: o.MaxMessage, MaxInFlight: o.MaxInFlight, MaxSessionsPerClient: o.MaxSessionsPerClient})
 	go r.reapLoop()
 	return r, nil
 }

@@ -14,7 +14,9 @@ import (
 
 // DefaultMaxMessage bounds one message from a server: a JSON body, an
 // event's data or a stdio line. A larger one is not read into memory; the
-// request it answers gets an error saying so.
+// request it answers gets an error saying so. An organisation's policy may
+// set another (limits.maxServerAnswerMB), which the app passes in as
+// HTTPOptions.MaxMessage or StdioOptions.MaxMessage.
 const DefaultMaxMessage = 8 << 20
 
 // ErrMessageTooLarge is the error of a message over the limit.

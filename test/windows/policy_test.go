@@ -21,6 +21,11 @@ type shownPolicy struct {
 	Policy  json.RawMessage `json:"policy"`
 	Error   string          `json:"error"`
 	Sources []string        `json:"sources"`
+	Limits  struct {
+		CallTimeoutMinutes int      `json:"callTimeoutMinutes"`
+		MaxRequestMB       int      `json:"maxRequestMB"`
+		SetByPolicy        []string `json:"setByPolicy"`
+	} `json:"limits"`
 }
 
 // policyShow runs `countersign.exe policy show` and parses its report;
@@ -54,8 +59,9 @@ func (w *wine) reg(args ...string) {
 
 // policyFromRegistry proves that the installed countersign.exe reads the
 // admin policy Group Policy writes under HKLM, with every kind of value
-// (REG_SZ, REG_DWORD, a numbered list, a group subkey, JSON text), that it
-// wins over policy.json, that an invalid value fails closed with the
+// (REG_SZ, REG_DWORD, a numbered list, group subkeys, JSON text), and
+// shows the limits in force; that it wins over policy.json, that an
+// invalid value fails closed with the
 // reason, and that the same key under HKCU, which the person can write, is
 // never read. It leaves no policy behind.
 func (w *wine) policyFromRegistry(exe string) {
@@ -102,6 +108,9 @@ func (w *wine) policyFromRegistry(exe string) {
 
 [HKEY_LOCAL_MACHINE\Software\Policies\Countersign\audit]
 "minRetentionDays"=dword:0000016d
+
+[HKEY_LOCAL_MACHINE\Software\Policies\Countersign\limits]
+"callTimeoutMinutes"=dword:0000001e
 `)
 	r, code = w.policyShow(exe)
 	if code != 0 || r.Source == nil || *r.Source != policyKey {
@@ -114,10 +123,13 @@ func (w *wine) policyFromRegistry(exe string) {
 	var want map[string]any
 	json.Unmarshal([]byte(`{"version": 1, "maxApprovalTimeout": "10m0s", "allowCustomServers": true,
   "approvedServers": ["github", "azure-devops"], "hiddenTools": ["delete_*"],
-  "audit": {"minRetentionDays": 365},
+  "audit": {"minRetentionDays": 365}, "limits": {"callTimeoutMinutes": 30},
   "servers": {"github": {"readOnly": true, "allowlist": {"github-repository": ["DEFRA/*"]}}}}`), &want)
 	if g, wnt := canon(got), canon(want); g != wnt {
 		t.Fatalf("the policy from the registry:\n got %s\nwant %s", g, wnt)
+	}
+	if l := r.Limits; l.CallTimeoutMinutes != 30 || l.MaxRequestMB != 4 || len(l.SetByPolicy) != 1 || l.SetByPolicy[0] != "callTimeoutMinutes" {
+		t.Fatalf("the limits in force: %+v; want the policy's 30 minutes and the built-in 4 MB", l)
 	}
 	t.Logf("countersign.exe reads the policy from %s", policyKey)
 
