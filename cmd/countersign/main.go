@@ -65,7 +65,11 @@ func main() {
 			return
 		}
 		if err != nil {
-			fail(err)
+			fmt.Fprintln(os.Stderr, "countersign:", err)
+			if !uiBuilt {
+				showStartFailure(err)
+			}
+			os.Exit(1)
 		}
 	case "token":
 		tok, err := vault.New().LocalToken()

@@ -17,6 +17,7 @@ var (
 
 // newUI builds the desktop interface on the app's core.
 func newUI(c app.Core) (app.UI, error) {
+	uiBuilt = true
 	a := fyneapp.NewWithID("org.countersign.app")
 	o := ui.Options{
 		Queue:    c.Queue,
