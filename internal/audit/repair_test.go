@@ -315,3 +315,79 @@ func TestLargeArgumentsAreKeptAsAHashAndAPrefix(t *testing.T) {
 		t.Errorf("Verify: %+v, %v", rep, err)
 	}
 }
+
+// A call's forwarded and result records wait for the next waited append
+// and share its disk sync, instead of a transaction of their own in front
+// of it.
+func TestQueuedEventsRideWithTheNextWaitedAppend(t *testing.T) {
+	l, _, _ := openTest(t, Options{asyncHold: time.Hour})
+	written := make(chan Record, 2)
+	for _, kind := range []Kind{KindCallForwarded, KindCallResult} {
+		if err := l.AppendAsync(Event{Kind: kind, CallID: "1"}, func(r Record, err error) {
+			if err != nil {
+				t.Errorf("queued %s: %v", r.Kind, err)
+			}
+			written <- r
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the writer holds them, a waited append comes.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(l.jobs) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never took the queued events")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rec, err := l.Append(context.Background(), Event{Kind: KindCallSubmitted, CallID: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.commits.Load(); got != 1 {
+		t.Errorf("%d transactions for two queued events and a waited one; want 1", got)
+	}
+	for i := range 2 {
+		r := <-written
+		if r.ID != int64(i+1) {
+			t.Errorf("queued event %d stored as event %d", i+1, r.ID)
+		}
+	}
+	if rec.ID != 3 {
+		t.Errorf("the waited event is event %d, want 3: queued events keep their place", rec.ID)
+	}
+}
+
+// Queued events nobody follows are written on their own after the hold,
+// and Close does not wait for the hold.
+func TestQueuedEventsAreWrittenWithoutAWaitedAppend(t *testing.T) {
+	l, _, _ := openTest(t, Options{asyncHold: 10 * time.Millisecond})
+	if err := l.AppendAsync(Event{Kind: KindCallResult, CallID: "1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for l.Head().ID != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("a queued event alone was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	held, path, _ := openTest(t, Options{asyncHold: time.Hour})
+	if err := held.AppendAsync(Event{Kind: KindCallResult, CallID: "1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- held.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waited for the hold")
+	}
+	if rep, err := VerifyFile(context.Background(), path); err != nil || rep.Events != 1 {
+		t.Errorf("after Close the file holds %+v, %v; want the queued event", rep, err)
+	}
+}

@@ -4,7 +4,8 @@
 //
 // The keychain is never on a call's path: a Keeper writes from its own
 // goroutine after commits, coalesced (one write stands for every commit
-// made while the previous write ran), and a keychain that is locked or
+// made while the previous write ran, and at most one write a second; see
+// MinGap), and a keychain that is locked or
 // missing only costs a log line; Verify then says the anchor is
 // unavailable.
 package auditanchor
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/vault"
@@ -64,12 +66,21 @@ func Read(s Store, path string) (h audit.Head, found bool, err error) {
 
 func isNotFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }
 
+// MinGap is the least time between two keychain writes of the head while
+// events keep coming. A keychain write is a D-Bus round trip and, on Linux,
+// the keyring file rewritten and synced: at one per commit it competes with
+// the calls it records for the CPU and the disk. The head in the keychain
+// then trails the log by at most this much while it is written to (the
+// newest head is written when the events stop, and at shutdown).
+const MinGap = time.Second
+
 // Keeper writes the head of a log to the keychain after commits.
 type Keeper struct {
 	src  Source
 	st   Store
 	name string
 	log  *slog.Logger
+	gap  time.Duration // MinGap; tests shorten it
 
 	mu      sync.Mutex
 	written audit.Head
@@ -81,7 +92,7 @@ func NewKeeper(src Source, st Store, path string, logger *slog.Logger) *Keeper {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Keeper{src: src, st: st, name: Name(path), log: logger}
+	return &Keeper{src: src, st: st, name: Name(path), log: logger, gap: MinGap}
 }
 
 // Run writes the head after each commit until ctx ends, then once more, so
@@ -97,6 +108,12 @@ func (k *Keeper) Run(ctx context.Context) {
 			return
 		case <-c:
 			k.write()
+			// Commits made meanwhile leave c ready: the next write
+			// carries the newest head for all of them.
+			select {
+			case <-ctx.Done():
+			case <-time.After(k.gap):
+			}
 		}
 	}
 }

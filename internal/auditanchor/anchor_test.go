@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +187,48 @@ func TestNamesDifferPerFile(t *testing.T) {
 	}
 	if _, ok, err := Read(vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()}), "/nowhere/audit.db"); ok || err != nil {
 		t.Fatalf("no anchor yet: ok %v err %v", ok, err)
+	}
+}
+
+// countingStore counts keychain writes.
+type countingStore struct {
+	*vault.Vault
+	sets atomic.Int64
+}
+
+func (s *countingStore) Set(name string, v []byte) error {
+	s.sets.Add(1)
+	return s.Vault.Set(name, v)
+}
+
+// TestKeeperWritesAtMostOncePerGap appends steadily, one commit at a time:
+// the keychain is written at most once per gap (plus the first write and
+// the last), and the newest head still reaches it.
+func TestKeeperWritesAtMostOncePerGap(t *testing.T) {
+	l, path := openLog(t)
+	st := &countingStore{Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()})}
+	k := NewKeeper(l, st, path, quiet)
+	k.gap = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx); close(done) }()
+	start := time.Now()
+	const commits = 200
+	for range commits {
+		if _, err := l.Append(context.Background(), audit.Event{Kind: audit.KindAppStarted, Actor: audit.ActorApp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	want := l.Head()
+	waitFor(t, "the newest head in the keychain", func() bool {
+		h, ok, err := Read(st, path)
+		return err == nil && ok && h == want
+	})
+	sets := st.sets.Load()
+	cancel()
+	<-done
+	if most := int64(elapsed/k.gap) + 3; sets > most {
+		t.Errorf("%d keychain writes for %d commits in %v; want at most %d (one per %v)", sets, commits, elapsed, most, k.gap)
 	}
 }
