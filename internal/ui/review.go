@@ -68,11 +68,22 @@ type review struct {
 	why                                     *widget.Label
 }
 
+// newReview makes the review window's state; its widgets are built when
+// the first call arrives or the window is first opened (ensure), so a tray
+// app that has not been needed yet lays out no text and loads no fonts.
 func newReview(d *Desktop) *review {
-	r := &review{d: d, checked: map[string]bool{}, listSel: -1,
+	return &review{d: d, checked: map[string]bool{}, listSel: -1,
 		masked: map[string]json.RawMessage{}, revealed: map[string]bool{}}
-	r.build()
-	return r
+}
+
+// built reports whether the widgets exist.
+func (r *review) built() bool { return r.content != nil }
+
+// ensure builds the widgets, the first time.
+func (r *review) ensure() {
+	if r.content == nil {
+		r.build()
+	}
 }
 
 // modifier is the platform's shortcut modifier, and how it is written.
@@ -154,6 +165,7 @@ func (r *review) window() fyne.Window {
 	if r.win != nil {
 		return r.win
 	}
+	r.ensure()
 	w := r.d.newWindow("Countersign: review tool calls", fyne.NewSize(1040, 680))
 	// Closing hides it: the main window or the tray stays to reach it.
 	w.SetCloseIntercept(func() { r.visible = false; w.Hide() })
@@ -235,6 +247,7 @@ func (r *review) add(c gate.Call, initial bool) {
 	if r.indexOf(c.ID) >= 0 {
 		return
 	}
+	r.ensure() // the window is about to show the call
 	n := idNumber(c.ID)
 	i := sort.Search(len(r.calls), func(i int) bool { return idNumber(r.calls[i].ID) > n })
 	r.calls = append(r.calls, gate.Call{})
@@ -414,6 +427,9 @@ func (r *review) syncTickAll() {
 // refresh brings the list, counts, notes and buttons up to date after
 // calls came or went.
 func (r *review) refresh() {
+	if !r.built() {
+		return // build shows the state
+	}
 	r.list.Refresh()
 	r.syncList()
 	switch n := len(r.calls); n {
@@ -449,6 +465,9 @@ func (r *review) title() string {
 // showPaused shows or hides the paused banner at once, in an open window
 // too, and the empty pane says why no call comes.
 func (r *review) showPaused() {
+	if !r.built() {
+		return // build shows the state
+	}
 	if r.d.paused == r.pausedBox.Visible() {
 		return
 	}

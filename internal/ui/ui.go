@@ -440,12 +440,14 @@ func (d *Desktop) background(work func(ctx context.Context) func()) {
 func (d *Desktop) setPaused(on bool) {
 	d.paused = on
 	d.o.Queue.SetPaused(on)
-	d.review.showPaused()
-	// A container shown or hidden is laid out again only on a refresh: the
-	// banner must appear at once in an open window.
-	d.review.content.Refresh()
-	if d.review.waiting() == 0 {
-		d.review.showDetail() // the empty pane says what pausing does
+	if d.review.built() { // else building it shows the state
+		d.review.showPaused()
+		// A container shown or hidden is laid out again only on a refresh:
+		// the banner must appear at once in an open window.
+		d.review.content.Refresh()
+		if d.review.waiting() == 0 {
+			d.review.showDetail() // the empty pane says what pausing does
+		}
 	}
 	d.tray.update()
 }
