@@ -87,9 +87,15 @@ func (r *review) ensure() {
 }
 
 // modifier is the platform's shortcut modifier, and how it is written.
-func modifier() (fyne.KeyModifier, string) {
-	if runtime.GOOS == "darwin" {
-		return fyne.KeyModifierSuper, "⌘"
+func modifier() (fyne.KeyModifier, string) { return modifierFor(runtime.GOOS) }
+
+// modifierFor is modifier on the system goos. Keys are written in words,
+// never as symbols (⌘, arrows): the font Fyne draws with lacks those, and
+// where the system offers no other font (Windows programs under Wine)
+// they show as boxes.
+func modifierFor(goos string) (fyne.KeyModifier, string) {
+	if goos == "darwin" {
+		return fyne.KeyModifierSuper, "Cmd+"
 	}
 	return fyne.KeyModifierControl, "Ctrl+"
 }
@@ -577,9 +583,14 @@ func (r *review) updateActions() {
 // keysHint lists the review window's keyboard shortcuts.
 var keysHint = func() string {
 	_, m := modifier()
-	return m + "Enter approve · " + m + "D deny · " + m + "R deny with reason · " + m + "E edit · " +
-		m + "↓/" + m + "↑ next/previous · " + m + "A tick all"
+	return keysHintFor(m)
 }()
+
+// keysHintFor is keysHint with the modifier written m.
+func keysHintFor(m string) string {
+	return m + "Enter approve · " + m + "D deny · " + m + "R deny with reason · " + m + "E edit · " +
+		m + "Down / " + m + "Up next/previous · " + m + "A tick all"
+}
 
 // ready reports whether a decision may be taken now: not if the calls it
 // would act on changed under the person a moment ago.
