@@ -655,6 +655,9 @@ func (s *settingsWindow) loadAllowlist(id string) {
 	s.d.background(func(ctx context.Context) func() {
 		al, err := svc.Allowlist(ctx, id)
 		return func() {
+			if s.pickedServer() != id {
+				return // the person chose another server meanwhile: its own load shows it
+			}
 			if err != nil {
 				al = app.Allowlist{Unavailable: err.Error()}
 			}
