@@ -186,7 +186,9 @@ type Desktop struct {
 }
 
 // New builds the interface on a Fyne app (fyne.io/fyne/v2/app.NewWithID in
-// the real program, fyne.io/fyne/v2/test.NewApp in tests).
+// the real program, fyne.io/fyne/v2/test.NewApp in tests). Each window is
+// built when first shown, the review window when the first call arrives:
+// an idle tray app lays out no text, so it parses no font.
 func New(a fyne.App, o Options) *Desktop {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
