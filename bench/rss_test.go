@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -85,7 +86,7 @@ func TestIdleRSS(t *testing.T) {
 	fmt.Printf("tray app idle RSS after %v: %.1f MB (anonymous %.1f, files %.1f; peak %.1f MB), target ≤ 35 MB\n",
 		idle, mb("VmRSS"), mb("RssAnon"), mb("RssFile"), mb("VmHWM"))
 	fmt.Println("largest mappings (MB resident):")
-	for _, m := range topMappings(t, cmd.Process.Pid, 8) {
+	for _, m := range topMappings(t, cmd.Process.Pid, bin, 10) {
 		fmt.Printf("  %5.1f  %s\n", float64(m.kB)/1024, m.name)
 	}
 }
@@ -96,8 +97,9 @@ type mapping struct {
 }
 
 // topMappings sums /proc/PID/smaps's Rss by mapped file ("[anon]" for
-// anonymous memory) and returns the n largest.
-func topMappings(t *testing.T, pid, n int) []mapping {
+// anonymous memory), the program's own file bin by part (code, read-only
+// data, data), and returns the n largest.
+func topMappings(t *testing.T, pid int, bin string, n int) []mapping {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,10 @@ func topMappings(t *testing.T, pid, n int) []mapping {
 			name = "[anon]"
 			if len(f) >= 6 {
 				name = f[5]
+			}
+			if name == bin {
+				part := map[string]string{"r-xp": "code", "r--p": "read-only data", "rw-p": "data"}[f[1]]
+				name += " (" + cmp.Or(part, f[1]) + ")"
 			}
 		case len(f) == 3 && f[0] == "Rss:":
 			kB, _ := strconv.Atoi(f[1])

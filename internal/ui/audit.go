@@ -93,8 +93,7 @@ type auditWindow struct {
 func newAuditWindow(d *Desktop) *auditWindow {
 	a := &auditWindow{d: d, cursors: []int64{0}}
 	a.save = a.saveDialog
-	a.build()
-	return a
+	return a // the widgets are built when the viewer first opens
 }
 
 func (a *auditWindow) build() {
@@ -312,6 +311,7 @@ func auditCell(e app.AuditEvent, col int) string {
 
 func (a *auditWindow) window() fyne.Window {
 	if a.win == nil {
+		a.build()
 		a.win = a.d.newWindow("Countersign: audit", fyne.NewSize(1260, 700))
 		a.win.SetContent(a.content)
 	}

@@ -100,3 +100,39 @@ func BenchmarkBurst1000(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkFirstCall measures what building the review window on the first
+// call costs: from the call starting to wait in a tray app that has shown
+// nothing yet (no window built, no font parsed) to its row on screen. Each
+// round starts a fresh app, whose font cache is empty.
+func BenchmarkFirstCall(b *testing.B) {
+	c := createIssue("", time.Time{})
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		q := gate.New(gate.Options{Timeout: time.Hour})
+		ui := &uiQueue{wake: make(chan struct{}, 1)}
+		d := New(test.NewTempApp(b), Options{Queue: q, Settings: newFakeSettings(), Audit: &fakeAudit{}, Tray: true, Do: ui.do})
+		d.start()
+		for ui.drain() {
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		go q.Submit(context.Background(), c)
+		for {
+			ui.drain()
+			if d.review.visible {
+				if rows := visibleRows(d.review); len(rows) == 1 && rows[0].summary.Text != "" {
+					break
+				}
+			}
+			<-ui.wake
+		}
+		total += time.Since(t0)
+		b.StopTimer()
+		d.stop()
+		q.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/first-call")
+}

@@ -69,8 +69,14 @@ type hostChoice struct {
 	failed  bool
 }
 
+// newConnectWindow makes the window's state; its widgets are built when it
+// first opens.
 func newConnectWindow(d *Desktop) *connectWindow {
-	c := &connectWindow{d: d, state: map[string]*hostChoice{}}
+	return &connectWindow{d: d, state: map[string]*hostChoice{}}
+}
+
+func (c *connectWindow) build() {
+	d := c.d
 	c.status = wrapped("")
 	c.body = container.NewVBox(wrapped("Loading…"))
 	c.scroll = container.NewVScroll(c.body)
@@ -82,11 +88,11 @@ func newConnectWindow(d *Desktop) *connectWindow {
 		c.admin.Disable()
 		c.body.Objects = []fyne.CanvasObject{wrapped("Connecting AI apps is not available in this build of Countersign.")}
 	}
-	return c
 }
 
 func (c *connectWindow) window() fyne.Window {
 	if c.win == nil {
+		c.build()
 		c.win = c.d.newWindow("Countersign: connect your AI app", fyne.NewSize(820, 640))
 		c.win.SetContent(c.content)
 	}

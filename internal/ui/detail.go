@@ -225,6 +225,9 @@ func wrapped(s string) *widget.Label {
 
 // showDetail fills the right-hand pane with the selected call.
 func (r *review) showDetail() {
+	if !r.built() {
+		return // build shows the state
+	}
 	r.waited, r.left = nil, nil
 	c := r.call(r.selected)
 	if c == nil {

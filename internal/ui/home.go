@@ -20,12 +20,18 @@ type homeWindow struct {
 	d   *Desktop
 	win fyne.Window
 
-	content fyne.CanvasObject
+	content fyne.CanvasObject // nil until the window is first opened
 	status  *widget.Label
 	noTray  *widget.Label // why this window is here, where there is no tray
 	review  *widget.Button
 	pause   *widget.Button
 	visible bool
+
+	// What the window shows, kept while it is not built.
+	statusText string
+	waiting    int
+	paused     bool
+	noTrayOn   bool
 }
 
 // noTrayText explains the main window where there is no tray.
@@ -34,7 +40,12 @@ const noTrayText = "This desktop has no system tray, so Countersign keeps this w
 	"and starting Countersign again brings this window back."
 
 func newHomeWindow(d *Desktop) *homeWindow {
-	h := &homeWindow{d: d}
+	return &homeWindow{d: d}
+}
+
+// build makes the widgets, the first time the window opens.
+func (h *homeWindow) build() {
+	d := h.d
 	h.status = widget.NewLabel("")
 	h.status.TextStyle.Bold = true
 	h.noTray = wrapped(noTrayText)
@@ -58,11 +69,13 @@ func newHomeWindow(d *Desktop) *homeWindow {
 		container.NewVBox(
 			wrapped("Countersign asks you before your AI apps use your work tools. Every call waits here until you approve or deny it."),
 			actions))
-	return h
+	h.showStatus()
+	h.showNoTray()
 }
 
 func (h *homeWindow) window() fyne.Window {
 	if h.win == nil {
+		h.build()
 		h.win = h.d.newWindow("Countersign", fyne.NewSize(560, 420))
 		h.win.SetCloseIntercept(func() { h.visible = false; h.win.Hide() })
 		h.win.SetContent(h.content)
@@ -81,8 +94,15 @@ func (h *homeWindow) show() {
 
 // setStatus shows the same status as the tray menu's first line.
 func (h *homeWindow) setStatus(text string, waiting int, paused bool) {
-	h.status.SetText(text)
-	if waiting > 0 {
+	h.statusText, h.waiting, h.paused = text, waiting, paused
+	if h.content != nil {
+		h.showStatus()
+	}
+}
+
+func (h *homeWindow) showStatus() {
+	h.status.SetText(h.statusText)
+	if h.waiting > 0 {
 		h.review.SetText("Review waiting calls…")
 		h.review.Importance = widget.HighImportance
 	} else {
@@ -90,7 +110,7 @@ func (h *homeWindow) setStatus(text string, waiting int, paused bool) {
 		h.review.Importance = widget.MediumImportance
 	}
 	h.review.Refresh()
-	if paused {
+	if h.paused {
 		h.pause.SetText("Resume")
 		h.pause.SetIcon(theme.MediaPlayIcon())
 	} else {
@@ -101,7 +121,14 @@ func (h *homeWindow) setStatus(text string, waiting int, paused bool) {
 
 // setNoTray says why the window is there when there is no tray.
 func (h *homeWindow) setNoTray(on bool) {
-	if on {
+	h.noTrayOn = on
+	if h.content != nil {
+		h.showNoTray()
+	}
+}
+
+func (h *homeWindow) showNoTray() {
+	if h.noTrayOn {
 		h.noTray.Show()
 	} else {
 		h.noTray.Hide()

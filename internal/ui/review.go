@@ -68,17 +68,34 @@ type review struct {
 	why                                     *widget.Label
 }
 
+// newReview makes the review window's state; its widgets are built when
+// the first call arrives or the window is first opened (ensure), so a tray
+// app that has not been needed yet lays out no text and loads no fonts.
 func newReview(d *Desktop) *review {
-	r := &review{d: d, checked: map[string]bool{}, listSel: -1,
+	return &review{d: d, checked: map[string]bool{}, listSel: -1,
 		masked: map[string]json.RawMessage{}, revealed: map[string]bool{}}
-	r.build()
-	return r
+}
+
+// built reports whether the widgets exist.
+func (r *review) built() bool { return r.content != nil }
+
+// ensure builds the widgets, the first time.
+func (r *review) ensure() {
+	if r.content == nil {
+		r.build()
+	}
 }
 
 // modifier is the platform's shortcut modifier, and how it is written.
-func modifier() (fyne.KeyModifier, string) {
-	if runtime.GOOS == "darwin" {
-		return fyne.KeyModifierSuper, "⌘"
+func modifier() (fyne.KeyModifier, string) { return modifierFor(runtime.GOOS) }
+
+// modifierFor is modifier on the system goos. Keys are written in words,
+// never as symbols (⌘, arrows): the font Fyne draws with lacks those, and
+// where the system offers no other font (Windows programs under Wine)
+// they show as boxes.
+func modifierFor(goos string) (fyne.KeyModifier, string) {
+	if goos == "darwin" {
+		return fyne.KeyModifierSuper, "Cmd+"
 	}
 	return fyne.KeyModifierControl, "Ctrl+"
 }
@@ -154,6 +171,7 @@ func (r *review) window() fyne.Window {
 	if r.win != nil {
 		return r.win
 	}
+	r.ensure()
 	w := r.d.newWindow("Countersign: review tool calls", fyne.NewSize(1040, 680))
 	// Closing hides it: the main window or the tray stays to reach it.
 	w.SetCloseIntercept(func() { r.visible = false; w.Hide() })
@@ -235,6 +253,7 @@ func (r *review) add(c gate.Call, initial bool) {
 	if r.indexOf(c.ID) >= 0 {
 		return
 	}
+	r.ensure() // the window is about to show the call
 	n := idNumber(c.ID)
 	i := sort.Search(len(r.calls), func(i int) bool { return idNumber(r.calls[i].ID) > n })
 	r.calls = append(r.calls, gate.Call{})
@@ -414,6 +433,9 @@ func (r *review) syncTickAll() {
 // refresh brings the list, counts, notes and buttons up to date after
 // calls came or went.
 func (r *review) refresh() {
+	if !r.built() {
+		return // build shows the state
+	}
 	r.list.Refresh()
 	r.syncList()
 	switch n := len(r.calls); n {
@@ -449,6 +471,9 @@ func (r *review) title() string {
 // showPaused shows or hides the paused banner at once, in an open window
 // too, and the empty pane says why no call comes.
 func (r *review) showPaused() {
+	if !r.built() {
+		return // build shows the state
+	}
 	if r.d.paused == r.pausedBox.Visible() {
 		return
 	}
@@ -558,9 +583,14 @@ func (r *review) updateActions() {
 // keysHint lists the review window's keyboard shortcuts.
 var keysHint = func() string {
 	_, m := modifier()
-	return m + "Enter approve · " + m + "D deny · " + m + "R deny with reason · " + m + "E edit · " +
-		m + "↓/" + m + "↑ next/previous · " + m + "A tick all"
+	return keysHintFor(m)
 }()
+
+// keysHintFor is keysHint with the modifier written m.
+func keysHintFor(m string) string {
+	return m + "Enter approve · " + m + "D deny · " + m + "R deny with reason · " + m + "E edit · " +
+		m + "Down / " + m + "Up next/previous · " + m + "A tick all"
+}
 
 // ready reports whether a decision may be taken now: not if the calls it
 // would act on changed under the person a moment ago.

@@ -478,7 +478,7 @@ func TestReviewCallsEndingElsewhere(t *testing.T) {
 			q := newRealQueue(t, tt.timeout)
 			h := newHarness(t, q)
 			cancel := q.submit(createIssue("", time.Time{}))
-			h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 || h.d.review.note.Text != "" })
+			h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 || h.d.review.built() && h.d.review.note.Text != "" })
 			tt.end(cancel)
 			h.waitFor("the call to leave", func() bool { return h.d.review.waiting() == 0 })
 			if got := h.d.review.note.Text; got != tt.note {

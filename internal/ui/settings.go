@@ -82,10 +82,10 @@ type cardNote struct {
 	imp    widget.Importance
 }
 
+// newSettingsWindow makes the window's state; its widgets are built when
+// it first opens.
 func newSettingsWindow(d *Desktop) *settingsWindow {
-	s := &settingsWindow{d: d, notes: map[string]cardNote{}}
-	s.build()
-	return s
+	return &settingsWindow{d: d, notes: map[string]cardNote{}}
 }
 
 func (s *settingsWindow) build() {
@@ -156,6 +156,7 @@ func (s *settingsWindow) build() {
 	s.outside = container.NewVBox()
 	s.outside.Hide()
 	s.content = container.NewBorder(s.outside, s.status, nil, nil, s.tabs)
+	s.showPending()
 }
 
 // showStatusOnItsTab shows the status only on the tab it speaks of.
@@ -172,11 +173,24 @@ func (s *settingsWindow) showStatusOnItsTab() {
 // reports whether the change is one the window has not been opened for.
 func (s *settingsWindow) setPending(c app.SettingsChange, ok bool) bool {
 	s.pending, s.havePending = c, ok
-	if !ok {
+	if s.content != nil {
+		s.showPending()
+	}
+	if !ok || c.ID == s.shownID {
+		return false
+	}
+	s.shownID = c.ID
+	return true
+}
+
+// showPending shows the waiting change in the window, or hides the panel.
+func (s *settingsWindow) showPending() {
+	c := s.pending
+	if !s.havePending {
 		s.outside.Objects = nil
 		s.outside.Hide()
 		s.outside.Refresh()
-		return false
+		return
 	}
 	title := heading("Settings were changed outside Countersign")
 	title.Importance = widget.WarningImportance
@@ -227,11 +241,6 @@ func (s *settingsWindow) setPending(c app.SettingsChange, ok bool) bool {
 	}
 	s.outside.Show()
 	s.outside.Refresh()
-	if c.ID == s.shownID {
-		return false
-	}
-	s.shownID = c.ID
-	return true
 }
 
 // answerPending applies or refuses the change the person was shown.
@@ -265,6 +274,7 @@ func (s *settingsWindow) answerPending(id uint64, apply bool) {
 
 func (s *settingsWindow) window() fyne.Window {
 	if s.win == nil {
+		s.build()
 		s.win = s.d.newWindow("Countersign: settings", fyne.NewSize(760, 560))
 		s.win.SetContent(s.content)
 	}
@@ -645,6 +655,9 @@ func (s *settingsWindow) loadAllowlist(id string) {
 	s.d.background(func(ctx context.Context) func() {
 		al, err := svc.Allowlist(ctx, id)
 		return func() {
+			if s.pickedServer() != id {
+				return // the person chose another server meanwhile: its own load shows it
+			}
 			if err != nil {
 				al = app.Allowlist{Unavailable: err.Error()}
 			}

@@ -133,8 +133,14 @@ type guideWindow struct {
 	ticks   int
 }
 
+// newGuideWindow makes the window's state; its widgets are built when it
+// first opens.
 func newGuideWindow(d *Desktop) *guideWindow {
-	g := &guideWindow{d: d}
+	return &guideWindow{d: d}
+}
+
+func (g *guideWindow) build() {
+	d := g.d
 	g.body = container.NewVBox()
 	g.render()
 	settings := widget.NewButtonWithIcon("Settings…", theme.SettingsIcon(), d.showSettings)
@@ -144,11 +150,11 @@ func newGuideWindow(d *Desktop) *guideWindow {
 		container.NewVBox(widget.NewSeparator(), container.NewHBox(settings, help, layout.NewSpacer(), closeBtn)),
 		nil, nil,
 		container.NewVScroll(g.body))
-	return g
 }
 
 func (g *guideWindow) window() fyne.Window {
 	if g.win == nil {
+		g.build()
 		g.win = g.d.newWindow("Countersign: getting started", fyne.NewSize(640, 720))
 		g.win.SetCloseIntercept(g.hide)
 		g.win.SetContent(g.content)

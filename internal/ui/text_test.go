@@ -8,6 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"fyne.io/fyne/v2/theme"
+	"github.com/go-text/typesetting/font"
+
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/google/go-cmp/cmp"
 )
@@ -175,6 +178,28 @@ func TestToolChangeSummary(t *testing.T) {
 	for _, tt := range tests {
 		if got := toolChangeSummary(tt.diff); got != tt.want {
 			t.Errorf("toolChangeSummary(%q) = %q, want %q", tt.diff, got, tt.want)
+		}
+	}
+}
+
+// TestKeysHintDrawable: every character of the shortcut hint, as written
+// on each system, is in the font Fyne draws with. Where the system has no
+// other font for a missing one (Windows programs under Wine), it shows as
+// a box: the arrows of "Ctrl+↓/Ctrl+↑" did.
+func TestKeysHintDrawable(t *testing.T) {
+	face, err := font.ParseTTF(bytes.NewReader(theme.DefaultTextFont().Content()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, goos := range []string{"linux", "windows", "darwin"} {
+		_, m := modifierFor(goos)
+		hint := keysHintFor(m)
+		missing := map[rune]bool{}
+		for _, r := range hint {
+			if _, ok := face.NominalGlyph(r); !ok && !missing[r] {
+				missing[r] = true
+				t.Errorf("%s: the font has no %q (%U) for %q", goos, r, r, hint)
+			}
 		}
 	}
 }

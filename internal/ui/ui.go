@@ -186,7 +186,9 @@ type Desktop struct {
 }
 
 // New builds the interface on a Fyne app (fyne.io/fyne/v2/app.NewWithID in
-// the real program, fyne.io/fyne/v2/test.NewApp in tests).
+// the real program, fyne.io/fyne/v2/test.NewApp in tests). Each window is
+// built when first shown, the review window when the first call arrives:
+// an idle tray app lays out no text, so it parses no font.
 func New(a fyne.App, o Options) *Desktop {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -440,12 +442,14 @@ func (d *Desktop) background(work func(ctx context.Context) func()) {
 func (d *Desktop) setPaused(on bool) {
 	d.paused = on
 	d.o.Queue.SetPaused(on)
-	d.review.showPaused()
-	// A container shown or hidden is laid out again only on a refresh: the
-	// banner must appear at once in an open window.
-	d.review.content.Refresh()
-	if d.review.waiting() == 0 {
-		d.review.showDetail() // the empty pane says what pausing does
+	if d.review.built() { // else building it shows the state
+		d.review.showPaused()
+		// A container shown or hidden is laid out again only on a refresh:
+		// the banner must appear at once in an open window.
+		d.review.content.Refresh()
+		if d.review.waiting() == 0 {
+			d.review.showDetail() // the empty pane says what pausing does
+		}
 	}
 	d.tray.update()
 }
