@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -64,10 +63,7 @@ func TestAuditDiskFull(t *testing.T) {
 	ap := approveAll(in.core.Queue)
 	hc := newClient()
 	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("mem"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	h := in.openSession(t, hc, "mem")
 	id := 0
 	call := func(msg string) (string, bool) {
 		id++
@@ -110,9 +106,7 @@ func TestAuditDiskFull(t *testing.T) {
 	})
 	h.close()
 	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	in.stopCleanly(t)
 	checkRanWereApproved(t, auditRecords(t, s.dataDir), mem.rec)
 }
 
@@ -155,10 +149,7 @@ func TestAuditReadOnly(t *testing.T) {
 		defer ap.stop()
 		hc := newClient()
 		defer hc.CloseIdleConnections()
-		h := &host{url: in2.url("mem"), token: in2.token, hc: hc}
-		if err := h.open(context.Background(), "reliability-host"); err != nil {
-			t.Fatal(err)
-		}
+		h := in2.openSession(t, hc, "mem")
 		text, isErr := answerWithin(t, h, 1, "echo", map[string]string{"message": "read-only"}).text()
 		if !isErr || !strings.Contains(text, "audit log") {
 			t.Errorf("read-only audit: answer %q, want a denial that names the audit log", text)

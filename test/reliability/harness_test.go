@@ -249,8 +249,33 @@ func (in *instance) stop(t *testing.T) error {
 	}
 }
 
+// stopCleanly stops the app as stop does and fails the test, going on,
+// when Run returns an error.
+func (in *instance) stopCleanly(t *testing.T) {
+	t.Helper()
+	if err := in.stop(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 func (in *instance) url(server string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/servers/%s/mcp", in.port, server)
+}
+
+// newHost is an AI app's session, not yet opened, with server on in.
+func (in *instance) newHost(hc *http.Client, server string) *host {
+	return &host{url: in.url(server), token: in.token, hc: hc}
+}
+
+// openSession opens an AI app's session with server on in and fails the
+// test when it cannot.
+func (in *instance) openSession(t *testing.T, hc *http.Client, server string) *host {
+	t.Helper()
+	h := in.newHost(hc, server)
+	if err := h.open(context.Background(), "reliability-host"); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // host is an AI app's session with Countersign over Streamable HTTP.
