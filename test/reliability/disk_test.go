@@ -61,8 +61,7 @@ func TestAuditDiskFull(t *testing.T) {
 	s.dataDir = smallDisk(t, "8m")
 	in := startApp(t, s)
 	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := in.openSession(t, hc, "mem")
 	id := 0
 	call := func(msg string) (string, bool) {
@@ -147,8 +146,7 @@ func TestAuditReadOnly(t *testing.T) {
 		// It started: then every call must be denied and the person told.
 		ap := approveAll(in2.core.Queue)
 		defer ap.stop()
-		hc := newClient()
-		defer hc.CloseIdleConnections()
+		hc := newClient(t)
 		h := in2.openSession(t, hc, "mem")
 		text, isErr := answerWithin(t, h, 1, "echo", map[string]string{"message": "read-only"}).text()
 		if !isErr || !strings.Contains(text, "audit log") {

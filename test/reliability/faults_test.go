@@ -117,8 +117,7 @@ func startFaultyApp(t *testing.T) *faultyApp {
 	up := startFaultyUpstream(t)
 	s := newSetup(t, httpServer("faulty", up.url))
 	in := startApp(t, s)
-	f := &faultyApp{up: up, s: s, in: in, ap: approveAll(in.core.Queue), hc: newClient()}
-	t.Cleanup(f.hc.CloseIdleConnections)
+	f := &faultyApp{up: up, s: s, in: in, ap: approveAll(in.core.Queue), hc: newClient(t)}
 	return f
 }
 
@@ -276,8 +275,7 @@ func TestStdioChildKilled(t *testing.T) {
 	s := newSetup(t, stdioServer("evs", cmd, args...))
 	in := startApp(t, s)
 	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := in.openSession(t, hc, "evs")
 	var pids []int
 	waitFor(t, "server-everything to start", func() bool {
@@ -341,8 +339,7 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	mem := startMemUpstream(t)
 	s := newSetup(t, httpServer("mem", mem.url))
 	in := startApp(t, s)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := in.openSession(t, hc, "mem")
 	const n = 8
 	ctx, cancel := context.WithCancel(context.Background())
@@ -398,8 +395,7 @@ func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 	mem := startMemUpstream(t)
 	s := newSetup(t, httpServer("mem", mem.url))
 	in := startApp(t, s)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := in.openSession(t, hc, "mem")
 	const n = 20
 	var wg sync.WaitGroup
@@ -410,16 +406,7 @@ func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 		})
 	}
 	waitFor(t, "the calls to wait for the person", func() bool { return len(in.core.Queue.Pending()) == n })
-	stopped := make(chan error, 1)
-	go func() { stopped <- in.stop(t) }()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("Run did not return within 90 s of being stopped with calls waiting")
-	}
+	in.stopHolding(t, "calls waiting")
 	wg.Wait()
 	for i, a := range answers {
 		if len(a) != 1 {

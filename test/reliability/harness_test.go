@@ -249,6 +249,22 @@ func (in *instance) stop(t *testing.T) error {
 	}
 }
 
+// stopHolding stops the app while it holds calls (held says how) and
+// fails the test unless Run returns, without an error, within 90 s.
+func (in *instance) stopHolding(t *testing.T, held string) {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop(t) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("Run did not return within 90 s of being stopped with %s", held)
+	}
+}
+
 // stopCleanly stops the app as stop does and fails the test, going on,
 // when Run returns an error.
 func (in *instance) stopCleanly(t *testing.T) {
@@ -286,8 +302,12 @@ type host struct {
 	hc    *http.Client
 }
 
-func newClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second}}
+// newClient is an HTTP client for AI apps' sessions; the test's end
+// closes its idle connections.
+func newClient(t *testing.T) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return hc
 }
 
 func (h *host) post(ctx context.Context, body []byte) (*http.Response, error) {

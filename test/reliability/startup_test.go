@@ -23,8 +23,7 @@ func TestSettingsCorruptedWhileRunning(t *testing.T) {
 	in := startApp(t, s)
 	ap := approveAll(in.core.Queue)
 	defer ap.stop()
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := in.openSession(t, hc, "mem")
 	defer h.close()
 	id := 0
