@@ -13,6 +13,7 @@ import (
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -22,7 +23,7 @@ import (
 // that account, cannot take another, and chooses a role in it, which is
 // saved and audited.
 func TestAWSRoleChoiceUnderPolicy(t *testing.T) {
-	clock := awstest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
 	ic := awstest.NewIdentityCenter(clock,
 		awstest.Account{ID: "111122223333", Name: "Payments Dev", Roles: []string{"PowerUser", "ReadOnly"}},
 		awstest.Account{ID: "444455556666", Name: "Payments Prod", Roles: []string{"ReadOnly"}})

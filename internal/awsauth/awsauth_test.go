@@ -23,6 +23,7 @@ import (
 
 	"github.com/countersign/countersign/internal/awsauth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
@@ -38,7 +39,7 @@ var (
 
 // fixture is a signed-out session against the stand-in IAM Identity Center.
 type fixture struct {
-	clock *awstest.Clock
+	clock *clocktest.Clock
 	ic    *awstest.IdentityCenter
 	dir   string // where the vault seals large values: scanned for secrets
 	sess  *awsauth.Session
@@ -49,7 +50,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{clock: awstest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), dir: t.TempDir()}
+	f := &fixture{clock: clocktest.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), dir: t.TempDir()}
 	f.ic = awstest.NewIdentityCenter(f.clock, dev, prod)
 	t.Cleanup(f.ic.Close)
 	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: f.dir, Service: "countersign-test"})

@@ -24,6 +24,7 @@ import (
 	"github.com/countersign/countersign/internal/awsauth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
 	"github.com/countersign/countersign/internal/catalog"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/policy"
@@ -44,7 +45,7 @@ import (
 // token is in any file: vault, audit database or pins.
 func TestAWSCallsThroughReviewAndAudit(t *testing.T) {
 	f := newFixture(t)
-	clock := awstest.NewClock(time.Now().UTC().Truncate(time.Second))
+	clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 	ic := awstest.NewIdentityCenter(clock, awstest.Account{ID: "111122223333", Name: "Payments Dev", Roles: []string{"ReadOnly"}})
 	defer ic.Close()
 
