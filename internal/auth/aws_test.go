@@ -55,15 +55,7 @@ func TestAWSSignInRoleAndSignedRequests(t *testing.T) {
 	svc := New(Options{
 		Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir, Service: "countersign-test"}),
 		Now:   clock.Now, Logger: slog.New(slog.DiscardHandler), SignInTimeout: 30 * time.Second,
-		OpenURL: func(u *url.URL) error {
-			go func() { // the person's browser: the stand-in signs in at once
-				if resp, err := http.Get(u.String()); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-			return nil
-		},
+		OpenURL: awstest.OpenInBrowser, // the person's browser: the stand-in signs in at once
 	})
 	defer svc.Close()
 	settings := &AWSSettings{StartURL: "https://d-1234567890.awsapps.com/start", Region: "eu-west-1",
