@@ -200,6 +200,17 @@ func (u *mcpUpstream) counts() (map[string]int, []error) {
 	return m, append([]error(nil), u.rejected...)
 }
 
+// signedInUpstream signs a session in and starts the stand-in AWS MCP
+// endpoint (aws-mcp in eu-west-1) that checks its signatures; endpoint is
+// the endpoint's URL.
+func signedInUpstream(t *testing.T) (f *fixture, up *mcpUpstream, endpoint string) {
+	t.Helper()
+	f = newFixture(t)
+	f.signIn(t)
+	up = newUpstream(t, f, "aws-mcp", "eu-west-1")
+	return f, up, up.URL + "/mcp"
+}
+
 func signerFor(t *testing.T, f *fixture, endpoint string, next http.RoundTripper) *awsauth.Signer {
 	t.Helper()
 	s, err := awsauth.NewSigner(endpoint, awsauth.SigningScope{Service: "aws-mcp", Region: "eu-west-1"}, f.sess, next)
@@ -239,10 +250,7 @@ func recvAnswer(t *testing.T, c transport.Conn, id string) jsonrpc.Message {
 // GET stream and the DELETE that ends the session — reaches the server
 // signed, and the server's own check accepts each.
 func TestSignerSignsEveryRequestKind(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	c := transport.NewStreamableHTTP(transport.HTTPOptions{URL: endpoint, Client: &http.Client{Transport: signerFor(t, f, endpoint, nil)}})
 	ctx := context.Background()
 	send := func(msg string) {
@@ -295,10 +303,7 @@ func (tamper) RoundTrip(r *http.Request) (*http.Response, error) {
 // signing, a stale date and a signature for another service or Region
 // are each refused, and the same request signed properly is accepted.
 func TestVerifierRejects(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"ReadOnly","version":"0"}}}`
 	post := func(rt http.RoundTripper) int {
 		t.Helper()
@@ -350,10 +355,7 @@ func TestVerifierRejects(t *testing.T) {
 // keep working across both without a new sign-in, with fresh credentials
 // fetched before the old ones end.
 func TestRenewalWithoutNoticing(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	client := &http.Client{Transport: signerFor(t, f, endpoint, nil)}
 	call := func() {
 		t.Helper()
