@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -53,25 +54,7 @@ func scale(t *testing.T) int {
 // (outside CI, where scripts/test installs them).
 func peersDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("COUNTERSIGN_PEERS")
-	if dir == "" && os.Getenv("CI") != "" {
-		t.Fatal("COUNTERSIGN_PEERS is not set: CI must run the reliability suite against the real peers")
-	}
-	return dir
-}
-
-func everythingJS(dir string) string {
-	return filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testenv.PeersDir(t, "the reliability suite against the real peers")
 }
 
 // fakeUI stands in for the desktop interface: the test decides calls
@@ -101,24 +84,6 @@ func (n *notes) all() []string {
 	return append([]string(nil), n.list...)
 }
 
-// lockedBuffer is a log the app writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // instance is one Countersign started by startApp.
 type instance struct {
 	core    app.Core
@@ -128,7 +93,7 @@ type instance struct {
 	dataDir string
 	keyring vault.Keyring
 	notes   *notes
-	logs    *lockedBuffer
+	logs    *testenv.LockedBuffer // what the app logs, read while it runs
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -149,7 +114,7 @@ type setup struct {
 func newSetup(t *testing.T, servers ...string) *setup {
 	t.Helper()
 	dir := t.TempDir()
-	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: freePort(t), timeout: "10s"}
+	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: testenv.FreePort(t), timeout: "10s"}
 	writeSettings(t, s, servers...)
 	// Run makes the login entry match the settings: keep it away from
 	// the real ~/.config/autostart of whoever runs the tests.
@@ -191,7 +156,7 @@ func tryStartApp(t *testing.T, s *setup) (*instance, error) {
 	t.Helper()
 	token, _ := vault.Open(vault.Options{Keyring: s.keyring}).LocalToken()
 	in := &instance{port: s.port, token: token, cfgPath: s.cfgPath, dataDir: s.dataDir, keyring: s.keyring,
-		notes: &notes{}, logs: &lockedBuffer{}, done: make(chan error, 1)}
+		notes: &notes{}, logs: &testenv.LockedBuffer{}, done: make(chan error, 1)}
 	built := make(chan app.Core, 1)
 	o := app.Options{
 		ConfigPath: s.cfgPath,
