@@ -3,8 +3,8 @@
 // reference MCP server and waiting for a program to listen, and a buffer
 // for a program's output that a test reads while the program writes it.
 //
-// Only tests import it; TestOnlyTestsImportTestenv fails if product code
-// does.
+// Only tests import it; TestOnlyTestsImportTestenv in internal/app fails
+// if product code does.
 package testenv
 
 import (
