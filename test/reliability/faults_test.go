@@ -336,10 +336,7 @@ func TestStdioChildKilled(t *testing.T) {
 // reaches the server.
 func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
-	hc := newClient(t)
+	mem, s, in, hc := startMemApp(t)
 	h := in.openSession(t, hc, "mem")
 	const n = 8
 	ctx, cancel := context.WithCancel(context.Background())
@@ -392,10 +389,7 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 // every waiting call ended as shut down.
 func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
-	hc := newClient(t)
+	mem, s, in, hc := startMemApp(t)
 	h := in.openSession(t, hc, "mem")
 	const n = 20
 	var wg sync.WaitGroup

@@ -18,12 +18,9 @@ import (
 // new ones start, and the log says what is wrong with the file.
 func TestSettingsCorruptedWhileRunning(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
+	_, s, in, hc := startMemApp(t)
 	ap := approveAll(in.core.Queue)
 	defer ap.stop()
-	hc := newClient(t)
 	h := in.openSession(t, hc, "mem")
 	defer h.close()
 	id := 0

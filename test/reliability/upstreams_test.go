@@ -109,6 +109,15 @@ func startMemUpstream(t *testing.T) *memUpstream {
 	return u
 }
 
+// startMemApp starts the app on a setup of its own with one server, "mem"
+// (a memUpstream), and a client for AI apps' sessions.
+func startMemApp(t *testing.T) (*memUpstream, *setup, *instance, *http.Client) {
+	t.Helper()
+	mem := startMemUpstream(t)
+	s := newSetup(t, httpServer("mem", mem.url))
+	return mem, s, startApp(t, s), newClient(t)
+}
+
 // startEverythingHTTP runs the real server-everything over Streamable
 // HTTP, behind a proxy that records the tools/call messages it is sent, and
 // returns the proxy's URL.
