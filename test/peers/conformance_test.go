@@ -521,7 +521,7 @@ func startSecretService(t *testing.T) string {
 	daemon := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address="+addr)
 	// Both daemons write their output here from their own copying
 	// goroutines, and a failure reads it meanwhile.
-	var log lockedLog
+	var log testenv.LockedBuffer
 	daemon.Stdout, daemon.Stderr = &log, &log
 	testenv.DieWithTest(daemon, syscall.SIGKILL)
 	if err := daemon.Start(); err != nil {
@@ -553,23 +553,4 @@ func startSecretService(t *testing.T) string {
 		t.Fatalf("gnome-keyring-daemon: %v\n%s", err, log.String())
 	}
 	return addr
-}
-
-// lockedLog collects the output of several child processes, each copied in
-// by its own goroutine.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
