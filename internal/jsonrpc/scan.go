@@ -257,9 +257,37 @@ type objectWalk struct {
 	raw     []byte
 	i       int // where the walk reads next
 	started bool
-	keys    [16]string // the names seen, for duplicates; more spill to seen
-	n       int
-	seen    map[string]bool
+	seen    nameSet
+}
+
+// nameSet is the member names one object has shown so far, for finding a
+// name given twice: the first few in place, more in a map.
+type nameSet struct {
+	inline [8]string
+	n      int
+	more   map[string]bool
+}
+
+// add notes name and reports whether it was new.
+func (s *nameSet) add(name string) bool {
+	if s.more[name] {
+		return false
+	}
+	for _, k := range s.inline[:s.n] {
+		if k == name {
+			return false
+		}
+	}
+	if s.n < len(s.inline) {
+		s.inline[s.n] = name
+		s.n++
+		return true
+	}
+	if s.more == nil {
+		s.more = map[string]bool{}
+	}
+	s.more[name] = true
+	return true
 }
 
 // name reads the next member's name (after the separator before it). At
@@ -293,21 +321,8 @@ func (w *objectWalk) name() (key string, ok bool, err error) {
 	if err != nil {
 		return "", false, syntaxAt(i)
 	}
-	dup := w.seen[key]
-	for _, k := range w.keys[:w.n] {
-		dup = dup || k == key
-	}
-	if dup {
+	if !w.seen.add(key) {
 		return "", false, &memberError{ErrDuplicateKey, key}
-	}
-	if w.n < len(w.keys) {
-		w.keys[w.n] = key
-		w.n++
-	} else {
-		if w.seen == nil {
-			w.seen = map[string]bool{}
-		}
-		w.seen[key] = true
 	}
 	w.i = end
 	return key, true, nil
