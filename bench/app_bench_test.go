@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/app"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 	"github.com/mark3labs/mcp-go/client"
@@ -27,7 +28,7 @@ func startApp(tb testing.TB, upstreamURL string) *client.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	port := freePort(tb)
+	port := testenv.FreePort(tb)
 	cfg := writeSettings(tb, tmp, port, map[string]any{"id": "up", "name": "Upstream", "transport": "streamable-http", "url": upstreamURL})
 	a := &approver{}
 	built := make(chan struct{})

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 )
 
@@ -133,7 +133,7 @@ func TestPeers(t *testing.T) {
 
 	httpURL := startNode(t, dir, "server-everything streamableHttp", []string{everything, "streamableHttp"}, "/mcp")
 	sseURL := startNode(t, dir, "server-everything sse", []string{everything, "sse"}, "/sse")
-	sgPort := freePort(t)
+	sgPort := testenv.FreePort(t)
 	sgURL := startNodeOn(t, dir, sgPort, "supergateway", []string{filepath.Join(dir, "node_modules/supergateway/dist/index.js"),
 		"--stdio", node + " " + everything + " stdio", "--outputTransport", "streamableHttp", "--stateful",
 		"--port", strconv.Itoa(sgPort), "--logLevel", "none"}, "/mcp")
@@ -143,7 +143,7 @@ func TestPeers(t *testing.T) {
 	tapSrv := httptest.NewServer(tp.handler(httpURL))
 	t.Cleanup(tapSrv.Close)
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfgPath := writeSettings(t, tmp, port,
 		map[string]any{"id": "http", "name": "Everything over HTTP", "transport": "streamable-http", "url": httpURL},
 		map[string]any{"id": "sse", "name": "Everything over SSE", "transport": "sse", "url": sseURL},
@@ -377,17 +377,8 @@ func peersDir(t *testing.T) string {
 	return dir
 }
 
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func startNode(t *testing.T, peers, what string, args []string, path string) string {
-	return startNodeOn(t, peers, freePort(t), what, args, path)
+	return startNodeOn(t, peers, testenv.FreePort(t), what, args, path)
 }
 
 // startNodeOn runs node with args and PORT=port, and returns its URL at
@@ -396,7 +387,7 @@ func startNodeOn(t *testing.T, peers string, port int, what string, args []strin
 	t.Helper()
 	cmd := exec.Command("node", append([]string{"--require", filepath.Join(peers, "loopback.cjs")}, args...)...)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	var stderr lockedBuffer
+	var stderr testenv.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -431,21 +422,4 @@ func waitListening(t testing.TB, addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
 )
@@ -60,7 +61,7 @@ func TestIdleRSS(t *testing.T) {
 	idle := time.Duration(envInt(t, "BENCH_RSS_IDLE", 30)) * time.Second
 	startTrayWatcher(t)
 	tmp := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfg := writeSettings(t, tmp, port, map[string]any{"id": "http", "name": "Everything", "transport": "streamable-http", "url": "http://127.0.0.1:9/mcp"})
 	logPath := filepath.Join(tmp, "app.log")
 	logFile, err := os.Create(logPath)

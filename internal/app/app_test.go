@@ -20,6 +20,7 @@ import (
 
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/portproof/prooftest"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -60,16 +61,6 @@ type running struct {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startApp runs the whole app on loopback against an in-process upstream
 // with an echo tool, and waits until it listens.
 func startApp(t *testing.T, opts ...func(*Options)) *running {
@@ -92,7 +83,7 @@ func startAppWith(t *testing.T, serverExtra string, opts ...func(*Options)) *run
 	up := httptest.NewServer(server.NewStreamableHTTPServer(s))
 	t.Cleanup(up.Close)
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{%s"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q%s}]}`, version, port, up.URL+"/mcp", serverExtra)), 0o600)
 	return launch(t, cfgPath, vaulttest.NewKeyring(), port, opts...)
@@ -395,7 +386,7 @@ func TestRunRefusesWithoutAnInterface(t *testing.T) {
 }
 
 func TestRunStopsWhenTheInterfaceCannotStart(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "settings.json")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"port":%d,"servers":[]}`, port)), 0o600)
 	err := Run(context.Background(), Options{

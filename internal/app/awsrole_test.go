@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/auth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -22,22 +20,14 @@ import (
 // that account, cannot take another, and chooses a role in it, which is
 // saved and audited.
 func TestAWSRoleChoiceUnderPolicy(t *testing.T) {
-	clock := awstest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
 	ic := awstest.NewIdentityCenter(clock,
 		awstest.Account{ID: "111122223333", Name: "Payments Dev", Roles: []string{"PowerUser", "ReadOnly"}},
 		awstest.Account{ID: "444455556666", Name: "Payments Prod", Roles: []string{"ReadOnly"}})
 	defer ic.Close()
 	svc := auth.New(auth.Options{
 		Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()}), Logger: discardLog(), Now: clock.Now,
-		OpenURL: func(u *url.URL) error {
-			go func() {
-				if resp, err := http.Get(u.String()); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-			return nil
-		},
+		OpenURL: awstest.OpenInBrowser, // the person's browser: the stand-in signs in at once
 	})
 	defer svc.Close()
 	const policy = `{"version": 1, "servers": {"aws": {"params": {

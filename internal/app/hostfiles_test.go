@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -71,7 +72,7 @@ func TestStartMakesFilesWithTheTokenPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	withToken := filepath.Join(home, ".cursor", "mcp.json")
 	writeTestFile(t, withToken, httpEntryWith("mcpServers", port, token))
 	// VS Code: launch puts XDG_CONFIG_HOME beside the settings file.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/countersign/countersign/internal/awsauth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -29,7 +30,7 @@ import (
 // role credentials and of the portal token — until sign-out. No key or
 // token is left on disk.
 func TestAWSSignInRoleAndSignedRequests(t *testing.T) {
-	clock := awstest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
 	ic := awstest.NewIdentityCenter(clock, awstest.Account{ID: "111122223333", Name: "Payments Dev", Roles: []string{"ReadOnly"}})
 	defer ic.Close()
 
@@ -54,15 +55,7 @@ func TestAWSSignInRoleAndSignedRequests(t *testing.T) {
 	svc := New(Options{
 		Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir, Service: "countersign-test"}),
 		Now:   clock.Now, Logger: slog.New(slog.DiscardHandler), SignInTimeout: 30 * time.Second,
-		OpenURL: func(u *url.URL) error {
-			go func() { // the person's browser: the stand-in signs in at once
-				if resp, err := http.Get(u.String()); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-			return nil
-		},
+		OpenURL: awstest.OpenInBrowser, // the person's browser: the stand-in signs in at once
 	})
 	defer svc.Close()
 	settings := &AWSSettings{StartURL: "https://d-1234567890.awsapps.com/start", Region: "eu-west-1",

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/clocktest"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/zalando/go-keyring"
 )
@@ -579,24 +579,7 @@ type harness struct {
 	dir     string
 	browser *browser
 	clock   *clocktest.Clock
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testenv.LockedBuffer
 }
 
 func newHarness(t *testing.T, tweak func(*Options)) *harness {
@@ -605,7 +588,7 @@ func newHarness(t *testing.T, tweak func(*Options)) *harness {
 		dir:     t.TempDir(),
 		browser: &browser{},
 		clock:   clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)),
-		logs:    &syncBuffer{},
+		logs:    &testenv.LockedBuffer{},
 	}
 	h.vault = vault.Open(vault.Options{Keyring: h.kr, Dir: h.dir})
 	o := Options{

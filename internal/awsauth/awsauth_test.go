@@ -23,6 +23,7 @@ import (
 
 	"github.com/countersign/countersign/internal/awsauth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
@@ -38,7 +39,7 @@ var (
 
 // fixture is a signed-out session against the stand-in IAM Identity Center.
 type fixture struct {
-	clock *awstest.Clock
+	clock *clocktest.Clock
 	ic    *awstest.IdentityCenter
 	dir   string // where the vault seals large values: scanned for secrets
 	sess  *awsauth.Session
@@ -49,7 +50,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{clock: awstest.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), dir: t.TempDir()}
+	f := &fixture{clock: clocktest.New(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)), dir: t.TempDir()}
 	f.ic = awstest.NewIdentityCenter(f.clock, dev, prod)
 	t.Cleanup(f.ic.Close)
 	v := vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: f.dir, Service: "countersign-test"})
@@ -199,6 +200,17 @@ func (u *mcpUpstream) counts() (map[string]int, []error) {
 	return m, append([]error(nil), u.rejected...)
 }
 
+// signedInUpstream signs a session in and starts the stand-in AWS MCP
+// endpoint (aws-mcp in eu-west-1) that checks its signatures; endpoint is
+// the endpoint's URL.
+func signedInUpstream(t *testing.T) (f *fixture, up *mcpUpstream, endpoint string) {
+	t.Helper()
+	f = newFixture(t)
+	f.signIn(t)
+	up = newUpstream(t, f, "aws-mcp", "eu-west-1")
+	return f, up, up.URL + "/mcp"
+}
+
 func signerFor(t *testing.T, f *fixture, endpoint string, next http.RoundTripper) *awsauth.Signer {
 	t.Helper()
 	s, err := awsauth.NewSigner(endpoint, awsauth.SigningScope{Service: "aws-mcp", Region: "eu-west-1"}, f.sess, next)
@@ -238,10 +250,7 @@ func recvAnswer(t *testing.T, c transport.Conn, id string) jsonrpc.Message {
 // GET stream and the DELETE that ends the session — reaches the server
 // signed, and the server's own check accepts each.
 func TestSignerSignsEveryRequestKind(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	c := transport.NewStreamableHTTP(transport.HTTPOptions{URL: endpoint, Client: &http.Client{Transport: signerFor(t, f, endpoint, nil)}})
 	ctx := context.Background()
 	send := func(msg string) {
@@ -294,10 +303,7 @@ func (tamper) RoundTrip(r *http.Request) (*http.Response, error) {
 // signing, a stale date and a signature for another service or Region
 // are each refused, and the same request signed properly is accepted.
 func TestVerifierRejects(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"ReadOnly","version":"0"}}}`
 	post := func(rt http.RoundTripper) int {
 		t.Helper()
@@ -349,10 +355,7 @@ func TestVerifierRejects(t *testing.T) {
 // keep working across both without a new sign-in, with fresh credentials
 // fetched before the old ones end.
 func TestRenewalWithoutNoticing(t *testing.T) {
-	f := newFixture(t)
-	f.signIn(t)
-	up := newUpstream(t, f, "aws-mcp", "eu-west-1")
-	endpoint := up.URL + "/mcp"
+	f, up, endpoint := signedInUpstream(t)
 	client := &http.Client{Transport: signerFor(t, f, endpoint, nil)}
 	call := func() {
 		t.Helper()

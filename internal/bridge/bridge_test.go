@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/portproof/prooftest"
 	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -205,24 +205,6 @@ func TestRefuseAnswersEveryRequest(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the bridge's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Another local user can bind Countersign's port while the app is not
 // running. Whatever it answers, it must never receive the token, and the
 // person is told in plain words what is wrong.
@@ -245,7 +227,7 @@ func TestBridgeNeverSendsTheTokenToAnotherProgramOnThePort(t *testing.T) {
 
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	var stderr lockedBuffer
+	var stderr testenv.LockedBuffer
 	b := &Bridge{URL: "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/up/mcp", Token: token, In: inR, Out: outW, Log: quiet, Stderr: &stderr}
 	go func() {
 		b.Run(context.Background())
@@ -369,7 +351,7 @@ func TestBridgeDrainEndsOnSignal(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b := &Bridge{URL: "http://127.0.0.1:" + strconv.Itoa(a.port) + "/servers/up/mcp", Token: token,
-				In: in, Out: &lockedBuffer{}, Log: quiet, DrainTimeout: tt.limit}
+				In: in, Out: &testenv.LockedBuffer{}, Log: quiet, DrainTimeout: tt.limit}
 			done := make(chan error, 1)
 			start := time.Now()
 			go func() { done <- b.Run(ctx) }()

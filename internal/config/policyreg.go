@@ -84,32 +84,6 @@ func shapeOf(t reflect.Type) regShape {
 	return regJSON
 }
 
-// policyField is one field of a policy struct, by its JSON name.
-type policyField struct {
-	name string
-	typ  reflect.Type
-}
-
-// policyFields lists a struct's fields in declaration order.
-func policyFields(t reflect.Type) []policyField {
-	var out []policyField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out = append(out, policyField{name, f.Type})
-	}
-	return out
-}
-
 // RegistryPlace is one registry place a policy field is set at.
 type RegistryPlace struct {
 	// Key is the key below PolicyRegistryKey ("" for the key itself).
@@ -132,7 +106,7 @@ func RegistryMap() []RegistryPlace {
 
 func registryPlaces(t reflect.Type, key, field string) []RegistryPlace {
 	var out []RegistryPlace
-	for _, f := range policyFields(t) {
+	for _, f := range structFields(t) {
 		ft := f.typ
 		if ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
@@ -216,8 +190,8 @@ func policyFromRegistry(k *regKey) ([]byte, error) {
 // regGroupDoc maps a key to the fields of struct type t. key is the key's
 // path below the policy key, field the fields' path in policy.json.
 func regGroupDoc(k *regKey, t reflect.Type, key, field string) (map[string]any, error) {
-	fields := map[string]policyField{}
-	for _, f := range policyFields(t) {
+	fields := map[string]jsonField{}
+	for _, f := range structFields(t) {
 		fields[strings.ToLower(f.name)] = f
 	}
 	at := func(name string) string {

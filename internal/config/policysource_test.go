@@ -170,7 +170,7 @@ func regFromDoc(t *testing.T, doc map[string]any, typ reflect.Type) *regKey {
 	t.Helper()
 	k := &regKey{subs: map[string]*regKey{}}
 	fields := map[string]reflect.Type{}
-	for _, f := range policyFields(typ) {
+	for _, f := range structFields(typ) {
 		fields[f.name] = f.typ
 	}
 	for _, name := range sortedKeys(doc) {

@@ -276,9 +276,17 @@ func mapKeyPath(path, key string) string {
 	return fmt.Sprintf("%s[%q]", path, key)
 }
 
-// jsonFields maps the exact JSON names of a struct's fields to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	m := make(map[string]reflect.Type, t.NumField())
+// jsonField is one field of a struct, by its exact JSON name.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// structFields lists the fields of struct type t that encoding/json reads,
+// in declaration order. The schema check and the registry's policy map
+// both walk the settings and policy types with it.
+func structFields(t reflect.Type) []jsonField {
+	var out []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -291,7 +299,17 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = f.Type
+		out = append(out, jsonField{name, f.Type})
+	}
+	return out
+}
+
+// jsonFields maps the exact JSON names of a struct's fields to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := structFields(t)
+	m := make(map[string]reflect.Type, len(fields))
+	for _, f := range fields {
+		m[f.name] = f.typ
 	}
 	return m
 }

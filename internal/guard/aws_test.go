@@ -2,12 +2,10 @@ package guard
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +22,7 @@ import (
 	"github.com/countersign/countersign/internal/awsauth"
 	"github.com/countersign/countersign/internal/awsauth/awstest"
 	"github.com/countersign/countersign/internal/catalog"
+	"github.com/countersign/countersign/internal/clocktest"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
 	"github.com/countersign/countersign/internal/policy"
@@ -44,7 +43,7 @@ import (
 // token is in any file: vault, audit database or pins.
 func TestAWSCallsThroughReviewAndAudit(t *testing.T) {
 	f := newFixture(t)
-	clock := awstest.NewClock(time.Now().UTC().Truncate(time.Second))
+	clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 	ic := awstest.NewIdentityCenter(clock, awstest.Account{ID: "111122223333", Name: "Payments Dev", Roles: []string{"ReadOnly"}})
 	defer ic.Close()
 
@@ -82,15 +81,7 @@ func TestAWSCallsThroughReviewAndAudit(t *testing.T) {
 	svc := auth.New(auth.Options{
 		Vault: vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: dir, Service: "countersign-test"}),
 		Now:   clock.Now, Logger: slog.New(slog.DiscardHandler), SignInTimeout: 30 * time.Second,
-		OpenURL: func(u *url.URL) error {
-			go func() {
-				if resp, err := http.Get(u.String()); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-			return nil
-		},
+		OpenURL: awstest.OpenInBrowser, // the person's browser: the stand-in signs in at once
 	})
 	defer svc.Close()
 	sa := auth.ServerAuth{Kind: auth.KindAWS, Name: "AWS", ResourceURL: endpoint, AWS: &auth.AWSSettings{

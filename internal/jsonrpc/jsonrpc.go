@@ -230,36 +230,10 @@ var ErrAmbiguous = errors.New("jsonrpc: object has a member name twice, or two n
 // such objects (JavaScript takes the last exact match, Go also matches case
 // variants), so what a person reviews might not be what a server runs.
 func CheckUnambiguous(raw []byte) error {
-	type object struct {
-		names [8]string // folded names seen; more spill to more
-		n     int
-		more  map[string]bool
-	}
-	// add notes a folded name in o and reports whether it was new.
-	add := func(o *object, folded string) bool {
-		if o.more[folded] {
-			return false
-		}
-		for _, k := range o.names[:o.n] {
-			if k == folded {
-				return false
-			}
-		}
-		if o.n < len(o.names) {
-			o.names[o.n] = folded
-			o.n++
-		} else {
-			if o.more == nil {
-				o.more = map[string]bool{}
-			}
-			o.more[folded] = true
-		}
-		return true
-	}
-	var stack []*object // one per open container; nil for an array
+	var stack []*nameSet // one per open container; nil for an array
 	// key reads the member name at raw[i] in o and the colon after it,
 	// and returns where the value starts.
-	key := func(o *object, i int) (int, error) {
+	key := func(o *nameSet, i int) (int, error) {
 		if i >= len(raw) || raw[i] != '"' {
 			return 0, syntaxAt(i)
 		}
@@ -271,7 +245,7 @@ func CheckUnambiguous(raw []byte) error {
 		if err != nil {
 			return 0, syntaxAt(i)
 		}
-		if !add(o, foldCase(name, plain)) {
+		if !o.add(foldCase(name, plain)) {
 			return 0, fmt.Errorf("%w: %q", ErrAmbiguous, name)
 		}
 		if i = ws(raw, end); i >= len(raw) || raw[i] != ':' {
@@ -288,9 +262,9 @@ func CheckUnambiguous(raw []byte) error {
 		var err error
 		switch c := raw[i]; c {
 		case '{', '[':
-			var o *object
+			var o *nameSet
 			if c == '{' {
-				o = &object{}
+				o = &nameSet{}
 			}
 			stack = append(stack, o)
 			i = ws(raw, i+1)

@@ -41,73 +41,28 @@ func Members(raw []byte, names ...string) (map[string]json.RawMessage, error) {
 		return nil, ErrNotAnObject
 	}
 	out := make(map[string]json.RawMessage, len(names))
-	var keys [16]string // the names seen, for duplicates; more spill to seen
-	n := 0
-	var seen map[string]bool
-	i = ws(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(raw) || raw[i] != '"' {
-				return nil, syntaxAt(i)
+	w := objectWalk{raw: raw, i: i + 1}
+	for {
+		key, ok, err := w.name()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		start, end, err := w.value()
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			switch {
+			case key == name:
+				out[name] = raw[start:end:end]
+			case foldsTo(key, name):
+				return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
 			}
-			end, plain, err := scanString(raw, i)
-			if err != nil {
-				return nil, err
-			}
-			key, err := decodeName(raw[i:end], plain)
-			if err != nil {
-				return nil, syntaxAt(i)
-			}
-			dup := seen[key]
-			for _, k := range keys[:n] {
-				dup = dup || k == key
-			}
-			if dup {
-				return nil, &memberError{ErrDuplicateKey, key}
-			}
-			if n < len(keys) {
-				keys[n] = key
-				n++
-			} else {
-				if seen == nil {
-					seen = map[string]bool{}
-				}
-				seen[key] = true
-			}
-			if i = ws(raw, end); i >= len(raw) || raw[i] != ':' {
-				return nil, syntaxAt(i)
-			}
-			start := ws(raw, i+1)
-			if end, err = skipValue(raw, start); err != nil {
-				return nil, err
-			}
-			for _, name := range names {
-				switch {
-				case key == name:
-					out[name] = raw[start:end:end]
-				case foldsTo(key, name):
-					return nil, fmt.Errorf("%w: %q is read as %q by some servers and ignored by others", ErrFoldedName, key, name)
-				}
-			}
-			if i = ws(raw, end); i >= len(raw) {
-				return nil, syntaxAt(i)
-			}
-			if raw[i] == '}' {
-				i++
-				break
-			}
-			if raw[i] != ',' {
-				return nil, syntaxAt(i)
-			}
-			i = ws(raw, i+1)
 		}
 	}
-	if ws(raw, i) != len(raw) {
-		return nil, ErrTrailingBytes
-	}
-	return out, nil
 }
 
 // FoldsTo reports whether key is not name but encoding/json would match

@@ -248,6 +248,109 @@ func decodeName(lit []byte, plain bool) (string, error) {
 	return s, nil
 }
 
+// objectWalk reads the members of one JSON object in a single pass, for
+// Parse and Members: name reads a member's name and refuses one seen
+// before, value finds the bounds of its value without decoding it. Each
+// caller checks what it needs between the two, so its errors come in the
+// order the decoder-based reference gives them.
+type objectWalk struct {
+	raw     []byte
+	i       int // where the walk reads next
+	started bool
+	seen    nameSet
+}
+
+// nameSet is the member names one object has shown so far, for finding a
+// name given twice: the first few in place, more in a map.
+type nameSet struct {
+	inline [8]string
+	n      int
+	more   map[string]bool
+}
+
+// add notes name and reports whether it was new.
+func (s *nameSet) add(name string) bool {
+	if s.more[name] {
+		return false
+	}
+	for _, k := range s.inline[:s.n] {
+		if k == name {
+			return false
+		}
+	}
+	if s.n < len(s.inline) {
+		s.inline[s.n] = name
+		s.n++
+		return true
+	}
+	if s.more == nil {
+		s.more = map[string]bool{}
+	}
+	s.more[name] = true
+	return true
+}
+
+// name reads the next member's name (after the separator before it). At
+// the closing brace it returns ok false, once it has made sure that only
+// white space follows the object.
+func (w *objectWalk) name() (key string, ok bool, err error) {
+	raw := w.raw
+	i := ws(raw, w.i)
+	switch {
+	case !w.started && i < len(raw) && raw[i] == '}':
+		return w.close(i + 1)
+	case !w.started:
+	case i >= len(raw):
+		return "", false, syntaxAt(i)
+	case raw[i] == '}':
+		return w.close(i + 1)
+	case raw[i] != ',':
+		return "", false, syntaxAt(i)
+	default:
+		i = ws(raw, i+1)
+	}
+	w.started = true
+	if i >= len(raw) || raw[i] != '"' {
+		return "", false, syntaxAt(i)
+	}
+	end, plain, err := scanString(raw, i)
+	if err != nil {
+		return "", false, err
+	}
+	key, err = decodeName(raw[i:end], plain)
+	if err != nil {
+		return "", false, syntaxAt(i)
+	}
+	if !w.seen.add(key) {
+		return "", false, &memberError{ErrDuplicateKey, key}
+	}
+	w.i = end
+	return key, true, nil
+}
+
+// value reads the colon after the member just named and returns the
+// bounds of its value.
+func (w *objectWalk) value() (start, end int, err error) {
+	raw := w.raw
+	i := ws(raw, w.i)
+	if i >= len(raw) || raw[i] != ':' {
+		return 0, 0, syntaxAt(i)
+	}
+	start = ws(raw, i+1)
+	if end, err = skipValue(raw, start); err != nil {
+		return 0, 0, err
+	}
+	w.i = end
+	return start, end, nil
+}
+
+func (w *objectWalk) close(i int) (string, bool, error) {
+	if ws(w.raw, i) != len(w.raw) {
+		return "", false, ErrTrailingBytes
+	}
+	return "", false, nil
+}
+
 // notObject is Parse's error for input whose first value is not an object:
 // ErrNotObject when that value is complete JSON (what follows it is not
 // looked at), a syntax error when it is not.
@@ -275,87 +378,43 @@ func Parse(raw []byte) (Message, error) {
 	if raw[i] != '{' {
 		return m, notObject(raw, i)
 	}
-	var names [8]string // the members seen, for duplicates; more spill to seen
-	n := 0
-	var seen map[string]bool
 	var version, method []byte
 	hasID := false
-	i = ws(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(raw) || raw[i] != '"' {
-				return m, syntaxAt(i)
-			}
-			end, plain, err := scanString(raw, i)
-			if err != nil {
-				return m, err
-			}
-			key, err := decodeName(raw[i:end], plain)
-			if err != nil {
-				return m, syntaxAt(i)
-			}
-			if isCaseVariant(key) {
-				return m, &memberError{ErrMemberCase, key}
-			}
-			dup := seen[key]
-			for _, k := range names[:n] {
-				dup = dup || k == key
-			}
-			if dup {
-				return m, &memberError{ErrDuplicateKey, key}
-			}
-			if n < len(names) {
-				names[n] = key
-				n++
-			} else {
-				if seen == nil {
-					seen = map[string]bool{}
-				}
-				seen[key] = true
-			}
-			if i = ws(raw, end); i >= len(raw) || raw[i] != ':' {
-				return m, syntaxAt(i)
-			}
-			start := ws(raw, i+1)
-			if end, err = skipValue(raw, start); err != nil {
-				return m, err
-			}
-			val := raw[start:end:end]
-			switch key {
-			case "jsonrpc":
-				version = val
-			case "id":
-				hasID = true
-				m.ID = val
-				m.idSpan = span{start, end}
-			case "method":
-				method = val
-			case "params":
-				m.Params = val
-				m.paramsSpan = span{start, end}
-			case "result":
-				m.Result = val
-				m.resultSpan = span{start, end}
-			case "error":
-				m.Error = val
-			}
-			if i = ws(raw, end); i >= len(raw) {
-				return m, syntaxAt(i)
-			}
-			if raw[i] == '}' {
-				i++
-				break
-			}
-			if raw[i] != ',' {
-				return m, syntaxAt(i)
-			}
-			i = ws(raw, i+1)
+	w := objectWalk{raw: raw, i: i + 1}
+	for {
+		key, ok, err := w.name()
+		if err != nil {
+			return m, err
 		}
-	}
-	if ws(raw, i) != len(raw) {
-		return m, ErrTrailingBytes
+		if !ok {
+			break
+		}
+		if isCaseVariant(key) {
+			return m, &memberError{ErrMemberCase, key}
+		}
+		start, end, err := w.value()
+		if err != nil {
+			return m, err
+		}
+		val := raw[start:end:end]
+		switch key {
+		case "jsonrpc":
+			version = val
+		case "id":
+			hasID = true
+			m.ID = val
+			m.idSpan = span{start, end}
+		case "method":
+			method = val
+		case "params":
+			m.Params = val
+			m.paramsSpan = span{start, end}
+		case "result":
+			m.Result = val
+			m.resultSpan = span{start, end}
+		case "error":
+			m.Error = val
+		}
 	}
 	if string(version) != `"2.0"` {
 		return m, ErrVersion

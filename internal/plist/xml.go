@@ -205,8 +205,9 @@ func parseInteger(s string, line int) (any, error) {
 	return nil, fmt.Errorf("line %d: %q is not a whole number", line, truncate(s))
 }
 
-func (x *xmlDecoder) dict(depth int) (map[string]any, error) {
-	m := map[string]any{}
+// child returns the next element inside the container <name>, or nil at
+// its end tag; text other than white space is an error.
+func (x *xmlDecoder) child(name string) (*xml.StartElement, error) {
 	for {
 		tok, err := x.d.Token()
 		if err != nil {
@@ -214,65 +215,70 @@ func (x *xmlDecoder) dict(depth int) (map[string]any, error) {
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
-			if t.Name.Local != "dict" {
-				return nil, fmt.Errorf("line %d: want </dict>, got </%s>", x.line(), t.Name.Local)
+			if t.Name.Local != name {
+				return nil, fmt.Errorf("line %d: want </%s>, got </%s>", x.line(), name, t.Name.Local)
 			}
-			return m, nil
+			return nil, nil
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, fmt.Errorf("line %d: unexpected text in <dict>", x.line())
+				return nil, fmt.Errorf("line %d: unexpected text in <%s>", x.line(), name)
 			}
 		case xml.StartElement:
-			if t.Name.Local != "key" {
-				return nil, fmt.Errorf("line %d: want <key> in <dict>, got <%s>", x.line(), t.Name.Local)
-			}
-			key, err := x.text("key")
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := m[key]; dup {
-				return nil, fmt.Errorf("line %d: key %q appears twice", x.line(), truncate(key))
-			}
-			vs, err := x.nextStart()
-			if err != nil {
-				return nil, err
-			}
-			if vs.Name.Local == "key" {
-				return nil, fmt.Errorf("line %d: key %q has no value", x.line(), truncate(key))
-			}
-			v, err := x.value(vs, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			m[key] = v
+			return &t, nil
 		}
+	}
+}
+
+func (x *xmlDecoder) dict(depth int) (map[string]any, error) {
+	m := map[string]any{}
+	for {
+		t, err := x.child("dict")
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return m, nil
+		}
+		if t.Name.Local != "key" {
+			return nil, fmt.Errorf("line %d: want <key> in <dict>, got <%s>", x.line(), t.Name.Local)
+		}
+		key, err := x.text("key")
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("line %d: key %q appears twice", x.line(), truncate(key))
+		}
+		vs, err := x.nextStart()
+		if err != nil {
+			return nil, err
+		}
+		if vs.Name.Local == "key" {
+			return nil, fmt.Errorf("line %d: key %q has no value", x.line(), truncate(key))
+		}
+		v, err := x.value(vs, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
 	}
 }
 
 func (x *xmlDecoder) array(depth int) ([]any, error) {
 	a := []any{}
 	for {
-		tok, err := x.d.Token()
+		t, err := x.child("array")
 		if err != nil {
-			return nil, x.wrap(err)
+			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if t.Name.Local != "array" {
-				return nil, fmt.Errorf("line %d: want </array>, got </%s>", x.line(), t.Name.Local)
-			}
+		if t == nil {
 			return a, nil
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, fmt.Errorf("line %d: unexpected text in <array>", x.line())
-			}
-		case xml.StartElement:
-			v, err := x.value(t, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
 		}
+		v, err := x.value(*t, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
 	}
 }
 

@@ -322,15 +322,8 @@ func (p *Policy) applyTarget(x *extraction, tr catalog.TargetRule, a args, note 
 	case catalog.FormatAWSRegion:
 		p.applyAWSRegion(x, tr, info, a, missing)
 	case catalog.FormatJQL, catalog.FormatCQL:
-		q, st := a.str(tr.Args[0])
-		switch st {
-		case argAbsent:
-			if !tr.Optional {
-				missing(tr.Args[0])
-			}
-			return
-		case argOther:
-			x.addUnknown(fmt.Sprintf("the %s argument is not text", tr.Args[0]))
+		q, ok := x.textArg(tr, a, missing)
+		if !ok {
 			return
 		}
 		fields := jqlFields
@@ -505,16 +498,27 @@ func (p *Policy) addTargetTo(x *extraction, t Target) {
 	x.targets = append(x.targets, t)
 }
 
-func (p *Policy) applyGitHubSearch(x *extraction, tr catalog.TargetRule, info catalog.KindInfo, a args, missing func(string)) {
-	q, st := a.str(tr.Args[0])
+// textArg reads the rule's first argument as text. When it is absent (and
+// the rule needs it) or not text, it says so, to missing or as a target
+// it cannot read, and ok is false.
+func (x *extraction) textArg(tr catalog.TargetRule, a args, missing func(string)) (s string, ok bool) {
+	s, st := a.str(tr.Args[0])
 	switch st {
 	case argAbsent:
 		if !tr.Optional {
 			missing(tr.Args[0])
 		}
-		return
+		return "", false
 	case argOther:
 		x.addUnknown(fmt.Sprintf("the %s argument is not text", tr.Args[0]))
+		return "", false
+	}
+	return s, true
+}
+
+func (p *Policy) applyGitHubSearch(x *extraction, tr catalog.TargetRule, info catalog.KindInfo, a args, missing func(string)) {
+	q, ok := x.textArg(tr, a, missing)
+	if !ok {
 		return
 	}
 	if len(tr.Args) == 3 {
@@ -608,15 +612,8 @@ var regionOption = regexp.MustCompile(`(?:--region(?:\s+|=)["']?|region(?:_name)
 // applyAWSRegion reads the Regions a command names; one that names none
 // runs in the default, the rule's second argument (the server's Region).
 func (p *Policy) applyAWSRegion(x *extraction, tr catalog.TargetRule, info catalog.KindInfo, a args, missing func(string)) {
-	cmd, st := a.str(tr.Args[0])
-	switch st {
-	case argAbsent:
-		if !tr.Optional {
-			missing(tr.Args[0])
-		}
-		return
-	case argOther:
-		x.addUnknown(fmt.Sprintf("the %s argument is not text", tr.Args[0]))
+	cmd, ok := x.textArg(tr, a, missing)
+	if !ok {
 		return
 	}
 	found := regionOption.FindAllStringSubmatch(cmd, -1)

@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 )
 
@@ -157,27 +157,9 @@ func (e *env) waitGets(n int) {
 	}
 }
 
-// syncBuffer is a log destination tests read while the relay writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestADeleteWithoutTheTokenIsRefusedAndLoggedOnce(t *testing.T) {
 	srv, conns := pipeServer("pipe")
-	var logs syncBuffer
+	var logs testenv.LockedBuffer
 	e := newEnv(t, []Server{srv}, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	sid, up, _ := clientSession(t, e, conns, "mcp-go-app")
 	for range 3 {

@@ -91,9 +91,10 @@ func FuzzHideSecrets(f *testing.F) {
 	})
 }
 
-// The editor keeps a hidden secret hidden: the person edits around its
-// mark, approves, and the server still gets the secret, with the edit.
-func TestEditorKeepsTheSecretHidden(t *testing.T) {
+// editSecretCall shows the person a call whose message holds a GitHub
+// token, under rules that allow any edit, and presses Ctrl+E on it.
+func editSecretCall(t *testing.T) (*realQueue, *review) {
+	t.Helper()
 	q := newRealQueue(t, 0)
 	h := newHarness(t, q)
 	c := echoSecret("", T0)
@@ -103,6 +104,13 @@ func TestEditorKeepsTheSecretHidden(t *testing.T) {
 	r := h.d.review
 	h.ready()
 	press(r.window(), fyne.KeyE)
+	return q, r
+}
+
+// The editor keeps a hidden secret hidden: the person edits around its
+// mark, approves, and the server still gets the secret, with the edit.
+func TestEditorKeepsTheSecretHidden(t *testing.T) {
+	q, r := editSecretCall(t)
 	e := r.editor
 	if e == nil {
 		t.Fatal("Ctrl+E opened no editor")
@@ -124,15 +132,7 @@ func TestEditorKeepsTheSecretHidden(t *testing.T) {
 }
 
 func TestEditorShowsTheSecretOnRequest(t *testing.T) {
-	q := newRealQueue(t, 0)
-	h := newHarness(t, q)
-	c := echoSecret("", T0)
-	c.Check = func(json.RawMessage) error { return nil } // rules that allow any edit
-	q.submit(c)
-	h.waitFor("the call", func() bool { return h.d.review.waiting() == 1 })
-	r := h.d.review
-	h.ready()
-	press(r.window(), fyne.KeyE)
+	q, r := editSecretCall(t)
 	e := r.editor
 	e.entry.SetText(strings.Replace(e.entry.Text, "Use this to push", "Push with", 1))
 	test.Tap(findButton(t, e.content, "Show the secret"))

@@ -2,13 +2,11 @@ package oauth
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,22 +19,17 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/auth"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
 
-// peersDir is where the npm peers are installed (test/peers).
+// peersDir is where the npm peers are installed (test/peers); the test is
+// skipped without them, and fails under CI.
 func peersDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("COUNTERSIGN_PEERS")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("COUNTERSIGN_PEERS is not set: CI must run the OAuth peer tests (scripts/test sets it)")
-		}
-		t.Skip("real npm peers not installed: run scripts/test")
-	}
-	return dir
+	return testenv.NeedPeers(t, "the OAuth peer tests")
 }
 
 // node22 is the Node 22 binary the peers install (oidc-provider and the
@@ -59,40 +52,12 @@ func here(t *testing.T) string {
 	return wd
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startPeer runs a Node peer and waits until it prints ready on stdout.
-func startPeer(t *testing.T, ready string, env []string, name string, args ...string) *lockedBuffer {
+func startPeer(t *testing.T, ready string, env []string, name string, args ...string) *testenv.LockedBuffer {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	stderr := &lockedBuffer{}
+	stderr := &testenv.LockedBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -129,12 +94,12 @@ type client struct {
 	svc   *auth.Service
 	vault *vault.Vault
 	url   string
-	logs  *lockedBuffer
+	logs  *testenv.LockedBuffer
 }
 
 func newClient(t *testing.T, url string) *client {
 	t.Helper()
-	c := &client{url: url, logs: &lockedBuffer{}}
+	c := &client{url: url, logs: &testenv.LockedBuffer{}}
 	c.vault = vault.Open(vault.Options{Keyring: vaulttest.NewKeyring(), Dir: t.TempDir()})
 	browsed := make(chan error, 4)
 	c.svc = auth.New(auth.Options{
@@ -187,7 +152,7 @@ func (c *client) refreshToken(t *testing.T) string {
 // run out, and revocation on sign-out.
 func TestOIDCProviderProtectedServer(t *testing.T) {
 	dir := peersDir(t)
-	asPort, mcpPort := freePort(t), freePort(t)
+	asPort, mcpPort := testenv.FreePort(t), testenv.FreePort(t)
 	events := startPeer(t, "ready", []string{
 		"PEERS_DIR=" + dir, "AS_PORT=" + strconv.Itoa(asPort), "MCP_PORT=" + strconv.Itoa(mcpPort), "ACCESS_TTL=3",
 	}, node22(t, dir), "--require", filepath.Join(here(t), "loopback-sync.cjs"), filepath.Join(here(t), "oidc-mcp.mjs"))
@@ -262,7 +227,7 @@ func TestOIDCProviderProtectedServer(t *testing.T) {
 // with --oauth --oauth-strict (tokens must be for this resource).
 func TestSDKExampleServerWithOAuth(t *testing.T) {
 	dir := peersDir(t)
-	mcpPort, authPort := freePort(t), freePort(t)
+	mcpPort, authPort := testenv.FreePort(t), testenv.FreePort(t)
 	startPeer(t, "MCP Streamable HTTP Server listening", []string{
 		"MCP_PORT=" + strconv.Itoa(mcpPort), "MCP_AUTH_PORT=" + strconv.Itoa(authPort),
 	}, node22(t, dir), "--require", filepath.Join(here(t), "loopback-sync.cjs"),

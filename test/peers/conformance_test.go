@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 )
 
@@ -117,7 +118,7 @@ func TestConformanceMatrix(t *testing.T) {
 	}
 	paths["bridge"] = startBridgePath(t, dir)
 	paths["supergateway-alone"] = &cfPath{name: "supergateway-alone",
-		url: startSupergateway(t, dir, "node "+everythingJS(dir)+" stdio", nil)}
+		url: startSupergateway(t, dir, "node "+testenv.EverythingJS(dir)+" stdio", nil)}
 
 	scenarios := map[string][]string{}
 	for _, s := range cfSuites {
@@ -273,7 +274,7 @@ func cfCommand(ctx context.Context, dir string, s cfSuite, args ...string) *exec
 	cmd := exec.CommandContext(ctx, node, all...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	cmd.WaitDelay = 5 * time.Second
-	dieWithTest(cmd, syscall.SIGKILL)
+	testenv.DieWithTest(cmd, syscall.SIGKILL)
 	return cmd
 }
 
@@ -404,14 +405,14 @@ func (p *cfPath) tokenValue() string {
 // command an HTTP face (stateful Streamable HTTP), and returns its URL.
 func startSupergateway(t *testing.T, dir, command string, env []string) string {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(filepath.Join(dir, "node_modules", ".bin", "node"),
 		"--require", filepath.Join(dir, "loopback.cjs"),
 		filepath.Join(dir, "node_modules", "supergateway", "dist", "index.js"),
 		"--stdio", command, "--outputTransport", "streamableHttp", "--stateful",
 		"--port", strconv.Itoa(port), "--logLevel", "none")
 	cmd.Env = append(os.Environ(), env...)
-	dieWithTest(cmd, syscall.SIGTERM) // supergateway then stops its children
+	testenv.DieWithTest(cmd, syscall.SIGTERM) // supergateway then stops its children
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
@@ -430,24 +431,8 @@ func startSupergateway(t *testing.T, dir, command string, env []string) string {
 			<-done
 		}
 	})
-	waitListening(t, port, "supergateway", &stderr)
+	testenv.WaitListening(t, port, "supergateway", &stderr)
 	return "http://127.0.0.1:" + strconv.Itoa(port) + "/mcp"
-}
-
-func waitListening(t *testing.T, port int, what string, log *bytes.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start: %s", what, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // startBridgePath builds the real countersign-bridge, gives it a settings
@@ -536,9 +521,9 @@ func startSecretService(t *testing.T) string {
 	daemon := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address="+addr)
 	// Both daemons write their output here from their own copying
 	// goroutines, and a failure reads it meanwhile.
-	var log lockedLog
+	var log testenv.LockedBuffer
 	daemon.Stdout, daemon.Stderr = &log, &log
-	dieWithTest(daemon, syscall.SIGKILL)
+	testenv.DieWithTest(daemon, syscall.SIGKILL)
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -568,23 +553,4 @@ func startSecretService(t *testing.T) string {
 		t.Fatalf("gnome-keyring-daemon: %v\n%s", err, log.String())
 	}
 	return addr
-}
-
-// lockedLog collects the output of several child processes, each copied in
-// by its own goroutine.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

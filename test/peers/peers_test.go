@@ -13,79 +13,34 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 )
 
 const token = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface"
 
-// peersDir is where the npm peers are installed.
+// peersDir is where the npm peers are installed; the test is skipped
+// without them, and fails under CI.
 func peersDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("COUNTERSIGN_PEERS")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("COUNTERSIGN_PEERS is not set: CI must run the peer tests (scripts/test sets it)")
-		}
-		t.Skip("real npm peers not installed: run scripts/test")
-	}
-	return dir
-}
-
-func everythingJS(dir string) string {
-	return filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testenv.NeedPeers(t, "the peer tests")
 }
 
 // startEverything runs server-everything in an HTTP mode on loopback and
 // returns its URL.
 func startEverything(t *testing.T, dir, mode string) string {
 	t.Helper()
-	port := freePort(t)
-	cmd := exec.Command("node", "--require", filepath.Join(dir, "loopback.cjs"), everythingJS(dir), mode)
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	dieWithTest(cmd, syscall.SIGKILL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server-everything %s did not start: %s", mode, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	port := testenv.StartEverything(t, dir, mode)
 	path := "/mcp"
 	if mode == "sse" {
 		path = "/sse"

@@ -26,6 +26,7 @@ import (
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
@@ -39,7 +40,7 @@ func everythingUpstream(t *testing.T, dir, mode string) relay.Server {
 	switch mode {
 	case "stdio":
 		return relay.Server{ID: "everything", Name: "Everything", Dial: func(ctx context.Context) (transport.Conn, error) {
-			return transport.StartStdio(ctx, transport.StdioOptions{Command: "node", Args: []string{everythingJS(dir), "stdio"}})
+			return transport.StartStdio(ctx, transport.StdioOptions{Command: "node", Args: []string{testenv.EverythingJS(dir), "stdio"}})
 		}}
 	case "sse":
 		url := startEverything(t, dir, mode)

@@ -130,8 +130,7 @@ func TestKilledWithCallsWaitingAndRunning(t *testing.T) {
 		return err == nil
 	})
 
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	h := &host{url: fmt.Sprintf("http://127.0.0.1:%d/servers/mem/mcp", s.port), token: token, hc: hc}
 	if err := h.open(context.Background(), "reliability-host"); err != nil {
 		t.Fatal(err)

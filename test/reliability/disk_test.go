@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -62,12 +61,8 @@ func TestAuditDiskFull(t *testing.T) {
 	s.dataDir = smallDisk(t, "8m")
 	in := startApp(t, s)
 	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("mem"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	hc := newClient(t)
+	h := in.openSession(t, hc, "mem")
 	id := 0
 	call := func(msg string) (string, bool) {
 		id++
@@ -110,9 +105,7 @@ func TestAuditDiskFull(t *testing.T) {
 	})
 	h.close()
 	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	in.stopCleanly(t)
 	checkRanWereApproved(t, auditRecords(t, s.dataDir), mem.rec)
 }
 
@@ -153,12 +146,8 @@ func TestAuditReadOnly(t *testing.T) {
 		// It started: then every call must be denied and the person told.
 		ap := approveAll(in2.core.Queue)
 		defer ap.stop()
-		hc := newClient()
-		defer hc.CloseIdleConnections()
-		h := &host{url: in2.url("mem"), token: in2.token, hc: hc}
-		if err := h.open(context.Background(), "reliability-host"); err != nil {
-			t.Fatal(err)
-		}
+		hc := newClient(t)
+		h := in2.openSession(t, hc, "mem")
 		text, isErr := answerWithin(t, h, 1, "echo", map[string]string{"message": "read-only"}).text()
 		if !isErr || !strings.Contains(text, "audit log") {
 			t.Errorf("read-only audit: answer %q, want a denial that names the audit log", text)

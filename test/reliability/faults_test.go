@@ -101,6 +101,49 @@ func startFaultyUpstream(t *testing.T) *faultyUpstream {
 	return u
 }
 
+// faultyApp is the app with one server, "faulty" (a faultyUpstream), an
+// approver that approves every call, and a client for AI apps' sessions
+// that the test's end closes.
+type faultyApp struct {
+	up *faultyUpstream
+	s  *setup
+	in *instance
+	ap *approver
+	hc *http.Client
+}
+
+func startFaultyApp(t *testing.T) *faultyApp {
+	t.Helper()
+	up := startFaultyUpstream(t)
+	s := newSetup(t, httpServer("faulty", up.url))
+	in := startApp(t, s)
+	f := &faultyApp{up: up, s: s, in: in, ap: approveAll(in.core.Queue), hc: newClient(t)}
+	return f
+}
+
+// leaveHangingCall sends h a call that the faulty server takes and never
+// answers, waits until it reaches the server, then closes the request as
+// an AI app that gives up does, keeping its session. It returns the
+// call's context at the server, which ends when Countersign stops the call.
+func leaveHangingCall(t *testing.T, h *host, up *faultyUpstream) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []message, 1)
+	go func() {
+		a, _ := h.call(ctx, 1, "echo", map[string]string{"message": "fault:hang"})
+		done <- a
+	}()
+	var upstreamCtx context.Context
+	select {
+	case upstreamCtx = <-up.hung:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the approved call never reached the server")
+	}
+	cancel()
+	<-done
+	return upstreamCtx
+}
+
 // approveAll approves every call as sent.
 func approveAll(q *gate.Queue) *approver {
 	return startApprover(q, func(c gate.Call) { q.Decide(c.ID, gate.Decision{Approve: true}) })
@@ -134,6 +177,15 @@ func answerWithin(t *testing.T, h *host, id int, tool string, args any) message 
 		t.Fatalf("call %d: no answer within 90 s: the call hangs", id)
 	}
 	return message{}
+}
+
+// wantEcho makes one call to the echo tool with msg and fails the test,
+// going on, unless the answer is its echo.
+func wantEcho(t *testing.T, h *host, id int, msg string) {
+	t.Helper()
+	if text, isErr := answerWithin(t, h, id, "echo", map[string]string{"message": msg}).text(); isErr || text != "Echo: "+msg {
+		t.Errorf("%s: answer %q (error %v), want the echo", msg, text, isErr)
+	}
 }
 
 // storyOf finds the audit story of the call whose message argument is msg.
@@ -182,19 +234,11 @@ func outcomes(recs []audit.Record) []audit.Outcome {
 // audit records the call's result as an error; the server stays usable.
 func TestUpstreamHTTPFaults(t *testing.T) {
 	enabled(t)
-	up := startFaultyUpstream(t)
-	s := newSetup(t, httpServer("faulty", up.url))
-	in := startApp(t, s)
-	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	f := startFaultyApp(t)
 
 	kinds := []string{"5xx", "html", "garbage", "close"}
 	for i, kind := range kinds {
-		h := &host{url: in.url("faulty"), token: in.token, hc: hc}
-		if err := h.open(context.Background(), "reliability-host"); err != nil {
-			t.Fatal(err)
-		}
+		h := f.in.openSession(t, f.hc, "faulty")
 		a := answerWithin(t, h, i+1, "echo", map[string]string{"message": "fault:" + kind})
 		text, isErr := a.text()
 		if !isErr || text == "" {
@@ -202,20 +246,15 @@ func TestUpstreamHTTPFaults(t *testing.T) {
 		}
 		t.Logf("%s: the AI app was told %q", kind, text)
 		// The session still works after the fault.
-		a = answerWithin(t, h, 100+i, "echo", map[string]string{"message": "after " + kind})
-		if text, isErr := a.text(); isErr || text != "Echo: after "+kind {
-			t.Errorf("after %s: answer %q (error %v), want the echo", kind, text, isErr)
-		}
+		wantEcho(t, h, 100+i, "after "+kind)
 		h.close()
 	}
-	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	sts := stories(auditRecords(t, s.dataDir))
+	f.ap.stop()
+	f.in.stopCleanly(t)
+	sts := stories(auditRecords(t, f.s.dataDir))
 	for _, kind := range kinds {
 		wantRanAndFailed(t, storyOf(t, sts, "fault:"+kind), kind)
-		if n := up.rec.count("fault:" + kind); n != 1 {
+		if n := f.up.rec.count("fault:" + kind); n != 1 {
 			t.Errorf("%s: the server was sent the call %d times, want once", kind, n)
 		}
 	}
@@ -236,12 +275,8 @@ func TestStdioChildKilled(t *testing.T) {
 	s := newSetup(t, stdioServer("evs", cmd, args...))
 	in := startApp(t, s)
 	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("evs"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	hc := newClient(t)
+	h := in.openSession(t, hc, "evs")
 	var pids []int
 	waitFor(t, "server-everything to start", func() bool {
 		pids = childrenRunning("server-everything")
@@ -286,19 +321,11 @@ func TestStdioChildKilled(t *testing.T) {
 	h.close()
 
 	// A new session gets a new server.
-	h2 := &host{url: in.url("evs"), token: in.token, hc: hc}
-	if err := h2.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
-	a := answerWithin(t, h2, 1, "echo", map[string]string{"message": "after the kill"})
-	if text, isErr := a.text(); isErr || text != "Echo: after the kill" {
-		t.Errorf("after the kill: answer %q (error %v)", text, isErr)
-	}
+	h2 := in.openSession(t, hc, "evs")
+	wantEcho(t, h2, 1, "after the kill")
 	h2.close()
 	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	in.stopCleanly(t)
 	sts := stories(auditRecords(t, s.dataDir))
 	wantRanAndFailed(t, storyOf(t, sts, "long"), "killed server")
 }
@@ -309,15 +336,8 @@ func TestStdioChildKilled(t *testing.T) {
 // reaches the server.
 func TestHostLeavesWithCallsWaiting(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("mem"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	mem, s, in, hc := startMemApp(t)
+	h := in.openSession(t, hc, "mem")
 	const n = 8
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -338,9 +358,7 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 			t.Errorf("call %s could still be approved after the AI app left", c.ID)
 		}
 	}
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	in.stopCleanly(t)
 	sts := stories(auditRecords(t, s.dataDir))
 	for i := range n {
 		msg := fmt.Sprintf("left %d", i)
@@ -371,15 +389,8 @@ func TestHostLeavesWithCallsWaiting(t *testing.T) {
 // every waiting call ended as shut down.
 func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("mem"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	mem, s, in, hc := startMemApp(t)
+	h := in.openSession(t, hc, "mem")
 	const n = 20
 	var wg sync.WaitGroup
 	answers := make([][]message, n)
@@ -389,16 +400,7 @@ func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 		})
 	}
 	waitFor(t, "the calls to wait for the person", func() bool { return len(in.core.Queue.Pending()) == n })
-	stopped := make(chan error, 1)
-	go func() { stopped <- in.stop(t) }()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("Run did not return within 90 s of being stopped with calls waiting")
-	}
+	in.stopHolding(t, "calls waiting")
 	wg.Wait()
 	for i, a := range answers {
 		if len(a) != 1 {
@@ -413,19 +415,11 @@ func TestStopWithCallsWaitingAndStartAgain(t *testing.T) {
 	// Start again on the same settings, data and keychain.
 	in2 := startApp(t, s)
 	ap := approveAll(in2.core.Queue)
-	h2 := &host{url: in2.url("mem"), token: in2.token, hc: hc}
-	if err := h2.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
-	a := answerWithin(t, h2, 1, "echo", map[string]string{"message": "after the restart"})
-	if text, isErr := a.text(); isErr || text != "Echo: after the restart" {
-		t.Errorf("after the restart: answer %q (error %v)", text, isErr)
-	}
+	h2 := in2.openSession(t, hc, "mem")
+	wantEcho(t, h2, 1, "after the restart")
 	h2.close()
 	ap.stop()
-	if err := in2.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	in2.stopCleanly(t)
 	recs := auditRecords(t, s.dataDir)
 	checkCallIDsUnique(t, recs)
 	byRun := runs(recs)
@@ -475,41 +469,18 @@ func wantRanAndSucceeded(t *testing.T, st *callStory, what string) {
 // story.
 func TestUpstreamNeverAnswersHostEndsSession(t *testing.T) {
 	enabled(t)
-	up := startFaultyUpstream(t)
-	s := newSetup(t, httpServer("faulty", up.url))
-	in := startApp(t, s)
-	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("faulty"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan []message, 1)
-	go func() {
-		a, _ := h.call(ctx, 1, "echo", map[string]string{"message": "fault:hang"})
-		done <- a
-	}()
-	var upstreamCtx context.Context
-	select {
-	case upstreamCtx = <-up.hung:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the approved call never reached the server")
-	}
-	cancel()
-	<-done
+	f := startFaultyApp(t)
+	h := f.in.openSession(t, f.hc, "faulty")
+	upstreamCtx := leaveHangingCall(t, h, f.up)
 	h.close()
 	select {
 	case <-upstreamCtx.Done():
 	case <-time.After(60 * time.Second):
 		t.Error("the AI app ended its session, yet a minute later the call still runs at the server")
 	}
-	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	st := storyOf(t, stories(auditRecords(t, s.dataDir)), "fault:hang")
+	f.ap.stop()
+	f.in.stopCleanly(t)
+	st := storyOf(t, stories(auditRecords(t, f.s.dataDir)), "fault:hang")
 	if len(st.forwarded) != 1 || len(st.results) != 1 {
 		t.Errorf("the call whose session ended: %d forwarded and %d closing records, want 1 and 1", len(st.forwarded), len(st.results))
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
 )
@@ -53,25 +54,7 @@ func scale(t *testing.T) int {
 // (outside CI, where scripts/test installs them).
 func peersDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("COUNTERSIGN_PEERS")
-	if dir == "" && os.Getenv("CI") != "" {
-		t.Fatal("COUNTERSIGN_PEERS is not set: CI must run the reliability suite against the real peers")
-	}
-	return dir
-}
-
-func everythingJS(dir string) string {
-	return filepath.Join(dir, "node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testenv.PeersDir(t, "the reliability suite against the real peers")
 }
 
 // fakeUI stands in for the desktop interface: the test decides calls
@@ -101,24 +84,6 @@ func (n *notes) all() []string {
 	return append([]string(nil), n.list...)
 }
 
-// lockedBuffer is a log the app writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // instance is one Countersign started by startApp.
 type instance struct {
 	core    app.Core
@@ -128,7 +93,7 @@ type instance struct {
 	dataDir string
 	keyring vault.Keyring
 	notes   *notes
-	logs    *lockedBuffer
+	logs    *testenv.LockedBuffer // what the app logs, read while it runs
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -149,7 +114,7 @@ type setup struct {
 func newSetup(t *testing.T, servers ...string) *setup {
 	t.Helper()
 	dir := t.TempDir()
-	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: freePort(t), timeout: "10s"}
+	s := &setup{cfgPath: filepath.Join(dir, "settings.json"), dataDir: filepath.Join(dir, "data"), keyring: vaulttest.NewKeyring(), port: testenv.FreePort(t), timeout: "10s"}
 	writeSettings(t, s, servers...)
 	// Run makes the login entry match the settings: keep it away from
 	// the real ~/.config/autostart of whoever runs the tests.
@@ -191,7 +156,7 @@ func tryStartApp(t *testing.T, s *setup) (*instance, error) {
 	t.Helper()
 	token, _ := vault.Open(vault.Options{Keyring: s.keyring}).LocalToken()
 	in := &instance{port: s.port, token: token, cfgPath: s.cfgPath, dataDir: s.dataDir, keyring: s.keyring,
-		notes: &notes{}, logs: &lockedBuffer{}, done: make(chan error, 1)}
+		notes: &notes{}, logs: &testenv.LockedBuffer{}, done: make(chan error, 1)}
 	built := make(chan app.Core, 1)
 	o := app.Options{
 		ConfigPath: s.cfgPath,
@@ -249,8 +214,49 @@ func (in *instance) stop(t *testing.T) error {
 	}
 }
 
+// stopHolding stops the app while it holds calls (held says how) and
+// fails the test unless Run returns, without an error, within 90 s.
+func (in *instance) stopHolding(t *testing.T, held string) {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop(t) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("Run did not return within 90 s of being stopped with %s", held)
+	}
+}
+
+// stopCleanly stops the app as stop does and fails the test, going on,
+// when Run returns an error.
+func (in *instance) stopCleanly(t *testing.T) {
+	t.Helper()
+	if err := in.stop(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 func (in *instance) url(server string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/servers/%s/mcp", in.port, server)
+}
+
+// newHost is an AI app's session, not yet opened, with server on in.
+func (in *instance) newHost(hc *http.Client, server string) *host {
+	return &host{url: in.url(server), token: in.token, hc: hc}
+}
+
+// openSession opens an AI app's session with server on in and fails the
+// test when it cannot.
+func (in *instance) openSession(t *testing.T, hc *http.Client, server string) *host {
+	t.Helper()
+	h := in.newHost(hc, server)
+	if err := h.open(context.Background(), "reliability-host"); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // host is an AI app's session with Countersign over Streamable HTTP.
@@ -261,8 +267,12 @@ type host struct {
 	hc    *http.Client
 }
 
-func newClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second}}
+// newClient is an HTTP client for AI apps' sessions; the test's end
+// closes its idle connections.
+func newClient(t *testing.T) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return hc
 }
 
 func (h *host) post(ctx context.Context, body []byte) (*http.Response, error) {

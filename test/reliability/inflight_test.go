@@ -17,16 +17,8 @@ import (
 // two calls.
 func TestStopWithCallsInFlight(t *testing.T) {
 	enabled(t)
-	up := startFaultyUpstream(t)
-	s := newSetup(t, httpServer("faulty", up.url))
-	in := startApp(t, s)
-	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("faulty"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	f := startFaultyApp(t)
+	h := f.in.openSession(t, f.hc, "faulty")
 	const n = 5
 	var wg sync.WaitGroup
 	answers := make([][]message, n)
@@ -37,22 +29,13 @@ func TestStopWithCallsInFlight(t *testing.T) {
 	}
 	for range n {
 		select {
-		case <-up.hung:
+		case <-f.up.hung:
 		case <-time.After(60 * time.Second):
 			t.Fatal("the approved calls never reached the server")
 		}
 	}
-	ap.stop()
-	stopped := make(chan error, 1)
-	go func() { stopped <- in.stop(t) }()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("Run did not return within 90 s of being stopped with calls in flight")
-	}
+	f.ap.stop()
+	f.in.stopHolding(t, "calls in flight")
 	wg.Wait()
 	for i, a := range answers {
 		if len(a) != 1 {
@@ -60,21 +43,16 @@ func TestStopWithCallsInFlight(t *testing.T) {
 		}
 	}
 
-	in2 := startApp(t, s)
+	in2 := startApp(t, f.s)
 	ap2 := approveAll(in2.core.Queue)
-	h2 := &host{url: in2.url("faulty"), token: in2.token, hc: hc}
-	if err := h2.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	h2 := in2.openSession(t, f.hc, "faulty")
 	for i := range n {
 		answerWithin(t, h2, i+1, "echo", map[string]string{"message": fmt.Sprintf("second run %d", i)})
 	}
 	h2.close()
 	ap2.stop()
-	if err := in2.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	recs := auditRecords(t, s.dataDir)
+	in2.stopCleanly(t)
+	recs := auditRecords(t, f.s.dataDir)
 	byRun := runs(recs)
 	if len(byRun) != 2 {
 		t.Fatalf("the audit holds %d runs of the app, want 2", len(byRun))
@@ -96,30 +74,9 @@ func TestStopWithCallsInFlight(t *testing.T) {
 // be resumed, and the audit ends the call's story.
 func TestUpstreamNeverAnswers(t *testing.T) {
 	enabled(t)
-	up := startFaultyUpstream(t)
-	s := newSetup(t, httpServer("faulty", up.url))
-	in := startApp(t, s)
-	ap := approveAll(in.core.Queue)
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("faulty"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan []message, 1)
-	go func() {
-		a, _ := h.call(ctx, 1, "echo", map[string]string{"message": "fault:hang"})
-		done <- a
-	}()
-	var upstreamCtx context.Context
-	select {
-	case upstreamCtx = <-up.hung:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the approved call never reached the server")
-	}
-	cancel() // the AI app gives up, keeping its session
-	<-done
+	f := startFaultyApp(t)
+	h := f.in.openSession(t, f.hc, "faulty")
+	upstreamCtx := leaveHangingCall(t, h, f.up) // the AI app gives up, keeping its session
 	// Countersign may wait a while for the AI app to resume the stream
 	// (Last-Event-ID) before it cancels: a minute, at most.
 	select {
@@ -128,15 +85,11 @@ func TestUpstreamNeverAnswers(t *testing.T) {
 		t.Error("the AI app left, yet two and a half minutes later the call still runs at the server")
 	}
 	h.close()
-	ap.stop()
-	if err := in.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	in2 := startApp(t, s) // a start-up repair may end what was left open
-	if err := in2.stop(t); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	st := storyOf(t, stories(auditRecords(t, s.dataDir)), "fault:hang")
+	f.ap.stop()
+	f.in.stopCleanly(t)
+	in2 := startApp(t, f.s) // a start-up repair may end what was left open
+	in2.stopCleanly(t)
+	st := storyOf(t, stories(auditRecords(t, f.s.dataDir)), "fault:hang")
 	if len(st.forwarded) != 1 || len(st.results) != 1 {
 		t.Errorf("the call the AI app left: %d forwarded and %d closing records, want 1 and 1: its story never ends", len(st.forwarded), len(st.results))
 	}

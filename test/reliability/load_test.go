@@ -207,8 +207,7 @@ func TestLoad(t *testing.T) {
 		}
 	}()
 
-	hc := newClient()
-	defer hc.CloseIdleConnections()
+	hc := newClient(t)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for sess := 0; sess < sessions; sess++ {

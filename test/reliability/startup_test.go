@@ -18,27 +18,18 @@ import (
 // new ones start, and the log says what is wrong with the file.
 func TestSettingsCorruptedWhileRunning(t *testing.T) {
 	enabled(t)
-	mem := startMemUpstream(t)
-	s := newSetup(t, httpServer("mem", mem.url))
-	in := startApp(t, s)
+	_, s, in, hc := startMemApp(t)
 	ap := approveAll(in.core.Queue)
 	defer ap.stop()
-	hc := newClient()
-	defer hc.CloseIdleConnections()
-	h := &host{url: in.url("mem"), token: in.token, hc: hc}
-	if err := h.open(context.Background(), "reliability-host"); err != nil {
-		t.Fatal(err)
-	}
+	h := in.openSession(t, hc, "mem")
 	defer h.close()
 	id := 0
-	wantEcho := func(h *host, msg string) {
+	echo := func(h *host, msg string) {
 		t.Helper()
 		id++
-		if text, isErr := answerWithin(t, h, id, "echo", map[string]string{"message": msg}).text(); isErr || text != "Echo: "+msg {
-			t.Errorf("%s: answer %q (error %v), want the echo", msg, text, isErr)
-		}
+		wantEcho(t, h, id, msg)
 	}
-	wantEcho(h, "before")
+	echo(h, "before")
 
 	for _, broken := range []string{`{"version":2,"port":`, "\x00\x01 not settings", `{"version":2,"servers":[{"id":"mem"}]}`} {
 		seen := strings.Count(in.logs.String(), "settings file is invalid")
@@ -48,12 +39,12 @@ func TestSettingsCorruptedWhileRunning(t *testing.T) {
 		waitFor(t, "the app to notice the broken settings", func() bool {
 			return strings.Count(in.logs.String(), "settings file is invalid") > seen
 		})
-		wantEcho(h, fmt.Sprintf("open session, broken %q", broken))
-		h2 := &host{url: in.url("mem"), token: in.token, hc: hc}
+		echo(h, fmt.Sprintf("open session, broken %q", broken))
+		h2 := in.newHost(hc, "mem")
 		if err := h2.open(context.Background(), "reliability-host"); err != nil {
 			t.Fatalf("a new session after the settings broke: %v", err)
 		}
-		wantEcho(h2, fmt.Sprintf("new session, broken %q", broken))
+		echo(h2, fmt.Sprintf("new session, broken %q", broken))
 		h2.close()
 	}
 	t.Logf("the log says: %s", firstLine(in.logs.String(), "settings file is invalid"))
@@ -62,11 +53,11 @@ func TestSettingsCorruptedWhileRunning(t *testing.T) {
 	if err := os.Remove(s.cfgPath); err != nil {
 		t.Fatal(err)
 	}
-	h3 := &host{url: in.url("mem"), token: in.token, hc: hc}
+	h3 := in.newHost(hc, "mem")
 	if err := h3.open(context.Background(), "reliability-host"); err != nil {
 		t.Fatalf("a new session while the settings file is missing: %v", err)
 	}
-	wantEcho(h3, "file missing")
+	echo(h3, "file missing")
 	h3.close()
 }
 

@@ -6,21 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -113,36 +109,21 @@ func startMemUpstream(t *testing.T) *memUpstream {
 	return u
 }
 
+// startMemApp starts the app on a setup of its own with one server, "mem"
+// (a memUpstream), and a client for AI apps' sessions.
+func startMemApp(t *testing.T) (*memUpstream, *setup, *instance, *http.Client) {
+	t.Helper()
+	mem := startMemUpstream(t)
+	s := newSetup(t, httpServer("mem", mem.url))
+	return mem, s, startApp(t, s), newClient(t)
+}
+
 // startEverythingHTTP runs the real server-everything over Streamable
 // HTTP, behind a proxy that records the tools/call messages it is sent, and
 // returns the proxy's URL.
 func startEverythingHTTP(t *testing.T, dir string, rec *recorder) string {
 	t.Helper()
-	port := freePort(t)
-	cmd := exec.Command("node", "--require", filepath.Join(dir, "loopback.cjs"), everythingJS(dir), "streamableHttp")
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server-everything did not start: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	port := testenv.StartEverything(t, dir, "streamableHttp")
 	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(port))
 	proxy := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.Host = target.Host },
@@ -175,7 +156,7 @@ func startEverythingHTTP(t *testing.T, dir string, rec *recorder) string {
 // server-everything over stdio with what Countersign writes to it copied
 // to logPath (bash's exec keeps node the process Countersign started).
 func everythingStdio(dir, logPath string) (string, []string) {
-	return "bash", []string{"-c", `exec node "$0" stdio < <(exec tee -a "$1")`, everythingJS(dir), logPath}
+	return "bash", []string{"-c", `exec node "$0" stdio < <(exec tee -a "$1")`, testenv.EverythingJS(dir), logPath}
 }
 
 // readStdioLog adds the tools/call messages a stdio server was sent.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testenv"
 )
 
 // TestBridgeStartsTheApp: with Countersign stopped, an AI app starts
@@ -39,7 +41,7 @@ func TestBridgeStartsTheApp(t *testing.T) {
 	s := newSession(t, peers, outDir)
 	app, bridgeBin := s.binaries()
 	upstream := s.startUpstream()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(s.dir, "settings.json")
 	write(t, cfg, fmt.Sprintf(`{"port": %d, "servers": [
   {"id": "everything", "name": "Everything", "transport": "streamable-http", "url": "http://127.0.0.1:%d/mcp"}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -39,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	s := newSession(t, peers, "out")
 	bin := s.build()
 	upstream := s.startUpstream()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(s.dir, "settings.json")
 	write(t, cfg, fmt.Sprintf(`{"port": %d, "approvalTimeout": "2m", "servers": [
   {"id": "everything", "name": "Everything", "transport": "streamable-http", "url": "http://127.0.0.1:%d/mcp"}
@@ -300,7 +301,7 @@ func (s *session) build() string {
 // startUpstream runs server-everything on loopback and returns its port.
 func (s *session) startUpstream() int {
 	s.t.Helper()
-	port := freePort(s.t)
+	port := testenv.FreePort(s.t)
 	cmd := exec.Command("node", "--require", "./loopback.cjs",
 		"node_modules/@modelcontextprotocol/server-everything/dist/index.js", "streamableHttp")
 	cmd.Dir = s.peers
@@ -601,16 +602,6 @@ func rss(t *testing.T, pid int) (total, mesa int) {
 		}
 	}
 	return total, mesa
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitTCP(t *testing.T, port int) {

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testenv"
 )
 
 // Inputs, set by scripts/test-windows.
@@ -120,7 +122,7 @@ func TestInstalledOnWine(t *testing.T) {
 	// 4. The installed app, with settings in the person's default place
 	// naming a loopback server-everything.
 	upstream := w.startUpstream()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	settings := filepath.Join(appData, "Countersign", "settings.json")
 	write(t, settings, fmt.Sprintf(`{"port": %d, "approvalTimeout": "2m", "servers": [
   {"id": "everything", "name": "Everything", "transport": "streamable-http", "url": "http://127.0.0.1:%d/mcp"}
@@ -494,7 +496,7 @@ func (w *wine) installedProducts() int {
 // programs reach it like any loopback server).
 func (w *wine) startUpstream() int {
 	w.t.Helper()
-	port := freePort(w.t)
+	port := testenv.FreePort(w.t)
 	cmd := exec.Command("node", "--require", "./loopback.cjs",
 		"node_modules/@modelcontextprotocol/server-everything/dist/index.js", "streamableHttp")
 	cmd.Dir = w.peers
@@ -712,16 +714,6 @@ func versionOf(t *testing.T, msi string) string {
 		t.Fatalf("cannot read a version from %s", msi)
 	}
 	return v
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitTCP(t *testing.T, port int) {

@@ -26,29 +26,21 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/countersign/countersign/internal/clocktest"
 )
 
-// Clock is a settable clock shared by the stand-ins and the code under test.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// OpenInBrowser is an OpenURL for tests: it fetches the sign-in page in
+// the background, as the person's browser would, and the stand-in signs
+// in at once.
+func OpenInBrowser(u *url.URL) error {
+	go func() {
+		if resp, err := http.Get(u.String()); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	return nil
 }
 
 // Account is an account in the stand-in portal, with its roles.
@@ -69,7 +61,7 @@ type Issued struct {
 // access portal (ListAccounts, ListAccountRoles, GetRoleCredentials).
 type IdentityCenter struct {
 	*httptest.Server
-	Clock    *Clock
+	Clock    *clocktest.Clock
 	Accounts []Account
 	// TokenLife and CredentialLife are how long portal tokens and role
 	// credentials last.
@@ -98,7 +90,7 @@ type grant struct {
 }
 
 // NewIdentityCenter starts the stand-in.
-func NewIdentityCenter(clock *Clock, accounts ...Account) *IdentityCenter {
+func NewIdentityCenter(clock *clocktest.Clock, accounts ...Account) *IdentityCenter {
 	ic := &IdentityCenter{
 		Clock: clock, Accounts: accounts, TokenLife: time.Hour, CredentialLife: 15 * time.Minute,
 		clients: map[string]client{}, codes: map[string]grant{}, tokens: map[string]time.Time{}, refreshes: map[string]string{},
@@ -360,7 +352,7 @@ func (ic *IdentityCenter) credentials(w http.ResponseWriter, r *http.Request) {
 // the body received and signs it again with the SDK's signer.
 type Verifier struct {
 	Service, Region string
-	Clock           *Clock
+	Clock           *clocktest.Clock
 	// Lookup finds the credentials an access key belongs to.
 	Lookup func(akid string) (Issued, bool)
 	// Skew is how far the signing time may be from the clock; 0 means 5 minutes.

@@ -1,13 +1,13 @@
-package peers
+package testenv
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// dieWithTest has the kernel send sig to cmd's process when the test
+// DieWithTest has the kernel send sig to cmd's process when the test
 // process ends, so a test killed on timeout leaves no servers behind.
-func dieWithTest(cmd *exec.Cmd, sig syscall.Signal) {
+func DieWithTest(cmd *exec.Cmd, sig syscall.Signal) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
