@@ -18,6 +18,7 @@ import (
 	"github.com/countersign/countersign/internal/relay"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -83,7 +84,7 @@ func TestTheLimitsInForceAreThePolicys(t *testing.T) {
 	up := httptest.NewServer(server.NewStreamableHTTPServer(s))
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cfgPath := filepath.Join(dir, "settings.json")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`{"port":%d,"servers":[{"id":"up","name":"Upstream","transport":"streamable-http","url":%q}]}`, port, up.URL+"/mcp")), 0o600)
 	policyPath := filepath.Join(dir, "policy.json")
