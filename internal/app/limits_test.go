@@ -16,9 +16,9 @@ import (
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/relay"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/countersign/countersign/internal/vault/vaulttest"
-	"github.com/countersign/countersign/internal/testenv"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
