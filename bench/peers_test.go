@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/phases"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/testenv"
@@ -344,6 +345,23 @@ func printPeers(w io.Writer, paths []pathSpec, res driverResult, waits []time.Du
 	}
 	p99 := ms(percentile(d, .99))
 	fmt.Fprintf(w, "approve → wire p99 ≤ 2 ms: %.3f %s\n", p99, met(p99 <= 2))
+	printPhases(w)
+}
+
+// printPhases prints where a gated call's time goes inside the app, every
+// Countersign path together, when built with the phases tag
+// (BENCH_PHASES=1; see internal/phases).
+func printPhases(w io.Writer) {
+	steps := phases.Steps()
+	if steps == nil {
+		return
+	}
+	fmt.Fprintf(w, "\ninside the app, gated calls of every Countersign path (ms)\n")
+	fmt.Fprintf(w, "%-36s %6s %8s %8s %8s\n", "step", "calls", "p50", "p90", "p99")
+	for i, d := range steps {
+		slices.Sort(d)
+		fmt.Fprintf(w, "%-36s %6d %8.3f %8.3f %8.3f\n", phases.Names[i], len(d), ms(percentile(d, .5)), ms(percentile(d, .9)), ms(percentile(d, .99)))
+	}
 }
 
 func met(ok bool) string {

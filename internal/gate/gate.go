@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/countersign/countersign/internal/phases"
 )
 
 // DefaultTimeout is how long a call waits for a person before it is denied.
@@ -405,6 +407,7 @@ func (q *Queue) Submit(ctx context.Context, c Call) Verdict {
 		q.pending[c.ID] = e
 		id, timeout := c.ID, q.timeout
 		e.timer = time.AfterFunc(timeout, func() { q.end(id, OutcomeTimedOut, "after "+timeout.String(), nil) })
+		phases.Mark(phases.Shown)
 		q.publishLocked(Event{Kind: EventAdded, Call: c})
 	}
 	hostDeadline := e.call.HostDeadline

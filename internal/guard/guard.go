@@ -25,6 +25,7 @@ import (
 	"github.com/countersign/countersign/internal/audit"
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/phases"
 	"github.com/countersign/countersign/internal/pins"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/redact"
@@ -154,6 +155,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	}); err != nil {
 		return auditFailure(c, err)
 	}
+	phases.Mark(phases.Submitted)
 
 	// Edited arguments go through the same rules before the person's
 	// approval counts (gate.Decide calls Check).
@@ -165,6 +167,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	defer close(told)
 	c.AfterHostGone = g.decidedLate(ctx, c, args, target, told)
 	v := g.o.Queue.Submit(ctx, c)
+	phases.Mark(phases.Decided)
 
 	reason, rejoined := g.verdictReason(v)
 	ev := audit.Event{
@@ -181,6 +184,7 @@ func (g *Guard) Submit(ctx context.Context, c gate.Call) gate.Verdict {
 	if err := g.record(ctx, ev); err != nil && v.Approved() {
 		return auditFailure(c, err)
 	}
+	phases.Mark(phases.DecisionDurable)
 	if rejoined {
 		// The earlier call ends here: its decision went to this one.
 		g.recordAsync(audit.Event{

@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/hostwait"
 	"github.com/countersign/countersign/internal/jsonrpc"
+	"github.com/countersign/countersign/internal/phases"
 	"github.com/countersign/countersign/internal/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -288,6 +289,10 @@ func (s *session) deliver(raw []byte, related, tok json.RawMessage) {
 // error and of its other members spliced in. Every other byte is the
 // server's.
 func (s *session) filterAnswer(req *request, m jsonrpc.Message) []byte {
+	if req.callID != "" {
+		phases.Mark(phases.Answered)
+		defer phases.Mark(phases.Checked)
+	}
 	f := s.r.o.Filter
 	if f == nil {
 		return m.WithIDResult(req.hostID, nil)
@@ -571,7 +576,14 @@ func (s *session) forward(m jsonrpc.Message, req *request, header http.Header) {
 	if f != nil && callID != "" {
 		f.Forwarded(s.srv.ID, callID)
 	}
-	if err := s.conn.Send(ctx, m.WithID(json.RawMessage(req.upID)), s.upstreamHeaders(header, m)); err != nil {
+	if callID != "" {
+		phases.Mark(phases.Sending)
+	}
+	err := s.conn.Send(ctx, m.WithID(json.RawMessage(req.upID)), s.upstreamHeaders(header, m))
+	if callID != "" {
+		phases.Mark(phases.Sent)
+	}
+	if err != nil {
 		s.mu.Lock()
 		_, still := s.inflight[req.upID]
 		delete(s.inflight, req.upID)
@@ -611,6 +623,7 @@ func (s *session) answer(req *request, msg []byte) {
 // informed, then forwards or denies it.
 func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	holdStarts()
+	phases.Mark(phases.Held)
 	// Read by exact name, as servers do; a name they could read
 	// differently is refused.
 	p, err := readCall(m.Params)
