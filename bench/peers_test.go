@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/countersign/countersign/internal/phases"
 	"github.com/countersign/countersign/internal/app"
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/phases"
 	"github.com/countersign/countersign/internal/testenv"
 	"github.com/countersign/countersign/internal/vault"
 )
