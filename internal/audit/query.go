@@ -228,11 +228,19 @@ func planQuery(ctx context.Context, tx *sql.Tx, f Filter, terms []string, before
 	if useIndex {
 		// The search index yields candidates in id order; the LIKE terms
 		// above decide, so results are exactly what the plain plan gives.
+		// Events newer than the index (a waited commit leaves them to a
+		// later one) are read directly.
+		var indexed int64
+		if err := tx.QueryRowContext(ctx, indexedUpTo).Scan(&indexed); err != nil {
+			return queryPlan{}, fmt.Errorf("querying audit log: searching text: %w", err)
+		}
+		cond := strings.Join(where, ` AND `)
 		return queryPlan{
 			sql: `SELECT ` + rowColumns + ` FROM events_text t CROSS JOIN events e ON e.id = t.rowid
-				WHERE events_text MATCH ? AND t.rowid < ? AND t.rowid >= ? AND ` + strings.Join(where, ` AND `) +
-				` ORDER BY t.rowid` + order,
-			args: append([]any{match, upper, lower}, args...),
+				WHERE events_text MATCH ? AND t.rowid < ? AND t.rowid >= ? AND t.rowid <= ? AND ` + cond + `
+				UNION ALL SELECT ` + rowColumns + ` FROM events e WHERE e.id > ? AND ` + cond +
+				` ORDER BY 1` + order,
+			args: append(append(append([]any{match, upper, lower, indexed}, args...), indexed), args...),
 		}, nil
 	}
 	return queryPlan{

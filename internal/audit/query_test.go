@@ -393,3 +393,66 @@ func FuzzQueryText(f *testing.F) {
 		}
 	})
 }
+
+// indexedEvents counts the events in the search index.
+func indexedEvents(t *testing.T, l *Log) int {
+	t.Helper()
+	var n int
+	if err := l.r.QueryRow(`SELECT count(*) FROM events_text`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A commit someone waits for (a call's submitted or decided record) leaves
+// the search index to a later commit, yet a search finds the event at
+// once; queued events, a quiet moment and Close bring the index up to date.
+func TestWaitedAppendsLeaveTheSearchIndexForLater(t *testing.T) {
+	l, path, _ := openTest(t, Options{indexIdle: time.Hour, asyncHold: time.Millisecond})
+	ctx := context.Background()
+	if _, err := l.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "create_issue", Target: "DEFRA/ffc-pay"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexedEvents(t, l); n != 0 {
+		t.Errorf("%d events indexed by a waited commit; want the index left for later", n)
+	}
+	for _, plan := range []textPlan{textIndex, textScan} {
+		l.textPlan = plan
+		page, err := l.Query(ctx, Filter{Text: "ffc-pay"}, 0, 0)
+		if err != nil || len(page.Records) != 1 {
+			t.Errorf("plan %d: a search for the unindexed event found %d, %v", plan, len(page.Records), err)
+		}
+	}
+	if err := l.AppendAsync(Event{Kind: KindCallResult, Server: "github", Tool: "create_issue"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "queued events index what waited", func() bool { return indexedEvents(t, l) == 2 })
+
+	if _, err := l.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "get_issue"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM events_text`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("after Close the index holds %d events, %v; want 3", n, err)
+	}
+
+	quiet, _, _ := openTest(t, Options{indexIdle: 10 * time.Millisecond})
+	if _, err := quiet.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "get_issue"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a quiet moment to index the event", func() bool { return indexedEvents(t, quiet) == 1 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
