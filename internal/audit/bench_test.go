@@ -110,6 +110,10 @@ func fillN(l *Log, clock *atomic.Int64, rows int) error {
 			written += perChunk
 			clock.Add(perChunk * 15_000)
 		}
+		if _, err := tx.StmtContext(ctx, l.indexText).ExecContext(ctx); err != nil {
+			tx.Rollback()
+			return err
+		}
 		if err := tx.Commit(); err != nil {
 			return err
 		}

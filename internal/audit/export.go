@@ -110,25 +110,15 @@ func (l *Log) Export(ctx context.Context, w io.Writer, f Filter, format Format) 
 		flush = func() error { return nil }
 	}
 	var n int64
-	if !p.empty {
-		rows, err := tx.QueryContext(ctx, p.sql, p.args...)
-		if err != nil {
-			return 0, fmt.Errorf("exporting audit log: %w", err)
+	err = p.each(ctx, tx, 0, func(r *row) (bool, error) {
+		if err := put(r); err != nil {
+			return false, fmt.Errorf("event %d: %w", r.id, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRow(rows)
-			if err != nil {
-				return n, fmt.Errorf("exporting audit log: %w", err)
-			}
-			if err := put(&r); err != nil {
-				return n, fmt.Errorf("exporting audit log: event %d: %w", r.id, err)
-			}
-			n++
-		}
-		if err := rows.Err(); err != nil {
-			return n, fmt.Errorf("exporting audit log: %w", err)
-		}
+		n++
+		return true, nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("exporting audit log: %w", err)
 	}
 	if err := flush(); err != nil {
 		return n, fmt.Errorf("exporting audit log: %w", err)

@@ -37,6 +37,19 @@ const maxBatch = 256
 // sync of their own in front of it.
 const defaultAsyncHold = 50 * time.Millisecond
 
+// defaultIndexIdle is how long the writer waits for another append before it
+// adds the events a waited commit left out to the search index.
+const defaultIndexIdle = 100 * time.Millisecond
+
+// maxUnindexed bounds how many events may wait for the search index: past
+// it, the next commit adds them whoever waits for it.
+const maxUnindexed = 256
+
+// indexedUpTo is an SQL expression for the largest event id in the search
+// index. The index holds every event up to it: events are added in id
+// order and only pruned from the start.
+const indexedUpTo = `SELECT coalesce(max(rowid), 0) FROM events_text`
+
 // ErrClosed is returned by every method of a Log after Close.
 var ErrClosed = errors.New("audit log is closed")
 
@@ -53,6 +66,7 @@ type Options struct {
 
 	busyTimeout time.Duration // tests shorten it; zero means defaultBusyTimeout
 	asyncHold   time.Duration // tests change it; zero means defaultAsyncHold
+	indexIdle   time.Duration // tests change it; zero means defaultIndexIdle
 }
 
 // Log is an open audit log. Its methods are safe for concurrent use.
@@ -62,12 +76,14 @@ type Log struct {
 	w      *sql.DB   // one connection: the only writer
 	r      *sql.DB   // readers; never write
 	insert *sql.Stmt // adds an event
-	// insertText adds an event's tool, target and reason to the search index.
-	insertText *sql.Stmt
+	// indexText adds the tool, target and reason of the events not yet in
+	// the search index to it.
+	indexText *sql.Stmt
 
 	textPlan textPlan // tests force a search plan; zero decides per query
 
 	asyncHold time.Duration // see defaultAsyncHold
+	indexIdle time.Duration // see defaultIndexIdle
 	commits   atomic.Int64  // transactions that appended events, for tests
 
 	retention atomic.Int64 // days; negative keeps everything
@@ -83,6 +99,7 @@ type Log struct {
 
 	// Owned by the writer goroutine.
 	prunedDay int64 // UTC day (days since the Unix epoch) of the last prune
+	unindexed int   // events committed since the search index last caught up
 	buf       []byte
 
 	heads headState // the newest committed event and who watches it (head.go)
@@ -136,6 +153,7 @@ func Open(path string, opts Options) (*Log, error) {
 		jobs:      make(chan *job, maxBatch),
 		done:      make(chan struct{}),
 		asyncHold: cmp.Or(opts.asyncHold, defaultAsyncHold),
+		indexIdle: cmp.Or(opts.indexIdle, defaultIndexIdle),
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
@@ -159,6 +177,8 @@ func Open(path string, opts Options) (*Log, error) {
 	if err := l.repair(context.Background()); err != nil {
 		l.logger.Error("audit: checking for calls the last run left half-done failed", "err", err)
 	}
+	// Events the last run (or the repair) left out of the search index.
+	l.indexQuietly()
 	go l.run()
 	return l, nil
 }
@@ -198,7 +218,8 @@ func (l *Log) open(path string, busy time.Duration) error {
 	if err != nil {
 		return err
 	}
-	l.insertText, err = l.w.PrepareContext(ctx, `INSERT INTO events_text (rowid, tool, target, reason) VALUES (?, ?, ?, ?)`)
+	l.indexText, err = l.w.PrepareContext(ctx, `INSERT INTO events_text (rowid, tool, target, reason)
+		SELECT id, tool, target, reason FROM events WHERE id > (`+indexedUpTo+`)`)
 	if err != nil {
 		return err
 	}
@@ -213,8 +234,8 @@ func (l *Log) open(path string, busy time.Duration) error {
 // closeDBs closes whatever open managed to open.
 func (l *Log) closeDBs() error {
 	var errs []error
-	if l.insertText != nil {
-		errs = append(errs, l.insertText.Close())
+	if l.indexText != nil {
+		errs = append(errs, l.indexText.Close())
 	}
 	if l.insert != nil {
 		errs = append(errs, l.insert.Close())
@@ -382,12 +403,43 @@ func (l *Log) run() {
 	batch := make([]*job, 0, maxBatch)
 	hold := time.NewTimer(l.asyncHold)
 	hold.Stop()
-	for j := range l.jobs {
+	idle := time.NewTimer(l.indexIdle)
+	idle.Stop()
+	for {
+		j, ok := l.next(idle)
+		if !ok {
+			break
+		}
+		if j == nil {
+			l.indexQuietly()
+			continue
+		}
 		batch = l.drain(append(batch[:0], j))
 		if queuedOnly(batch) {
 			batch = l.holdFor(batch, hold)
 		}
 		l.process(batch)
+	}
+	if l.unindexed > 0 {
+		l.indexQuietly()
+	}
+}
+
+// next waits for the next job. While events wait for the search index, it
+// returns a nil job once none has come for l.indexIdle. ok is false once the
+// queue is closed.
+func (l *Log) next(idle *time.Timer) (j *job, ok bool) {
+	if l.unindexed == 0 {
+		j, ok = <-l.jobs
+		return j, ok
+	}
+	idle.Reset(l.indexIdle)
+	defer idle.Stop()
+	select {
+	case j, ok = <-l.jobs:
+		return j, ok
+	case <-idle.C:
+		return nil, true
 	}
 }
 
@@ -507,7 +559,6 @@ func (l *Log) appendRows(ctx context.Context, tx *sql.Tx, evs []*Event) ([]Recor
 	}
 	now := l.now().UnixMilli()
 	stmt := tx.StmtContext(ctx, l.insert)
-	text := tx.StmtContext(ctx, l.insertText)
 	recs := make([]Record, len(evs))
 	for i, ev := range evs {
 		r := newRow(head.id+1, max(now, head.timeMS), ev)
@@ -515,9 +566,6 @@ func (l *Log) appendRows(ctx context.Context, tx *sql.Tx, evs []*Event) ([]Recor
 		r.hash, l.buf = r.computeHash(l.buf)
 		if _, err := stmt.ExecContext(ctx, r.insertArgs()...); err != nil {
 			return nil, fmt.Errorf("inserting event %d: %w", r.id, err)
-		}
-		if _, err := text.ExecContext(ctx, r.id, r.tool, r.target, r.reason); err != nil {
-			return nil, fmt.Errorf("indexing event %d: %w", r.id, err)
 		}
 		recs[i] = Record{ID: r.id, Time: time.UnixMilli(r.timeMS).UTC(), Event: *ev, PrevHash: r.prevHash, Hash: r.hash}
 		head = chainHead{id: r.id, timeMS: r.timeMS, hash: r.hash}
@@ -533,7 +581,11 @@ func (l *Log) writeAppends(jobs []*job) {
 	for i, j := range jobs {
 		evs[i] = &j.ev
 	}
-	recs, err := l.writeEvents(context.Background(), evs)
+	// The search index is derived data: a commit someone waits for (a
+	// call's submitted or decided record) leaves it to a later commit or
+	// to a quiet moment (see run), so the call pays for fewer pages.
+	index := queuedOnly(jobs) || l.unindexed+len(jobs) > maxUnindexed
+	recs, err := l.writeEvents(context.Background(), evs, index)
 	if err != nil {
 		l.logger.Error("audit: writing events failed; the calls they record are denied",
 			"events", len(jobs), "err", err)
@@ -553,8 +605,9 @@ func (l *Log) writeAppends(jobs []*job) {
 	}
 }
 
-// writeEvents appends evs in one committed transaction.
-func (l *Log) writeEvents(ctx context.Context, evs []*Event) ([]Record, error) {
+// writeEvents appends evs in one committed transaction, with every event
+// not yet in the search index added to it if index is set.
+func (l *Log) writeEvents(ctx context.Context, evs []*Event, index bool) ([]Record, error) {
 	tx, err := l.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("writing audit events: %w", err)
@@ -564,12 +617,34 @@ func (l *Log) writeEvents(ctx context.Context, evs []*Event) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing audit events: %w", err)
 	}
+	if index {
+		if _, err := tx.StmtContext(ctx, l.indexText).ExecContext(ctx); err != nil {
+			return nil, fmt.Errorf("writing audit events: indexing them for search: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("writing audit events: %w", err)
+	}
+	if index {
+		l.unindexed = 0
+	} else {
+		l.unindexed += len(evs)
 	}
 	l.commits.Add(1)
 	l.committed(recs[len(recs)-1])
 	return recs, nil
+}
+
+// indexQuietly adds the events not yet in the search index to it, in a
+// transaction of its own; run calls it when no append has come for
+// l.indexIdle. A failure is logged and tried again later: searches still
+// find those events (see planQuery).
+func (l *Log) indexQuietly() {
+	if _, err := l.indexText.Exec(); err != nil {
+		l.logger.Warn("audit: adding events to the search index failed; searches read them directly meanwhile", "err", err)
+		return
+	}
+	l.unindexed = 0
 }
 
 const insertColumns = `id, time_ms, kind, server, tool, client, call_id, target, outcome, actor,
@@ -707,10 +782,14 @@ func (l *Log) prune(ctx context.Context) (Pruned, error) {
 	if err != nil {
 		return p, fmt.Errorf("pruning audit log: %w", err)
 	}
+	if _, err := tx.StmtContext(ctx, l.indexText).ExecContext(ctx); err != nil {
+		return p, fmt.Errorf("pruning audit log: indexing for search: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return p, fmt.Errorf("pruning audit log: %w", err)
 	}
 	p.Record = recs[0]
+	l.unindexed = 0
 	l.committed(p.Record)
 	l.logger.Info("audit: pruned old events", "events", p.Events, "before", cutoff.Format(time.DateOnly), "anchor", p.Anchor.ID)
 	return p, nil

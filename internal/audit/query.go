@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -88,29 +89,21 @@ func (l *Log) Query(ctx context.Context, f Filter, before int64, limit int) (Pag
 	if err != nil || p.empty {
 		return Page{}, err
 	}
-	rows, err := tx.QueryContext(ctx, p.sql+` LIMIT ?`, append(p.args, limit+1)...)
-	if err != nil {
-		return Page{}, fmt.Errorf("querying audit log: %w", err)
-	}
-	defer rows.Close()
 	var page Page
-	for rows.Next() {
+	err = p.each(ctx, tx, limit+1, func(r *row) (bool, error) {
 		if len(page.Records) == limit {
 			page.More = true
 			page.Next = page.Records[limit-1].ID
-			break
-		}
-		r, err := scanRow(rows)
-		if err != nil {
-			return Page{}, fmt.Errorf("querying audit log: %w", err)
+			return false, nil
 		}
 		rec, err := r.record()
 		if err != nil {
-			return Page{}, fmt.Errorf("querying audit log: %w", err)
+			return false, err
 		}
 		page.Records = append(page.Records, rec)
-	}
-	if err := rows.Err(); err != nil {
+		return true, nil
+	})
+	if err != nil {
 		return Page{}, fmt.Errorf("querying audit log: %w", err)
 	}
 	return page, nil
@@ -126,11 +119,55 @@ func (l *Log) readable() error {
 	return nil
 }
 
-// queryPlan is a SELECT of rowColumns without its LIMIT.
+// queryPlan is a SELECT of rowColumns without its LIMIT, possibly in
+// parts: the rows of then follow the rows of this one.
 type queryPlan struct {
 	sql   string
 	args  []any
-	empty bool // nothing can match
+	empty bool       // nothing can match
+	then  *queryPlan // the next part, or nil
+}
+
+// each runs the plan's parts in order, calling yield on each row, up to
+// limit rows in all (none: limit <= 0), or until yield returns false.
+func (p queryPlan) each(ctx context.Context, tx *sql.Tx, limit int, yield func(*row) (bool, error)) error {
+	if p.empty {
+		return nil
+	}
+	n := 0
+	for part := &p; part != nil; part = part.then {
+		query, args := part.sql, part.args
+		if limit > 0 {
+			query, args = query+` LIMIT ?`, append(slices.Clip(args), limit-n)
+		}
+		more, err := eachRow(ctx, tx, query, args, func(r *row) (bool, error) {
+			n++
+			return yield(r)
+		})
+		if err != nil || !more || limit > 0 && n >= limit {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachRow runs one query; more is false when yield stopped it.
+func eachRow(ctx context.Context, tx *sql.Tx, query string, args []any, yield func(*row) (bool, error)) (more bool, err error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return false, err
+		}
+		if ok, err := yield(&r); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, rows.Err()
 }
 
 const rowColumns = `e.id, e.time_ms, e.kind, e.server, e.tool, e.client, e.call_id, e.target,
@@ -228,12 +265,32 @@ func planQuery(ctx context.Context, tx *sql.Tx, f Filter, terms []string, before
 	if useIndex {
 		// The search index yields candidates in id order; the LIKE terms
 		// above decide, so results are exactly what the plain plan gives.
-		return queryPlan{
+		// Events newer than the index (a waited commit leaves them to a
+		// later one) are read directly.
+		var indexed int64
+		if err := tx.QueryRowContext(ctx, indexedUpTo).Scan(&indexed); err != nil {
+			return queryPlan{}, fmt.Errorf("querying audit log: searching text: %w", err)
+		}
+		cond := strings.Join(where, ` AND `)
+		index := queryPlan{
 			sql: `SELECT ` + rowColumns + ` FROM events_text t CROSS JOIN events e ON e.id = t.rowid
-				WHERE events_text MATCH ? AND t.rowid < ? AND t.rowid >= ? AND ` + strings.Join(where, ` AND `) +
+				WHERE events_text MATCH ? AND t.rowid < ? AND t.rowid >= ? AND t.rowid <= ? AND ` + cond +
 				` ORDER BY t.rowid` + order,
-			args: append([]any{match, upper, lower}, args...),
-		}, nil
+			args: append([]any{match, upper, lower, indexed}, args...),
+		}
+		if indexed+1 >= upper {
+			return index, nil
+		}
+		tail := queryPlan{
+			sql:  `SELECT ` + rowColumns + ` FROM events e WHERE e.id > ? AND ` + cond + ` ORDER BY e.id` + order,
+			args: append([]any{indexed}, args...),
+		}
+		if desc {
+			tail.then = &index
+			return tail, nil
+		}
+		index.then = &tail
+		return index, nil
 	}
 	return queryPlan{
 		sql:  `SELECT ` + rowColumns + ` FROM events e WHERE ` + strings.Join(where, ` AND `) + ` ORDER BY e.id` + order,

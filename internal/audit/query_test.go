@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -372,19 +373,11 @@ func FuzzQueryText(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := tx.QueryContext(ctx, p.sql, p.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var got []int64
-			for rows.Next() {
-				r, err := scanRow(rows)
-				if err != nil {
-					t.Fatal(err)
-				}
+			if err := p.each(ctx, tx, 0, func(r *row) (bool, error) {
 				got = append(got, r.id)
-			}
-			if err := rows.Close(); err != nil {
+				return true, nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -392,4 +385,104 @@ func FuzzQueryText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// indexedEvents counts the events in the search index.
+func indexedEvents(t *testing.T, l *Log) int {
+	t.Helper()
+	var n int
+	if err := l.r.QueryRow(`SELECT count(*) FROM events_text`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A commit someone waits for (a call's submitted or decided record) leaves
+// the search index to a later commit, yet a search finds the event at
+// once; queued events, a quiet moment and Close bring the index up to date.
+func TestWaitedAppendsLeaveTheSearchIndexForLater(t *testing.T) {
+	l, path, _ := openTest(t, Options{indexIdle: time.Hour, asyncHold: time.Millisecond})
+	ctx := context.Background()
+	if _, err := l.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "create_issue", Target: "DEFRA/ffc-pay"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexedEvents(t, l); n != 0 {
+		t.Errorf("%d events indexed by a waited commit; want the index left for later", n)
+	}
+	for _, plan := range []textPlan{textIndex, textScan} {
+		l.textPlan = plan
+		page, err := l.Query(ctx, Filter{Text: "ffc-pay"}, 0, 0)
+		if err != nil || len(page.Records) != 1 {
+			t.Errorf("plan %d: a search for the unindexed event found %d, %v", plan, len(page.Records), err)
+		}
+	}
+	if err := l.AppendAsync(Event{Kind: KindCallResult, Server: "github", Tool: "create_issue"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "queued events index what waited", func() bool { return indexedEvents(t, l) == 2 })
+
+	// Pages that span the indexed events and the newer ones read directly
+	// hold what a plain scan finds, in order.
+	for range 3 {
+		if _, err := l.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "create_issue", Target: "DEFRA/ffc-pay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := func(plan textPlan) (ids []int64) {
+		l.textPlan = plan
+		before := int64(0)
+		for {
+			page, err := l.Query(ctx, Filter{Text: "ffc-pay"}, before, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page.Records {
+				ids = append(ids, r.ID)
+			}
+			if !page.More {
+				return ids
+			}
+			before = page.Next
+		}
+	}
+	if diff := cmp.Diff([]int64{5, 4, 3, 1}, pages(textIndex)); diff != "" {
+		t.Errorf("pages through the index and past it (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{5, 4, 3, 1}, pages(textScan)); diff != "" {
+		t.Errorf("pages of a plain scan (-want +got):\n%s", diff)
+	}
+	l.textPlan = textIndex
+	var csv bytes.Buffer
+	if n, err := l.Export(ctx, &csv, Filter{Text: "ffc-pay"}, FormatCSV); err != nil || n != 4 {
+		t.Errorf("export through the index and past it: %d events, %v; want 4", n, err)
+	}
+	l.textPlan = textAuto
+
+	if _, err := l.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "get_issue"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM events_text`).Scan(&n); err != nil || n != 6 {
+		t.Errorf("after Close the index holds %d events, %v; want 6", n, err)
+	}
+
+	quiet, _, _ := openTest(t, Options{indexIdle: 10 * time.Millisecond})
+	if _, err := quiet.Append(ctx, Event{Kind: KindCallSubmitted, Server: "github", Tool: "get_issue"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a quiet moment to index the event", func() bool { return indexedEvents(t, quiet) == 1 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
