@@ -296,7 +296,7 @@ func TestAuditViewInfo(t *testing.T) {
 	if diff := cmp.Diff([]string{"create_issue", "delete_repository", "search", "search_code"}, info.Tools); diff != "" {
 		t.Errorf("tools (-want +got)\n%s", diff)
 	}
-	if len(info.Outcomes) != 11 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
+	if len(info.Outcomes) != 12 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
 		t.Errorf("outcomes %q", info.Outcomes)
 	}
 	for _, want := range []string{env.path, "90 days", "Verify integrity"} {
