@@ -3,10 +3,12 @@ package relay
 import (
 	"bufio"
 	"context"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/gate"
 	"github.com/countersign/countersign/internal/transport"
 )
 
@@ -109,4 +111,61 @@ func (s *session) detachedStreams() int {
 		}
 	}
 	return n
+}
+
+// TestACancelBeforeTheCallIsHeldIsNotLost is the cancel twin of
+// TestACallWhoseHostLeftBeforeItWasHeldNeverRuns: notifications/cancelled
+// that arrives between the request and the gate holding it ends the call
+// as cancelled; the person is never shown it and the server never gets it.
+func TestACancelBeforeTheCallIsHeldIsNotLost(t *testing.T) {
+	srv, conns := pipeServer("pipe")
+	e := newEnv(t, []Server{srv}) // the person approves at once
+	sid, up := pipeSession(t, e, conns)
+
+	release := make(chan struct{})
+	holdStarts = func() { <-release }
+	defer func() { holdStarts = func() {} }()
+	answered := make(chan [][]byte, 1)
+	go func() {
+		answered <- readMessages(t, e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"delete_repository","arguments":{}}}`))
+	}()
+	s := e.session(sid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.byHostID)
+		s.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay never took the call")
+		}
+	}
+	r := e.post(context.Background(), "pipe", sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4,"reason":"changed my mind"}}`)
+	r.Body.Close()
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel answered %s", r.Status)
+	}
+	close(release)
+	select {
+	case msgs := <-answered:
+		if len(msgs) != 1 {
+			t.Fatalf("the AI app got %q", msgs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled call is still held")
+	}
+	e.mu.Lock()
+	events := slices.Clone(e.events)
+	e.mu.Unlock()
+	for _, ev := range events {
+		if ev.Kind == gate.EventAdded {
+			t.Fatalf("the person was shown a call the AI app had cancelled: %+v", ev.Call)
+		}
+	}
+	select {
+	case m := <-up.sent:
+		t.Fatalf("the server got %s after the AI app cancelled it", m)
+	case <-time.After(200 * time.Millisecond):
+	}
 }

@@ -98,6 +98,9 @@ type request struct {
 	// gone is set when the host's stream closed before the gate held the
 	// call: it must not be held, let alone run.
 	gone bool
+	// cancelled is set when the host cancelled the request before the gate
+	// held it or before it was forwarded: it must not be held or sent.
+	cancelled bool
 	// Once forwarded (see inFlightLocked): the call timeout's timer, and
 	// the end of the context bounding its send.
 	deadline *time.Timer
@@ -561,6 +564,11 @@ func (s *session) forward(m jsonrpc.Message, req *request, header http.Header) {
 		s.answerForwarded(req, s.lostError(req, context.Cause(s.ctx)))
 		return
 	}
+	if req.cancelled {
+		s.mu.Unlock()
+		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled by the AI app before it was sent"))
+		return
+	}
 	ctx := s.inFlightLocked(req)
 	callID := req.callID
 	s.mu.Unlock()
@@ -654,12 +662,16 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	req.hold = cancel
 	req.token = p.Meta.ProgressToken
 	client := s.client
-	gone := req.gone
+	gone, cancelled := req.gone, req.cancelled
 	s.mu.Unlock()
-	if gone {
+	switch {
+	case gone:
 		// The host left before the call was held: streamClosed found no
 		// hold to cancel. The gate ends it at once, as disconnected.
 		cancel(gate.ErrHostDisconnected)
+	case cancelled:
+		// Likewise for the host's notifications/cancelled.
+		cancel(gate.ErrHostCancelled)
 	}
 	if client == "" {
 		client = clientName(m.Params, false)
@@ -779,6 +791,10 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 			delete(s.inflight, req.upID)
 			delete(s.byHostID, s.hostKey(req.st, req.hostID))
 			req.settled()
+		} else if hold == nil {
+			// Not held yet, or decided and not sent yet: hold and
+			// forward see it.
+			req.cancelled = true
 		}
 	}
 	s.mu.Unlock()
