@@ -151,7 +151,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		lc := &limitedConn{Conn: c, l: l}
-		lc.uid, lc.known = l.owner(c)
+		l.lookUpOwners(lc)
 		l.mu.Lock()
 		evict, room := l.makeRoomLocked(lc)
 		if !room {
@@ -171,6 +171,48 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		return lc, nil
 	}
+}
+
+// lookUpOwners finds who opened lc, and each connection without the token
+// whose user is not known yet, when a cap is near enough for users to
+// decide which connection goes. Each lookup scans the machine's socket
+// table (about 10 ms with a few thousand sockets), so under the caps,
+// where every AI app's connection carries the token at once, accepting
+// does not wait for it. A connection is looked up once; one whose other
+// end has gone by then is of an unknown user.
+func (l *connLimiter) lookUpOwners(lc *limitedConn) {
+	l.mu.Lock()
+	if !l.usersCountLocked() {
+		l.mu.Unlock()
+		return
+	}
+	todo := []*limitedConn{lc}
+	for _, u := range l.unauth {
+		if !u.looked {
+			todo = append(todo, u)
+		}
+	}
+	l.mu.Unlock()
+	type found struct {
+		uid   uint32
+		known bool
+	}
+	res := make([]found, len(todo))
+	for i, c := range todo {
+		res[i].uid, res[i].known = l.owner(c.Conn)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range todo {
+		c.uid, c.known, c.looked = res[i].uid, res[i].known, true
+	}
+}
+
+// usersCountLocked reports whether a new connection could reach a cap,
+// where who holds which connections decides which one is closed.
+func (l *connLimiter) usersCountLocked() bool {
+	return (l.lim.MaxUnauthenticatedPerUser > 0 && len(l.unauth) >= l.lim.MaxUnauthenticatedPerUser) ||
+		len(l.unauth) >= l.lim.MaxUnauthenticated || len(l.all) >= l.lim.MaxConns
 }
 
 // makeRoomLocked picks the connection without the token to close so that
@@ -262,9 +304,12 @@ func (l *connLimiter) removeUnauthLocked(lc *limitedConn) {
 type limitedConn struct {
 	net.Conn
 	l     *connLimiter
-	uid   uint32      // the user who opened it, when known
-	known bool        // whether uid is known
-	timer *time.Timer // closes it if it has not carried the token in time
+	uid   uint32 // the user who opened it, when known
+	known bool   // whether uid is known
+	// looked is set once the user was looked up: only near a cap (see
+	// lookUpOwners), under l.mu like uid and known.
+	looked bool
+	timer  *time.Timer // closes it if it has not carried the token in time
 }
 
 // expire closes the connection if it still has not carried the token.
