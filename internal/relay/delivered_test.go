@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,41 +32,60 @@ func (f *recordingFilter) waitDelivered(t *testing.T) []string {
 
 // TestAnAnswerWaitingForAResumeThatNeverComesIsNotDelivered: the server
 // answers while the AI app's stream is broken off; nobody resumes it, and
-// when the grace for a resume ends the filter is told the answer was not
-// delivered, after it was given the server's result, and once.
+// when the grace for a resume ends, or the AI app ends the session, the
+// filter is told the answer was not delivered, once, after the call's
+// result.
 func TestAnAnswerWaitingForAResumeThatNeverComesIsNotDelivered(t *testing.T) {
-	srv, conns := pipeServer("pipe")
-	f := &recordingFilter{}
-	e := newEnv(t, []Server{srv}, func(o *Options) { o.Filter = f; o.resumeGrace = 300 * time.Millisecond })
-	sid, up := pipeSession(t, e, conns)
+	for _, end := range []string{"the grace ends", "the session ends"} {
+		t.Run(end, func(t *testing.T) {
+			srv, conns := pipeServer("pipe")
+			f := &recordingFilter{}
+			e := newEnv(t, []Server{srv}, func(o *Options) {
+				o.Filter = f
+				if end == "the grace ends" {
+					o.resumeGrace = 500 * time.Millisecond
+				}
+			})
+			sid, up := pipeSession(t, e, conns)
 
-	ctx, hangUp := context.WithCancel(context.Background())
-	resp := e.post(ctx, "pipe", sid, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}}`,
-		"Mcp-Protocol-Version", "2025-11-25")
-	sent := up.next(t) // approved at once and forwarded under id 2
-	if string(field(t, sent, "id")) != "2" {
-		t.Fatalf("upstream got %s", sent)
-	}
-	readExactly(t, bufio.NewReader(resp.Body), "id: 2-1\ndata: \n\n")
-	hangUp()
-	resp.Body.Close()
-	s := e.session(sid)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if s.detachedStreams() > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the relay never noticed the broken stream")
-		}
-	}
-	up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"ran"}]}}`)}
-	got := f.waitDelivered(t)
-	f.mu.Lock()
-	results := slices.Clone(f.results)
-	f.mu.Unlock()
-	callID := results[0][len("tools/call ") : len(results[0])-len(" result")]
-	if !slices.Equal(got, []string{callID + " false"}) || len(results) != 1 {
-		t.Fatalf("filter told %q after results %q, want one not delivered after the server's result", got, results)
+			ctx, hangUp := context.WithCancel(context.Background())
+			resp := e.post(ctx, "pipe", sid, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}}`,
+				"Mcp-Protocol-Version", "2025-11-25")
+			sent := up.next(t) // approved at once and forwarded under id 2
+			if string(field(t, sent, "id")) != "2" {
+				t.Fatalf("upstream got %s", sent)
+			}
+			readExactly(t, bufio.NewReader(resp.Body), "id: 2-1\ndata: \n\n")
+			hangUp()
+			resp.Body.Close()
+			s := e.session(sid)
+			for deadline := time.Now().Add(10 * time.Second); s.detachedStreams() == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the relay never noticed the broken stream")
+				}
+			}
+			up.in <- transport.Incoming{Raw: []byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"ran"}]}}`)}
+			if end == "the session ends" {
+				req, _ := http.NewRequest(http.MethodDelete, e.url("pipe"), nil)
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				req.Header.Set("Mcp-Session-Id", sid)
+				r, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Body.Close()
+			}
+			got := f.waitDelivered(t)
+			f.mu.Lock()
+			forwarded, results := slices.Clone(f.forwarded), slices.Clone(f.results)
+			f.mu.Unlock()
+			callID := strings.TrimPrefix(forwarded[0], "pipe ")
+			// On a slow machine the grace may end before the server's
+			// answer comes: then the relay's own answer is the one lost.
+			if !slices.Equal(got, []string{callID + " false"}) || len(results) != 1 || !strings.HasPrefix(results[0], "tools/call "+callID+" ") {
+				t.Fatalf("filter told %q after results %q, want one not delivered after the call's result", got, results)
+			}
+		})
 	}
 }
 
@@ -167,5 +187,26 @@ func TestACancelBeforeTheCallIsHeldIsNotLost(t *testing.T) {
 	case m := <-up.sent:
 		t.Fatalf("the server got %s after the AI app cancelled it", m)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestABrokenOffStreamHoldingAnAnswerIsClosedInTime: a stream broken off
+// with an answer queued and nothing forwarded any more still gets the
+// resume grace, after which the answer is known not to have been
+// delivered; without it the call's closing record would wait forever.
+func TestABrokenOffStreamHoldingAnAnswerIsClosedInTime(t *testing.T) {
+	s := &session{r: &Relay{o: Options{resumeGrace: 50 * time.Millisecond}}, inflight: map[string]*request{}, byHostID: map[string]*request{}}
+	st := newStream(true)
+	s.resume.track(st)
+	told := make(chan bool, 1)
+	st.pushAnswer([]byte(`{"jsonrpc":"2.0","id":1,"result":{}}`), []byte("1"), 0, func(delivered bool) { told <- delivered })
+	s.streamClosed(st, st.detach())
+	select {
+	case delivered := <-told:
+		if delivered {
+			t.Fatal("told delivered")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the answer waited past the grace with nobody told")
 	}
 }
