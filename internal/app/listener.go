@@ -41,6 +41,11 @@ type serverLimits struct {
 	// MaxConns caps all connections; beyond it a new connection is closed
 	// at once unless an unauthenticated one can make room.
 	MaxConns int
+	// YoungGrace is how long a new connection without the token is kept
+	// out of its user's cap: it may not have had a moment to send its
+	// request yet (an AI app opening many at once). The total caps still
+	// hold. Zero: none.
+	YoungGrace time.Duration
 }
 
 var defaultLimits = serverLimits{
@@ -51,6 +56,7 @@ var defaultLimits = serverLimits{
 	MaxUnauthenticated:        128, // well above the connections an AI app opens at once
 	MaxUnauthenticatedPerUser: 32,  // the same, for one user's AI apps together
 	MaxConns:                  1024,
+	YoungGrace:                2 * time.Second,
 }
 
 // orDefaults fills the zero fields from defaultLimits.
@@ -65,6 +71,7 @@ func (l serverLimits) orDefaults() serverLimits {
 	set(&l.ReadTimeout, d.ReadTimeout)
 	set(&l.IdleTimeout, d.IdleTimeout)
 	set(&l.Unauthenticated, d.Unauthenticated)
+	set(&l.YoungGrace, d.YoungGrace)
 	if l.MaxUnauthenticated <= 0 {
 		l.MaxUnauthenticated = d.MaxUnauthenticated
 	}
@@ -150,7 +157,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, l: l}
+		lc := &limitedConn{Conn: c, l: l, accepted: time.Now()}
 		l.lookUpOwners(lc)
 		l.mu.Lock()
 		evict, room := l.makeRoomLocked(lc)
@@ -226,7 +233,8 @@ func (l *connLimiter) makeRoomLocked(lc *limitedConn) (evict *limitedConn, room 
 				mine = append(mine, u)
 			}
 		}
-		if len(mine) >= l.lim.MaxUnauthenticatedPerUser {
+		// The oldest goes, once it has had time to send its request.
+		if len(mine) >= l.lim.MaxUnauthenticatedPerUser && time.Since(mine[0].accepted) >= l.lim.YoungGrace {
 			return mine[0], true
 		}
 	}
@@ -310,6 +318,8 @@ type limitedConn struct {
 	// lookUpOwners), under l.mu like uid and known.
 	looked bool
 	timer  *time.Timer // closes it if it has not carried the token in time
+	// accepted is when it was accepted (see serverLimits.YoungGrace).
+	accepted time.Time
 }
 
 // expire closes the connection if it still has not carried the token.

@@ -449,3 +449,27 @@ func TestOwnersAreLookedUpOnlyNearACap(t *testing.T) {
 		t.Fatal("the person's fourth connection without the token did not close their oldest")
 	}
 }
+
+// An AI app opening more connections at once than its user's cap allows
+// does not lose the newest-but-one to its own cap before they could carry
+// the token: a connection that young is kept, under the total caps. Once
+// it is older, the cap holds again.
+func TestABurstOfOnesOwnConnectionsIsNotCut(t *testing.T) {
+	u := newUserListener(t, serverLimits{MaxUnauthenticated: 10, MaxUnauthenticatedPerUser: 3, MaxConns: 20, Unauthenticated: time.Hour, YoungGrace: time.Hour})
+	var burst []userConn
+	for range 6 {
+		burst = append(burst, u.dial(person, true))
+	}
+	for i, c := range burst {
+		if !u.isOpen(c) {
+			t.Fatalf("connection %d of the burst was closed by its user's cap", i)
+		}
+	}
+	u.l.mu.Lock()
+	u.l.lim.YoungGrace = 0
+	u.l.mu.Unlock()
+	u.dial(person, true)
+	if u.isOpen(burst[0]) || u.unauthOf(person) != 6 {
+		t.Fatalf("past the grace the cap did not close the oldest: oldest open %v, %d open", u.isOpen(burst[0]), u.unauthOf(person))
+	}
+}
