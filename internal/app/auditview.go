@@ -54,6 +54,7 @@ var outcomeWords = []struct {
 	{audit.OutcomeAskAgain, "AI app told to call again"},
 	{audit.OutcomeInterrupted, "interrupted: Countersign stopped"},
 	{audit.OutcomeNotSent, "not sent to the server"},
+	{audit.OutcomeNotDelivered, "not delivered: the AI app had gone"},
 }
 
 // outcomeWord is how an outcome reads; one the app does not know yet is

@@ -296,7 +296,7 @@ func TestAuditViewInfo(t *testing.T) {
 	if diff := cmp.Diff([]string{"create_issue", "delete_repository", "search", "search_code"}, info.Tools); diff != "" {
 		t.Errorf("tools (-want +got)\n%s", diff)
 	}
-	if len(info.Outcomes) != 11 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
+	if len(info.Outcomes) != 12 || info.Outcomes[0] != "approved" || info.Outcomes[2] != "timed out" {
 		t.Errorf("outcomes %q", info.Outcomes)
 	}
 	for _, want := range []string{env.path, "90 days", "Verify integrity"} {
@@ -515,5 +515,21 @@ func TestAuditViewVerifyFindsCutOffEvents(t *testing.T) {
 	got, err = env.view.Verify(ctx)
 	if err != nil || !got.OK || !strings.Contains(got.Anchor, "could not be read") {
 		t.Fatalf("Verify without the keychain = %+v, %v; want OK, saying the anchor is unavailable", got, err)
+	}
+}
+
+// A result the AI app never got reads in plain words, with the size of
+// the server's answer.
+func TestAuditViewResultNotDelivered(t *testing.T) {
+	env := newViewEnv(t, 0)
+	env.add(t, audit.Event{Kind: audit.KindCallResult, Server: "github", Tool: "t", CallID: "9", Outcome: audit.OutcomeNotDelivered,
+		Actor: audit.ActorApp, ResultSize: 42, Reason: "Not delivered: the AI app had gone before the answer could be handed to it."})
+	p, err := env.view.Query(context.Background(), AuditFilter{}, 0, 10)
+	if err != nil || len(p.Events) != 1 {
+		t.Fatalf("Query = %+v, %v", p, err)
+	}
+	e := p.Events[0]
+	if e.Outcome != "not delivered: the AI app had gone" || e.Actor != "Countersign" || !strings.Contains(e.Details, "the AI app had gone before the answer") || !strings.Contains(e.Details, "42 bytes") {
+		t.Errorf("a result not delivered reads %q by %q: %q", e.Outcome, e.Actor, e.Details)
 	}
 }

@@ -41,6 +41,11 @@ type serverLimits struct {
 	// MaxConns caps all connections; beyond it a new connection is closed
 	// at once unless an unauthenticated one can make room.
 	MaxConns int
+	// YoungGrace is how long a new connection without the token is kept
+	// out of its user's cap: it may not have had a moment to send its
+	// request yet (an AI app opening many at once). The total caps still
+	// hold. Zero: none.
+	YoungGrace time.Duration
 }
 
 var defaultLimits = serverLimits{
@@ -51,6 +56,7 @@ var defaultLimits = serverLimits{
 	MaxUnauthenticated:        128, // well above the connections an AI app opens at once
 	MaxUnauthenticatedPerUser: 32,  // the same, for one user's AI apps together
 	MaxConns:                  1024,
+	YoungGrace:                2 * time.Second,
 }
 
 // orDefaults fills the zero fields from defaultLimits.
@@ -65,6 +71,7 @@ func (l serverLimits) orDefaults() serverLimits {
 	set(&l.ReadTimeout, d.ReadTimeout)
 	set(&l.IdleTimeout, d.IdleTimeout)
 	set(&l.Unauthenticated, d.Unauthenticated)
+	set(&l.YoungGrace, d.YoungGrace)
 	if l.MaxUnauthenticated <= 0 {
 		l.MaxUnauthenticated = d.MaxUnauthenticated
 	}
@@ -150,8 +157,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, l: l}
-		lc.uid, lc.known = l.owner(c)
+		lc := &limitedConn{Conn: c, l: l, accepted: time.Now()}
+		l.lookUpOwners(lc)
 		l.mu.Lock()
 		evict, room := l.makeRoomLocked(lc)
 		if !room {
@@ -173,6 +180,48 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	}
 }
 
+// lookUpOwners finds who opened lc, and each connection without the token
+// whose user is not known yet, when a cap is near enough for users to
+// decide which connection goes. Each lookup scans the machine's socket
+// table (about 10 ms with a few thousand sockets), so under the caps,
+// where every AI app's connection carries the token at once, accepting
+// does not wait for it. A connection is looked up once; one whose other
+// end has gone by then is of an unknown user.
+func (l *connLimiter) lookUpOwners(lc *limitedConn) {
+	l.mu.Lock()
+	if !l.usersCountLocked() {
+		l.mu.Unlock()
+		return
+	}
+	todo := []*limitedConn{lc}
+	for _, u := range l.unauth {
+		if !u.looked {
+			todo = append(todo, u)
+		}
+	}
+	l.mu.Unlock()
+	type found struct {
+		uid   uint32
+		known bool
+	}
+	res := make([]found, len(todo))
+	for i, c := range todo {
+		res[i].uid, res[i].known = l.owner(c.Conn)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range todo {
+		c.uid, c.known, c.looked = res[i].uid, res[i].known, true
+	}
+}
+
+// usersCountLocked reports whether a new connection could reach a cap,
+// where who holds which connections decides which one is closed.
+func (l *connLimiter) usersCountLocked() bool {
+	return (l.lim.MaxUnauthenticatedPerUser > 0 && len(l.unauth) >= l.lim.MaxUnauthenticatedPerUser) ||
+		len(l.unauth) >= l.lim.MaxUnauthenticated || len(l.all) >= l.lim.MaxConns
+}
+
 // makeRoomLocked picks the connection without the token to close so that
 // lc fits under the caps: nil when it fits already. room is false when it
 // cannot fit.
@@ -184,7 +233,8 @@ func (l *connLimiter) makeRoomLocked(lc *limitedConn) (evict *limitedConn, room 
 				mine = append(mine, u)
 			}
 		}
-		if len(mine) >= l.lim.MaxUnauthenticatedPerUser {
+		// The oldest goes, once it has had time to send its request.
+		if len(mine) >= l.lim.MaxUnauthenticatedPerUser && time.Since(mine[0].accepted) >= l.lim.YoungGrace {
 			return mine[0], true
 		}
 	}
@@ -262,9 +312,14 @@ func (l *connLimiter) removeUnauthLocked(lc *limitedConn) {
 type limitedConn struct {
 	net.Conn
 	l     *connLimiter
-	uid   uint32      // the user who opened it, when known
-	known bool        // whether uid is known
-	timer *time.Timer // closes it if it has not carried the token in time
+	uid   uint32 // the user who opened it, when known
+	known bool   // whether uid is known
+	// looked is set once the user was looked up: only near a cap (see
+	// lookUpOwners), under l.mu like uid and known.
+	looked bool
+	timer  *time.Timer // closes it if it has not carried the token in time
+	// accepted is when it was accepted (see serverLimits.YoungGrace).
+	accepted time.Time
 }
 
 // expire closes the connection if it still has not carried the token.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,11 +247,24 @@ func newUserListener(t *testing.T, lim serverLimits) *userListener {
 		t.Fatal(err)
 	}
 	u := &userListener{t: t, l: limitListener(ln, lim), accepted: make(chan *limitedConn)}
-	u.l.owner = func(net.Conn) (uint32, bool) {
+	// Each connection is the user's who was dialing when it came in,
+	// whenever it is looked up.
+	type user struct {
+		uid   uint32
+		known bool
+	}
+	users := map[string]user{}
+	dialer := func(c net.Conn) (uint32, bool) {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		return u.who, u.known
+		v, ok := users[c.RemoteAddr().String()]
+		if !ok {
+			v = user{u.who, u.known}
+			users[c.RemoteAddr().String()] = v
+		}
+		return v.uid, v.known
 	}
+	u.l.owner = dialer
 	t.Cleanup(func() { u.l.Close() })
 	go func() {
 		for {
@@ -259,6 +273,7 @@ func newUserListener(t *testing.T, lim serverLimits) *userListener {
 				close(u.accepted)
 				return
 			}
+			dialer(c)
 			u.accepted <- c.(*limitedConn)
 		}
 	}()
@@ -393,8 +408,68 @@ func TestConnectionOwnerIsFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	lc := s.(*limitedConn)
-	if !lc.known || int(lc.uid) != os.Getuid() {
-		t.Fatalf("owner %d (known %v), want %d", lc.uid, lc.known, os.Getuid())
+	if uid, known := connOwner(s.(*limitedConn).Conn); !known || int(uid) != os.Getuid() {
+		t.Fatalf("owner %d (known %v), want %d", uid, known, os.Getuid())
+	}
+}
+
+// The connection's user is looked up (a scan of the machine's whole socket
+// table, about 10 ms with a few thousand sockets) only when a cap is near
+// and it decides which connection goes: an AI app's connections, each
+// carrying the token at once, are accepted without it, so a busy machine
+// does not queue them behind the scans (issue 16: cancels that reached
+// Countersign after the approval timeout, their connections waiting to be
+// accepted).
+func TestOwnersAreLookedUpOnlyNearACap(t *testing.T) {
+	u := newUserListener(t, serverLimits{MaxUnauthenticated: 10, MaxUnauthenticatedPerUser: 3, MaxConns: 20, Unauthenticated: time.Hour})
+	var lookups atomic.Int64
+	owner := u.l.owner
+	u.l.owner = func(c net.Conn) (uint32, bool) {
+		lookups.Add(1)
+		return owner(c)
+	}
+	first := []userConn{u.dial(person, true), u.dial(person, true), u.dial(another, true)}
+	if n := lookups.Load(); n != 0 {
+		t.Fatalf("%d owner lookups for 3 connections under every cap, want none", n)
+	}
+	// The fourth would put the person at their cap: now users count,
+	// and each connection is looked up once.
+	u.dial(person, true)
+	if n := lookups.Load(); n != 4 {
+		t.Fatalf("%d owner lookups at the cap, want 4: the newcomer and the three before it", n)
+	}
+	if u.unauthOf(person) != 3 || u.unauthOf(another) != 1 {
+		t.Fatalf("users found: person %d, another %d", u.unauthOf(person), u.unauthOf(another))
+	}
+	u.dial(person, true)
+	if n := lookups.Load(); n != 5 {
+		t.Fatalf("%d owner lookups, want 5: one more for the newcomer", n)
+	}
+	if u.isOpen(first[0]) || !u.isOpen(first[1]) || !u.isOpen(first[2]) {
+		t.Fatal("the person's fourth connection without the token did not close their oldest")
+	}
+}
+
+// An AI app opening more connections at once than its user's cap allows
+// does not lose the newest-but-one to its own cap before they could carry
+// the token: a connection that young is kept, under the total caps. Once
+// it is older, the cap holds again.
+func TestABurstOfOnesOwnConnectionsIsNotCut(t *testing.T) {
+	u := newUserListener(t, serverLimits{MaxUnauthenticated: 10, MaxUnauthenticatedPerUser: 3, MaxConns: 20, Unauthenticated: time.Hour, YoungGrace: time.Hour})
+	var burst []userConn
+	for range 6 {
+		burst = append(burst, u.dial(person, true))
+	}
+	for i, c := range burst {
+		if !u.isOpen(c) {
+			t.Fatalf("connection %d of the burst was closed by its user's cap", i)
+		}
+	}
+	u.l.mu.Lock()
+	u.l.lim.YoungGrace = 0
+	u.l.mu.Unlock()
+	u.dial(person, true)
+	if u.isOpen(burst[0]) || u.unauthOf(person) != 6 {
+		t.Fatalf("past the grace the cap did not close the oldest: oldest open %v, %d open", u.isOpen(burst[0]), u.unauthOf(person))
 	}
 }

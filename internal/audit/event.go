@@ -77,6 +77,11 @@ const (
 	// because its session ended first or the approved request could not be
 	// built. It is the call's closing KindCallResult.
 	OutcomeNotSent Outcome = "not_sent"
+	// OutcomeNotDelivered: the server answered the call (or Countersign
+	// answered for it), but the answer could not be handed to the AI app:
+	// it had gone. It is the call's closing KindCallResult; the result's
+	// size, error flag and redactions are the answer's as it came.
+	OutcomeNotDelivered Outcome = "not_delivered"
 )
 
 // Actor is who or what made a decision.

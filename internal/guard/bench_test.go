@@ -82,6 +82,7 @@ func BenchmarkGatedCall(b *testing.B) {
 				}
 				g.Forwarded("everything", v.CallID)
 				g.Result("everything", "tools/call", v.CallID, result, nil)
+				g.Delivered("everything", v.CallID, true)
 				took = append(took, time.Since(start))
 			}
 			b.StopTimer()

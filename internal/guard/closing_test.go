@@ -127,6 +127,7 @@ func TestCallIDsAreUniqueAcrossRuns(t *testing.T) {
 			}
 			g.Forwarded("everything", v.CallID)
 			g.Result("everything", "tools/call", v.CallID, json.RawMessage(`{"content":[]}`), nil)
+			g.Delivered("everything", v.CallID, true)
 			ids[v.CallID] = true
 		}
 		// A call policy denies has an id too.
@@ -205,6 +206,7 @@ func TestQueuedRecordFailuresAreReported(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	g.Forwarded("everything", "1")
 	g.Result("everything", "tools/call", "1", json.RawMessage(`{"content":[]}`), nil)
+	g.Delivered("everything", "1", true)
 	for range 2 {
 		select {
 		case err := <-failed:

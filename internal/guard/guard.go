@@ -72,7 +72,11 @@ type Guard struct {
 	mu       sync.RWMutex
 	policies map[string]*policy.Policy // by server id
 	calls    map[string]callInfo       // approved calls awaiting their result, by call id
-	asked    map[string]asked          // questions of input_required results, by askedKey
+	// closing holds the result record of each call whose answer is on its
+	// way to the AI app, by call id, until Delivered says whether it got
+	// there (oldest first, should a call id be answered twice).
+	closing map[string][]audit.Event
+	asked   map[string]asked // questions of input_required results, by askedKey
 	// approvedLate holds the audit event of each approval given after
 	// the AI app stopped waiting, by call id, for the record of the retry
 	// that runs under it.
@@ -113,7 +117,7 @@ func New(o Options) *Guard {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Guard{o: o, log: o.Logger, now: time.Now, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}, asked: map[string]asked{}, listed: map[string]listing{}}
+	return &Guard{o: o, log: o.Logger, now: time.Now, policies: map[string]*policy.Policy{}, calls: map[string]callInfo{}, closing: map[string][]audit.Event{}, asked: map[string]asked{}, listed: map[string]listing{}}
 }
 
 // SetPolicies replaces the policy of every server, as settings change.
@@ -557,8 +561,44 @@ func (g *Guard) Result(server, method, callID string, result, rpcError json.RawM
 			ev.Reason = "Not sent to the server."
 		}
 	}
-	g.recordAsync(ev)
+	// Written once the relay knows whether the AI app got the answer.
+	g.mu.Lock()
+	g.closing[callID] = append(g.closing[callID], ev)
+	g.mu.Unlock()
 	return out
+}
+
+// notDelivered begins the reason of a result the AI app never got.
+const notDelivered = "Not delivered: the AI app had gone before the answer could be handed to it."
+
+// Delivered records the result of an approved call, which Result
+// prepared, now that the relay knows whether the answer reached the AI
+// app. One the AI app never got ends "not delivered", with the size,
+// error flag and redactions of the answer as it came; a call that was
+// never sent stays "not sent".
+func (g *Guard) Delivered(server, callID string, delivered bool) {
+	g.mu.Lock()
+	evs := g.closing[callID]
+	if len(evs) == 0 {
+		g.mu.Unlock()
+		return
+	}
+	ev := evs[0]
+	if len(evs) == 1 {
+		delete(g.closing, callID)
+	} else {
+		g.closing[callID] = evs[1:]
+	}
+	g.mu.Unlock()
+	if !delivered && ev.Outcome == "" {
+		ev.Outcome, ev.Actor = audit.OutcomeNotDelivered, audit.ActorApp
+		if ev.Reason == "" {
+			ev.Reason = notDelivered
+		} else {
+			ev.Reason = notDelivered + " The answer was: " + ev.Reason
+		}
+	}
+	g.recordAsync(ev)
 }
 
 // redactError removes secrets from a JSON-RPC error object. It returns nil

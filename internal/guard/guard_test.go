@@ -174,6 +174,7 @@ func TestApprovedCallCarriesWarningsAndIsAudited(t *testing.T) {
 	f.g.Forwarded("github", v.CallID)
 	res := json.RawMessage(`{"content":[{"type":"text","text":"created; key ` + ghToken + `"}],"isError":false}`)
 	out := f.g.Result("github", "tools/call", v.CallID, res, nil)
+	f.g.Delivered("github", v.CallID, true)
 	if out == nil || strings.Contains(string(out), ghToken) || !strings.Contains(string(out), "[redacted: ") {
 		t.Fatalf("result to the host: %s", out)
 	}

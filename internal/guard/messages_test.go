@@ -210,6 +210,7 @@ func TestErrorAnswerToACallIsRedactedAndCounted(t *testing.T) {
 	<-done
 	rpcError := `{"code":-32042,"message":"URL elicitation required","data":{"elicitations":[{"mode":"url","url":"https://x.example/?t=` + ghToken + `"}]}}`
 	out := f.g.Result("everything", "tools/call", c.ID, nil, json.RawMessage(rpcError))
+	f.g.Delivered("everything", c.ID, true)
 	if want := strings.Replace(rpcError, ghToken, "[redacted: github token]", 1); string(out) != want {
 		t.Errorf("error to the host\n got %s\nwant %s", out, want)
 	}

@@ -14,9 +14,19 @@ import (
 const maxTable = 4 << 20
 
 // Lookup returns the uid owning the client end of the loopback connection
-// accepted with local address local and remote address remote, from
-// /proc/net/tcp, then /proc/net/tcp6.
+// accepted with local address local and remote address remote: from the
+// kernel's sock_diag, which finds one socket at once, or where that cannot
+// be asked, from /proc/net/tcp, then /proc/net/tcp6.
 func Lookup(local, remote netip.AddrPort) (uint32, error) {
+	uid, err := diagLookup(remote, local)
+	if !errors.Is(err, errDiag) {
+		return uid, err
+	}
+	return scanLookup(local, remote)
+}
+
+// scanLookup is Lookup from the socket tables.
+func scanLookup(local, remote netip.AddrPort) (uint32, error) {
 	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		table, err := readTable(name)
 		if err != nil {

@@ -82,9 +82,10 @@ func (s *session) forwardedOnLocked(st *stream) []*request {
 
 // hostLeft ends the requests forwarded on a host stream that closed: the
 // host cannot get their answers. A stream that may still be resumed gets
-// a grace period first.
+// a grace period first, which also bounds how long the answers it holds
+// wait for the host: then they are known not to have been delivered.
 func (s *session) hostLeft(st *stream, forwarded []*request) {
-	if len(forwarded) == 0 {
+	if len(forwarded) == 0 && !st.holdsAnswers() {
 		return
 	}
 	end := func() {
@@ -115,13 +116,16 @@ func (s *stream) isDetached() bool {
 // returning what was left unread.
 func (s *stream) closeIfDetached() ([][]byte, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.detached || s.closed {
+		s.mu.Unlock()
 		return nil, false
 	}
 	s.closed = true
 	s.release()
 	q := s.queue
 	s.queue = nil
+	untold := s.untoldLocked()
+	s.mu.Unlock()
+	tell(untold, false)
 	return q, true
 }

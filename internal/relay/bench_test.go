@@ -20,6 +20,7 @@ type benchFilter struct{}
 func (benchFilter) ToolsListed(_ string, result json.RawMessage) json.RawMessage { return nil }
 func (benchFilter) CheckResource(_, _, _ string) string                          { return "" }
 func (benchFilter) Forwarded(_, _ string)                                        {}
+func (benchFilter) Delivered(_, _ string, _ bool)                                {}
 func (benchFilter) Result(_, _, _ string, result, _ json.RawMessage) json.RawMessage {
 	return redactPayload(result)
 }

@@ -24,6 +24,13 @@ type recordingFilter struct {
 	forwarded []string
 	results   []string // "method callID result|error"
 	messages  []string // "kind method callID params|result|error"
+	delivered []string // "callID true|false"
+}
+
+func (f *recordingFilter) Delivered(server, callID string, delivered bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delivered = append(f.delivered, fmt.Sprintf("%s %t", callID, delivered))
 }
 
 func (f *recordingFilter) ToolsListed(server string, result json.RawMessage) json.RawMessage {

@@ -209,8 +209,12 @@ func (r *Relay) serveEvents(w http.ResponseWriter, req *http.Request, s *session
 			if !started && len(ids) == 1 && len(msgs) == 1 {
 				if m, err := jsonrpc.Parse(msgs[0]); err == nil && m.Kind == jsonrpc.KindResponse && st.isOpen(m.ID) {
 					st.answeredBy(m)
+					told := st.takeTold(m.ID)
 					s.streamClosed(st, st.close())
-					writeJSON(w, st.statusFor(m.ID), msgs[0])
+					err := writeJSON(w, st.statusFor(m.ID), msgs[0])
+					if told != nil {
+						told(err == nil)
+					}
 					return
 				}
 			}
@@ -254,7 +258,7 @@ func writeAll(w io.Writer, st *stream, msgs [][]byte, err error) error {
 			st.unshift(msgs[i:])
 			return err
 		}
-		st.answered(msg)
+		st.written(msg)
 	}
 	return nil
 }
@@ -291,6 +295,7 @@ func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, 
 		open[string(id)] = true
 	}
 	var answers [][]byte
+	var told []func(bool) // for the answers taken
 	for len(open) > 0 {
 		select {
 		case <-st.wake:
@@ -299,10 +304,14 @@ func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, 
 				if err == nil && m.Kind == jsonrpc.KindResponse && open[string(m.ID)] {
 					delete(open, string(m.ID))
 					answers = append(answers, msg)
+					if f := st.takeTold(m.ID); f != nil {
+						told = append(told, f)
+					}
 				}
 			}
 		case <-req.Context().Done():
 			s.streamClosed(st, st.close())
+			tell(told, false)
 			return
 		}
 	}
@@ -311,7 +320,8 @@ func (r *Relay) serveJSON(w http.ResponseWriter, req *http.Request, s *session, 
 	if !isBatch && len(ids) == 1 {
 		status = st.statusFor(ids[0])
 	}
-	writeJSON(w, status, joinBody(answers, isBatch))
+	err := writeJSON(w, status, joinBody(answers, isBatch))
+	tell(told, err == nil)
 }
 
 // hostStatus is the HTTP status for the host's answer when the server sent
@@ -486,8 +496,11 @@ func joinBody(msgs [][]byte, batch bool) []byte {
 	return append(append([]byte("["), bytes.Join(msgs, []byte(","))...), ']')
 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+// writeJSON writes a whole response; its error says the body could not
+// be handed to the connection.
+func writeJSON(w http.ResponseWriter, status int, body []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(body)
+	_, err := w.Write(body)
+	return err
 }

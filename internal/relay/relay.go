@@ -75,6 +75,12 @@ type Filter interface {
 	// instead (result nil), and returns what the AI app sees in place of
 	// whichever of the two it was given, or nil to pass it unchanged.
 	Result(server, method, callID string, result, rpcError json.RawMessage) json.RawMessage
+	// Delivered follows each Result with a non-empty callID once the
+	// relay knows whether that answer reached the AI app: written to its
+	// open response (true), or not, because the AI app had gone: its
+	// request closed, or a stream it broke off was not resumed in time.
+	// A filter that audits the call's end writes its record then.
+	Delivered(server, callID string, delivered bool)
 	// ServerMessage gets every other message the server sends toward the AI
 	// app: its requests (sampling/createMessage, elicitation/create, ...),
 	// its notifications (notifications/message, notifications/progress,

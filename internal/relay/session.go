@@ -99,6 +99,9 @@ type request struct {
 	// gone is set when the host's stream closed before the gate held the
 	// call: it must not be held, let alone run.
 	gone bool
+	// cancelled is set when the host cancelled the request before the gate
+	// held it or before it was forwarded: it must not be held or sent.
+	cancelled bool
 	// Once forwarded (see inFlightLocked): the call timeout's timer, and
 	// the end of the context bounding its send.
 	deadline *time.Timer
@@ -205,10 +208,7 @@ func (s *session) fromUpstream(in transport.Incoming) {
 			s.learnParamHeaders(m.Result)
 		}
 		m = s.listenAnswer(req, m)
-		if !req.st.pushAnswer(s.filterAnswer(req, m), req.hostID, hostStatus(in.Status, m.Error, s.id == "")) {
-			// Only a closed stream refuses an answer: nobody is left to tell.
-			s.r.log.Warn("the server's answer came after the AI app had closed its request", "server", s.srv.ID, "method", req.method)
-		}
+		s.pushAnswer(req, s.filterAnswer(req, m), hostStatus(in.Status, m.Error, s.id == ""))
 		return
 	}
 	m, related := s.listenNotification(m, in.RelatedTo)
@@ -569,6 +569,11 @@ func (s *session) forward(m jsonrpc.Message, req *request, header http.Header) {
 		s.answerForwarded(req, s.lostError(req, context.Cause(s.ctx)))
 		return
 	}
+	if req.cancelled {
+		s.mu.Unlock()
+		s.answerForwarded(req, jsonrpc.ErrorResponse(req.hostID, -32800, "Request cancelled by the AI app before it was sent"))
+		return
+	}
 	ctx := s.inFlightLocked(req)
 	callID := req.callID
 	s.mu.Unlock()
@@ -608,15 +613,39 @@ func (s *session) answerForwarded(req *request, msg []byte) {
 			msg = s.filterAnswer(req, m)
 		}
 	}
-	s.answer(req, msg)
+	s.mu.Lock()
+	delete(s.byHostID, s.hostKey(req.st, req.hostID))
+	s.mu.Unlock()
+	s.pushAnswer(req, msg, 0)
 }
 
-// answer sends the relay's own answer to a host request.
+// pushAnswer hands the answer to a forwarded request, or to an approved
+// call, to the host's stream, which tells the filter whether it reached
+// the host (see stream.pushAnswer): the filter records the end of a tool
+// call only then.
+func (s *session) pushAnswer(req *request, msg []byte, status int) {
+	var told func(bool)
+	if f := s.r.o.Filter; f != nil && req.callID != "" {
+		told = func(delivered bool) {
+			if !delivered {
+				s.r.log.Warn("the answer to a tool call could not be handed to the AI app: it had gone", "server", s.srv.ID, "call", req.callID)
+			}
+			f.Delivered(s.srv.ID, req.callID, delivered)
+		}
+	}
+	if !req.st.pushAnswer(msg, req.hostID, status, told) && told == nil {
+		// Only a closed stream refuses an answer: nobody is left to tell.
+		s.r.log.Warn("the server's answer came after the AI app had closed its request", "server", s.srv.ID, "method", req.method)
+	}
+}
+
+// answer sends the relay's own answer to a host request that was neither
+// forwarded nor approved.
 func (s *session) answer(req *request, msg []byte) {
 	s.mu.Lock()
 	delete(s.byHostID, s.hostKey(req.st, req.hostID))
 	s.mu.Unlock()
-	req.st.pushAnswer(msg, req.hostID, 0)
+	req.st.pushAnswer(msg, req.hostID, 0, nil)
 }
 
 // hold waits for the person's decision on a tools/call, keeping the host
@@ -646,12 +675,16 @@ func (s *session) hold(m jsonrpc.Message, req *request, header http.Header) {
 	req.hold = cancel
 	req.token = p.Meta.ProgressToken
 	client := s.client
-	gone := req.gone
+	gone, cancelled := req.gone, req.cancelled
 	s.mu.Unlock()
-	if gone {
+	switch {
+	case gone:
 		// The host left before the call was held: streamClosed found no
 		// hold to cancel. The gate ends it at once, as disconnected.
 		cancel(gate.ErrHostDisconnected)
+	case cancelled:
+		// Likewise for the host's notifications/cancelled.
+		cancel(gate.ErrHostCancelled)
 	}
 	if client == "" {
 		client = clientName(m.Params, false)
@@ -771,6 +804,10 @@ func (s *session) cancelRequest(m jsonrpc.Message, header http.Header) {
 			delete(s.inflight, req.upID)
 			delete(s.byHostID, s.hostKey(req.st, req.hostID))
 			req.settled()
+		} else if hold == nil {
+			// Not held yet, or decided and not sent yet: hold and
+			// forward see it.
+			req.cancelled = true
 		}
 	}
 	s.mu.Unlock()
@@ -859,6 +896,13 @@ func (s *session) end(cause error) {
 			s.answerForwarded(req, s.lostError(req, cause))
 		}
 		s.conn.Close()
+		// A stream the host broke off can no longer be resumed: the
+		// answers it holds will not reach the host.
+		for _, st := range s.resume.all() {
+			if unread, ok := st.closeIfDetached(); ok {
+				s.streamClosed(st, unread)
+			}
+		}
 	})
 }
 

@@ -47,6 +47,9 @@ type stream struct {
 	closed   bool
 	detached bool           // the host's response ended early; answers still queue
 	status   map[string]int // HTTP status for an answer, by the host's id
+	// told holds, by the host's id, what is told whether a queued answer
+	// reached the host (see pushAnswer), oldest first.
+	told     map[string][]func(delivered bool)
 	open     map[string]bool
 	seq      int      // the last event id number used
 	sent     []sentEv // the last events written, oldest first
@@ -92,10 +95,12 @@ func (s *stream) signal() {
 // so does a full one: maxQueued bounds the server's notifications, and an
 // answer, one per request the host sent on the stream, is never dropped
 // for them. Only a closed stream refuses it: the host has gone.
-func (s *stream) pushAnswer(msg []byte, id []byte, status int) bool {
+//
+// told, unless nil, is told exactly once whether the answer reached the
+// host: true once it is written to the host's response, false if the
+// stream refuses it or closes with it unwritten.
+func (s *stream) pushAnswer(msg []byte, id []byte, status int, told func(delivered bool)) bool {
 	s.mu.Lock()
-	defer s.signal()
-	defer s.mu.Unlock()
 	if status != 0 {
 		if s.status == nil {
 			s.status = make(map[string]int)
@@ -103,10 +108,65 @@ func (s *stream) pushAnswer(msg []byte, id []byte, status int) bool {
 		s.status[string(id)] = status
 	}
 	if s.closed {
+		s.mu.Unlock()
+		if told != nil {
+			told(false)
+		}
 		return false
 	}
 	s.queue = append(s.queue, msg)
+	if told != nil {
+		if s.told == nil {
+			s.told = make(map[string][]func(bool))
+		}
+		s.told[string(id)] = append(s.told[string(id)], told)
+	}
+	s.mu.Unlock()
+	s.signal()
 	return true
+}
+
+// takeTold returns, and forgets, what is to be told whether the answer
+// to id reached the host; nil when nothing is.
+func (s *stream) takeTold(id []byte) func(bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fs := s.told[string(id)]
+	if len(fs) == 0 {
+		return nil
+	}
+	if len(fs) == 1 {
+		delete(s.told, string(id))
+	} else {
+		s.told[string(id)] = fs[1:]
+	}
+	return fs[0]
+}
+
+// holdsAnswers reports whether answers wait in the stream for the host
+// with someone to be told of their fate.
+func (s *stream) holdsAnswers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.told) > 0
+}
+
+// untoldLocked returns, and forgets, everything still to be told of the
+// answers queued: the stream is closing. s.mu must be held.
+func (s *stream) untoldLocked() []func(bool) {
+	var out []func(bool)
+	for _, fs := range s.told {
+		out = append(out, fs...)
+	}
+	s.told = nil
+	return out
+}
+
+// tell tells each of fs whether its answer reached the host.
+func tell(fs []func(bool), delivered bool) {
+	for _, f := range fs {
+		f(delivered)
+	}
 }
 
 // statusFor returns the HTTP status for the answer to id, 200 unless
@@ -131,11 +191,18 @@ func (s *stream) expect(ids [][]byte) {
 	}
 }
 
-// answered notes that msg went to the host, and reports whether it
-// answered one of the stream's requests.
-func (s *stream) answered(msg []byte) bool {
+// written notes that msg was written to the host's response: an answer
+// to one of the stream's requests is no longer open, and whoever waits to
+// hear of its fate is told it was delivered.
+func (s *stream) written(msg []byte) {
 	m, err := jsonrpc.Parse(msg)
-	return err == nil && s.answeredBy(m)
+	if err != nil || m.Kind != jsonrpc.KindResponse {
+		return
+	}
+	s.answeredBy(m)
+	if f := s.takeTold(m.ID); f != nil {
+		f(true)
+	}
 }
 
 // answeredBy is answered for a message already parsed.
@@ -176,13 +243,17 @@ func (s *stream) take() [][]byte {
 }
 
 // close stops the stream taking messages and returns any left unread.
+// The answers among them never reached the host, and whoever waits to
+// hear of their fate is told so.
 func (s *stream) close() [][]byte {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	s.release()
 	q := s.queue
 	s.queue = nil
+	untold := s.untoldLocked()
+	s.mu.Unlock()
+	tell(untold, false)
 	return q
 }
 
@@ -362,6 +433,17 @@ func (r *resumables) track(st *stream) {
 		delete(r.streams, r.order[0])
 		r.order = r.order[1:]
 	}
+}
+
+// all returns the streams kept.
+func (r *resumables) all() []*stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*stream, 0, len(r.streams))
+	for _, st := range r.streams {
+		out = append(out, st)
+	}
+	return out
 }
 
 // find returns the stream an event id names, if the session still has it.

@@ -20,7 +20,7 @@ func TestAFullStreamStillTakesTheAnswer(t *testing.T) {
 		t.Fatal("a full stream took another notification")
 	}
 	answer := []byte(`{"jsonrpc":"2.0","id":1,"result":{}}`)
-	if !st.pushAnswer(answer, []byte("1"), 0) {
+	if !st.pushAnswer(answer, []byte("1"), 0, nil) {
 		t.Fatal("a full stream refused the answer")
 	}
 	q := st.take()
@@ -28,7 +28,7 @@ func TestAFullStreamStillTakesTheAnswer(t *testing.T) {
 		t.Fatalf("queue holds %d messages, last %s", len(q), q[len(q)-1])
 	}
 	st.close()
-	if st.pushAnswer(answer, []byte("1"), 0) {
+	if st.pushAnswer(answer, []byte("1"), 0, nil) {
 		t.Fatal("a closed stream took an answer")
 	}
 }
