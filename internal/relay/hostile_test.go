@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/countersign/countersign/internal/testenv"
 )
 
 // TestHostileInputWhileAGoodClientIsServed sends the listener what a
@@ -205,25 +207,7 @@ func TestHostileInputWhileAGoodClientIsServed(t *testing.T) {
 			}
 		},
 	}
-	var loaded []time.Duration
-	stop := make(chan struct{})
-	goodDone := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				goodDone <- nil
-				return
-			default:
-			}
-			d, err := call()
-			if err != nil {
-				goodDone <- err
-				return
-			}
-			loaded = append(loaded, d)
-		}
-	}()
+	stopCalling := testenv.KeepCalling(call)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, a := range attacks {
@@ -231,8 +215,8 @@ func TestHostileInputWhileAGoodClientIsServed(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(start)
-	close(stop)
-	if err := <-goodDone; err != nil {
+	loaded, err := stopCalling()
+	if err != nil {
 		t.Fatalf("the good client failed under the load: %v", err)
 	}
 	if len(problems) > 0 {

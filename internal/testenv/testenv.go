@@ -124,3 +124,34 @@ func (l *LockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// KeepCalling runs call over and over in the background, as a well-behaved
+// client does while a test attacks the server, until the returned stop is
+// called. stop returns how long each call took, or the first error (which
+// ended the calling).
+func KeepCalling(call func() (time.Duration, error)) (stop func() ([]time.Duration, error)) {
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	var took []time.Duration
+	go func() {
+		for {
+			select {
+			case <-quit:
+				done <- nil
+				return
+			default:
+			}
+			d, err := call()
+			if err != nil {
+				done <- err
+				return
+			}
+			took = append(took, d)
+		}
+	}()
+	return func() ([]time.Duration, error) {
+		close(quit)
+		err := <-done
+		return took, err
+	}
+}

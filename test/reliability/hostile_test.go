@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/gate"
+	"github.com/countersign/countersign/internal/testenv"
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -122,25 +123,7 @@ func TestHostileInputOnTheListener(t *testing.T) {
 	const ping = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 
 	// The good client keeps calling while the flood runs.
-	var loaded []time.Duration
-	stop := make(chan struct{})
-	goodDone := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				goodDone <- nil
-				return
-			default:
-			}
-			d, err := call()
-			if err != nil {
-				goodDone <- err
-				return
-			}
-			loaded = append(loaded, d)
-		}
-	}()
+	stopCalling := testenv.KeepCalling(call)
 
 	goroutinesBefore := runtime.NumGoroutine()
 	start := time.Now()
@@ -225,8 +208,8 @@ func TestHostileInputOnTheListener(t *testing.T) {
 	wg.Wait()
 	took := time.Since(start)
 	goroutinesDuring := runtime.NumGoroutine()
-	close(stop)
-	if err := <-goodDone; err != nil {
+	loaded, err := stopCalling()
+	if err != nil {
 		t.Fatalf("the good client failed during the flood: %v", err)
 	}
 	if len(problems) > 0 {
