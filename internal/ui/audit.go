@@ -236,7 +236,13 @@ func (a *auditWindow) showDetail(e app.AuditEvent) {
 	field("Asked by", e.Client)
 	field("Touches", e.Target)
 	field("Outcome", outcome)
-	field("Decided by", e.Actor)
+	// Only a decision is decided by someone; other events (a result, a
+	// sign-in) are recorded by whoever the log names.
+	if e.Kind == "Decided" || e.Kind == "Blocked by policy" {
+		field("Decided by", e.Actor)
+	} else {
+		field("Recorded by", e.Actor)
+	}
 	field("Waited", waitedText(e.Waited))
 	field("Call", e.CallID)
 	field("Secrets removed", e.Redactions)

@@ -645,3 +645,19 @@ func hasGrid(o fyne.CanvasObject, s string) bool {
 	}
 	return false
 }
+
+// A result is not a decision: its detail does not say who "decided" it.
+func TestAuditDetailOfAResultSaysWhoRecordedIt(t *testing.T) {
+	evs := auditEvents(2)
+	evs[0].Kind, evs[0].Outcome, evs[0].Actor = "Result", "not delivered: the AI app had gone", "Countersign"
+	h := openAudit(t, evs)
+	a := h.d.audit
+	a.table.Select(widget.TableCellID{Row: 0, Col: 1})
+	if !hasText(a.detail, "Recorded by") || hasText(a.detail, "Decided by") {
+		t.Error("the detail of a result says it was decided by someone")
+	}
+	a.table.Select(widget.TableCellID{Row: 1, Col: 1})
+	if !hasText(a.detail, "Decided by") {
+		t.Error("the detail of a decision does not say who decided")
+	}
+}
