@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testenv"
 )
 
 // Under a real X server and window manager (Xvfb and Openbox): a window
@@ -24,8 +26,11 @@ func TestDemandIfInactiveUnderARealWindowManager(t *testing.T) {
 	}
 	display := startXvfb(t)
 	t.Setenv("DISPLAY", display)
-	start(t, "openbox", "--sm-disable")
+	wm := start(t, "openbox", "--sm-disable")
 	waitFor(t, "the window manager", func() bool {
+		if wm.exited() {
+			t.Fatalf("openbox ended before managing the display: %s", wm.out.String())
+		}
 		// Openbox sets the client list once it manages windows; a window
 		// mapped before then can be missed.
 		return strings.Contains(xprop(t, "-root", "_NET_CLIENT_LIST"), "window id")
@@ -72,13 +77,32 @@ func startXvfb(t *testing.T) string {
 	return ":" + strings.TrimSpace(line)
 }
 
-func start(t *testing.T, name string, args ...string) {
+// program is a program the test started: its output, and whether it ended.
+type program struct {
+	out  testenv.LockedBuffer
+	done chan struct{}
+}
+
+func (p *program) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func start(t *testing.T, name string, args ...string) *program {
 	t.Helper()
+	p := &program{done: make(chan struct{})}
 	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+	return p
 }
 
 // openWindow shows an xmessage window titled title and returns its id.
@@ -133,7 +157,7 @@ func hex(id uint64) string { return "0x" + strconv.FormatUint(id, 16) }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute) // CI runs every package's tests at once
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
