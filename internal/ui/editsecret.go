@@ -94,6 +94,13 @@ func hideSecrets(args json.RawMessage) (h hiddenSecrets, ok bool) {
 	if n != len(h.secrets) {
 		return hiddenSecrets{}, false
 	}
+	// A secret that also stands elsewhere in the arguments, where nothing
+	// found it, would show there: marks would promise what they cannot keep.
+	for _, s := range h.secrets {
+		if strings.Contains(text, s.value) || strings.Contains(text, jsonEscape(s.value)) {
+			return hiddenSecrets{}, false
+		}
+	}
 	h.text = text
 	return h, true
 }
@@ -179,10 +186,42 @@ func (h hiddenSecrets) restore(text string) string {
 		if s.number {
 			text = strings.ReplaceAll(text, `"`+s.mark+`"`, s.value)
 		}
-		quoted, _ := json.Marshal(s.value)
-		text = strings.ReplaceAll(text, s.mark, string(quoted[1:len(quoted)-1]))
+		text = strings.ReplaceAll(text, s.mark, jsonEscape(s.value))
 	}
 	return text
+}
+
+// jsonEscape is s as it stands inside a JSON string, escaped only where
+// JSON requires it and the way JavaScript's JSON.stringify writes it (not
+// with json.Marshal's HTML escapes), so a secret goes back as the AI app
+// sent it.
+func jsonEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
 }
 
 // hide replaces each secret in a message (a schema problem may quote the
@@ -190,7 +229,10 @@ func (h hiddenSecrets) restore(text string) string {
 func (h hiddenSecrets) hide(msg string) string {
 	for _, s := range h.secrets {
 		msg = strings.ReplaceAll(msg, s.value, s.mark)
-		quoted, _ := json.Marshal(s.value)
+		if q := jsonEscape(s.value); q != s.value {
+			msg = strings.ReplaceAll(msg, q, s.mark)
+		}
+		quoted, _ := json.Marshal(s.value) // as Go code would quote it
 		if q := string(quoted[1 : len(quoted)-1]); q != s.value {
 			msg = strings.ReplaceAll(msg, q, s.mark)
 		}
