@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,16 +62,7 @@ func newDeliveryFixture(t *testing.T) *deliveryFixture {
 	f := newFixture(t)
 	up := &slowConn{in: make(chan transport.Incoming, 10), calls: make(chan string, 10), done: make(chan struct{})}
 	srv := relay.Server{ID: "everything", Name: "Everything", Dial: func(context.Context) (transport.Conn, error) { return up, nil }}
-	hs := httptest.NewUnstartedServer(nil)
-	port := hs.Listener.Addr().(*net.TCPAddr).Port
-	r, err := relay.New(relay.Options{Servers: []relay.Server{srv}, Gate: f.g, Filter: f.g, Token: relayToken, Port: port,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs.Config.Handler = r
-	hs.Start()
-	t.Cleanup(func() { hs.CloseClientConnections(); r.Close(); hs.Close() })
+	port := serveRelay(t, f, srv)
 	return &deliveryFixture{fixture: f, up: up, base: "http://127.0.0.1:" + strconv.Itoa(port) + "/servers/everything/mcp"}
 }
 

@@ -70,11 +70,10 @@ type relayFixture struct {
 
 const relayToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func newRelayFixture(t *testing.T, answer func(call []byte) string) *relayFixture {
+// serveRelay runs a relay for srv, guarded by f's guard, on a loopback
+// port until the test ends, and returns the port.
+func serveRelay(t *testing.T, f *fixture, srv relay.Server) int {
 	t.Helper()
-	f := newFixture(t)
-	up := &recordingConn{answer: answer, in: make(chan transport.Incoming, 10), done: make(chan struct{})}
-	srv := relay.Server{ID: "github", Name: "GitHub", Dial: func(context.Context) (transport.Conn, error) { return up, nil }}
 	hs := httptest.NewUnstartedServer(nil)
 	port := hs.Listener.Addr().(*net.TCPAddr).Port
 	r, err := relay.New(relay.Options{Servers: []relay.Server{srv}, Gate: f.g, Filter: f.g, Token: relayToken, Port: port,
@@ -85,6 +84,15 @@ func newRelayFixture(t *testing.T, answer func(call []byte) string) *relayFixtur
 	hs.Config.Handler = r
 	hs.Start()
 	t.Cleanup(func() { hs.CloseClientConnections(); r.Close(); hs.Close() })
+	return port
+}
+
+func newRelayFixture(t *testing.T, answer func(call []byte) string) *relayFixture {
+	t.Helper()
+	f := newFixture(t)
+	up := &recordingConn{answer: answer, in: make(chan transport.Incoming, 10), done: make(chan struct{})}
+	srv := relay.Server{ID: "github", Name: "GitHub", Dial: func(context.Context) (transport.Conn, error) { return up, nil }}
+	port := serveRelay(t, f, srv)
 	return &relayFixture{fixture: f, up: up, port: port, seen: make(chan gate.Call, 10)}
 }
 
